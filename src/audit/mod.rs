@@ -1,0 +1,208 @@
+//! The append-only audit trail: every state change appends one event in the same
+//! transaction; events are the leaves of an RFC 9162 Merkle tree whose signed checkpoints
+//! let a regulator verify the log without trusting the operator (docs/audit-format.md).
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod routes;
+pub mod verify;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::clock::to_millis;
+use crate::store::{StoreError, Tx};
+use crate::{q_exec, q_one};
+use merkle::Hash;
+
+/// Who acted and from where; the HTTP layer fills it from the request.
+#[derive(Clone, Debug, Default)]
+pub struct Actor {
+    /// The acting user, `None` for the platform itself (jobs, start-up).
+    pub user_id: Option<String>,
+    /// The role the user acted in.
+    pub role: Option<String>,
+    /// The request's correlation id.
+    pub request_id: Option<String>,
+    /// The client's IP address.
+    pub client_ip: Option<String>,
+}
+
+impl Actor {
+    /// The platform acting on its own (time-driven jobs, demo loading).
+    pub fn system() -> Self {
+        Self {
+            role: Some("system".into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Formats an instant the way entries carry it: RFC 3339, UTC, milliseconds.
+pub fn entry_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The canonical entry bytes for one event (version 1 of the encoding).
+pub fn canonical_entry(
+    seq: u64,
+    time: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    tender_id: Option<&str>,
+    payload: &Value,
+) -> String {
+    let value = json!({
+        "v": 1,
+        "seq": seq,
+        "time": entry_time(time),
+        "actor": actor.user_id,
+        "role": actor.role,
+        "action": action,
+        "tender": tender_id,
+        "payload": payload,
+        "request_id": actor.request_id,
+        "client_ip": actor.client_ip,
+    });
+    // Serialising a `Value` built from strings and integers cannot fail.
+    serde_json_canonicalizer::to_string(&value).unwrap_or_default()
+}
+
+fn split_hashes(bytes: &[u8]) -> Vec<Hash> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect()
+}
+
+/// Appends one event inside the caller's transaction and returns its sequence number.
+///
+/// The head row update comes first: it takes the row lock on PostgreSQL (SQLite already
+/// holds the write lock), so concurrent appenders are serialised and indices never repeat.
+pub async fn append(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    tender_id: Option<&str>,
+    payload: Value,
+) -> Result<u64, StoreError> {
+    let (size, frontier): (i64, Vec<u8>) = q_one!(
+        tx,
+        (i64, Vec<u8>),
+        "update audit_head set size = size + 1 where id = 1 returning size, frontier"
+    )?;
+    let seq = u64::try_from(size - 1).unwrap_or(0);
+    let entry = canonical_entry(seq, now, actor, action, tender_id, &payload);
+    let leaf = merkle::leaf_hash(entry.as_bytes());
+    let old_hashes = split_hashes(&frontier);
+    let new_nodes = merkle::append(seq, &old_hashes, leaf)
+        .map_err(|e| StoreError::Sql(sqlx::Error::Protocol(format!("audit frontier: {e}"))))?;
+
+    // The new frontier is made of old frontier nodes and freshly completed ones.
+    let old_coords = merkle::frontier(seq);
+    let mut new_frontier = Vec::new();
+    for coord in merkle::frontier(seq + 1) {
+        let hash = new_nodes
+            .iter()
+            .find(|(c, _)| *c == coord)
+            .map(|(_, h)| *h)
+            .or_else(|| {
+                old_coords
+                    .iter()
+                    .position(|c| *c == coord)
+                    .and_then(|i| old_hashes.get(i).copied())
+            })
+            .ok_or_else(|| {
+                StoreError::Sql(sqlx::Error::Protocol("audit frontier mismatch".into()))
+            })?;
+        new_frontier.push(hash);
+    }
+    let root = merkle::root_from_frontier(&new_frontier);
+
+    q_exec!(
+        tx,
+        "insert into audit_event (seq, entry, leaf_hash, action, tender_id, actor_id, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        size - 1,
+        entry,
+        leaf.to_vec(),
+        action.to_string(),
+        tender_id.map(str::to_string),
+        actor.user_id.clone(),
+        to_millis(now)
+    )?;
+    for ((level, idx), hash) in new_nodes {
+        q_exec!(
+            tx,
+            "insert into audit_node (level, idx, hash) values ($1, $2, $3)",
+            i64::from(level),
+            i64::try_from(idx).unwrap_or(i64::MAX),
+            hash.to_vec()
+        )?;
+    }
+    q_exec!(
+        tx,
+        "update audit_head set frontier = $1, root = $2 where id = 1",
+        new_frontier.concat(),
+        root.to_vec()
+    )?;
+    Ok(seq)
+}
+
+/// The current tree size and root.
+pub async fn head(tx: &mut Tx) -> Result<(u64, Hash), StoreError> {
+    let (size, root): (i64, Vec<u8>) = q_one!(
+        tx,
+        (i64, Vec<u8>),
+        "select size, root from audit_head where id = 1"
+    )?;
+    let mut hash = [0u8; 32];
+    if root.len() == 32 {
+        hash.copy_from_slice(&root);
+    }
+    Ok((u64::try_from(size).unwrap_or(0), hash))
+}
+
+/// One stored event as served to verifiers.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Leaf index.
+    pub seq: i64,
+    /// The canonical entry text, exactly as hashed.
+    pub entry: String,
+    /// The leaf hash recorded at append time.
+    #[serde(serialize_with = "hex_bytes")]
+    pub leaf_hash: Vec<u8>,
+}
+
+fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(b))
+}
+
+/// Events with `seq` in `[from, from + limit)`.
+pub async fn events(tx: &mut Tx, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    Ok(crate::q_all!(
+        tx,
+        StoredEvent,
+        "select seq, entry, leaf_hash from audit_event where seq >= $1 order by seq limit $2",
+        from,
+        i64::from(limit)
+    )?)
+}
+
+/// Events concerning one tender, newest last (for the tender's history page).
+pub async fn tender_events(tx: &mut Tx, tender_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    Ok(crate::q_all!(
+        tx,
+        StoredEvent,
+        "select seq, entry, leaf_hash from audit_event where tender_id = $1 order by seq",
+        tender_id.to_string()
+    )?)
+}

@@ -1,0 +1,168 @@
+//! Public audit API: signed checkpoints, events, stored tree nodes and proofs. Anyone may
+//! read them; the log carries digests and ids, never secrets.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::checkpoint::{Checkpoint, verifier_key};
+use super::merkle::{self, Hash, NodeId};
+use crate::http::{ApiError, ApiQuery, ApiResult, AppState};
+use crate::q_opt;
+use crate::store::Tx;
+
+/// The checkpoint signer's key name and verifier key for this server.
+pub fn vkey(state: &AppState) -> String {
+    verifier_key(&state.config.log_origin(), &state.platform_key.public())
+}
+
+async fn checkpoint(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+    let mut tx = state.db.read().await?;
+    let (size, root) = super::head(&mut tx).await?;
+    let origin = state.config.log_origin();
+    let note = Checkpoint {
+        origin: origin.clone(),
+        size,
+        root,
+    }
+    .sign(&origin, &state.platform_key.pair);
+    Ok(Json(json!({
+        "origin": origin,
+        "size": size,
+        "root": hex::encode(root),
+        "checkpoint": note,
+        "vkey": vkey(&state),
+        "time": super::entry_time(state.clock.now()),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    from: u64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+const MAX_PAGE: u32 = 1000;
+
+async fn events(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "BAD_LIMIT",
+            format!("limit must be 1–{MAX_PAGE}"),
+        ));
+    }
+    let mut tx = state.db.read().await?;
+    let events = super::events(&mut tx, q.from, limit).await?;
+    let next = events.last().map(|e| e.seq + 1);
+    Ok(Json(json!({"events": events, "next": next})))
+}
+
+async fn load_node(tx: &mut Tx, (level, idx): NodeId) -> Result<Option<Hash>, ApiError> {
+    let row: Option<(Vec<u8>,)> = q_opt!(
+        tx,
+        (Vec<u8>,),
+        "select hash from audit_node where level = $1 and idx = $2",
+        i64::from(level),
+        i64::try_from(idx).unwrap_or(i64::MAX)
+    )?;
+    Ok(row.and_then(|(h,)| <Hash>::try_from(h.as_slice()).ok()))
+}
+
+async fn node(
+    State(state): State<AppState>,
+    Path((level, index)): Path<(u8, u64)>,
+) -> ApiResult<impl IntoResponse> {
+    let mut tx = state.db.read().await?;
+    let hash = load_node(&mut tx, (level, index))
+        .await?
+        .ok_or_else(|| ApiError::not_found("tree node"))?;
+    Ok(Json(
+        json!({"level": level, "index": index, "hash": hex::encode(hash)}),
+    ))
+}
+
+async fn assemble(tx: &mut Tx, plan: merkle::ProofPlan) -> ApiResult<Vec<String>> {
+    let mut nodes = HashMap::new();
+    for id in plan.iter().flatten() {
+        if let Some(h) = load_node(tx, *id).await? {
+            nodes.insert(*id, h);
+        }
+    }
+    let proof = merkle::assemble_proof(&plan, |id| nodes.get(&id).copied())
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(proof.iter().map(hex::encode).collect())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionQuery {
+    seq: u64,
+    size: u64,
+}
+
+async fn inclusion(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let mut tx = state.db.read().await?;
+    let (size, _) = super::head(&mut tx).await?;
+    if q.size > size {
+        return Err(ApiError::bad_request(
+            "BAD_TREE_SIZE",
+            format!("the log has only {size} events"),
+        ));
+    }
+    let plan = merkle::inclusion_proof_plan(q.seq, q.size)
+        .map_err(|e| ApiError::bad_request("BAD_PROOF_REQUEST", e.to_string()))?;
+    Ok(Json(
+        json!({"seq": q.seq, "size": q.size, "proof": assemble(&mut tx, plan).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+async fn consistency(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let mut tx = state.db.read().await?;
+    let (size, _) = super::head(&mut tx).await?;
+    if q.new > size {
+        return Err(ApiError::bad_request(
+            "BAD_TREE_SIZE",
+            format!("the log has only {size} events"),
+        ));
+    }
+    let plan = merkle::consistency_proof_plan(q.old, q.new)
+        .map_err(|e| ApiError::bad_request("BAD_PROOF_REQUEST", e.to_string()))?;
+    Ok(Json(
+        json!({"old": q.old, "new": q.new, "proof": assemble(&mut tx, plan).await?}),
+    ))
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/api/v1/audit/events", get(events))
+        .route("/api/v1/audit/nodes/{level}/{index}", get(node))
+        .route("/api/v1/audit/proof/inclusion", get(inclusion))
+        .route("/api/v1/audit/proof/consistency", get(consistency))
+}

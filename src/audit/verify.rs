@@ -1,0 +1,263 @@
+//! `sunbid audit verify`: download a server's log, recompute every leaf and the tree,
+//! check the signed checkpoint, and name the first event that does not match.
+
+use serde::Deserialize;
+
+use super::checkpoint::Checkpoint;
+use super::merkle::{self, Hash};
+
+/// The outcome of a verification.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every event matches the signed checkpoint.
+    Ok {
+        /// Tree size.
+        size: u64,
+        /// Root hash.
+        root: Hash,
+    },
+    /// The first event that does not match, and why.
+    BadEvent {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Verification could not be carried out (network, signature, protocol).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// HTTP failure.
+    #[error("cannot fetch {0}")]
+    Http(String),
+    /// The checkpoint's signature or format is bad.
+    #[error("checkpoint signature or format is invalid: {0}")]
+    Checkpoint(String),
+    /// The server answered something unexpected.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+}
+
+/// One event as the server serves it.
+#[derive(Debug, Deserialize)]
+pub struct ServedEvent {
+    /// Leaf index.
+    pub seq: u64,
+    /// Canonical entry text.
+    pub entry: String,
+    /// Leaf hash (hex) recorded at append time.
+    pub leaf_hash: String,
+}
+
+/// Recomputes one event's leaf hash, or says why the event is malformed.
+pub fn check_event(expected_seq: u64, ev: &ServedEvent) -> Result<Hash, String> {
+    if ev.seq != expected_seq {
+        return Err(format!(
+            "expected event {expected_seq}, the server sent {}",
+            ev.seq
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&ev.entry).map_err(|e| format!("entry is not JSON: {e}"))?;
+    let canonical = serde_json_canonicalizer::to_string(&value).map_err(|e| e.to_string())?;
+    if canonical != ev.entry {
+        return Err("entry is not in canonical form".into());
+    }
+    if value.get("seq").and_then(serde_json::Value::as_u64) != Some(ev.seq) {
+        return Err("entry's seq field differs from its position".into());
+    }
+    if value.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
+        return Err("unknown entry version".into());
+    }
+    let leaf = merkle::leaf_hash(ev.entry.as_bytes());
+    if hex::encode(leaf) != ev.leaf_hash {
+        return Err(format!(
+            "entry hashes to {} but the log recorded {}",
+            hex::encode(leaf),
+            ev.leaf_hash
+        ));
+    }
+    Ok(leaf)
+}
+
+/// Finds the first leaf whose recomputed hash disagrees with the tree the server stored,
+/// walking down from the root in O(log n) node look-ups. `server_node` returns the
+/// server's stored hash of a perfect subtree.
+pub async fn locate_mismatch<F, Fut>(
+    leaves: &[Hash],
+    mut server_node: F,
+) -> Result<Option<u64>, VerifyError>
+where
+    F: FnMut(u8, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Hash, VerifyError>>,
+{
+    let (mut lo, mut hi) = (0usize, leaves.len());
+    while hi - lo > 1 {
+        let k = (hi - lo).next_power_of_two() / 2;
+        // In an RFC 9162 tree the left child of [lo, hi) is the perfect, aligned subtree
+        // [lo, lo + k); if it matches, the difference is on the right.
+        let level = k.trailing_zeros() as u8;
+        let theirs = server_node(level, (lo / k) as u64).await?;
+        let ours = merkle::root(leaves.get(lo..lo + k).unwrap_or_default());
+        if theirs != ours {
+            hi = lo + k;
+        } else {
+            lo += k;
+        }
+    }
+    if lo < leaves.len() {
+        Ok(Some(lo as u64))
+    } else {
+        Ok(None)
+    }
+}
+
+#[derive(Deserialize)]
+struct CheckpointAnswer {
+    checkpoint: String,
+    vkey: String,
+}
+
+#[derive(Deserialize)]
+struct EventsAnswer {
+    events: Vec<ServedEvent>,
+}
+
+#[derive(Deserialize)]
+struct NodeAnswer {
+    hash: String,
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<T, VerifyError> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| VerifyError::Http(format!("{url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(VerifyError::Http(format!("{url}: HTTP {}", resp.status())));
+    }
+    resp.json()
+        .await
+        .map_err(|e| VerifyError::Protocol(format!("{url}: {e}")))
+}
+
+/// Verifies the log of the server at `base`. With `pinned_vkey`, the checkpoint must be
+/// signed by that key; otherwise the server's own published key is used (and printed by
+/// the CLI so it can be pinned next time).
+pub async fn verify_server(
+    base: &str,
+    pinned_vkey: Option<&str>,
+) -> Result<(Verdict, String), VerifyError> {
+    let base = base.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let cp: CheckpointAnswer =
+        get_json(&client, &format!("{base}/api/v1/audit/checkpoint")).await?;
+    let vkey = pinned_vkey.map(str::to_string).unwrap_or(cp.vkey);
+    let checkpoint = Checkpoint::open(&cp.checkpoint, &vkey)
+        .map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
+
+    let mut leaves = Vec::new();
+    while (leaves.len() as u64) < checkpoint.size {
+        let from = leaves.len() as u64;
+        let limit = (checkpoint.size - from).min(1000);
+        let page: EventsAnswer = get_json(
+            &client,
+            &format!("{base}/api/v1/audit/events?from={from}&limit={limit}"),
+        )
+        .await?;
+        if page.events.is_empty() {
+            return Err(VerifyError::Protocol(format!(
+                "the log stops at {from}, the checkpoint says {}",
+                checkpoint.size
+            )));
+        }
+        for ev in page.events.iter().take(usize::try_from(limit).unwrap_or(0)) {
+            let seq = leaves.len() as u64;
+            match check_event(seq, ev) {
+                Ok(leaf) => leaves.push(leaf),
+                Err(reason) => return Ok((Verdict::BadEvent { seq, reason }, vkey)),
+            }
+        }
+    }
+
+    let root = merkle::root(&leaves);
+    if root == checkpoint.root {
+        return Ok((
+            Verdict::Ok {
+                size: checkpoint.size,
+                root,
+            },
+            vkey,
+        ));
+    }
+    let found = locate_mismatch(&leaves, |level, index| {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/audit/nodes/{level}/{index}");
+        async move {
+            let n: NodeAnswer = get_json(&client, &url).await?;
+            let bytes = hex::decode(&n.hash).map_err(|e| VerifyError::Protocol(e.to_string()))?;
+            <Hash>::try_from(bytes.as_slice())
+                .map_err(|_| VerifyError::Protocol("node hash is not 32 bytes".into()))
+        }
+    })
+    .await?;
+    Ok((
+        Verdict::BadEvent {
+            seq: found.unwrap_or(0),
+            reason: "the event does not match the signed tree (it was changed after it was logged)"
+                .into(),
+        },
+        vkey,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(seq: u64, entry: &str) -> ServedEvent {
+        ServedEvent {
+            seq,
+            entry: entry.into(),
+            leaf_hash: hex::encode(merkle::leaf_hash(entry.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn canonical_entry_passes_and_altered_fails() {
+        let e = r#"{"action":"x","seq":0,"v":1}"#;
+        assert!(check_event(0, &ev(0, e)).is_ok());
+        let mut bad = ev(0, e);
+        bad.entry = r#"{"action":"y","seq":0,"v":1}"#.into();
+        assert!(check_event(0, &bad).unwrap_err().contains("hashes to"));
+        assert!(
+            check_event(0, &ev(0, r#"{"seq":0, "v":1}"#))
+                .unwrap_err()
+                .contains("canonical")
+        );
+        assert!(check_event(1, &ev(0, e)).is_err());
+    }
+
+    #[tokio::test]
+    async fn locate_finds_the_changed_leaf() {
+        let original: Vec<Hash> = (0..13u8).map(|i| merkle::leaf_hash(&[i])).collect();
+        for bad in 0..13usize {
+            let mut ours = original.clone();
+            ours[bad] = merkle::leaf_hash(b"tampered");
+            let found = locate_mismatch(&ours, |level, index| {
+                let span = 1usize << level;
+                let start = index as usize * span;
+                let h = merkle::root(&original[start..start + span]);
+                async move { Ok(h) }
+            })
+            .await
+            .unwrap();
+            assert_eq!(found, Some(bad as u64));
+        }
+    }
+}

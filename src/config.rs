@@ -1,0 +1,191 @@
+//! One typed configuration: defaults that run on a laptop, then a TOML file, then
+//! `SUNBID_*` environment variables, then command-line flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `sunbid serve` needs to run.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder holding the SQLite database, blobs and generated keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means SQLite at `<data_dir>/sunbid.db`.
+    pub database_url: Option<String>,
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The URL users open; WebAuthn needs a host name (not an IP address) here.
+    pub public_url: String,
+    /// Load demo data when the database is empty.
+    pub demo: bool,
+    /// Largest tender document accepted, in bytes.
+    pub max_document_bytes: u64,
+    /// Lifetime of a session token, in minutes.
+    pub session_minutes: i64,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+    /// Folder of rulebook TOML files overriding the built-in ones.
+    pub rulebook_dir: Option<PathBuf>,
+    /// Log lines as JSON instead of human-readable text.
+    pub log_json: bool,
+    /// Seconds between polls of the job table.
+    pub job_poll_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://localhost:8080".into(),
+            demo: false,
+            max_document_bytes: 50 * 1024 * 1024,
+            session_minutes: 60,
+            trust_proxy: false,
+            rulebook_dir: None,
+            log_json: false,
+            job_poll_seconds: 5,
+        }
+    }
+}
+
+// The database URL may carry a password, so `Debug` is written by hand.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("demo", &self.demo)
+            .field("max_document_bytes", &self.max_document_bytes)
+            .field("session_minutes", &self.session_minutes)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("rulebook_dir", &self.rulebook_dir)
+            .field("log_json", &self.log_json)
+            .field("job_poll_seconds", &self.job_poll_seconds)
+            .finish()
+    }
+}
+
+/// Hides the password part of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Overrides given on the command line; `None` leaves the layer below in place.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+}
+
+impl Config {
+    /// Loads defaults ← file (if it exists) ← `SUNBID_*` environment ← flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("SUNBID_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("sunbid.toml"));
+        if file.exists() {
+            fig = fig.merge(Toml::file(file));
+        }
+        fig.merge(Env::prefixed("SUNBID_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sunbid.db").display()))
+    }
+
+    /// Where blobs live.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    /// Where the server's generated signing keys live.
+    pub fn key_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    /// Whether cookies must carry `Secure` (only when served over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The scheme-host-port origin of the public URL, for Origin checks.
+    pub fn public_origin(&self) -> String {
+        let url = self.public_url.trim_end_matches('/');
+        match url.find("://") {
+            Some(i) => match url[i + 3..].find('/') {
+                Some(j) => url[..i + 3 + j].to_string(),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        }
+    }
+
+    /// The log origin line of audit checkpoints: the public host and path, no scheme.
+    pub fn log_origin(&self) -> String {
+        let url = self.public_url.trim_end_matches('/');
+        let host = url.split("://").nth(1).unwrap_or(url);
+        format!("{host}/sunbid-audit")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_database_password() {
+        let cfg = Config {
+            database_url: Some("postgres://app:s3cret@db:5432/sunbid".into()),
+            ..Config::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db:5432/sunbid"));
+    }
+
+    #[test]
+    fn origin_and_log_name_come_from_public_url() {
+        let cfg = Config {
+            public_url: "https://bid.example.cn/portal/".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg.public_origin(), "https://bid.example.cn");
+        assert_eq!(cfg.log_origin(), "bid.example.cn/portal/sunbid-audit");
+        assert!(cfg.secure_cookies());
+    }
+}

@@ -1,0 +1,106 @@
+//! The HTTP surface: shared state, the request context extractor, CSRF and request-id
+//! middleware, and the router that merges every feature's routes.
+
+pub mod csrf;
+pub mod ctx;
+pub mod error;
+pub mod i18n;
+pub mod openapi;
+pub mod ops;
+pub mod page;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::identity::ratelimit::LoginLimiter;
+use crate::identity::session::SessionKeys;
+use crate::keys::SigningKey;
+use crate::store::Db;
+use crate::store::blob::BlobStore;
+use crate::tender::rulebook::Rulebooks;
+
+pub use ctx::{ApiForm, ApiJson, ApiQuery, Ctx};
+pub use error::{ApiError, ApiResult};
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database pool.
+    pub db: Db,
+    /// Blob store.
+    pub blobs: BlobStore,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The clock (a fixed or offset one in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The platform's signing key (audit checkpoints, receipts).
+    pub platform_key: Arc<SigningKey>,
+    /// Session token keys.
+    pub sessions: Arc<SessionKeys>,
+    /// Rulebooks by category and procedure.
+    pub rulebooks: Arc<Rulebooks>,
+    /// Login attempt limiter.
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+/// The name of the correlation-id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids are UUIDv7 so they sort by time in logs and audit events.
+#[derive(Clone, Copy, Default)]
+struct MakeUuid7;
+
+impl MakeRequestId for MakeUuid7 {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The full application router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(crate::audit::routes::router())
+        .merge(crate::identity::routes::router())
+        .merge(crate::tender::routes::router());
+    let pages = Router::new()
+        .merge(crate::disclosure::router())
+        .merge(crate::identity::pages::router())
+        .merge(crate::tender::pages::router());
+
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .merge(ops::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
+        .layer(axum::middleware::from_fn(ops::track_metrics))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(300),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,158 @@
+//! Server-rendered pages: the common layout data, rendering, and errors shown as HTML.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+
+use super::ctx::SessionUser;
+use super::i18n::Lang;
+use super::{ApiError, Ctx};
+use crate::identity::Role;
+
+/// What every page's layout needs.
+#[derive(Clone, Debug)]
+pub struct Base {
+    /// Page language.
+    pub lang: Lang,
+    /// Logged-in user.
+    pub user: Option<SessionUser>,
+    /// CSRF token for forms.
+    pub csrf: String,
+}
+
+impl Base {
+    /// From the request context.
+    pub fn new(ctx: &Ctx) -> Self {
+        Self {
+            lang: ctx.lang,
+            user: ctx.user.clone(),
+            csrf: ctx.csrf.clone(),
+        }
+    }
+
+    /// Translation shortcut for templates.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        self.lang.t(key)
+    }
+
+    /// Whether the user has the role (templates show menus with it).
+    pub fn is(&self, role: &str) -> bool {
+        self.user
+            .as_ref()
+            .map(|u| u.role.as_str() == role)
+            .unwrap_or(false)
+    }
+
+    /// The logged-in user's display name, or empty.
+    pub fn user_name(&self) -> &str {
+        self.user.as_ref().map(|u| u.name.as_str()).unwrap_or("")
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn render<T: Template>(t: &T) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => ApiError::internal(&e).into_response(),
+    }
+}
+
+/// An error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    base: Base,
+    code: &'a str,
+    message: &'a str,
+}
+
+/// An error shown as a page instead of JSON; login-required errors redirect to the login.
+pub struct PageError {
+    err: ApiError,
+    base: Base,
+}
+
+impl PageError {
+    /// Wraps an API error for display to `ctx`'s user.
+    pub fn new(ctx: &Ctx, err: ApiError) -> Self {
+        Self {
+            err,
+            base: Base::new(ctx),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if self.err.status == StatusCode::UNAUTHORIZED {
+            return Redirect::to("/login").into_response();
+        }
+        let page = ErrorPage {
+            base: self.base,
+            code: self.err.code,
+            message: &self.err.message,
+        };
+        let mut resp = render(&page);
+        *resp.status_mut() = self.err.status;
+        resp
+    }
+}
+
+/// Result type of page handlers.
+pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// Helper for page handlers: turns any `ApiError` into a [`PageError`] for this context.
+pub trait OrPage<T> {
+    /// Maps the error.
+    fn or_page(self, ctx: &Ctx) -> PageResult<T>;
+}
+
+impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, ctx: &Ctx) -> PageResult<T> {
+        self.map_err(|e| PageError::new(ctx, e.into()))
+    }
+}
+
+/// The page's user if their role fits, else the matching page error.
+pub fn require_page<'a>(ctx: &'a Ctx, roles: &[Role]) -> PageResult<&'a SessionUser> {
+    ctx.require(roles).or_page(ctx)
+}
+
+/// Formats fen as yuan with two decimals and thousands separators (display only).
+pub fn yuan(fen: i64) -> String {
+    let neg = fen < 0;
+    let abs = fen.unsigned_abs();
+    let whole = (abs / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{}{}.{:02}", if neg { "-" } else { "" }, grouped, abs % 100)
+}
+
+/// Formats an instant in China Standard Time (UTC+8, no daylight saving) for pages.
+pub fn cst(ms: i64) -> String {
+    (crate::clock::from_millis(ms) + chrono::Duration::hours(8))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_formats_fen() {
+        assert_eq!(yuan(0), "0.00");
+        assert_eq!(yuan(123456789), "1,234,567.89");
+        assert_eq!(yuan(-5), "-0.05");
+    }
+
+    #[test]
+    fn cst_is_utc_plus_eight() {
+        assert_eq!(cst(0), "1970-01-01 08:00");
+    }
+}

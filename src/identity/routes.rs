@@ -1,0 +1,175 @@
+//! JSON API for identity: login, self-registration, organisations and users.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::model::{Role, UserView};
+use super::service::{self, IdentityError, NewOrg, NewUser, RegisterCompany};
+use crate::http::{ApiJson, ApiResult, AppState, Ctx};
+
+/// Login request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Rate-limits, authenticates and issues a session token; shared by the API and the page.
+pub async fn login_flow(
+    state: &AppState,
+    ctx: &Ctx,
+    username: &str,
+    password: String,
+) -> ApiResult<(String, UserView)> {
+    if !state
+        .login_limiter
+        .allow(username, ctx.client_ip.as_deref())
+    {
+        tracing::warn!(username, ip = ?ctx.client_ip, "login rate limited");
+        return Err(IdentityError::RateLimited.into());
+    }
+    let user = service::authenticate(&state.db, username, password)
+        .await
+        .inspect_err(|e| {
+            tracing::info!(username, ip = ?ctx.client_ip, reason = %e, "login refused");
+        })?;
+    let token = state
+        .sessions
+        .issue(
+            state.clock.now(),
+            &user.user_id,
+            &user.role,
+            user.org_id.as_deref(),
+            &user.display_name,
+        )
+        .map_err(|e| crate::http::ApiError::internal(&e))?;
+    Ok((token, user))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (token, user) = login_flow(&state, &ctx, &req.username, req.password).await?;
+    Ok(Json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_in": state.sessions.lifetime_secs(),
+        "user": user,
+    })))
+}
+
+async fn me(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    Ok(Json(service::get_user(&state.db, &user.user_id).await?))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<RegisterCompany>,
+) -> ApiResult<impl IntoResponse> {
+    let (org_id, user_id) =
+        service::register_company(&state.db, state.clock.now(), &ctx.actor(), req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"org_id": org_id, "user_id": user_id, "status": "pending"})),
+    ))
+}
+
+async fn list_orgs(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator, Role::Regulator])?;
+    Ok(Json(
+        json!({"organisations": service::list_orgs(&state.db).await?}),
+    ))
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<NewOrg>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    let org_id = service::create_org(&state.db, state.clock.now(), &ctx.actor(), req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"org_id": org_id}))))
+}
+
+async fn approve_org(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, true).await?;
+    Ok(Json(json!({"org_id": org_id, "status": "active"})))
+}
+
+async fn reject_org(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(org_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, false).await?;
+    Ok(Json(json!({"org_id": org_id, "status": "rejected"})))
+}
+
+async fn list_users(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator, Role::Regulator])?;
+    Ok(Json(
+        json!({"users": service::list_users(&state.db).await?}),
+    ))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<NewUser>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    let user_id = service::create_user(&state.db, state.clock.now(), &ctx.actor(), req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
+}
+
+async fn disable_user(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(user_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    service::set_user_status(&state.db, state.clock.now(), &ctx.actor(), &user_id, false).await?;
+    Ok(Json(json!({"user_id": user_id, "status": "disabled"})))
+}
+
+async fn enable_user(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(user_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    ctx.require(&[Role::Operator])?;
+    service::set_user_status(&state.db, state.clock.now(), &ctx.actor(), &user_id, true).await?;
+    Ok(Json(json!({"user_id": user_id, "status": "active"})))
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/companies", post(register))
+        .route("/api/v1/organisations", get(list_orgs).post(create_org))
+        .route("/api/v1/organisations/{org_id}/approve", post(approve_org))
+        .route("/api/v1/organisations/{org_id}/reject", post(reject_org))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{user_id}/disable", post(disable_user))
+        .route("/api/v1/users/{user_id}/enable", post(enable_user))
+}

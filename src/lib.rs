@@ -1,0 +1,17 @@
+//! Sunbid: a public-resource trading and bid-evaluation platform.
+//!
+//! Features live in their own folders (`identity`, `tender`, `audit`, `disclosure`); `store`
+//! owns the database and blob storage, `http` the router and the one error mapping.
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod disclosure;
+pub mod http;
+pub mod identity;
+pub mod ids;
+pub mod keys;
+pub mod server;
+pub mod store;
+pub mod tender;

@@ -1,0 +1,223 @@
+//! The `sunbid` command: run the platform, migrate, manage users, verify the audit log.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use sunbid::audit::verify::{Verdict, verify_server};
+use sunbid::clock::{Clock, SystemClock};
+use sunbid::config::{Config, Overrides};
+use sunbid::identity::Role;
+use sunbid::identity::service::{NewUser, create_user};
+
+#[derive(Parser)]
+#[command(
+    name = "sunbid",
+    version,
+    about = "Sunbid public-resource trading platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML config file (default ./sunbid.toml if present, or $SUNBID_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data folder (SQLite database, blobs, keys).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… (default: SQLite in the data folder).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Public URL users open (default http://localhost:8080).
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Load demo organisations, users and tenders into an empty database.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (the password is read from standard input).
+    Create {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown in pages.
+        #[arg(long)]
+        display_name: String,
+        /// operator | agent | custodian | bidder | expert | regulator
+        #[arg(long)]
+        role: String,
+        /// Organisation id (required for every role but operator).
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Download a server's log, recompute the Merkle tree and check the signed checkpoint.
+    Verify {
+        /// Base URL of the server, e.g. http://localhost:8080.
+        #[arg(long)]
+        server: String,
+        /// Pin the log's verifier key instead of trusting the one the server publishes.
+        #[arg(long)]
+        vkey: Option<String>,
+    },
+}
+
+fn load_config(cfg: &ConfigArgs, extra: Overrides) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        data_dir: cfg.data_dir.clone(),
+        database_url: cfg.database_url.clone(),
+        ..extra
+    };
+    Config::load(cfg.config.as_deref(), &overrides)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve {
+            cfg,
+            listen,
+            public_url,
+            demo,
+        } => {
+            let config = load_config(
+                &cfg,
+                Overrides {
+                    listen,
+                    public_url,
+                    demo: demo.then_some(true),
+                    ..Overrides::default()
+                },
+            )?;
+            init_logs(config.log_json);
+            tracing::info!(config = ?config, "starting");
+            sunbid::server::run_until_signal(config, clock).await?;
+        }
+        Command::Migrate { cfg } => {
+            let config = load_config(&cfg, Overrides::default())?;
+            init_logs(config.log_json);
+            let db = sunbid::store::Db::connect(&config.database_url()).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.dialect());
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    cfg,
+                    username,
+                    display_name,
+                    role,
+                    org,
+                },
+        } => {
+            let config = load_config(&cfg, Overrides::default())?;
+            init_logs(config.log_json);
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let db = sunbid::store::Db::connect(&config.database_url()).await?;
+            db.migrate().await?;
+            let actor = sunbid::audit::Actor {
+                role: Some("cli".into()),
+                ..Default::default()
+            };
+            let req = NewUser {
+                username,
+                display_name,
+                role,
+                org_id: org,
+                password: password.trim_end_matches(['\r', '\n']).to_string(),
+            };
+            let id = create_user(&db, clock.now(), &actor, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created user {id}");
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { server, vkey },
+        } => {
+            let (verdict, key) = verify_server(&server, vkey.as_deref()).await?;
+            match verdict {
+                Verdict::Ok { size, root } => {
+                    println!("OK {size} {}", hex::encode(root));
+                    if vkey.is_none() {
+                        eprintln!(
+                            "verified with the server's published key; pin it next time with --vkey {key}"
+                        );
+                    }
+                }
+                Verdict::BadEvent { seq, reason } => {
+                    println!("MISMATCH event {seq}: {reason}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
