@@ -1,0 +1,14 @@
+// Small progressive enhancements; every page works without this file.
+
+// Remember the language choice in a cookie so it sticks across pages.
+for (const link of document.querySelectorAll("a.lang[data-lang]")) {
+  link.addEventListener("click", () => {
+    document.cookie = `lang=${link.dataset.lang}; Path=/; SameSite=Lax; Max-Age=31536000`;
+  });
+}
+
+// Convert UTC instants (data-utc, RFC 3339) to the reader's local time as a tooltip.
+for (const el of document.querySelectorAll("time[datetime]")) {
+  const d = new Date(el.getAttribute("datetime"));
+  if (!Number.isNaN(d.getTime())) el.title = d.toString();
+}
