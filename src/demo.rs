@@ -1,8 +1,361 @@
-//! Demo data for a first look: organisations, users and tenders.
+//! Demo data for a first look (`sunbid serve --demo` on an empty database): a trading
+//! centre, a tenderee, an agent, four bidder companies, custodians, experts, a regulator,
+//! and tenders in several states. Everything goes through the services, so the audit log
+//! records the demo like any other activity.
 
+use bytes::Bytes;
+use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
+
+use crate::audit::Actor;
 use crate::http::AppState;
+use crate::http::ctx::SessionUser;
+use crate::identity::model::{OrgKind, Role};
+use crate::identity::service::{NewOrg, NewUser, create_org, create_user};
+use crate::identity::uscc;
+use crate::q_one;
+use crate::tender::model::{
+    AmendmentInput, AnswerInput, Criterion, EvaluationMethod, ExpertQuota, QuestionInput,
+    TenderInput,
+};
+use crate::tender::service::{self as tenders, Caller, NewDocument};
+
+/// The password of every demo account (printed at start; demo data is not for production).
+pub const DEMO_PASSWORD: &str = "sunbid-demo-2026";
+
+/// A synthetic but valid 统一社会信用代码 built from a seed: the organisation code's own
+/// check character (GB 11714) and the final one (GB 32100) are found by trying each, so the
+/// demo never borrows a real company's code.
+pub fn synthetic_uscc(seed: u32) -> Option<String> {
+    let body = format!("913205{:02}{:08}", seed % 100, 10_000_000 + seed);
+    const CHARSET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    for org_check in "0123456789X".chars() {
+        for last in CHARSET.chars() {
+            let code = format!("{body}{org_check}{last}");
+            if uscc::validate(&code).is_ok() {
+                return Some(code);
+            }
+        }
+    }
+    None
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+struct Demo<'a> {
+    state: &'a AppState,
+    actor: Actor,
+}
+
+impl Demo<'_> {
+    async fn org(&self, kind: OrgKind, name: &str, seed: Option<u32>) -> anyhow::Result<String> {
+        let uscc = seed.and_then(synthetic_uscc);
+        let req = NewOrg {
+            kind,
+            name: name.into(),
+            uscc,
+        };
+        create_org(&self.state.db, self.state.clock.now(), &self.actor, req)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    async fn user(
+        &self,
+        username: &str,
+        name: &str,
+        role: Role,
+        org: Option<&str>,
+    ) -> anyhow::Result<SessionUser> {
+        let req = NewUser {
+            username: username.into(),
+            display_name: name.into(),
+            role,
+            org_id: org.map(str::to_string),
+            password: DEMO_PASSWORD.into(),
+        };
+        let user_id = create_user(&self.state.db, self.state.clock.now(), &self.actor, req)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(SessionUser {
+            user_id,
+            role,
+            org_id: org.map(str::to_string),
+            name: name.into(),
+        })
+    }
+}
+
+fn caller(user: &SessionUser) -> Caller {
+    Caller {
+        user: user.clone(),
+        actor: Actor {
+            user_id: Some(user.user_id.clone()),
+            role: Some(user.role.as_str().into()),
+            request_id: None,
+            client_ip: None,
+        },
+        user_agent: Some("sunbid-demo".into()),
+    }
+}
 
 /// Loads demo data when the database has no users; returns the logins to print.
-pub async fn load_if_empty(_state: &AppState) -> anyhow::Result<Option<String>> {
-    Ok(None)
+pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
+    let mut tx = state.db.read().await?;
+    let (users,): (i64,) = q_one!(tx, (i64,), "select count(*) from app_user")?;
+    drop(tx);
+    if users > 0 {
+        return Ok(None);
+    }
+    let d = Demo {
+        state,
+        actor: Actor {
+            role: Some("demo".into()),
+            ..Actor::default()
+        },
+    };
+
+    let centre = d
+        .org(
+            OrgKind::TradingCentre,
+            "苏州市公共资源交易中心（示例）",
+            None,
+        )
+        .await?;
+    let regulator_org = d
+        .org(OrgKind::Regulator, "苏州市住房和城乡建设局（示例）", None)
+        .await?;
+    let tenderee = d
+        .org(
+            OrgKind::Tenderee,
+            "苏州城市建设投资发展有限公司（示例）",
+            Some(1),
+        )
+        .await?;
+    let agent_org = d
+        .org(
+            OrgKind::Agent,
+            "江苏诚信工程招标代理有限公司（示例）",
+            Some(2),
+        )
+        .await?;
+    let employer = d
+        .org(
+            OrgKind::ExpertEmployer,
+            "东南建筑设计研究院（示例）",
+            Some(3),
+        )
+        .await?;
+    let mut bidder_orgs = Vec::new();
+    for (i, name) in [
+        "苏州华建建设集团有限公司（示例）",
+        "江苏恒通路桥工程有限公司（示例）",
+        "中建苏南建设有限公司（示例）",
+        "吴江市政工程有限公司（示例）",
+    ]
+    .iter()
+    .enumerate()
+    {
+        bidder_orgs.push(d.org(OrgKind::Bidder, name, Some(10 + i as u32)).await?);
+    }
+
+    d.user("admin", "平台管理员", Role::Operator, None).await?;
+    let agent = d
+        .user("agent", "王招标", Role::Agent, Some(&agent_org))
+        .await?;
+    let c1 = d
+        .user(
+            "custodian1",
+            "李保管（代理）",
+            Role::Custodian,
+            Some(&agent_org),
+        )
+        .await?;
+    let c2 = d
+        .user(
+            "custodian2",
+            "赵保管（交易中心）",
+            Role::Custodian,
+            Some(&centre),
+        )
+        .await?;
+    let c3 = d
+        .user(
+            "custodian3",
+            "钱保管（监管）",
+            Role::Custodian,
+            Some(&regulator_org),
+        )
+        .await?;
+    d.user("regulator", "孙监督", Role::Regulator, Some(&regulator_org))
+        .await?;
+    let mut bidders = Vec::new();
+    for (i, org) in bidder_orgs.iter().enumerate() {
+        bidders.push(
+            d.user(
+                &format!("bidder{}", i + 1),
+                &format!("投标联系人{}", i + 1),
+                Role::Bidder,
+                Some(org),
+            )
+            .await?,
+        );
+    }
+    for i in 1..=7 {
+        d.user(
+            &format!("expert{i}"),
+            &format!("评标专家{i}"),
+            Role::Expert,
+            Some(&employer),
+        )
+        .await?;
+    }
+
+    let now = state.clock.now();
+    // Deadlines fall on 09:30 China time (01:30 UTC), 25 days out: inside the 20-day rule.
+    let deadline = (now + Duration::days(25))
+        .with_hour(1)
+        .and_then(|t| t.with_minute(30))
+        .and_then(|t| t.with_second(0))
+        .unwrap_or(now + Duration::days(25));
+    let custodians = vec![c1.user_id.clone(), c2.user_id.clone(), c3.user_id.clone()];
+    let ag = caller(&agent);
+    let projects = [
+        (
+            "SZ2026-JS-001",
+            "苏州工业园区星湖街道路改造工程施工",
+            "道路全长2.3公里，含路基、路面、排水及交通设施改造。工期240日历天。",
+            1_200_000_000i64,
+        ),
+        (
+            "SZ2026-JS-002",
+            "吴中区第二实验小学教学楼新建工程施工",
+            "新建四层教学楼一栋，建筑面积约12,000平方米，框架结构。工期365日历天。",
+            4_560_000_000,
+        ),
+        (
+            "SZ2026-SZ-003",
+            "相城区污水处理厂提标改造工程",
+            "污水处理规模5万吨/日，出水执行准IV类标准。",
+            2_380_000_000,
+        ),
+    ];
+    for (n, (code, title, description, estimate)) in projects.iter().enumerate() {
+        let deadline = deadline + Duration::days(n as i64);
+        let input = TenderInput {
+            code: (*code).into(),
+            title: (*title).into(),
+            description: (*description).into(),
+            category: "construction".into(),
+            procedure: "open".into(),
+            tenderee_org_id: tenderee.clone(),
+            estimated_price_fen: *estimate,
+            ceiling_price_fen: Some(estimate / 100 * 102),
+            bid_security_fen: estimate / 100,
+            documents_available_at: rfc3339(now),
+            documents_available_until: None,
+            clarification_cutoff_at: rfc3339(deadline - Duration::days(10)),
+            bid_deadline_at: rfc3339(deadline),
+            opening_place: "苏州市公共资源交易中心开标三室（线上同步开标）".into(),
+            evaluation_method: EvaluationMethod::Comprehensive,
+            criteria: vec![
+                Criterion {
+                    name: "投标报价".into(),
+                    weight: 60,
+                },
+                Criterion {
+                    name: "施工组织设计".into(),
+                    weight: 30,
+                },
+                Criterion {
+                    name: "企业信誉".into(),
+                    weight: 10,
+                },
+            ],
+            expert_quotas: vec![ExpertQuota {
+                specialty: "construction.building".into(),
+                count: 5,
+            }],
+            custodians: custodians.clone(),
+        };
+        let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {code}: {e}");
+        tenders::create_draft(&state.db, &state.rulebooks, state.clock.now(), &ag, &input)
+            .await
+            .map_err(err)?;
+        if n == 2 {
+            continue; // stays a draft for the agent workspace
+        }
+        let doc = NewDocument {
+            filename: format!("{code}-招标文件.txt"),
+            content_type: Some("text/plain; charset=utf-8".into()),
+            amendment_id: None,
+            bytes: Bytes::from(format!("{title}\n\n招标文件（示例）\n\n{description}\n")),
+        };
+        tenders::upload_document(state, state.clock.now(), &ag, code, doc)
+            .await
+            .map_err(err)?;
+        tenders::publish(&state.db, &state.rulebooks, state.clock.now(), &ag, code)
+            .await
+            .map_err(err)?;
+    }
+
+    // A question answered in public, and an amendment, on the second tender.
+    let bidder = caller(&bidders[0]);
+    let q = tenders::ask_question(
+        &state.db,
+        state.clock.now(),
+        &bidder,
+        "SZ2026-JS-002",
+        &QuestionInput {
+            body: "教学楼外墙保温材料是否允许采用同等性能的替代产品？".into(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo question: {e}"))?;
+    tenders::answer_question(
+        &state.db,
+        state.clock.now(),
+        &ag,
+        "SZ2026-JS-002",
+        &q.question_id,
+        &AnswerInput {
+            answer: "允许，但须满足招标文件第五章技术标准中的A级燃烧性能要求。".into(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo answer: {e}"))?;
+    tenders::amend(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &ag,
+        "SZ2026-JS-002",
+        &AmendmentInput {
+            summary: "第1号澄清：工程量清单更正".into(),
+            body: "工程量清单第3.2节“土方开挖”数量由12,000立方米更正为13,500立方米。".into(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo amendment: {e}"))?;
+
+    Ok(Some(format!(
+        "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
+         admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
+         expert1..7 (experts) · regulator (regulator)",
+        state.config.public_url
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_codes_are_valid_and_distinct() {
+        let a = synthetic_uscc(1).unwrap();
+        let b = synthetic_uscc(2).unwrap();
+        assert_ne!(a, b);
+        assert!(uscc::validate(&a).is_ok());
+    }
 }

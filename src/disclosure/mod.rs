@@ -1,10 +1,220 @@
-//! The public portal: announcement list and detail pages, search, the Atom feed.
+//! The public portal: the announcement list with Chinese substring search, the tender
+//! page (documents, amendments, answered questions — never who asked), document download
+//! for logged-in bidders, and an Atom feed.
 
+use askama::Template;
 use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
 
-use crate::http::AppState;
+use crate::http::page::{Base, OrPage, PageResult, render};
+use crate::http::{ApiError, ApiForm, ApiQuery, AppState, Ctx};
+use crate::tender::model::{QuestionInput, TenderDetail, TenderSummary};
+use crate::tender::service::{self as tenders, Caller};
+
+const PAGE_SIZE: u32 = 20;
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage {
+    base: Base,
+    q: String,
+    q_enc: String,
+    total: u64,
+    tenders: Vec<TenderSummary>,
+    prev: Option<u32>,
+    next: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    lang: Option<String>,
+}
+
+async fn portal(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> PageResult {
+    let page = query.page.unwrap_or(1).clamp(1, 10_000);
+    let q = query.q.trim().chars().take(100).collect::<String>();
+    let search = Some(q.as_str()).filter(|s| !s.is_empty());
+    let total = tenders::count_public(&state.db, search)
+        .await
+        .or_page(&ctx)?;
+    let list = tenders::list_public(&state.db, search, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        .await
+        .or_page(&ctx)?;
+    let shown = u64::from(page) * u64::from(PAGE_SIZE);
+    Ok(render(&PortalPage {
+        base: Base::new(&ctx),
+        q_enc: serde_urlencoded::to_string([("", &q)])
+            .unwrap_or_default()
+            .trim_start_matches('=')
+            .to_string(),
+        q,
+        total,
+        tenders: list,
+        prev: (page > 1).then(|| page - 1),
+        next: (shown < total).then_some(page + 1),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "tender_public.html")]
+struct TenderPage {
+    base: Base,
+    d: TenderDetail,
+}
+
+async fn tender_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> PageResult {
+    let d = tenders::get_tender(&state.db, ctx.user.as_ref(), &code)
+        .await
+        .or_page(&ctx)?;
+    Ok(render(&TenderPage {
+        base: Base::new(&ctx),
+        d,
+    }))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, document_id)): Path<(String, String)>,
+) -> PageResult {
+    if ctx.user.is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    let (doc, bytes) = tenders::download_document(&state, &ctx, &code, &document_id)
+        .await
+        .or_page(&ctx)?;
+    Ok(attachment(&doc.filename, &doc.content_type, bytes))
+}
+
+/// A download response with a filename safe for every browser (RFC 6266 `filename*`).
+pub fn attachment(filename: &str, content_type: &str, bytes: bytes::Bytes) -> Response {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = serde_urlencoded::to_string([("", filename)]).unwrap_or_default();
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        encoded.trim_start_matches('=').replace('+', "%20")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct AskForm {
+    #[allow(dead_code)]
+    csrf: String,
+    body: String,
+}
+
+async fn ask(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiForm(f): ApiForm<AskForm>,
+) -> PageResult {
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    tenders::ask_question(
+        &state.db,
+        state.clock.now(),
+        &caller,
+        &code,
+        &QuestionInput { body: f.body },
+    )
+    .await
+    .or_page(&ctx)?;
+    Ok(Redirect::to(&format!("/tenders/{code}")).into_response())
+}
+
+struct FeedEntry {
+    code: String,
+    title: String,
+    updated: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "feed.xml")]
+struct Feed {
+    base_url: String,
+    updated: String,
+    entries: Vec<FeedEntry>,
+}
+
+async fn feed(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let list = tenders::list_public(&state.db, None, 50, 0).await?;
+    let iso =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let entries: Vec<FeedEntry> = list
+        .iter()
+        .map(|t| FeedEntry {
+            code: t.code.clone(),
+            title: t.title.clone(),
+            updated: iso(&t.published_at.unwrap_or(t.bid_deadline_at)),
+            summary: format!(
+                "{} · {} · 投标截止 {} (UTC+8)",
+                t.tenderee_name,
+                crate::http::page::yuan(t.estimated_price_fen),
+                crate::http::page::cst(t.bid_deadline_at.timestamp_millis())
+            ),
+        })
+        .collect();
+    let updated = entries
+        .first()
+        .map(|e| e.updated.clone())
+        .unwrap_or_else(|| iso(&chrono::DateTime::UNIX_EPOCH));
+    let body = Feed {
+        base_url: state.config.public_url.trim_end_matches('/').to_string(),
+        updated,
+        entries,
+    }
+    .render()
+    .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/atom+xml; charset=utf-8")],
+        body,
+    )
+        .into_response())
+}
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(portal))
+        .route("/tenders/{code}", get(tender_page))
+        .route("/tenders/{code}/documents/{document_id}", get(download))
+        .route("/tenders/{code}/questions", post(ask))
+        .route("/feed.atom", get(feed))
 }

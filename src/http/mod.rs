@@ -71,6 +71,8 @@ impl MakeRequestId for MakeUuid7 {
 
 /// The full application router with its middleware.
 pub fn router(state: AppState) -> Router {
+    // Install the recorder now: metrics recorded before it exists are dropped.
+    ops::metrics_handle();
     let api = Router::new()
         .merge(crate::audit::routes::router())
         .merge(crate::identity::routes::router())

@@ -43,6 +43,39 @@ impl Base {
             .unwrap_or(false)
     }
 
+    /// The label of a tender state in the page language.
+    pub fn state_label(&self, state: &str) -> &'static str {
+        let key: &'static str = match state {
+            "draft" => "state.draft",
+            "published" => "state.published",
+            "closed" => "state.closed",
+            "opened" => "state.opened",
+            "evaluating" => "state.evaluating",
+            "publicity" => "state.publicity",
+            "awarded" => "state.awarded",
+            "contracted" => "state.contracted",
+            "cancelled" => "state.cancelled",
+            "failed" => "state.failed",
+            _ => "state.unknown",
+        };
+        self.lang.t(key)
+    }
+
+    /// An instant as China Standard Time text.
+    pub fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        cst(t.timestamp_millis())
+    }
+
+    /// An instant as RFC 3339 UTC (for `<time datetime>`).
+    pub fn iso(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    /// Fen as yuan text.
+    pub fn money(&self, fen: &i64) -> String {
+        yuan(*fen)
+    }
+
     /// The logged-in user's display name, or empty.
     pub fn user_name(&self) -> &str {
         self.user.as_ref().map(|u| u.name.as_str()).unwrap_or("")

@@ -1,8 +1,175 @@
-//! Time-driven transitions from the job table (placeholder until the tender service lands).
+//! Time-driven transitions from the job table, exactly once with any number of servers.
+//!
+//! A job is first claimed with a short lease (so two servers rarely work on the same job),
+//! then performed in one transaction that makes the transition with a guard on the old
+//! state, marks the job done with a guard on `state = 'pending'`, and appends the audit
+//! event. Whatever the lease does, only one transaction can pass both guards: on SQLite
+//! writers are serialised (`BEGIN IMMEDIATE`); on PostgreSQL the second `update` waits for
+//! the first one's row lock and then re-checks its `where` clause, finding nothing. A server
+//! that dies mid-job leaves the job pending; the lease expires and another server runs it.
 
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use super::service::TenderError;
+use crate::audit::{self, Actor};
+use crate::clock::to_millis;
 use crate::http::{ApiError, AppState};
+use crate::store::Db;
+use crate::{q_all, q_exec};
 
-/// Runs every due job once; returns how many ran.
-pub async fn run_due(_state: &AppState) -> Result<usize, ApiError> {
-    Ok(0)
+/// How long a claimed job is reserved for the server that claimed it.
+pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+
+/// Largest number of jobs taken in one poll.
+const BATCH: i64 = 50;
+
+/// A due job.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DueJob {
+    /// Identifier.
+    pub job_id: String,
+    /// `deadline` (more kinds come with later features).
+    pub kind: String,
+    /// The tender it concerns.
+    pub tender_id: Option<String>,
+}
+
+/// Runs every due job once; returns how many transitions were performed.
+pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
+    Ok(run_due_at(&state.db, state.clock.now()).await?)
+}
+
+/// [`run_due`] with the time passed in (tests use a fixed clock).
+pub async fn run_due_at(db: &Db, now: DateTime<Utc>) -> Result<usize, TenderError> {
+    let due = {
+        let mut tx = db.read().await?;
+        q_all!(
+            tx,
+            DueJob,
+            "select job_id, kind, tender_id from job
+             where state = 'pending' and run_at <= $1 and (locked_until is null or locked_until < $1)
+             order by run_at, job_id limit $2",
+            to_millis(now),
+            BATCH
+        )?
+    };
+    let mut performed = 0;
+    for job in due {
+        if !claim(db, now, &job.job_id).await? {
+            continue; // another server has it
+        }
+        // One failing job must not stop the others; its lease expires and it is retried.
+        match perform(db, now, &job).await {
+            Ok(true) => performed += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(job_id = %job.job_id, kind = %job.kind, error = %e, "job failed")
+            }
+        }
+    }
+    Ok(performed)
+}
+
+/// Takes the lease on a job; false when another server holds it or it is no longer pending.
+async fn claim(db: &Db, now: DateTime<Utc>, job_id: &str) -> Result<bool, TenderError> {
+    let until = now.checked_add_signed(LEASE).unwrap_or(now);
+    let mut tx = db.begin().await?;
+    let n = q_exec!(
+        tx,
+        "update job set locked_until = $1, attempts = attempts + 1
+         where job_id = $2 and state = 'pending' and (locked_until is null or locked_until < $3)",
+        to_millis(until),
+        job_id.to_string(),
+        to_millis(now)
+    )?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Performs one job in one transaction; true when its transition happened here.
+pub(crate) async fn perform(
+    db: &Db,
+    now: DateTime<Utc>,
+    job: &DueJob,
+) -> Result<bool, TenderError> {
+    match (job.kind.as_str(), job.tender_id.as_deref()) {
+        ("deadline", Some(tender_id)) => close_at_deadline(db, now, &job.job_id, tender_id).await,
+        _ => {
+            // A kind this version does not know (a newer server's job): leave it pending;
+            // the lease keeps it from being retried in a tight loop.
+            tracing::warn!(job_id = %job.job_id, kind = %job.kind, "unknown job kind");
+            Ok(false)
+        }
+    }
+}
+
+/// The deadline passes: published → closed (招标投标法 第34条: the opening follows at the
+/// deadline). Guarded by the state and by the stored deadline, which an amendment may have
+/// moved after this job was claimed.
+async fn close_at_deadline(
+    db: &Db,
+    now: DateTime<Utc>,
+    job_id: &str,
+    tender_id: &str,
+) -> Result<bool, TenderError> {
+    let mut tx = db.begin().await?;
+    let closed = q_exec!(
+        tx,
+        "update tender set state = 'closed', updated_at = $1
+         where tender_id = $2 and state = 'published' and bid_deadline_at <= $1",
+        to_millis(now),
+        tender_id.to_string()
+    )?;
+    if closed == 0 {
+        // Not due (the deadline moved: the job's run_at moved with it) or no longer
+        // published (cancel cancels the job in its own transaction, so this is a job row
+        // left behind by hand). Release the lease, or retire the job if it can never apply.
+        let still_published = crate::q_opt!(
+            tx,
+            (String,),
+            "select tender_id from tender where tender_id = $1 and state = 'published'",
+            tender_id.to_string()
+        )?
+        .is_some();
+        if still_published {
+            q_exec!(
+                tx,
+                "update job set locked_until = null where job_id = $1 and state = 'pending'",
+                job_id.to_string()
+            )?;
+        } else {
+            q_exec!(
+                tx,
+                "update job set state = 'cancelled', done_at = $1, locked_until = null
+                 where job_id = $2 and state = 'pending'",
+                to_millis(now),
+                job_id.to_string()
+            )?;
+        }
+        tx.commit().await?;
+        return Ok(false);
+    }
+    let done = q_exec!(
+        tx,
+        "update job set state = 'done', done_at = $1, locked_until = null
+         where job_id = $2 and state = 'pending'",
+        to_millis(now),
+        job_id.to_string()
+    )?;
+    if done == 0 {
+        // Someone else finished this job: dropping the transaction rolls our close back.
+        return Ok(false);
+    }
+    audit::append(
+        &mut tx,
+        now,
+        &Actor::system(),
+        "tender.close",
+        Some(tender_id),
+        json!({"job_id": job_id, "reason": "bid deadline reached / 投标截止时间已到"}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -1,6 +1,13 @@
 //! Tenders: the aggregate, its rulebook, lifecycle, documents, Q&A and amendments.
 
 pub mod jobs;
+pub mod model;
 pub mod pages;
 pub mod routes;
 pub mod rulebook;
+pub mod service;
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use model::{Tender, TenderDetail, TenderDocument, TenderState, TenderSummary};
+pub use service::{Caller, TenderError};

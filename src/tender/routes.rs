@@ -1,10 +1,355 @@
-//! Tender JSON API.
+//! Tender JSON API under `/api/v1` (issue 2, section 4 "Tenders"). Handlers only parse,
+//! call the service (which checks rights, rules and state) and shape the answer.
 
-use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
 
-use crate::http::AppState;
+use super::model::{AmendmentInput, AnswerInput, CancelInput, QuestionInput, TenderInput};
+use super::service::{self, Caller, NewDocument, TenderError};
+use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Ctx};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/tenders", get(list_tenders).post(create_tender))
+        .route("/api/v1/tenders/{code}", get(get_tender).put(update_tender))
+        .route(
+            "/api/v1/tenders/{code}/documents",
+            // The body is read by hand against the configured limit (see `upload_document`),
+            // so the default 2 MB extractor limit must not apply here.
+            post(upload_document).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/tenders/{code}/documents/{document_id}",
+            get(download_document),
+        )
+        .route("/api/v1/tenders/{code}/publish", post(publish_tender))
+        .route("/api/v1/tenders/{code}/amendments", post(amend_tender))
+        .route(
+            "/api/v1/tenders/{code}/questions",
+            get(list_questions).post(ask_question),
+        )
+        .route(
+            "/api/v1/tenders/{code}/questions/{question_id}/answer",
+            post(answer_question),
+        )
+        .route("/api/v1/tenders/{code}/cancel", post(cancel_tender))
+        .route("/api/v1/agent/tenders", get(my_tenders))
+        .route("/api/v1/notices", get(my_notices))
+        .route("/api/v1/notices/{notice_id}/read", post(read_notice))
+}
+
+/// `GET /api/v1/tenders` query.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    /// Substring searched in titles and descriptions.
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    offset: Option<u32>,
+}
+
+async fn list_tenders(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let limit = query.limit.unwrap_or(20).clamp(1, service::MAX_PAGE);
+    let offset = query.offset.unwrap_or(0);
+    let q = query.q.as_deref();
+    let items = service::list_public(&state.db, q, limit, offset).await?;
+    let total = service::count_public(&state.db, q).await?;
+    Ok(Json(
+        json!({"items": items, "total": total, "limit": limit, "offset": offset}),
+    ))
+}
+
+async fn create_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(input): ApiJson<TenderInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let tender = service::create_draft(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &input,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(tender)))
+}
+
+async fn get_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        service::get_tender(&state.db, ctx.user.as_ref(), &code).await?,
+    ))
+}
+
+async fn update_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<TenderInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let tender = service::update_draft(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+        &input,
+    )
+    .await?;
+    Ok(Json(tender))
+}
+
+/// `POST …/documents` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    filename: String,
+    #[serde(default)]
+    amendment_id: Option<String>,
+    /// The CSRF token, accepted here by the CSRF guard for cookie sessions.
+    #[serde(default)]
+    #[allow(dead_code)]
+    csrf: Option<String>,
+}
+
+/// Raw-body upload: `Content-Type` is kept, `?filename=` names the file. The body is read
+/// chunk by chunk and refused as soon as it passes the configured limit, so an oversized
+/// upload never sits in memory.
+async fn upload_document(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let limit = state.config.max_document_bytes;
+    let too_large = || ApiError::from(TenderError::DocumentTooLarge { limit });
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("BAD_BODY", format!("could not read the upload: {e}"))
+        })?;
+        if u64::try_from(buf.len() + chunk.len()).unwrap_or(u64::MAX) > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let doc = NewDocument {
+        filename: query.filename,
+        content_type: headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        amendment_id: query.amendment_id,
+        bytes: buf.freeze(),
+    };
+    let stored = service::upload_document(&state, state.clock.now(), &caller, &code, doc).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266 / RFC 8187).
+fn content_disposition(filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+async fn download_document(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, document_id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let (doc, bytes) = service::download_document(&state, &ctx, &code, &document_id).await?;
+    let mut headers = HeaderMap::new();
+    let header = |s: &str| {
+        HeaderValue::from_str(s)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    };
+    headers.insert(CONTENT_TYPE, header(&doc.content_type));
+    headers.insert(
+        CONTENT_DISPOSITION,
+        header(&content_disposition(&doc.filename)),
+    );
+    headers.insert(ETAG, header(&format!("\"{}\"", doc.sha256)));
+    // Uploaded content is never rendered as our origin's page: no sniffing, sandboxed.
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    headers.insert("x-content-sha256", header(&doc.sha256));
+    Ok((headers, bytes))
+}
+
+async fn publish_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let tender = service::publish(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+    )
+    .await?;
+    Ok(Json(tender))
+}
+
+async fn amend_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<AmendmentInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let amendment = service::amend(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+        &input,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(amendment)))
+}
+
+async fn list_questions(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let questions = service::list_questions(&state.db, ctx.user.as_ref(), &code).await?;
+    Ok(Json(json!({"questions": questions})))
+}
+
+async fn ask_question(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<QuestionInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let q = service::ask_question(&state.db, state.clock.now(), &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(q)))
+}
+
+async fn answer_question(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, question_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<AnswerInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let q = service::answer_question(
+        &state.db,
+        state.clock.now(),
+        &caller,
+        &code,
+        &question_id,
+        &input,
+    )
+    .await?;
+    Ok(Json(q))
+}
+
+async fn cancel_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<CancelInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let tender = service::cancel(&state.db, state.clock.now(), &caller, &code, &input).await?;
+    Ok(Json(tender))
+}
+
+async fn my_tenders(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    Ok(Json(
+        json!({"items": service::list_mine(&state.db, user).await?}),
+    ))
+}
+
+async fn my_notices(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    Ok(Json(
+        json!({"notices": service::list_notices(&state.db, &user.user_id).await?}),
+    ))
+}
+
+async fn read_notice(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(notice_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    service::mark_notice_read(&state.db, state.clock.now(), &user.user_id, &notice_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_disposition_encodes_chinese_and_quotes() {
+        let cd = content_disposition("招标文件 \"v2\".pdf");
+        assert!(cd.starts_with("attachment; filename=\""), "{cd}");
+        assert!(cd.contains("filename*=UTF-8''%E6%8B%9B"), "{cd}");
+        assert!(!cd.contains("\"v2\""), "{cd}");
+        assert!(HeaderValue::from_str(&cd).is_ok());
+    }
 }

@@ -1,0 +1,252 @@
+//! Test fixtures for the tender service and jobs: a real database (SQLite in a tempdir, or
+//! PostgreSQL from `SUNBID_TEST_PG`), organisations and users inserted directly, a clock the
+//! test sets by hand, and a valid tender input whose timeline the test chooses.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::model::{Criterion, EvaluationMethod, ExpertQuota, TenderInput};
+use super::rulebook::Rulebooks;
+use super::service::Caller;
+use crate::audit::Actor;
+use crate::clock::{Clock, from_millis, to_millis};
+use crate::config::Config;
+use crate::http::ctx::SessionUser;
+use crate::http::i18n::Lang;
+use crate::http::{AppState, Ctx};
+use crate::identity::Role;
+use crate::identity::ratelimit::LoginLimiter;
+use crate::identity::session::SessionKeys;
+use crate::ids::new_id;
+use crate::keys::SigningKey;
+use crate::q_exec;
+use crate::store::Db;
+use crate::store::blob::BlobStore;
+
+/// A clock the test moves by hand.
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct Kit {
+    pub state: AppState,
+    pub clock: Arc<TestClock>,
+    /// Whether the database holds only this kit's data (SQLite); PostgreSQL is shared.
+    pub fresh: bool,
+    /// Start of the test's timeline (whole milliseconds, as the database stores them).
+    pub t0: DateTime<Utc>,
+    pub tenderee_org: String,
+    pub agent: Caller,
+    pub other_agent: Caller,
+    pub bidder: Caller,
+    pub bidder2: Caller,
+    pub pending_bidder: Caller,
+    pub regulator: Caller,
+    pub custodians: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn org(db: &Db, kind: &str, status: &str) -> String {
+    let id = new_id();
+    let mut tx = db.begin().await.expect("begin");
+    q_exec!(
+        tx,
+        "insert into organisation (org_id, kind, name, uscc, status, created_at) values ($1, $2, $3, null, $4, 0)",
+        id.clone(),
+        kind.to_string(),
+        format!("{kind} {id}"),
+        status.to_string()
+    )
+    .expect("insert org");
+    tx.commit().await.expect("commit");
+    id
+}
+
+async fn user(db: &Db, role: Role, org_id: Option<&str>, status: &str) -> Caller {
+    let id = new_id();
+    let mut tx = db.begin().await.expect("begin");
+    q_exec!(
+        tx,
+        "insert into app_user (user_id, org_id, username, display_name, role, password_hash, status, created_at)
+         values ($1, $2, $3, $4, $5, 'x', $6, 0)",
+        id.clone(),
+        org_id.map(str::to_string),
+        format!("u-{id}"),
+        format!("{} {id}", role.as_str()),
+        role.as_str(),
+        status.to_string()
+    )
+    .expect("insert user");
+    tx.commit().await.expect("commit");
+    Caller {
+        user: SessionUser {
+            user_id: id.clone(),
+            role,
+            org_id: org_id.map(str::to_string),
+            name: format!("{} {id}", role.as_str()),
+        },
+        actor: Actor {
+            user_id: Some(id),
+            role: Some(role.as_str().to_string()),
+            request_id: Some(new_id()),
+            client_ip: Some("192.0.2.7".to_string()),
+        },
+        user_agent: Some("testkit/1".to_string()),
+    }
+}
+
+impl Kit {
+    /// A fresh SQLite database in a tempdir.
+    pub async fn sqlite() -> Kit {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::connect(&url).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        Kit::with_db(db, dir, true).await
+    }
+
+    /// PostgreSQL from `SUNBID_TEST_PG`, or `None` when it is not set.
+    pub async fn postgres() -> Option<Kit> {
+        let url = std::env::var("SUNBID_TEST_PG").ok()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::connect(&url).await.expect("connect to SUNBID_TEST_PG");
+        db.migrate().await.expect("migrate");
+        Some(Kit::with_db(db, dir, false).await)
+    }
+
+    async fn with_db(db: Db, dir: tempfile::TempDir, fresh: bool) -> Kit {
+        let t0 = from_millis(to_millis(Utc::now()));
+        let clock = Arc::new(TestClock(Mutex::new(t0)));
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            max_document_bytes: 1024,
+            ..Config::default()
+        };
+        let key = SigningKey::generate().expect("key");
+        let session_key = SigningKey::generate().expect("key");
+        let state = AppState {
+            db: db.clone(),
+            blobs: BlobStore::local(&dir.path().join("blobs")).expect("blobs"),
+            config: Arc::new(config),
+            clock: clock.clone(),
+            platform_key: Arc::new(key),
+            sessions: Arc::new(SessionKeys::new(
+                &session_key,
+                "http://localhost:8080".into(),
+                chrono::Duration::minutes(60),
+            )),
+            rulebooks: Arc::new(Rulebooks::builtin().expect("rulebooks")),
+            login_limiter: Arc::new(LoginLimiter::default()),
+        };
+        let tenderee_org = org(&db, "tenderee", "active").await;
+        let agent_org = org(&db, "agent", "active").await;
+        let other_org = org(&db, "agent", "active").await;
+        let bidder_org = org(&db, "bidder", "active").await;
+        let bidder2_org = org(&db, "bidder", "active").await;
+        let pending_org = org(&db, "bidder", "pending").await;
+        let regulator_org = org(&db, "regulator", "active").await;
+        let mut custodians = Vec::new();
+        for _ in 0..3 {
+            custodians.push(
+                user(&db, Role::Custodian, Some(&agent_org), "active")
+                    .await
+                    .user
+                    .user_id,
+            );
+        }
+        Kit {
+            agent: user(&db, Role::Agent, Some(&agent_org), "active").await,
+            other_agent: user(&db, Role::Agent, Some(&other_org), "active").await,
+            bidder: user(&db, Role::Bidder, Some(&bidder_org), "active").await,
+            bidder2: user(&db, Role::Bidder, Some(&bidder2_org), "active").await,
+            pending_bidder: user(&db, Role::Bidder, Some(&pending_org), "pending").await,
+            regulator: user(&db, Role::Regulator, Some(&regulator_org), "active").await,
+            state,
+            clock,
+            fresh,
+            t0,
+            tenderee_org,
+            custodians,
+            _dir: dir,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    pub fn books(&self) -> &Rulebooks {
+        &self.state.rulebooks
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.clock.now()
+    }
+
+    /// A unique project code.
+    pub fn code(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", &new_id()[24..])
+    }
+
+    /// A valid construction tender: documents from t0 + 1 h, the deadline `days` later,
+    /// questions until 5 days before the deadline.
+    pub fn input(&self, code: &str, days: i64) -> TenderInput {
+        let docs = self.t0 + TimeDelta::hours(1);
+        let deadline = docs + TimeDelta::days(days);
+        TenderInput {
+            code: code.to_string(),
+            title: "滨江新区污水处理厂扩建工程施工招标".to_string(),
+            description: "本项目为污水处理厂二期扩建，含土建与设备安装。".to_string(),
+            category: "construction".to_string(),
+            procedure: "open".to_string(),
+            tenderee_org_id: self.tenderee_org.clone(),
+            estimated_price_fen: 12_000_000_000,
+            ceiling_price_fen: Some(12_500_000_000),
+            bid_security_fen: 100_000_000,
+            documents_available_at: docs.to_rfc3339(),
+            documents_available_until: None,
+            clarification_cutoff_at: (deadline - TimeDelta::days(5)).to_rfc3339(),
+            bid_deadline_at: deadline.to_rfc3339(),
+            opening_place: "开标室1 / Opening room 1".to_string(),
+            evaluation_method: EvaluationMethod::Comprehensive,
+            criteria: vec![
+                Criterion {
+                    name: "技术".into(),
+                    weight: 60,
+                },
+                Criterion {
+                    name: "价格".into(),
+                    weight: 40,
+                },
+            ],
+            expert_quotas: vec![ExpertQuota {
+                specialty: "给排水".into(),
+                count: 5,
+            }],
+            custodians: self.custodians.clone(),
+        }
+    }
+
+    /// The request context of a caller (for functions that take a `Ctx`).
+    pub fn ctx(&self, caller: &Caller) -> Ctx {
+        Ctx {
+            request_id: caller.actor.request_id.clone().unwrap_or_default(),
+            client_ip: caller.actor.client_ip.clone(),
+            user_agent: caller.user_agent.clone(),
+            user: Some(caller.user.clone()),
+            lang: Lang::Zh,
+            csrf: String::new(),
+        }
+    }
+}
