@@ -80,7 +80,9 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
-        .merge(crate::tender::pages::router());
+        .merge(crate::tender::pages::router(
+            state.config.max_document_bytes,
+        ));
 
     Router::new()
         .merge(api)
