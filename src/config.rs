@@ -104,6 +104,21 @@ pub struct Overrides {
     pub demo: Option<bool>,
 }
 
+/// The configuration keys, as accepted from the environment (`SUNBID_<KEY>`).
+const KEYS: &[&str] = &[
+    "data_dir",
+    "database_url",
+    "listen",
+    "public_url",
+    "demo",
+    "max_document_bytes",
+    "session_minutes",
+    "trust_proxy",
+    "rulebook_dir",
+    "log_json",
+    "job_poll_seconds",
+];
+
 impl Config {
     /// Loads defaults ← file (if it exists) ← `SUNBID_*` environment ← flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
@@ -115,7 +130,8 @@ impl Config {
         if file.exists() {
             fig = fig.merge(Toml::file(file));
         }
-        fig.merge(Env::prefixed("SUNBID_").ignore(&["config"]))
+        // Only known keys: other SUNBID_* variables (test settings, say) are not config.
+        fig.merge(Env::prefixed("SUNBID_").only(KEYS))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(Box::new)
@@ -176,6 +192,22 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/sunbid"));
+    }
+
+    #[test]
+    fn environment_sets_known_keys_and_ignores_others() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SUNBID_PUBLIC_URL", "http://bid.local:9000");
+            jail.set_env("SUNBID_TEST_PG_URL", "postgres://elsewhere");
+            jail.create_file("sunbid.toml", "session_minutes = 15")?;
+            let cfg = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.public_url, "http://bid.local:9000");
+            assert_eq!(cfg.session_minutes, 15);
+            let flags = Overrides { public_url: Some("http://flag:1".into()), ..Overrides::default() };
+            let cfg = Config::load(None, &flags).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.public_url, "http://flag:1");
+            Ok(())
+        });
     }
 
     #[test]
