@@ -12,7 +12,9 @@ use sunbid::store::Db;
 const WRITERS: u64 = 8;
 
 async fn fresh_db(dir: &std::path::Path) -> Db {
-    let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await.unwrap();
+    let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display()))
+        .await
+        .unwrap();
     db.migrate().await.unwrap();
     db
 }
@@ -25,15 +27,25 @@ async fn run(db: &Db, total: u64, per_tx: u64) -> Duration {
         let db = db.clone();
         let mine = total / WRITERS + u64::from(w < total % WRITERS);
         tasks.push(tokio::spawn(async move {
-            let actor = Actor { user_id: Some(format!("writer-{w}")), ..Actor::system() };
+            let actor = Actor {
+                user_id: Some(format!("writer-{w}")),
+                ..Actor::system()
+            };
             let mut left = mine;
             while left > 0 {
                 let n = left.min(per_tx);
                 let mut tx = db.begin().await.unwrap();
                 for i in 0..n {
-                    audit::append(&mut tx, chrono::Utc::now(), &actor, "bench.append", None, json!({"i": i}))
-                        .await
-                        .unwrap();
+                    audit::append(
+                        &mut tx,
+                        chrono::Utc::now(),
+                        &actor,
+                        "bench.append",
+                        None,
+                        json!({"i": i}),
+                    )
+                    .await
+                    .unwrap();
                 }
                 tx.commit().await.unwrap();
                 left -= n;
@@ -47,12 +59,17 @@ async fn run(db: &Db, total: u64, per_tx: u64) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = rt.block_on(fresh_db(dir.path()));
 
     let mut group = c.benchmark_group("audit_append_sqlite_durable");
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     for per_tx in [1u64, 10, 100] {
         group.throughput(Throughput::Elements(1));
         group.bench_function(format!("{WRITERS}_writers_{per_tx}_per_commit"), |b| {

@@ -35,6 +35,9 @@ pub struct Config {
     pub log_json: bool,
     /// Seconds between polls of the job table.
     pub job_poll_seconds: u64,
+    /// How long the public tender list may be served from memory, in milliseconds
+    /// (0 disables the cache).
+    pub list_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             rulebook_dir: None,
             log_json: false,
             job_poll_seconds: 5,
+            list_cache_ms: 1000,
         }
     }
 }
@@ -73,6 +77,7 @@ impl fmt::Debug for Config {
             .field("rulebook_dir", &self.rulebook_dir)
             .field("log_json", &self.log_json)
             .field("job_poll_seconds", &self.job_poll_seconds)
+            .field("list_cache_ms", &self.list_cache_ms)
             .finish()
     }
 }
@@ -117,6 +122,7 @@ const KEYS: &[&str] = &[
     "rulebook_dir",
     "log_json",
     "job_poll_seconds",
+    "list_cache_ms",
 ];
 
 impl Config {
@@ -195,6 +201,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
     fn environment_sets_known_keys_and_ignores_others() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SUNBID_PUBLIC_URL", "http://bid.local:9000");
@@ -203,7 +210,10 @@ mod tests {
             let cfg = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(cfg.public_url, "http://bid.local:9000");
             assert_eq!(cfg.session_minutes, 15);
-            let flags = Overrides { public_url: Some("http://flag:1".into()), ..Overrides::default() };
+            let flags = Overrides {
+                public_url: Some("http://flag:1".into()),
+                ..Overrides::default()
+            };
             let cfg = Config::load(None, &flags).map_err(|e| e.to_string())?;
             assert_eq!(cfg.public_url, "http://flag:1");
             Ok(())

@@ -100,6 +100,9 @@ enum AuditCommand {
         /// Pin the log's verifier key instead of trusting the one the server publishes.
         #[arg(long)]
         vkey: Option<String>,
+        /// A regulator's Bearer token (or $SUNBID_TOKEN): withheld entries are checked too.
+        #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -189,12 +192,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("created user {id}");
         }
         Command::Audit {
-            command: AuditCommand::Verify { server, vkey },
+            command:
+                AuditCommand::Verify {
+                    server,
+                    vkey,
+                    token,
+                },
         } => {
-            let (verdict, key) = verify_server(&server, vkey.as_deref()).await?;
+            let (verdict, key) = verify_server(&server, vkey.as_deref(), token.as_deref()).await?;
             match verdict {
-                Verdict::Ok { size, root } => {
+                Verdict::Ok {
+                    size,
+                    root,
+                    withheld,
+                } => {
                     println!("OK {size} {}", hex::encode(root));
+                    if withheld > 0 {
+                        eprintln!(
+                            "{withheld} entries are withheld until their disclosure time; they were checked by leaf hash only"
+                        );
+                    }
                     if vkey.is_none() {
                         eprintln!(
                             "verified with the server's published key; pin it next time with --vkey {key}"

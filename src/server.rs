@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::disclosure::cache::ListCache;
 use crate::http::{self, AppState};
 use crate::identity::ratelimit::LoginLimiter;
 use crate::identity::session::SessionKeys;
@@ -39,6 +40,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(dir) => Rulebooks::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Rulebooks::builtin().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    let list_ttl = Duration::from_millis(config.list_cache_ms);
     let state = AppState {
         db,
         blobs,
@@ -48,11 +50,12 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         sessions: Arc::new(sessions),
         rulebooks: Arc::new(rulebooks),
         login_limiter: Arc::new(LoginLimiter::default()),
+        portal_cache: Arc::new(ListCache::new(list_ttl)),
     };
-    if state.config.demo {
-        if let Some(logins) = crate::demo::load_if_empty(&state).await? {
-            println!("{logins}");
-        }
+    if state.config.demo
+        && let Some(logins) = crate::demo::load_if_empty(&state).await?
+    {
+        println!("{logins}");
     }
     Ok(state)
 }

@@ -81,9 +81,6 @@ fn split_hashes(bytes: &[u8]) -> Vec<Hash> {
 }
 
 /// Appends one event inside the caller's transaction and returns its sequence number.
-///
-/// The head row update comes first: it takes the row lock on PostgreSQL (SQLite already
-/// holds the write lock), so concurrent appenders are serialised and indices never repeat.
 pub async fn append(
     tx: &mut Tx,
     now: DateTime<Utc>,
@@ -91,6 +88,44 @@ pub async fn append(
     action: &str,
     tender_id: Option<&str>,
     payload: Value,
+) -> Result<u64, StoreError> {
+    append_entry(tx, now, actor, action, tender_id, payload, None).await
+}
+
+/// Appends an event whose entry the public sees only as its leaf hash until
+/// `withheld_until` (regulators see it at once). The tree, and so every checkpoint, covers
+/// it from the start: nothing can be slipped in or changed later.
+pub async fn append_withheld(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    tender_id: Option<&str>,
+    payload: Value,
+    withheld_until: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    append_entry(
+        tx,
+        now,
+        actor,
+        action,
+        tender_id,
+        payload,
+        Some(withheld_until),
+    )
+    .await
+}
+
+/// The head row update comes first: it takes the row lock on PostgreSQL (SQLite already
+/// holds the write lock), so concurrent appenders are serialised and indices never repeat.
+async fn append_entry(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    tender_id: Option<&str>,
+    payload: Value,
+    withheld_until: Option<DateTime<Utc>>,
 ) -> Result<u64, StoreError> {
     let (size, frontier): (i64, Vec<u8>) = q_one!(
         tx,
@@ -127,15 +162,16 @@ pub async fn append(
 
     q_exec!(
         tx,
-        "insert into audit_event (seq, entry, leaf_hash, action, tender_id, actor_id, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into audit_event (seq, entry, leaf_hash, action, tender_id, actor_id, created_at, withheld_until)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
         size - 1,
         entry,
         leaf.to_vec(),
         action.to_string(),
         tender_id.map(str::to_string),
         actor.user_id.clone(),
-        to_millis(now)
+        to_millis(now),
+        withheld_until.map(to_millis)
     )?;
     for ((level, idx), hash) in new_nodes {
         q_exec!(
@@ -174,11 +210,28 @@ pub async fn head(tx: &mut Tx) -> Result<(u64, Hash), StoreError> {
 pub struct StoredEvent {
     /// Leaf index.
     pub seq: i64,
-    /// The canonical entry text, exactly as hashed.
-    pub entry: String,
+    /// The canonical entry text, exactly as hashed; `None` while withheld from this reader.
+    pub entry: Option<String>,
     /// The leaf hash recorded at append time.
     #[serde(serialize_with = "hex_bytes")]
     pub leaf_hash: Vec<u8>,
+    /// Until when the public sees only the leaf hash (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld_until: Option<i64>,
+}
+
+impl StoredEvent {
+    /// Drops the entry text if it is still withheld at `now` from a reader who may not see it.
+    pub fn for_reader(mut self, now: DateTime<Utc>, privileged: bool) -> Self {
+        let withheld = self.withheld_until.is_some_and(|t| t > to_millis(now));
+        if withheld && !privileged {
+            self.entry = None;
+        }
+        if !withheld {
+            self.withheld_until = None;
+        }
+        self
+    }
 }
 
 fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -191,7 +244,7 @@ pub async fn events(tx: &mut Tx, from: u64, limit: u32) -> Result<Vec<StoredEven
     Ok(crate::q_all!(
         tx,
         StoredEvent,
-        "select seq, entry, leaf_hash from audit_event where seq >= $1 order by seq limit $2",
+        "select seq, entry, leaf_hash, withheld_until from audit_event where seq >= $1 order by seq limit $2",
         from,
         i64::from(limit)
     )?)
@@ -202,7 +255,79 @@ pub async fn tender_events(tx: &mut Tx, tender_id: &str) -> Result<Vec<StoredEve
     Ok(crate::q_all!(
         tx,
         StoredEvent,
-        "select seq, entry, leaf_hash from audit_event where tender_id = $1 order by seq",
+        "select seq, entry, leaf_hash, withheld_until from audit_event where tender_id = $1 order by seq",
         tender_id.to_string()
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use chrono::Duration;
+
+    #[tokio::test]
+    async fn withheld_entries_show_only_their_hash_until_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("a.db").display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let now = chrono::Utc::now();
+        let mut tx = db.begin().await.unwrap();
+        append(&mut tx, now, &Actor::system(), "a.public", None, json!({}))
+            .await
+            .unwrap();
+        append_withheld(
+            &mut tx,
+            now,
+            &Actor::system(),
+            "a.secret",
+            None,
+            json!({"who": "x"}),
+            now + Duration::days(1),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = db.read().await.unwrap();
+        let evs = events(&mut tx, 0, 10).await.unwrap();
+        let (size, root) = head(&mut tx).await.unwrap();
+        assert_eq!(size, 2);
+        let leaves: Vec<Hash> = evs
+            .iter()
+            .map(|e| <Hash>::try_from(e.leaf_hash.as_slice()).unwrap())
+            .collect();
+        assert_eq!(
+            merkle::root(&leaves),
+            root,
+            "the tree covers withheld entries too"
+        );
+
+        let public: Vec<_> = events(&mut tx, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.for_reader(now, false))
+            .collect();
+        assert!(public[0].entry.is_some());
+        assert!(public[1].entry.is_none());
+        let regulator = events(&mut tx, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .nth(1)
+            .unwrap()
+            .for_reader(now, true);
+        assert!(regulator.entry.unwrap().contains("a.secret"));
+        let later = events(&mut tx, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .nth(1)
+            .unwrap()
+            .for_reader(now + Duration::days(2), false);
+        assert!(later.entry.is_some() && later.withheld_until.is_none());
+    }
 }

@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::checkpoint::{Checkpoint, verifier_key};
 use super::merkle::{self, Hash, NodeId};
-use crate::http::{ApiError, ApiQuery, ApiResult, AppState};
+use crate::http::{ApiError, ApiQuery, ApiResult, AppState, Ctx};
+use crate::identity::Role;
 use crate::q_opt;
 use crate::store::Tx;
 
@@ -54,6 +55,7 @@ const MAX_PAGE: u32 = 1000;
 
 async fn events(
     State(state): State<AppState>,
+    ctx: Ctx,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let limit = q.limit.unwrap_or(100);
@@ -64,7 +66,18 @@ async fn events(
         ));
     }
     let mut tx = state.db.read().await?;
-    let events = super::events(&mut tx, q.from, limit).await?;
+    // Regulators supervise everything as it happens; everyone else sees withheld entries
+    // (e.g. who downloaded the documents, 招标投标法 第22条) as leaf hashes only.
+    let privileged = ctx
+        .user
+        .as_ref()
+        .is_some_and(|u| matches!(u.role, Role::Regulator));
+    let now = state.clock.now();
+    let events: Vec<_> = super::events(&mut tx, q.from, limit)
+        .await?
+        .into_iter()
+        .map(|e| e.for_reader(now, privileged))
+        .collect();
     let next = events.last().map(|e| e.seq + 1);
     Ok(Json(json!({"events": events, "next": next})))
 }

@@ -15,6 +15,8 @@ pub enum Verdict {
         size: u64,
         /// Root hash.
         root: Hash,
+        /// Entries the server withheld from this reader (checked by leaf hash only).
+        withheld: u64,
     },
     /// The first event that does not match, and why.
     BadEvent {
@@ -44,13 +46,14 @@ pub enum VerifyError {
 pub struct ServedEvent {
     /// Leaf index.
     pub seq: u64,
-    /// Canonical entry text.
-    pub entry: String,
+    /// Canonical entry text (`None` while withheld from this reader).
+    pub entry: Option<String>,
     /// Leaf hash (hex) recorded at append time.
     pub leaf_hash: String,
 }
 
-/// Recomputes one event's leaf hash, or says why the event is malformed.
+/// Recomputes one event's leaf hash, or says why the event is malformed. A withheld entry
+/// contributes its served leaf hash; the tree root still binds it.
 pub fn check_event(expected_seq: u64, ev: &ServedEvent) -> Result<Hash, String> {
     if ev.seq != expected_seq {
         return Err(format!(
@@ -58,10 +61,15 @@ pub fn check_event(expected_seq: u64, ev: &ServedEvent) -> Result<Hash, String> 
             ev.seq
         ));
     }
+    let Some(entry) = &ev.entry else {
+        let bytes = hex::decode(&ev.leaf_hash).map_err(|_| "leaf hash is not hex".to_string())?;
+        return <Hash>::try_from(bytes.as_slice())
+            .map_err(|_| "leaf hash is not 32 bytes".to_string());
+    };
     let value: serde_json::Value =
-        serde_json::from_str(&ev.entry).map_err(|e| format!("entry is not JSON: {e}"))?;
+        serde_json::from_str(entry).map_err(|e| format!("entry is not JSON: {e}"))?;
     let canonical = serde_json_canonicalizer::to_string(&value).map_err(|e| e.to_string())?;
-    if canonical != ev.entry {
+    if &canonical != entry {
         return Err("entry is not in canonical form".into());
     }
     if value.get("seq").and_then(serde_json::Value::as_u64) != Some(ev.seq) {
@@ -70,7 +78,7 @@ pub fn check_event(expected_seq: u64, ev: &ServedEvent) -> Result<Hash, String> 
     if value.get("v").and_then(serde_json::Value::as_u64) != Some(1) {
         return Err("unknown entry version".into());
     }
-    let leaf = merkle::leaf_hash(ev.entry.as_bytes());
+    let leaf = merkle::leaf_hash(entry.as_bytes());
     if hex::encode(leaf) != ev.leaf_hash {
         return Err(format!(
             "entry hashes to {} but the log recorded {}",
@@ -132,9 +140,13 @@ struct NodeAnswer {
 async fn get_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
+    token: Option<&str>,
 ) -> Result<T, VerifyError> {
-    let resp = client
-        .get(url)
+    let mut req = client.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
         .send()
         .await
         .map_err(|e| VerifyError::Http(format!("{url}: {e}")))?;
@@ -148,26 +160,30 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 
 /// Verifies the log of the server at `base`. With `pinned_vkey`, the checkpoint must be
 /// signed by that key; otherwise the server's own published key is used (and printed by
-/// the CLI so it can be pinned next time).
+/// the CLI so it can be pinned next time). A regulator's `token` makes the server show
+/// withheld entries too, so every entry is recomputed.
 pub async fn verify_server(
     base: &str,
     pinned_vkey: Option<&str>,
+    token: Option<&str>,
 ) -> Result<(Verdict, String), VerifyError> {
     let base = base.trim_end_matches('/');
     let client = reqwest::Client::new();
     let cp: CheckpointAnswer =
-        get_json(&client, &format!("{base}/api/v1/audit/checkpoint")).await?;
+        get_json(&client, &format!("{base}/api/v1/audit/checkpoint"), None).await?;
     let vkey = pinned_vkey.map(str::to_string).unwrap_or(cp.vkey);
     let checkpoint = Checkpoint::open(&cp.checkpoint, &vkey)
         .map_err(|e| VerifyError::Checkpoint(e.to_string()))?;
 
     let mut leaves = Vec::new();
+    let mut withheld = 0u64;
     while (leaves.len() as u64) < checkpoint.size {
         let from = leaves.len() as u64;
         let limit = (checkpoint.size - from).min(1000);
         let page: EventsAnswer = get_json(
             &client,
             &format!("{base}/api/v1/audit/events?from={from}&limit={limit}"),
+            token,
         )
         .await?;
         if page.events.is_empty() {
@@ -178,6 +194,7 @@ pub async fn verify_server(
         }
         for ev in page.events.iter().take(usize::try_from(limit).unwrap_or(0)) {
             let seq = leaves.len() as u64;
+            withheld += u64::from(ev.entry.is_none());
             match check_event(seq, ev) {
                 Ok(leaf) => leaves.push(leaf),
                 Err(reason) => return Ok((Verdict::BadEvent { seq, reason }, vkey)),
@@ -191,6 +208,7 @@ pub async fn verify_server(
             Verdict::Ok {
                 size: checkpoint.size,
                 root,
+                withheld,
             },
             vkey,
         ));
@@ -199,7 +217,7 @@ pub async fn verify_server(
         let client = client.clone();
         let url = format!("{base}/api/v1/audit/nodes/{level}/{index}");
         async move {
-            let n: NodeAnswer = get_json(&client, &url).await?;
+            let n: NodeAnswer = get_json(&client, &url, None).await?;
             let bytes = hex::decode(&n.hash).map_err(|e| VerifyError::Protocol(e.to_string()))?;
             <Hash>::try_from(bytes.as_slice())
                 .map_err(|_| VerifyError::Protocol("node hash is not 32 bytes".into()))
@@ -223,7 +241,7 @@ mod tests {
     fn ev(seq: u64, entry: &str) -> ServedEvent {
         ServedEvent {
             seq,
-            entry: entry.into(),
+            entry: Some(entry.into()),
             leaf_hash: hex::encode(merkle::leaf_hash(entry.as_bytes())),
         }
     }
@@ -233,7 +251,7 @@ mod tests {
         let e = r#"{"action":"x","seq":0,"v":1}"#;
         assert!(check_event(0, &ev(0, e)).is_ok());
         let mut bad = ev(0, e);
-        bad.entry = r#"{"action":"y","seq":0,"v":1}"#.into();
+        bad.entry = Some(r#"{"action":"y","seq":0,"v":1}"#.into());
         assert!(check_event(0, &bad).unwrap_err().contains("hashes to"));
         assert!(
             check_event(0, &ev(0, r#"{"seq":0, "v":1}"#))
@@ -241,6 +259,14 @@ mod tests {
                 .contains("canonical")
         );
         assert!(check_event(1, &ev(0, e)).is_err());
+        let withheld = ServedEvent {
+            entry: None,
+            ..ev(0, e)
+        };
+        assert_eq!(
+            check_event(0, &withheld).unwrap(),
+            merkle::leaf_hash(e.as_bytes())
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,8 @@
 //! page (documents, amendments, answered questions — never who asked), document download
 //! for logged-in bidders, and an Atom feed.
 
+pub mod cache;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,10 +21,17 @@ const PAGE_SIZE: u32 = 20;
 
 #[derive(Template)]
 #[template(path = "portal.html")]
-struct PortalPage {
+struct PortalPage<'a> {
     base: Base,
-    q: String,
-    q_enc: String,
+    q: &'a str,
+    list_html: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "portal_list.html")]
+struct PortalList<'a> {
+    base: Base,
+    q_enc: &'a str,
     total: u64,
     tenders: Vec<TenderSummary>,
     prev: Option<u32>,
@@ -40,6 +49,37 @@ struct ListQuery {
     lang: Option<String>,
 }
 
+/// Queries and renders one page of the list (what the cache keeps).
+async fn render_list(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &str,
+    page: u32,
+) -> Result<cache::ListPage, ApiError> {
+    let search = Some(q).filter(|s| !s.is_empty());
+    let total = tenders::count_public(&state.db, search).await?;
+    let list = tenders::list_public(&state.db, search, PAGE_SIZE, (page - 1) * PAGE_SIZE).await?;
+    let shown = u64::from(page) * u64::from(PAGE_SIZE);
+    let q_enc = serde_urlencoded::to_string([("", q)]).unwrap_or_default();
+    let fragment = PortalList {
+        // The fragment is shared by every visitor: it must not carry a user or a token.
+        base: Base {
+            lang: ctx.lang,
+            user: None,
+            csrf: String::new(),
+        },
+        q_enc: q_enc.trim_start_matches('='),
+        total,
+        tenders: list,
+        prev: (page > 1).then(|| page - 1),
+        next: (shown < total).then_some(page + 1),
+    };
+    Ok(fragment
+        .render()
+        .map_err(|e| ApiError::internal(&e))?
+        .into())
+}
+
 async fn portal(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -47,25 +87,18 @@ async fn portal(
 ) -> PageResult {
     let page = query.page.unwrap_or(1).clamp(1, 10_000);
     let q = query.q.trim().chars().take(100).collect::<String>();
-    let search = Some(q.as_str()).filter(|s| !s.is_empty());
-    let total = tenders::count_public(&state.db, search)
-        .await
-        .or_page(&ctx)?;
-    let list = tenders::list_public(&state.db, search, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        .await
-        .or_page(&ctx)?;
-    let shown = u64::from(page) * u64::from(PAGE_SIZE);
+    let list_html = match state.portal_cache.get(&q, page, ctx.lang) {
+        Some(hit) => hit,
+        None => {
+            let fresh = render_list(&state, &ctx, &q, page).await.or_page(&ctx)?;
+            state.portal_cache.put(&q, page, ctx.lang, fresh.clone());
+            fresh
+        }
+    };
     Ok(render(&PortalPage {
         base: Base::new(&ctx),
-        q_enc: serde_urlencoded::to_string([("", &q)])
-            .unwrap_or_default()
-            .trim_start_matches('=')
-            .to_string(),
-        q,
-        total,
-        tenders: list,
-        prev: (page > 1).then(|| page - 1),
-        next: (shown < total).then_some(page + 1),
+        q: &q,
+        list_html: &list_html,
     }))
 }
 

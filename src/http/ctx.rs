@@ -85,17 +85,16 @@ impl Ctx {
 }
 
 fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
-    if trust_proxy {
-        if let Some(first) = parts
+    if trust_proxy
+        && let Some(first) = parts
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
-        {
-            let ip = first.trim();
-            if ip.parse::<std::net::IpAddr>().is_ok() {
-                return Some(ip.to_string());
-            }
+    {
+        let ip = first.trim();
+        if ip.parse::<std::net::IpAddr>().is_ok() {
+            return Some(ip.to_string());
         }
     }
     parts
@@ -131,14 +130,15 @@ impl FromRequestParts<AppState> for Ctx {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.strip_prefix("Bearer ").map(str::trim).unwrap_or(""));
+        let now = state.clock.now();
         let claims = match bearer {
-            Some(token) => Some(state.sessions.verify(token).map_err(|e| match e {
+            Some(token) => Some(state.sessions.verify(token, now).map_err(|e| match e {
                 TokenError::Expired => ApiError::unauthorized("SESSION_EXPIRED", e.to_string()),
                 TokenError::Invalid => ApiError::unauthorized("SESSION_INVALID", e.to_string()),
             })?),
             None => jar
                 .get(SESSION_COOKIE)
-                .and_then(|c| state.sessions.verify(c.value()).ok()),
+                .and_then(|c| state.sessions.verify(c.value(), now).ok()),
         };
         let user = claims.and_then(|c| {
             Role::parse(&c.role).map(|role| SessionUser {

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 
 /// A page language.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Lang {
     /// 中文 (default).
     #[default]
@@ -74,7 +74,7 @@ impl Lang {
     }
 
     /// The translation of `key`, or the key itself when missing (visible, never a panic).
-    pub fn t<'a>(self, key: &'a str) -> &'a str {
+    pub fn t(self, key: &str) -> &str {
         let map = match self {
             Lang::Zh => &*ZH,
             Lang::En => &*EN,

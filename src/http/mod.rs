@@ -50,6 +50,8 @@ pub struct AppState {
     pub rulebooks: Arc<Rulebooks>,
     /// Login attempt limiter.
     pub login_limiter: Arc<LoginLimiter>,
+    /// The public list page cache.
+    pub portal_cache: Arc<crate::disclosure::cache::ListCache>,
 }
 
 /// The name of the correlation-id header.

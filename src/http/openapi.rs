@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document describing `/api/v1`, kept by hand in `openapi.json` beside
+//! The OpenAPI 3.1 document describing `/api/v1`, written by `tools/openapi.py` into `openapi.json` beside
 //! this file; a test checks that it parses and documents every API route the code serves.
 
 /// The document, served at `/api/openapi.json`.
@@ -34,9 +34,15 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(DOCUMENT).expect("openapi.json parses");
         let paths = doc["paths"].as_object().expect("paths");
         let declared = declared_api_paths();
-        assert!(declared.len() > 20, "route scan found too little: {declared:?}");
+        assert!(
+            declared.len() > 20,
+            "route scan found too little: {declared:?}"
+        );
         for p in &declared {
-            assert!(paths.contains_key(p), "{p} is served but not in openapi.json");
+            assert!(
+                paths.contains_key(p),
+                "{p} is served but not in openapi.json"
+            );
         }
         for p in paths.keys() {
             assert!(declared.contains(p), "{p} is documented but not served");

@@ -100,33 +100,28 @@ struct ErrorPage<'a> {
 }
 
 /// An error shown as a page instead of JSON; login-required errors redirect to the login.
-pub struct PageError {
-    err: ApiError,
-    base: Base,
-}
+pub struct PageError(Box<(ApiError, Base)>);
 
 impl PageError {
     /// Wraps an API error for display to `ctx`'s user.
     pub fn new(ctx: &Ctx, err: ApiError) -> Self {
-        Self {
-            err,
-            base: Base::new(ctx),
-        }
+        Self(Box::new((err, Base::new(ctx))))
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if self.err.status == StatusCode::UNAUTHORIZED {
+        let (err, base) = *self.0;
+        if err.status == StatusCode::UNAUTHORIZED {
             return Redirect::to("/login").into_response();
         }
         let page = ErrorPage {
-            base: self.base,
-            code: self.err.code,
-            message: &self.err.message,
+            base,
+            code: err.code,
+            message: &err.message,
         };
         let mut resp = render(&page);
-        *resp.status_mut() = self.err.status;
+        *resp.status_mut() = err.status;
         resp
     }
 }
@@ -158,7 +153,7 @@ pub fn yuan(fen: i64) -> String {
     let whole = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);

@@ -169,21 +169,28 @@ impl SessionKeys {
             .map_err(|_| TokenError::Invalid)
     }
 
-    /// Verifies a token: EdDSA only (so `alg: none` and HS256 tricks fail), issuer,
-    /// audience, subject, expiry and not-before all required.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Verifies a token at `now`: EdDSA only (so `alg: none` and HS256 tricks fail),
+    /// issuer, audience, subject, expiry and not-before all required. Times are checked
+    /// here against the injected clock rather than by jsonwebtoken against the system's.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
-        v.validate_nbf = true;
-        v.leeway = 5;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
             .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+            .map_err(|_| TokenError::Invalid)?;
+        const LEEWAY: i64 = 5;
+        let t = now.timestamp();
+        if claims.exp + LEEWAY <= t {
+            return Err(TokenError::Expired);
+        }
+        if claims.nbf - LEEWAY > t {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
     }
 
     /// Lifetime in seconds, for the cookie's Max-Age.
@@ -210,7 +217,15 @@ mod tests {
     fn issued_token_verifies() {
         let k = keys();
         let t = k.issue(Utc::now(), "u1", "agent", None, "A").unwrap();
-        assert_eq!(k.verify(&t).unwrap().sub, "u1");
+        assert_eq!(k.verify(&t, Utc::now()).unwrap().sub, "u1");
+        assert!(matches!(
+            k.verify(&t, Utc::now() + Duration::hours(2)),
+            Err(TokenError::Expired)
+        ));
+        assert!(
+            k.verify(&t, Utc::now() - Duration::hours(1)).is_err(),
+            "not yet valid"
+        );
     }
 
     #[test]
@@ -219,19 +234,31 @@ mod tests {
         let old = k
             .issue(Utc::now() - Duration::hours(2), "u1", "agent", None, "A")
             .unwrap();
-        assert!(matches!(k.verify(&old), Err(TokenError::Expired)));
+        assert!(matches!(
+            k.verify(&old, Utc::now()),
+            Err(TokenError::Expired)
+        ));
 
         let other = keys()
             .issue(Utc::now(), "u1", "operator", None, "A")
             .unwrap();
-        assert!(matches!(k.verify(&other), Err(TokenError::Invalid)));
+        assert!(matches!(
+            k.verify(&other, Utc::now()),
+            Err(TokenError::Invalid)
+        ));
 
         let good = k.issue(Utc::now(), "u1", "agent", None, "A").unwrap();
         let payload = good.split('.').nth(1).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(k.verify(&format!("{none_header}.{payload}.")).is_err());
+        assert!(
+            k.verify(&format!("{none_header}.{payload}."), Utc::now())
+                .is_err()
+        );
         let hs_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        assert!(k.verify(&format!("{hs_header}.{payload}.AAAA")).is_err());
-        assert!(k.verify("garbage").is_err());
+        assert!(
+            k.verify(&format!("{hs_header}.{payload}.AAAA"), Utc::now())
+                .is_err()
+        );
+        assert!(k.verify("garbage", Utc::now()).is_err());
     }
 }

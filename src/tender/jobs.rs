@@ -173,3 +173,228 @@ async fn close_at_deadline(
     tx.commit().await?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tender::model::TenderState;
+    use crate::tender::service::{self, NewDocument};
+    use crate::tender::testkit::Kit;
+    use crate::{q_one, q_opt};
+
+    async fn published(kit: &Kit) -> crate::tender::model::Tender {
+        let code = kit.code("J");
+        service::create_draft(
+            kit.db(),
+            kit.books(),
+            kit.now(),
+            &kit.agent,
+            &kit.input(&code, 20),
+        )
+        .await
+        .expect("draft");
+        let doc = NewDocument {
+            filename: "a.pdf".into(),
+            content_type: None,
+            amendment_id: None,
+            bytes: bytes::Bytes::from_static(b"a"),
+        };
+        service::upload_document(&kit.state, kit.now(), &kit.agent, &code, doc)
+            .await
+            .expect("doc");
+        service::publish(kit.db(), kit.books(), kit.now(), &kit.agent, &code)
+            .await
+            .expect("publish")
+    }
+
+    async fn close_events(kit: &Kit, tender_id: &str) -> i64 {
+        let mut tx = kit.db().read().await.expect("read");
+        q_one!(
+            tx,
+            (i64,),
+            "select count(*) from audit_event where tender_id = $1 and action = 'tender.close'",
+            tender_id.to_string()
+        )
+        .expect("count")
+        .0
+    }
+
+    async fn state_of(kit: &Kit, code: &str) -> TenderState {
+        service::get_tender(kit.db(), Some(&kit.regulator.user), code)
+            .await
+            .expect("get")
+            .tender
+            .state
+    }
+
+    pub(crate) async fn scenario_exactly_once(kit: &Kit) {
+        let t = published(kit).await;
+        // Not due yet: nothing happens.
+        kit.clock.set(t.bid_deadline_at - TimeDelta::seconds(1));
+        run_due(&kit.state).await.expect("run");
+        assert_eq!(state_of(kit, &t.code).await, TenderState::Published);
+
+        // Due: eight "servers" poll at once.
+        kit.clock.set(t.bid_deadline_at);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let state = kit.state.clone();
+            tasks.push(tokio::spawn(async move { run_due(&state).await }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.expect("join").expect("run_due");
+        }
+        if kit.fresh {
+            assert_eq!(total, 1, "exactly one transition");
+        }
+        assert_eq!(state_of(kit, &t.code).await, TenderState::Closed);
+        assert_eq!(close_events(kit, &t.tender_id).await, 1);
+        let mut tx = kit.db().read().await.expect("read");
+        let job = q_opt!(
+            tx,
+            DueJob,
+            "select job_id, kind, tender_id from job where tender_id = $1",
+            t.tender_id.clone()
+        )
+        .expect("job")
+        .expect("a job");
+        let (st,): (String,) = q_one!(
+            tx,
+            (String,),
+            "select state from job where job_id = $1",
+            job.job_id.clone()
+        )
+        .expect("state");
+        drop(tx);
+        assert_eq!(st, "done");
+
+        // Even ignoring the lease (a lease that expired mid-job), the transaction guards let
+        // nobody perform a finished job again.
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let db = kit.db().clone();
+            let job = job.clone();
+            let now = kit.now();
+            tasks.push(tokio::spawn(async move { perform(&db, now, &job).await }));
+        }
+        for task in tasks {
+            assert!(!task.await.expect("join").expect("perform"));
+        }
+        assert_eq!(close_events(kit, &t.tender_id).await, 1);
+        kit.clock.set(kit.t0);
+    }
+
+    pub(crate) async fn scenario_racing_performers(kit: &Kit) {
+        // Several performers on the same pending job at once, past any lease.
+        let t = published(kit).await;
+        kit.clock.set(t.bid_deadline_at + TimeDelta::minutes(1));
+        let mut tx = kit.db().read().await.expect("read");
+        let job = q_one!(
+            tx,
+            DueJob,
+            "select job_id, kind, tender_id from job where tender_id = $1",
+            t.tender_id.clone()
+        )
+        .expect("job");
+        drop(tx);
+        let mut tasks = Vec::new();
+        for _ in 0..6 {
+            let db = kit.db().clone();
+            let job = job.clone();
+            let now = kit.now();
+            tasks.push(tokio::spawn(async move { perform(&db, now, &job).await }));
+        }
+        let mut ran = 0;
+        for task in tasks {
+            if task.await.expect("join").expect("perform") {
+                ran += 1;
+            }
+        }
+        assert_eq!(ran, 1);
+        assert_eq!(close_events(kit, &t.tender_id).await, 1);
+        assert_eq!(state_of(kit, &t.code).await, TenderState::Closed);
+        kit.clock.set(kit.t0);
+    }
+
+    pub(crate) async fn scenario_moved_and_cancelled(kit: &Kit) {
+        // A job claimed with the old deadline does not close a tender whose deadline moved.
+        let t = published(kit).await;
+        kit.clock.set(t.bid_deadline_at - TimeDelta::days(1));
+        service::amend(
+            kit.db(),
+            kit.books(),
+            kit.now(),
+            &kit.agent,
+            &t.code,
+            &crate::tender::model::AmendmentInput {
+                summary: "改".into(),
+                body: "改".into(),
+            },
+        )
+        .await
+        .expect("amend");
+        let stale = DueJob {
+            job_id: {
+                let mut tx = kit.db().read().await.expect("read");
+                q_one!(
+                    tx,
+                    (String,),
+                    "select job_id from job where tender_id = $1",
+                    t.tender_id.clone()
+                )
+                .expect("job")
+                .0
+            },
+            kind: "deadline".into(),
+            tender_id: Some(t.tender_id.clone()),
+        };
+        kit.clock.set(t.bid_deadline_at);
+        assert!(!perform(kit.db(), kit.now(), &stale).await.expect("perform"));
+        run_due(&kit.state).await.expect("run");
+        assert_eq!(state_of(kit, &t.code).await, TenderState::Published);
+        // A cancelled tender's job never runs.
+        service::cancel(
+            kit.db(),
+            kit.now(),
+            &kit.agent,
+            &t.code,
+            &crate::tender::model::CancelInput {
+                reason: "终止".into(),
+            },
+        )
+        .await
+        .expect("cancel");
+        kit.clock.set(t.bid_deadline_at + TimeDelta::days(30));
+        run_due(&kit.state).await.expect("run");
+        assert_eq!(state_of(kit, &t.code).await, TenderState::Cancelled);
+        assert_eq!(close_events(kit, &t.tender_id).await, 0);
+        kit.clock.set(kit.t0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn exactly_once_sqlite() {
+        scenario_exactly_once(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_performers_sqlite() {
+        scenario_racing_performers(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test]
+    async fn moved_and_cancelled_sqlite() {
+        scenario_moved_and_cancelled(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn jobs_postgres() {
+        let Some(kit) = Kit::postgres().await else {
+            eprintln!("SUNBID_TEST_PG not set: skipping the PostgreSQL job tests");
+            return;
+        };
+        scenario_exactly_once(&kit).await;
+        scenario_racing_performers(&kit).await;
+        scenario_moved_and_cancelled(&kit).await;
+    }
+}

@@ -86,11 +86,6 @@ impl TenderState {
         }
     }
 
-    /// Whether the public may see the tender (everything but drafts).
-    pub fn is_public(self) -> bool {
-        self != TenderState::Draft
-    }
-
     /// Whether the tender may still be cancelled (终止): any state before the award, except
     /// the terminal ones.
     pub fn cancellable(self) -> bool {
@@ -315,6 +310,12 @@ pub struct Tender {
 }
 
 impl Tender {
+    /// Whether the public may see the tender: once published, in every later state. A draft
+    /// cancelled before publication stays private.
+    pub fn is_public(&self) -> bool {
+        self.published_at.is_some()
+    }
+
     /// The terms the rulebook checks.
     pub fn terms(&self, custodian_count: u32) -> TenderTerms {
         TenderTerms {

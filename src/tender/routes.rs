@@ -343,6 +343,200 @@ async fn read_notice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tender::service::Caller;
+    use crate::tender::testkit::Kit;
+    use axum::http::{Method, Request};
+    use tower::ServiceExt;
+
+    fn token(kit: &Kit, c: &Caller) -> String {
+        let u = &c.user;
+        kit.state
+            .sessions
+            .issue(
+                // Issued at the test clock's current time, against which it is checked.
+                kit.state.clock.now(),
+                &u.user_id,
+                u.role.as_str(),
+                u.org_id.as_deref(),
+                &u.name,
+            )
+            .expect("token")
+    }
+
+    async fn call(
+        kit: &Kit,
+        method: Method,
+        uri: &str,
+        who: Option<&Caller>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(c) = who {
+            req = req.header("authorization", format!("Bearer {}", token(kit, c)));
+        }
+        let req = req
+            .header(CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .expect("request");
+        let resp = crate::http::router(kit.state.clone())
+            .oneshot(req)
+            .await
+            .expect("response");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, headers, bytes.to_vec())
+    }
+
+    fn code_of(body: &[u8]) -> String {
+        serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default()["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn http_draft_upload_publish_download() {
+        let kit = Kit::sqlite().await;
+        let code = kit.code("H");
+        let mut input = serde_json::to_value(kit.input(&code, 20)).expect("json");
+        let json = "application/json";
+        // Not logged in, then an unknown field.
+        let (s, _, _) = call(
+            &kit,
+            Method::POST,
+            "/api/v1/tenders",
+            None,
+            json,
+            input.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        input["colour"] = "red".into();
+        let (s, _, b) = call(
+            &kit,
+            Method::POST,
+            "/api/v1/tenders",
+            Some(&kit.agent),
+            json,
+            input.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (s, code_of(&b).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELDS")
+        );
+        if let Some(o) = input.as_object_mut() {
+            o.remove("colour");
+        }
+        let (s, _, b) = call(
+            &kit,
+            Method::POST,
+            "/api/v1/tenders",
+            Some(&kit.agent),
+            json,
+            input.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        // Upload: over the limit (1024 in the kit), then a good one with a Chinese name.
+        let uri = format!("/api/v1/tenders/{code}/documents?filename=%E6%8B%9B%E6%A0%87.pdf");
+        let (s, _, b) = call(
+            &kit,
+            Method::POST,
+            &uri,
+            Some(&kit.agent),
+            "application/pdf",
+            vec![b'a'; 4096],
+        )
+        .await;
+        assert_eq!(
+            (s, code_of(&b).as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "DOCUMENT_TOO_LARGE")
+        );
+        let (s, _, b) = call(
+            &kit,
+            Method::POST,
+            &uri,
+            Some(&kit.agent),
+            "application/pdf",
+            b"%PDF".to_vec(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        let doc: serde_json::Value = serde_json::from_slice(&b).expect("doc");
+        assert_eq!(doc["filename"], "招标.pdf");
+        // A bidder cannot publish; the owner can.
+        let publish = format!("/api/v1/tenders/{code}/publish");
+        let (s, _, _) = call(
+            &kit,
+            Method::POST,
+            &publish,
+            Some(&kit.bidder),
+            json,
+            vec![],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _, b) = call(&kit, Method::POST, &publish, Some(&kit.agent), json, vec![]).await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        // Public list and detail.
+        let (s, _, b) = call(
+            &kit,
+            Method::GET,
+            "/api/v1/tenders?q=%E6%B1%A1%E6%B0%B4&limit=5",
+            None,
+            json,
+            vec![],
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let list: serde_json::Value = serde_json::from_slice(&b).expect("list");
+        assert_eq!(list["total"], 1);
+        // Download as a bidder once the documents are available.
+        kit.clock.set(kit.t0 + chrono::TimeDelta::hours(2));
+        let dl = format!(
+            "/api/v1/tenders/{code}/documents/{}",
+            doc["document_id"].as_str().unwrap_or_default()
+        );
+        let (s, _, _) = call(&kit, Method::GET, &dl, None, json, vec![]).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, h, b) = call(&kit, Method::GET, &dl, Some(&kit.bidder), json, vec![]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b, b"%PDF");
+        assert_eq!(
+            h.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+            Some("application/pdf")
+        );
+        assert!(h.get(CONTENT_DISPOSITION).is_some());
+        // Cancel without a reason: 422; notices need a login.
+        let (s, _, b) = call(
+            &kit,
+            Method::POST,
+            &format!("/api/v1/tenders/{code}/cancel"),
+            Some(&kit.agent),
+            json,
+            b"{}".to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (s, code_of(&b).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "REASON_REQUIRED")
+        );
+        let (s, _, _) = call(
+            &kit,
+            Method::GET,
+            "/api/v1/notices",
+            Some(&kit.bidder),
+            json,
+            vec![],
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+    }
 
     #[test]
     fn content_disposition_encodes_chinese_and_quotes() {

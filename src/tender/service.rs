@@ -1391,7 +1391,7 @@ pub async fn ask_question(
         return Err(TenderError::CompanyNotActive);
     }
     let tender = find_tender(&mut tx, code).await?;
-    if !tender.state.is_public() {
+    if !tender.is_public() {
         return Err(TenderError::NotFound("tender"));
     }
     if tender.state != TenderState::Published {
@@ -1618,7 +1618,9 @@ pub async fn record_download(
     )
     .await?;
     let actor = bidder_actor(tx, caller, &tender.tender_id).await?;
-    audit::append(
+    // Even the number of downloads is confidential until the deadline (法 第22条), so the
+    // public sees this entry's leaf hash only until then.
+    audit::append_withheld(
         tx,
         now,
         &actor,
@@ -1626,6 +1628,7 @@ pub async fn record_download(
         Some(&tender.tender_id),
         json!({"download_id": download_id, "document_id": document.document_id,
                "sha256": document.sha256, "record_hmac": record}),
+        tender.bid_deadline_at,
     )
     .await?;
     Ok(download_id)
@@ -1681,7 +1684,9 @@ pub async fn download_document(
     if !is_id(document_id) {
         return Err(TenderError::NotFound("document"));
     }
-    let mut tx = state.db.begin().await?;
+    // Checks on a read snapshot, the blob read outside any transaction, then a short write
+    // transaction for the record: no write lock is held while bytes are read.
+    let mut tx = state.db.read().await?;
     let tender = find_tender(&mut tx, code).await?;
     let document: TenderDocument = q_opt!(
         tx,
@@ -1696,7 +1701,7 @@ pub async fn download_document(
     let record = if may_read_all(Some(&caller.user), &tender) {
         false
     } else if caller.is(Role::Bidder) {
-        if !tender.state.is_public() {
+        if !tender.is_public() {
             return Err(TenderError::NotFound("tender"));
         }
         if !bidder_company_active(&mut tx, &caller.user.user_id).await? {
@@ -1715,9 +1720,11 @@ pub async fn download_document(
     } else {
         return Err(TenderError::Forbidden(BIDDERS_ONLY));
     };
+    drop(tx);
     // Read the bytes first: a failed read must not be recorded as a download.
     let bytes = state.blobs.get(&document.sha256).await?;
     if record {
+        let mut tx = state.db.begin().await?;
         record_download(&mut tx, now, &caller, &tender, &document).await?;
         tx.commit().await?;
     }
@@ -1745,7 +1752,7 @@ pub async fn list_public(
                 SummaryRow,
                 concat!(
                     summary_select!(),
-                    " where t.state <> 'draft'
+                    " where t.published_at is not null
                       and (t.title like $1 escape '\\' or t.description like $1 escape '\\')
                       order by t.published_at desc, t.code limit $2 offset $3"
                 ),
@@ -1759,7 +1766,7 @@ pub async fn list_public(
             SummaryRow,
             concat!(
                 summary_select!(),
-                " where t.state <> 'draft' order by t.published_at desc, t.code limit $1 offset $2"
+                " where t.published_at is not null order by t.published_at desc, t.code limit $1 offset $2"
             ),
             limit,
             offset
@@ -1779,7 +1786,7 @@ pub async fn count_public(db: &Db, query: Option<&str>) -> Result<u64, TenderErr
             q_one!(
                 tx,
                 (i64,),
-                "select count(*) from tender t where t.state <> 'draft'
+                "select count(*) from tender t where t.published_at is not null
                  and (t.title like $1 escape '\\' or t.description like $1 escape '\\')",
                 pattern
             )?
@@ -1787,7 +1794,7 @@ pub async fn count_public(db: &Db, query: Option<&str>) -> Result<u64, TenderErr
         None => q_one!(
             tx,
             (i64,),
-            "select count(*) from tender t where t.state <> 'draft'"
+            "select count(*) from tender t where t.published_at is not null"
         )?,
     };
     Ok(u64::try_from(n).unwrap_or(0))
@@ -1851,7 +1858,7 @@ pub async fn get_tender(
 ) -> Result<TenderDetail, TenderError> {
     let mut tx = db.read().await?;
     let tender = find_tender(&mut tx, code).await?;
-    if !tender.state.is_public() && !may_read_all(viewer, &tender) {
+    if !tender.is_public() && !may_read_all(viewer, &tender) {
         return Err(TenderError::NotFound("tender"));
     }
     detail(&mut tx, tender, viewer).await
@@ -1867,7 +1874,7 @@ pub async fn list_questions(
 ) -> Result<Vec<QuestionView>, TenderError> {
     let mut tx = db.read().await?;
     let tender = find_tender(&mut tx, code).await?;
-    if !tender.state.is_public() && !may_read_all(viewer, &tender) {
+    if !tender.is_public() && !may_read_all(viewer, &tender) {
         return Err(TenderError::NotFound("tender"));
     }
     let supervisor = viewer.is_some_and(|u| matches!(u.role, Role::Operator | Role::Regulator));
@@ -1972,7 +1979,11 @@ mod tests {
             .await
             .expect("events")
             .into_iter()
-            .filter_map(|e| serde_json::from_str::<Value>(&e.entry).ok())
+            .filter_map(|e| {
+                e.entry
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            })
             .filter(|v| v["action"] == action)
             .collect()
     }
@@ -2366,6 +2377,27 @@ mod tests {
             .await
             .expect("get");
         assert_eq!(still.tender.state, TenderState::Draft);
+        // A draft cancelled before publication stays private.
+        cancel(
+            kit.db(),
+            kit.now(),
+            &kit.agent,
+            &code,
+            &CancelInput {
+                reason: "立项取消".into(),
+            },
+        )
+        .await
+        .expect("cancel draft");
+        assert!(matches!(
+            get_public(kit.db(), &code).await,
+            Err(TenderError::NotFound(_))
+        ));
+        let listed = list_public(kit.db(), None, MAX_PAGE, 0)
+            .await
+            .expect("list");
+        assert!(listed.iter().all(|s| s.code != code));
+        assert_eq!(events(kit, &t.tender_id, "tender.cancel").await.len(), 1);
     }
 
     pub(crate) async fn scenario_amendment_15_day_rule(kit: &Kit) {

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::model::{Criterion, EvaluationMethod, ExpertQuota, TenderInput};
-use super::rulebook::Rulebooks;
 use super::service::Caller;
 use crate::audit::Actor;
 use crate::clock::{Clock, from_millis, to_millis};
@@ -16,13 +15,9 @@ use crate::http::ctx::SessionUser;
 use crate::http::i18n::Lang;
 use crate::http::{AppState, Ctx};
 use crate::identity::Role;
-use crate::identity::ratelimit::LoginLimiter;
-use crate::identity::session::SessionKeys;
 use crate::ids::new_id;
-use crate::keys::SigningKey;
 use crate::q_exec;
 use crate::store::Db;
-use crate::store::blob::BlobStore;
 
 /// A clock the test moves by hand.
 pub struct TestClock(Mutex<DateTime<Utc>>);
@@ -111,44 +106,31 @@ impl Kit {
     pub async fn sqlite() -> Kit {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = Db::connect(&url).await.expect("connect");
-        db.migrate().await.expect("migrate");
-        Kit::with_db(db, dir, true).await
+        Kit::build(url, dir, true).await
     }
 
     /// PostgreSQL from `SUNBID_TEST_PG`, or `None` when it is not set.
     pub async fn postgres() -> Option<Kit> {
         let url = std::env::var("SUNBID_TEST_PG").ok()?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::connect(&url).await.expect("connect to SUNBID_TEST_PG");
-        db.migrate().await.expect("migrate");
-        Some(Kit::with_db(db, dir, false).await)
+        Some(Kit::build(url, dir, false).await)
     }
 
-    async fn with_db(db: Db, dir: tempfile::TempDir, fresh: bool) -> Kit {
+    /// Builds the state the way the server does (connect, migrate, keys, rulebooks), so the
+    /// kit follows any change to `AppState`.
+    async fn build(url: String, dir: tempfile::TempDir, fresh: bool) -> Kit {
         let t0 = from_millis(to_millis(Utc::now()));
         let clock = Arc::new(TestClock(Mutex::new(t0)));
         let config = Config {
             data_dir: dir.path().to_path_buf(),
+            database_url: Some(url),
             max_document_bytes: 1024,
             ..Config::default()
         };
-        let key = SigningKey::generate().expect("key");
-        let session_key = SigningKey::generate().expect("key");
-        let state = AppState {
-            db: db.clone(),
-            blobs: BlobStore::local(&dir.path().join("blobs")).expect("blobs"),
-            config: Arc::new(config),
-            clock: clock.clone(),
-            platform_key: Arc::new(key),
-            sessions: Arc::new(SessionKeys::new(
-                &session_key,
-                "http://localhost:8080".into(),
-                chrono::Duration::minutes(60),
-            )),
-            rulebooks: Arc::new(Rulebooks::builtin().expect("rulebooks")),
-            login_limiter: Arc::new(LoginLimiter::default()),
-        };
+        let state = crate::server::build_state(config, clock.clone())
+            .await
+            .expect("state");
+        let db = state.db.clone();
         let tenderee_org = org(&db, "tenderee", "active").await;
         let agent_org = org(&db, "agent", "active").await;
         let other_org = org(&db, "agent", "active").await;
@@ -186,7 +168,7 @@ impl Kit {
         &self.state.db
     }
 
-    pub fn books(&self) -> &Rulebooks {
+    pub fn books(&self) -> &crate::tender::rulebook::Rulebooks {
         &self.state.rulebooks
     }
 

@@ -1,0 +1,12 @@
+//! Integration tests: the real server over HTTP against a real SQLite file and a real
+//! PostgreSQL database. One binary (each file under tests/ would be another link), with a
+//! module per area; every test runs on both databases (see `harness::both!`).
+
+mod harness;
+
+mod audit;
+mod identity;
+mod ops;
+mod portal;
+mod security;
+mod tenders;

@@ -1,0 +1,75 @@
+# Writes src/http/openapi.json. Edit the routes here, run `python3 tools/openapi.py`; a unit test
+# (http::openapi) checks that every served /api/v1 route is documented and vice versa.
+import json
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+err = {"description": "Error", "content": {"application/json": {"schema": ref("Error")}}}
+def op(summary, tag, body=None, params=(), ok="OK", auth=True, okschema=None, status="200", query=()):
+    o = {"summary": summary, "tags": [tag], "responses": {status: {"description": ok}, "4XX": err}}
+    if okschema: o["responses"][status]["content"] = {"application/json": {"schema": okschema}}
+    ps = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+    ps += [{"name": q, "in": "query", "required": req, "schema": {"type": t}} for q, t, req in query]
+    if ps: o["parameters"] = ps
+    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    if not auth: o["security"] = []
+    return o
+obj = lambda props, req=None: {"type": "object", "additionalProperties": False, "properties": props, "required": req or list(props)}
+s, i, b = {"type": "string"}, {"type": "integer", "format": "int64"}, {"type": "boolean"}
+dt = {"type": "string", "format": "date-time"}
+paths = {
+ "/api/v1/auth/login": {"post": op("Log in with a password; returns a Bearer token", "identity", "LoginRequest", auth=False)},
+ "/api/v1/me": {"get": op("The logged-in user", "identity")},
+ "/api/v1/companies": {"post": op("A bidder company registers itself with its first user (pending approval)", "identity", "RegisterCompany", auth=False, status="201", ok="Created")},
+ "/api/v1/organisations": {"get": op("All organisations (operator, regulator)", "identity"), "post": op("Create an organisation (operator)", "identity", "NewOrg", status="201", ok="Created")},
+ "/api/v1/organisations/{org_id}/approve": {"post": op("Approve a pending company (operator)", "identity", params=["org_id"])},
+ "/api/v1/organisations/{org_id}/reject": {"post": op("Reject a pending company (operator)", "identity", params=["org_id"])},
+ "/api/v1/users": {"get": op("All users (operator, regulator)", "identity"), "post": op("Create a user (operator)", "identity", "NewUser", status="201", ok="Created")},
+ "/api/v1/users/{user_id}/disable": {"post": op("Disable a user (operator)", "identity", params=["user_id"])},
+ "/api/v1/users/{user_id}/enable": {"post": op("Enable a user (operator)", "identity", params=["user_id"])},
+ "/api/v1/tenders": {"get": op("Public tenders, newest first, with Chinese substring search", "tenders", auth=False, query=[("q","string",False),("limit","integer",False),("offset","integer",False)]),
+                     "post": op("Draft a tender (agent)", "tenders", "TenderInput", status="201", ok="Created")},
+ "/api/v1/tenders/{code}": {"get": op("One tender with documents, amendments and answered questions", "tenders", params=["code"], auth=False),
+                            "put": op("Replace a draft (owning agent)", "tenders", "TenderInput", params=["code"])},
+ "/api/v1/tenders/{code}/documents": {"post": {**op("Upload a tender document as the raw body (owning agent); ?filename= and optional ?amendment_id=", "tenders", params=["code"], query=[("filename","string",True),("amendment_id","string",False)], status="201", ok="Created"),
+      "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
+ "/api/v1/tenders/{code}/documents/{document_id}": {"get": op("Download a document (bidders of approved companies; recorded with IP and user agent)", "tenders", params=["code","document_id"])},
+ "/api/v1/tenders/{code}/publish": {"post": op("Publish a draft; refused with every broken rule and its article (422)", "tenders", params=["code"])},
+ "/api/v1/tenders/{code}/amendments": {"post": op("Publish an amendment; the deadline moves when fewer than 15 days remain (招标投标法 第23条)", "tenders", "AmendmentInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/questions": {"get": op("Questions as the caller may see them (askers never shown to other bidders)", "tenders", params=["code"], auth=False),
+                                      "post": op("Ask a question (bidder, before the clarification cut-off)", "tenders", "QuestionInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/questions/{question_id}/answer": {"post": op("Answer a question publicly (owning agent)", "tenders", "AnswerInput", params=["code","question_id"])},
+ "/api/v1/tenders/{code}/cancel": {"post": op("Cancel a tender with a reason (owning agent)", "tenders", "CancelInput", params=["code"])},
+ "/api/v1/agent/tenders": {"get": op("The caller's agent organisation's tenders in any state", "tenders")},
+ "/api/v1/notices": {"get": op("The caller's notices (e.g. amendments to documents they downloaded)", "tenders")},
+ "/api/v1/notices/{notice_id}/read": {"post": op("Mark a notice read", "tenders", params=["notice_id"])},
+ "/api/v1/audit/checkpoint": {"get": op("The latest signed checkpoint (C2SP tlog-checkpoint) with the verifier key", "audit", auth=False)},
+ "/api/v1/audit/events": {"get": op("Audit events with their canonical entries and leaf hashes; entries withheld until their disclosure time (e.g. document downloads, 招标投标法 第22条) have entry null except for regulators", "audit", auth=False, query=[("from","integer",False),("limit","integer",False)])},
+ "/api/v1/audit/nodes/{level}/{index}": {"get": op("A stored perfect-subtree hash of the Merkle tree", "audit", params=["level","index"], auth=False)},
+ "/api/v1/audit/proof/inclusion": {"get": op("RFC 9162 inclusion proof of an event", "audit", auth=False, query=[("seq","integer",True),("size","integer",True)])},
+ "/api/v1/audit/proof/consistency": {"get": op("RFC 9162 consistency proof between two tree sizes", "audit", auth=False, query=[("old","integer",True),("new","integer",True)])},
+}
+schemas = {
+ "Error": obj({"code": s, "message": s, "details": {}}, ["code","message"]),
+ "LoginRequest": obj({"username": s, "password": s}),
+ "RegisterCompany": obj({"company_name": s, "uscc": {**s, "description": "统一社会信用代码, 18 characters, GB 32100-2015 check character"}, "username": s, "display_name": s, "password": {**s, "minLength": 10}}),
+ "NewOrg": obj({"kind": {"type": "string", "enum": ["trading_centre","tenderee","agent","bidder","expert_employer","regulator"]}, "name": s, "uscc": s}, ["kind","name"]),
+ "NewUser": obj({"username": s, "display_name": s, "role": {"type": "string", "enum": ["operator","agent","custodian","bidder","expert","regulator"]}, "org_id": s, "password": s}, ["username","display_name","role","password"]),
+ "TenderInput": obj({"code": s, "title": s, "description": s, "category": s, "procedure": s, "tenderee_org_id": s,
+    "estimated_price_fen": {**i, "description": "integer fen"}, "ceiling_price_fen": i, "bid_security_fen": i,
+    "documents_available_at": dt, "documents_available_until": dt, "clarification_cutoff_at": dt, "bid_deadline_at": dt,
+    "opening_place": s, "evaluation_method": {"type": "string", "enum": ["comprehensive","lowest_price"]},
+    "criteria": {"type": "array", "items": obj({"name": s, "weight": {"type": "integer"}})},
+    "expert_quotas": {"type": "array", "items": obj({"specialty": s, "count": {"type": "integer"}})},
+    "custodians": {"type": "array", "items": s}},
+    ["code","title","description","category","procedure","tenderee_org_id","estimated_price_fen","bid_security_fen","documents_available_at","clarification_cutoff_at","bid_deadline_at","opening_place","evaluation_method"]),
+ "AmendmentInput": obj({"summary": s, "body": s}),
+ "QuestionInput": obj({"body": s}),
+ "AnswerInput": obj({"answer": s}),
+ "CancelInput": obj({"reason": s}),
+}
+doc = {"openapi": "3.1.0",
+ "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
+ "servers": [{"url": "/"}],
+ "security": [{"bearer": []}],
+ "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"}}, "schemas": schemas},
+ "paths": paths}
+open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../src/http/openapi.json"),"w").write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
