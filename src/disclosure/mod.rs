@@ -191,6 +191,21 @@ async fn ask(
     Ok(Redirect::to(&format!("/tenders/{code}")).into_response())
 }
 
+#[derive(Template)]
+#[template(path = "notices.html")]
+struct NoticesPage {
+    base: Base,
+    notices: Vec<crate::tender::model::Notice>,
+}
+
+/// The logged-in user's notices, e.g. an amendment to documents they downloaded
+/// (招标投标法 第23条: everyone who obtained the documents is told in writing).
+async fn notices(State(state): State<AppState>, ctx: Ctx) -> PageResult {
+    let user = ctx.user().or_page(&ctx)?;
+    let notices = tenders::list_notices(&state.db, &user.user_id).await.or_page(&ctx)?;
+    Ok(render(&NoticesPage { base: Base::new(&ctx), notices }))
+}
+
 struct FeedEntry {
     code: String,
     title: String,
@@ -250,4 +265,5 @@ pub fn router() -> Router<AppState> {
         .route("/tenders/{code}/documents/{document_id}", get(download))
         .route("/tenders/{code}/questions", post(ask))
         .route("/feed.atom", get(feed))
+        .route("/notices", get(notices))
 }

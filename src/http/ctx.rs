@@ -84,6 +84,17 @@ impl Ctx {
     }
 }
 
+async fn still_active(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
+    let mut tx = state.db.read().await?;
+    let row: Option<(String,)> = crate::q_opt!(
+        tx,
+        (String,),
+        "select status from app_user where user_id = $1",
+        user_id.to_string()
+    )?;
+    Ok(row.is_some_and(|(s,)| s == "active"))
+}
+
 fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
     if trust_proxy
         && let Some(first) = parts
@@ -148,6 +159,20 @@ impl FromRequestParts<AppState> for Ctx {
                 name: c.name,
             })
         });
+        // A token outlives an operator's decision to disable its user; one primary-key
+        // look-up per authenticated request makes the decision take effect at once.
+        let user = match user {
+            Some(u) if !still_active(state, &u.user_id).await? => {
+                if bearer.is_some() {
+                    return Err(ApiError::unauthorized(
+                        "ACCOUNT_DISABLED",
+                        "this account is disabled / 该账号已停用",
+                    ));
+                }
+                None
+            }
+            other => other,
+        };
 
         Ok(Ctx {
             request_id,
