@@ -4,6 +4,8 @@
 //! owns the database and blob storage, `http` the router and the one error mapping.
 
 pub mod audit;
+pub mod bid;
+pub mod bidcli;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -135,15 +135,80 @@ pub fn derive_seed(
 /// The hash of a quota's sorted pool: `SHA-256(u32be(len id₁) ‖ id₁ ‖ u32be(len id₂) ‖ id₂
 /// ‖ …)`; the empty pool hashes the empty string.
 pub fn pool_hash<'a>(sorted_ids: impl IntoIterator<Item = &'a str>) -> Hash {
-    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut h = PoolHasher::new();
     for id in sorted_ids {
-        let len = u32::try_from(id.len()).unwrap_or(u32::MAX);
-        ctx.update(&len.to_be_bytes());
-        ctx.update(id.as_bytes());
+        h.push(id);
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+    h.finish()
+}
+
+/// [`pool_hash`] incrementally, batching the many short fields into large digest updates
+/// (one `update` per id costs more than the hashing itself).
+struct PoolHasher {
+    ctx: digest::Context,
+    buf: Vec<u8>,
+}
+
+impl PoolHasher {
+    const BATCH: usize = 64 * 1024;
+
+    fn new() -> Self {
+        Self {
+            ctx: digest::Context::new(&digest::SHA256),
+            buf: Vec::with_capacity(Self::BATCH + 256),
+        }
+    }
+
+    fn push(&mut self, id: &str) {
+        let len = u32::try_from(id.len()).unwrap_or(u32::MAX);
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(id.as_bytes());
+        if self.buf.len() >= Self::BATCH {
+            self.ctx.update(&self.buf);
+            self.buf.clear();
+        }
+    }
+
+    fn finish(mut self) -> Hash {
+        self.ctx.update(&self.buf);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.ctx.finish().as_ref());
+        out
+    }
+}
+
+/// Puts a quota's pool (indices into `experts`) in id order and hashes it. The pool usually
+/// arrives sorted (the database returns the experts `ORDER BY id`), so the first pass
+/// hashes while checking the order and touches every id once; only if the order breaks is
+/// the pool sorted and hashed again. A strict order also proves the ids distinct.
+fn sort_and_hash(experts: &[Expert], pool: &mut [u32]) -> Result<Hash, DrawError> {
+    let id = |i: &u32| experts.get(*i as usize).map_or("", |e| e.id.as_str());
+    let mut h = PoolHasher::new();
+    let mut prev: Option<&str> = None;
+    let mut sorted = true;
+    for i in pool.iter() {
+        let cur = id(i);
+        if prev.is_some_and(|p| p >= cur) {
+            sorted = false;
+            break;
+        }
+        h.push(cur);
+        prev = Some(cur);
+    }
+    if sorted {
+        return Ok(h.finish());
+    }
+    pool.sort_unstable_by(|a, b| id(a).cmp(id(b)));
+    for w in pool.windows(2) {
+        if let [a, b] = w
+            && id(a) == id(b)
+        {
+            return Err(DrawError::DuplicateExpert {
+                id: id(a).to_owned(),
+            });
+        }
+    }
+    Ok(pool_hash(pool.iter().map(id)))
 }
 
 /// A uniform integer in `0..n` (`n ≥ 1`) from 64-bit outputs, by rejection: draw
@@ -300,7 +365,7 @@ pub fn validate_request(request: &DrawRequest) -> Result<(), DrawError> {
 /// on how many: chunks are joined in input order).
 const PARALLEL_FROM: usize = 200_000;
 
-/// The eligible experts of every quota (indices into `experts`), each list in id order.
+/// The eligible experts of every quota (indices into `experts`), each list in input order.
 /// One pass over the pool: the quota match (prefix compares) first, the per-person checks
 /// only for experts some quota wants.
 fn candidates(experts: &[Expert], request: &DrawRequest) -> Result<Vec<Vec<u32>>, DrawError> {
@@ -375,28 +440,6 @@ fn candidates(experts: &[Expert], request: &DrawRequest) -> Result<Vec<Vec<u32>>
             list.extend(piece);
         }
     }
-    let id = |i: &u32| experts.get(*i as usize).map_or("", |e| e.id.as_str());
-    for list in &mut lists {
-        // The database hands the pool over in id order, so usually nothing is sorted here;
-        // a strict order also proves the ids distinct.
-        let strictly_sorted = list.windows(2).all(|w| match w {
-            [a, b] => id(a) < id(b),
-            _ => true,
-        });
-        if strictly_sorted {
-            continue;
-        }
-        list.sort_unstable_by(|a, b| id(a).cmp(id(b)));
-        for w in list.windows(2) {
-            if let [a, b] = w
-                && id(a) == id(b)
-            {
-                return Err(DrawError::DuplicateExpert {
-                    id: id(a).to_owned(),
-                });
-            }
-        }
-    }
     Ok(lists)
 }
 
@@ -430,12 +473,7 @@ pub fn draw(
                 .map(|e| e.id.clone())
                 .unwrap_or_default()
         };
-        let hash = pool_hash(pool.iter().map(|i| {
-            experts
-                .get(*i as usize)
-                .map(|e| e.id.as_str())
-                .unwrap_or("")
-        }));
+        let hash = sort_and_hash(experts, &mut pool)?;
         partial_shuffle(&mut rng, &mut pool, needed);
         let picked = pool.get(..needed).unwrap_or(&[]);
         drawn.extend(picked.iter().copied());

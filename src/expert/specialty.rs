@@ -215,6 +215,7 @@ impl Specialties {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
