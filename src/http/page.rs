@@ -61,6 +61,15 @@ impl Base {
         self.lang.t(key)
     }
 
+    /// The label of an evaluation method in the page language.
+    pub fn method_label(&self, method: &str) -> &'static str {
+        self.lang.t(match method {
+            "comprehensive" => "method.comprehensive",
+            "lowest_price" => "method.lowest_price",
+            _ => "state.unknown",
+        })
+    }
+
     /// An instant as China Standard Time text.
     pub fn when(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
         cst(t.timestamp_millis())
