@@ -25,6 +25,8 @@ pub struct Config {
     pub demo: bool,
     /// Largest tender document accepted, in bytes.
     pub max_document_bytes: u64,
+    /// Largest sealed bid part (one envelope) accepted, in bytes; uploads stream to disk.
+    pub max_bid_part_bytes: u64,
     /// Lifetime of a session token, in minutes.
     pub session_minutes: i64,
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
@@ -49,6 +51,7 @@ impl Default for Config {
             public_url: "http://localhost:8080".into(),
             demo: false,
             max_document_bytes: 50 * 1024 * 1024,
+            max_bid_part_bytes: 2 * 1024 * 1024 * 1024,
             session_minutes: 60,
             trust_proxy: false,
             rulebook_dir: None,
@@ -72,6 +75,7 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("demo", &self.demo)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("max_bid_part_bytes", &self.max_bid_part_bytes)
             .field("session_minutes", &self.session_minutes)
             .field("trust_proxy", &self.trust_proxy)
             .field("rulebook_dir", &self.rulebook_dir)
@@ -117,6 +121,7 @@ const KEYS: &[&str] = &[
     "public_url",
     "demo",
     "max_document_bytes",
+    "max_bid_part_bytes",
     "session_minutes",
     "trust_proxy",
     "rulebook_dir",

@@ -220,6 +220,13 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
         .and_then(|t| t.with_second(0))
         .unwrap_or(now + Duration::days(25));
     let custodians = vec![c1.user_id.clone(), c2.user_id.clone(), c3.user_id.clone()];
+    // Publication needs every custodian's key (sealed bidding): the demo custodians enrol
+    // with the demo password as their passphrase.
+    for c in [&c1, &c2, &c3] {
+        crate::bid::custodian::enrol(&state.db, now, &caller(c), DEMO_PASSWORD.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("demo custodian key: {e}"))?;
+    }
     let ag = caller(&agent);
     let projects = [
         (

@@ -1,4 +1,5 @@
-//! The `sunbid` command: run the platform, migrate, manage users, verify the audit log.
+//! The `sunbid` command: run the platform, migrate, manage users, verify the audit log, seal
+//! and submit bids, verify bid receipts.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use sunbid::audit::verify::{Verdict, verify_server};
+use sunbid::bidcli::submit::KeySource;
+use sunbid::bidcli::{ClientError, Credentials, SubmitOptions, submit_bid, verify_receipt_file};
 use sunbid::clock::{Clock, SystemClock};
 use sunbid::config::{Config, Overrides};
 use sunbid::identity::Role;
@@ -66,6 +69,83 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Sealed bids, from the bidder's side.
+    Bid {
+        #[command(subcommand)]
+        command: BidCommand,
+    },
+    /// Bid receipts.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// The verifiable expert draw.
+    Draw {
+        #[command(subcommand)]
+        command: DrawCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DrawCommand {
+    /// Replay a revealed draw from the server's public record and audit log; prints MATCH or
+    /// MISMATCH (exit code 1). See docs/expert-draw.md.
+    Verify {
+        /// Base URL of the server, e.g. http://localhost:8080.
+        #[arg(long)]
+        server: String,
+        /// The draw id.
+        #[arg(long)]
+        draw: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BidCommand {
+    /// Check the bid form, seal every part locally to the tender's opening key, upload,
+    /// submit, and verify the signed receipt.
+    Submit {
+        /// Base URL of the server, e.g. http://localhost:8080.
+        #[arg(long)]
+        server: String,
+        /// The tender's code.
+        #[arg(long)]
+        tender: String,
+        /// The bid form (JSON: price_fen, duration_days, quality, project_manager,
+        /// declarations).
+        #[arg(long)]
+        form: PathBuf,
+        /// An attachment, sealed as its own part (repeatable).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
+        /// A Bearer token (or $SUNBID_TOKEN).
+        #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Log in as this user instead; the password is read from standard input.
+        #[arg(long, conflicts_with = "token")]
+        username: Option<String>,
+        /// Pin the platform's receipt-signing key instead of fetching the published one.
+        #[arg(long)]
+        vkey: Option<String>,
+        /// Where to write the receipt (default receipt-<tender>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Check a receipt's signature offline against the platform key.
+    Verify {
+        /// The receipt file written by `sunbid bid submit`.
+        receipt: PathBuf,
+        /// Base URL of the server, to fetch its published key (not needed with --vkey).
+        #[arg(long)]
+        server: Option<String>,
+        /// Pin the platform's verifier key (name+keyid+base64).
+        #[arg(long)]
+        vkey: Option<String>,
     },
 }
 
@@ -191,6 +271,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created user {id}");
         }
+        Command::Draw {
+            command: DrawCommand::Verify { server, draw },
+        } => match sunbid::expert::service::verify_remote(&server, &draw).await? {
+            Ok(summary) => println!("MATCH {summary}"),
+            Err(reason) => {
+                println!("MISMATCH {reason}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -224,6 +313,115 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Bid {
+            command:
+                BidCommand::Submit {
+                    server,
+                    tender,
+                    form,
+                    attach,
+                    token,
+                    username,
+                    vkey,
+                    out,
+                },
+        } => {
+            let credentials = match (username, token) {
+                (Some(username), _) => {
+                    let mut password = String::new();
+                    std::io::stdin().read_line(&mut password)?;
+                    Credentials::Password {
+                        username,
+                        password: password.trim_end_matches(['\r', '\n']).to_string(),
+                    }
+                }
+                (None, Some(token)) => Credentials::Token(token),
+                (None, None) => anyhow::bail!(
+                    "log in with --token T, $SUNBID_TOKEN, or --username U (password on standard input)"
+                ),
+            };
+            let opts = SubmitOptions {
+                server,
+                tender,
+                form,
+                attachments: attach,
+                credentials,
+                vkey,
+                out,
+            };
+            let done = match submit_bid(&opts).await {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let r = &done.receipt;
+            println!(
+                "submitted bid {} to tender {} as bidder {}",
+                r.bid_id, r.tender_code, r.bidder_id
+            );
+            println!(
+                "  price {} fen, {} days, {} part(s):",
+                done.form.price_fen,
+                done.form.duration_days,
+                done.sent.len()
+            );
+            for p in &done.sent {
+                println!(
+                    "    {:<10} {}  {} bytes  sha256 {}",
+                    p.label,
+                    p.name,
+                    p.size,
+                    hex::encode(p.sha256)
+                );
+            }
+            println!(
+                "  server time {}, audit index {}; receipt signature OK (key {})",
+                r.server_time_text(),
+                r.audit_index,
+                done.key_label
+            );
+            println!("receipt written to {}", done.receipt_path.display());
+            if done.key_source != KeySource::Pinned {
+                eprintln!(
+                    "verified with the server's published key; pin it next time with --vkey {}",
+                    done.vkey
+                );
+            }
+        }
+        Command::Receipt {
+            command:
+                ReceiptCommand::Verify {
+                    receipt,
+                    server,
+                    vkey,
+                },
+        } => match verify_receipt_file(&receipt, server.as_deref(), vkey.as_deref()).await {
+            Ok((signed, label, vkey, source)) => {
+                let r = &signed.receipt;
+                println!(
+                    "OK receipt {} tender {} parts {}",
+                    r.bid_id,
+                    r.tender_code,
+                    r.parts.len()
+                );
+                match source {
+                    KeySource::Pinned => eprintln!("verified with the pinned key {label}"),
+                    KeySource::Published(url) => eprintln!(
+                        "verified with the key published at {url} ({label}); pin it next time with --vkey {vkey}"
+                    ),
+                }
+            }
+            Err(ClientError::Receipt(e)) => {
+                println!("FAILED {}: {e}", receipt.display());
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

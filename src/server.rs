@@ -51,6 +51,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         rulebooks: Arc::new(rulebooks),
         login_limiter: Arc::new(LoginLimiter::default()),
         portal_cache: Arc::new(ListCache::new(list_ttl)),
+        openings: Arc::default(),
     };
     if state.config.demo
         && let Some(logins) = crate::demo::load_if_empty(&state).await?

@@ -89,7 +89,51 @@ pub async fn append(
     tender_id: Option<&str>,
     payload: Value,
 ) -> Result<u64, StoreError> {
-    append_entry(tx, now, actor, action, tender_id, payload, None).await
+    append_entry(tx, now, actor, action, tender_id, payload, None, None).await
+}
+
+/// A stage of a tender after which a withheld entry becomes public.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The bids are opened, or the tender fails or is cancelled before that.
+    Opening,
+    /// The award is made, or the tender fails or is cancelled.
+    Award,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Opening => "opening",
+            Stage::Award => "award",
+        }
+    }
+}
+
+/// Appends an event concerning `tender_id` whose entry the public sees only as its leaf
+/// hash until the tender reaches `stage` (regulators see it at once). Who bid, who obtained
+/// the documents and who was drawn stay confidential until then (招标投标法 第22、37条),
+/// however the deadline moves.
+pub async fn append_withheld_until(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    action: &str,
+    tender_id: &str,
+    payload: Value,
+    stage: Stage,
+) -> Result<u64, StoreError> {
+    append_entry(
+        tx,
+        now,
+        actor,
+        action,
+        Some(tender_id),
+        payload,
+        None,
+        Some(stage),
+    )
+    .await
 }
 
 /// Appends an event whose entry the public sees only as its leaf hash until
@@ -112,12 +156,14 @@ pub async fn append_withheld(
         tender_id,
         payload,
         Some(withheld_until),
+        None,
     )
     .await
 }
 
 /// The head row update comes first: it takes the row lock on PostgreSQL (SQLite already
 /// holds the write lock), so concurrent appenders are serialised and indices never repeat.
+#[allow(clippy::too_many_arguments)]
 async fn append_entry(
     tx: &mut Tx,
     now: DateTime<Utc>,
@@ -126,6 +172,7 @@ async fn append_entry(
     tender_id: Option<&str>,
     payload: Value,
     withheld_until: Option<DateTime<Utc>>,
+    withheld_stage: Option<Stage>,
 ) -> Result<u64, StoreError> {
     let (size, frontier): (i64, Vec<u8>) = q_one!(
         tx,
@@ -162,8 +209,9 @@ async fn append_entry(
 
     q_exec!(
         tx,
-        "insert into audit_event (seq, entry, leaf_hash, action, tender_id, actor_id, created_at, withheld_until)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into audit_event (seq, entry, leaf_hash, action, tender_id, actor_id, created_at,
+            withheld_until, withheld_stage)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         size - 1,
         entry,
         leaf.to_vec(),
@@ -171,7 +219,8 @@ async fn append_entry(
         tender_id.map(str::to_string),
         actor.user_id.clone(),
         to_millis(now),
-        withheld_until.map(to_millis)
+        withheld_until.map(to_millis),
+        withheld_stage.map(Stage::as_str)
     )?;
     for ((level, idx), hash) in new_nodes {
         q_exec!(
@@ -218,16 +267,20 @@ pub struct StoredEvent {
     /// Until when the public sees only the leaf hash (ms since the epoch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withheld_until: Option<i64>,
+    /// The tender stage that reveals the entry, while it has not been reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld_stage: Option<String>,
 }
 
 impl StoredEvent {
     /// Drops the entry text if it is still withheld at `now` from a reader who may not see it.
     pub fn for_reader(mut self, now: DateTime<Utc>, privileged: bool) -> Self {
-        let withheld = self.withheld_until.is_some_and(|t| t > to_millis(now));
+        let by_time = self.withheld_until.is_some_and(|t| t > to_millis(now));
+        let withheld = by_time || self.withheld_stage.is_some();
         if withheld && !privileged {
             self.entry = None;
         }
-        if !withheld {
+        if !by_time {
             self.withheld_until = None;
         }
         self
@@ -238,13 +291,34 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(b))
 }
 
+/// The columns (and join) of a [`StoredEvent`] query: a stage-withheld entry stays withheld
+/// while its tender has not reached the stage (unknown tenders count as not reached).
+macro_rules! events_columns {
+    () => {
+        "e.seq, e.entry, e.leaf_hash, e.withheld_until,
+            case
+              when e.withheld_stage = 'opening'
+                   and coalesce(t.state, 'draft') in ('draft', 'published', 'closed')
+                then e.withheld_stage
+              when e.withheld_stage = 'award'
+                   and coalesce(t.state, 'draft') not in ('awarded', 'contracted', 'cancelled', 'failed')
+                then e.withheld_stage
+            end as withheld_stage
+         from audit_event e left join tender t on t.tender_id = e.tender_id"
+    };
+}
+
 /// Events with `seq` in `[from, from + limit)`.
 pub async fn events(tx: &mut Tx, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
     let from = i64::try_from(from).unwrap_or(i64::MAX);
     Ok(crate::q_all!(
         tx,
         StoredEvent,
-        "select seq, entry, leaf_hash, withheld_until from audit_event where seq >= $1 order by seq limit $2",
+        concat!(
+            "select ",
+            events_columns!(),
+            " where e.seq >= $1 order by e.seq limit $2"
+        ),
         from,
         i64::from(limit)
     )?)
@@ -255,7 +329,11 @@ pub async fn tender_events(tx: &mut Tx, tender_id: &str) -> Result<Vec<StoredEve
     Ok(crate::q_all!(
         tx,
         StoredEvent,
-        "select seq, entry, leaf_hash, withheld_until from audit_event where tender_id = $1 order by seq",
+        concat!(
+            "select ",
+            events_columns!(),
+            " where e.tender_id = $1 order by e.seq"
+        ),
         tender_id.to_string()
     )?)
 }

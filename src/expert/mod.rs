@@ -1,12 +1,21 @@
-//! The expert pool's pure core: the specialty tree, eligibility and avoidance (回避), and
-//! the verifiable random draw (DESIGN.md "Expert draw", docs/expert-draw.md).
+//! Evaluation experts: the pure core (the specialty tree, eligibility and avoidance (回避),
+//! the verifiable random draw: DESIGN.md "Expert draw", docs/expert-draw.md) and the
+//! services around it — the pool, draw requests, confirmations and replacements, the
+//! passkey check-in, notifications, the API and the pages.
 //!
-//! No database and no HTTP here: the service layer loads the pool and the request, records
-//! the commitment and the supervisor's input as audit events, and calls [`draw::draw`];
-//! `sunbid draw verify` calls [`draw::verify`] on data from the public log.
+//! `specialty`, `eligibility` and `draw` do no I/O: the service layer loads the pool and
+//! the request, records the commitment and the supervisor's input as audit events, and
+//! calls [`draw::draw`]; `sunbid draw verify` calls [`draw::check`] on data from the
+//! public log.
 
+pub mod checkin;
 pub mod draw;
 pub mod eligibility;
+pub mod notify;
+pub mod pages;
+pub mod pool;
+pub mod routes;
+pub mod service;
 pub mod specialty;
 
 pub use draw::{
@@ -17,4 +26,5 @@ pub use eligibility::{
     AvoidRole, DrawRequest, EligibilityRules, Expert, ExpertId, ExpertStatus, OrgId, Quota, Reason,
     RegionRestriction, Title, eligible,
 };
+pub use service::ExpertError;
 pub use specialty::{Specialties, Specialty};

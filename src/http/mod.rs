@@ -52,6 +52,9 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The public list page cache.
     pub portal_cache: Arc<crate::disclosure::cache::ListCache>,
+    /// Opening ceremonies in progress: custodians' unlocked key shares, in this process's
+    /// memory only (never in the database; see `bid::opening`).
+    pub openings: Arc<crate::bid::opening::Ceremonies>,
 }
 
 /// The name of the correlation-id header.
@@ -75,21 +78,37 @@ impl MakeRequestId for MakeUuid7 {
 pub fn router(state: AppState) -> Router {
     // Install the recorder now: metrics recorded before it exists are dropped.
     ops::metrics_handle();
+    // Build the WebAuthn relying party now, so a public URL it cannot use is logged at start.
+    crate::identity::passkey::init(&state.config);
     let api = Router::new()
         .merge(crate::audit::routes::router())
         .merge(crate::identity::routes::router())
-        .merge(crate::tender::routes::router());
+        .merge(crate::identity::passkey_routes::router())
+        .merge(crate::tender::routes::router())
+        .merge(crate::expert::routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
+        .merge(crate::identity::passkey_pages::router())
+        .merge(crate::expert::pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,
         ));
 
-    Router::new()
+    // Every request gets a time limit except the bid routes: a multi-GiB sealed part over a
+    // slow link, and an opening that decrypts every bid, may take longer than any fixed one.
+    let timed = Router::new()
         .merge(api)
         .merge(pages)
         .merge(ops::router())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(300),
+        ));
+
+    Router::new()
+        .merge(timed)
+        .merge(crate::bid::routes::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(axum::middleware::from_fn(ops::track_metrics))
         .layer(
@@ -104,9 +123,5 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(300),
-        ))
         .with_state(state)
 }

@@ -81,6 +81,10 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/app.js"),
             "text/javascript; charset=utf-8",
         ),
+        "passkey.js" => (
+            include_str!("../../web/static/passkey.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

@@ -1,7 +1,13 @@
-//! Organisations, users, roles, password login, sessions (JWT) and login rate limiting.
+//! Organisations, users, roles, password login, passkeys (WebAuthn), sessions (JWT) and login
+//! rate limiting.
 
 pub mod model;
 pub mod pages;
+pub mod passkey;
+pub mod passkey_pages;
+pub mod passkey_routes;
+#[cfg(test)]
+mod passkey_tests;
 pub mod password;
 pub mod ratelimit;
 pub mod routes;

@@ -56,7 +56,8 @@ async fn login_page(ctx: Ctx) -> Response {
     })
 }
 
-fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
+/// The `Set-Cookie` value carrying a session token (an empty token and 0 log out).
+pub(crate) fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         if state.config.secure_cookies() {

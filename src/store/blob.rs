@@ -3,7 +3,7 @@
 //! Behind `object_store`, so the local directory used now can become any S3-compatible
 //! store later without touching the callers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,12 +26,17 @@ pub enum BlobError {
     /// Creating the directory failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Streaming writes need a local directory (not yet an object store).
+    #[error("streaming writes need a local blob directory")]
+    NotLocal,
 }
 
 /// The blob store handle, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The local root directory, for streaming writes and reads (`None` for remote stores).
+    root: Option<PathBuf>,
 }
 
 /// Hex SHA-256 of `data`.
@@ -62,7 +67,38 @@ impl BlobStore {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             inner: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            root: Some(dir.to_path_buf()),
         })
+    }
+
+    /// Starts a streaming write: the bytes go to a temporary file inside the blob directory
+    /// (`tmp/`, same file system, so the final rename is atomic) and are hashed on the way;
+    /// [`BlobWriter::finish`] renames the file to its content address. Nothing is ever held
+    /// whole in memory, and a reader never sees a partial blob.
+    pub fn writer(&self) -> Result<BlobWriter, BlobError> {
+        let root = self.root.clone().ok_or(BlobError::NotLocal)?;
+        let tmp_dir = root.join("tmp");
+        std::fs::create_dir_all(&tmp_dir)?;
+        let tmp = tmp_dir.join(format!("{}.part", uuid::Uuid::now_v7().simple()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        Ok(BlobWriter {
+            file: Some(file),
+            tmp,
+            root,
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            size: 0,
+        })
+    }
+
+    /// The local file holding a blob, for streaming reads (`None` for remote stores).
+    /// The caller checks the digest while reading (see `get` for the whole-blob check).
+    pub fn local_path(&self, digest: &str) -> Result<PathBuf, BlobError> {
+        let root = self.root.as_ref().ok_or(BlobError::NotLocal)?;
+        let path = object_path(digest)?;
+        Ok(root.join(path.as_ref()))
     }
 
     /// Stores `data` and returns its SHA-256 hex digest; storing the same bytes twice is a no-op.
@@ -86,9 +122,83 @@ impl BlobStore {
     }
 }
 
+/// A blob being written (see [`BlobStore::writer`]). Blocking I/O: async callers write
+/// from `spawn_blocking` or accept a short blocking write per chunk. Dropping it without
+/// [`finish`](Self::finish) deletes the temporary file.
+pub struct BlobWriter {
+    file: Option<std::fs::File>,
+    tmp: PathBuf,
+    root: PathBuf,
+    ctx: ring::digest::Context,
+    size: u64,
+}
+
+impl std::fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobWriter({}, {} bytes)", self.tmp.display(), self.size)
+    }
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes to disk, then renames the file to `sha256/ab/cd/<hex>`; returns the hex
+    /// digest and the size. An existing blob with the same digest is kept (same bytes).
+    pub fn finish(mut self) -> Result<(String, u64), BlobError> {
+        let file = self.file.take().ok_or(BlobError::NotLocal)?;
+        file.sync_all()?;
+        drop(file);
+        let digest = hex::encode(self.ctx.clone().finish());
+        let path = object_path(&digest)?;
+        let dest = self.root.join(path.as_ref());
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if dest.exists() {
+            std::fs::remove_file(&self.tmp)?;
+        } else {
+            std::fs::rename(&self.tmp, &dest)?;
+        }
+        Ok((digest, self.size))
+    }
+}
+
+impl std::io::Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("blob writer finished"))?;
+        let n = file.write(buf)?;
+        let written = buf.get(..n).unwrap_or_default();
+        self.ctx.update(written);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     #[tokio::test]
     async fn put_get_round_trip_and_reject_bad_ids() {
@@ -101,5 +211,34 @@ mod tests {
             store.get("../etc/passwd").await,
             Err(BlobError::BadId)
         ));
+    }
+
+    #[tokio::test]
+    async fn streamed_blobs_land_where_get_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"hel").unwrap();
+        w.write_all(b"lo").unwrap();
+        let (id, size) = w.finish().unwrap();
+        assert_eq!((id.as_str(), size), (sha256_hex(b"hello").as_str(), 5));
+        assert_eq!(store.get(&id).await.unwrap(), Bytes::from_static(b"hello"));
+        assert!(store.local_path(&id).unwrap().ends_with(format!(
+            "sha256/{}/{}/{}",
+            &id[..2],
+            &id[2..4],
+            id
+        )));
+        // The same bytes again, and an abandoned write, leave no temporary file behind.
+        let mut again = store.writer().unwrap();
+        again.write_all(b"hello").unwrap();
+        again.finish().unwrap();
+        let mut dropped = store.writer().unwrap();
+        dropped.write_all(b"partial").unwrap();
+        drop(dropped);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

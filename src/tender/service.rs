@@ -179,6 +179,9 @@ pub enum TenderError {
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Sealed bidding refused (e.g. custodians without keys at publication).
+    #[error(transparent)]
+    Bid(#[from] crate::bid::BidError),
 }
 
 fn violations_text(v: &[RuleViolation]) -> String {
@@ -196,6 +199,10 @@ impl From<sqlx::Error> for TenderError {
 impl From<TenderError> for ApiError {
     fn from(e: TenderError) -> Self {
         use StatusCode as S;
+        let e = match e {
+            TenderError::Bid(b) => return b.into(),
+            other => other,
+        };
         let (status, code) = match &e {
             TenderError::LoginRequired => (S::UNAUTHORIZED, "LOGIN_REQUIRED"),
             TenderError::Forbidden(_) => (S::FORBIDDEN, "FORBIDDEN"),
@@ -238,7 +245,10 @@ impl From<TenderError> for ApiError {
             TenderError::AlreadyAnswered => (S::CONFLICT, "ALREADY_ANSWERED"),
             TenderError::CompanyNotActive => (S::FORBIDDEN, "COMPANY_NOT_ACTIVE"),
             TenderError::Conflict => (S::CONFLICT, "CONCURRENT_CHANGE"),
-            TenderError::Corrupt(_) | TenderError::Blob(_) | TenderError::Store(_) => {
+            TenderError::Corrupt(_)
+            | TenderError::Blob(_)
+            | TenderError::Store(_)
+            | TenderError::Bid(_) => {
                 return ApiError::internal(&e);
             }
         };
@@ -1248,6 +1258,17 @@ pub async fn publish(
     if n == 0 {
         return Err(TenderError::Conflict);
     }
+    // DESIGN.md "Sealed bids" 1: the opening key is generated now, in this transaction;
+    // only its public half and the shares sealed to each custodian are stored. Every
+    // custodian must have enrolled a key (else nothing is published).
+    let opening_key = crate::bid::custodian::issue_opening_key(
+        &mut tx,
+        now,
+        &tender.tender_id,
+        &custodians,
+        book.rules.custodian_quorum.k,
+    )
+    .await?;
     let job_id = new_id();
     q_exec!(
         tx,
@@ -1261,6 +1282,7 @@ pub async fn publish(
     payload["published_at"] = json!(rfc3339(now));
     payload["custodian_count"] = json!(count);
     payload["deadline_job_id"] = json!(job_id);
+    payload["opening_key"] = json!(opening_key);
     payload["documents"] = json!(
         documents
             .iter()
@@ -1618,17 +1640,17 @@ pub async fn record_download(
     )
     .await?;
     let actor = bidder_actor(tx, caller, &tender.tender_id).await?;
-    // Even the number of downloads is confidential until the deadline (法 第22条), so the
-    // public sees this entry's leaf hash only until then.
-    audit::append_withheld(
+    // Even the number of downloads is confidential before the opening (法 第22条), so the
+    // public sees this entry's leaf hash only until then, however the deadline moves.
+    audit::append_withheld_until(
         tx,
         now,
         &actor,
         "tender.document.download",
-        Some(&tender.tender_id),
+        &tender.tender_id,
         json!({"download_id": download_id, "document_id": document.document_id,
                "sha256": document.sha256, "record_hmac": record}),
-        tender.bid_deadline_at,
+        audit::Stage::Opening,
     )
     .await?;
     Ok(download_id)

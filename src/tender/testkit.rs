@@ -52,7 +52,7 @@ pub struct Kit {
     _dir: tempfile::TempDir,
 }
 
-async fn org(db: &Db, kind: &str, status: &str) -> String {
+pub(crate) async fn org(db: &Db, kind: &str, status: &str) -> String {
     let id = new_id();
     let mut tx = db.begin().await.expect("begin");
     q_exec!(
@@ -68,7 +68,7 @@ async fn org(db: &Db, kind: &str, status: &str) -> String {
     id
 }
 
-async fn user(db: &Db, role: Role, org_id: Option<&str>, status: &str) -> Caller {
+pub(crate) async fn user(db: &Db, role: Role, org_id: Option<&str>, status: &str) -> Caller {
     let id = new_id();
     let mut tx = db.begin().await.expect("begin");
     q_exec!(
@@ -101,6 +101,42 @@ async fn user(db: &Db, role: Role, org_id: Option<&str>, status: &str) -> Caller
     }
 }
 
+/// The passphrases of the kit's three custodians, in the order of `Kit::custodians`.
+pub const CUSTODIAN_PASSPHRASES: [&str; 3] = [
+    "custodian-one passphrase",
+    "custodian-two passphrase",
+    "custodian-three passphrase",
+];
+
+/// Three custodian keys, generated once per test process (PBKDF2 is deliberately slow) and
+/// enrolled for the custodians of every kit.
+pub fn custodian_keys() -> &'static [crate::seal::LockedCustodianKey] {
+    static KEYS: std::sync::OnceLock<Vec<crate::seal::LockedCustodianKey>> =
+        std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        CUSTODIAN_PASSPHRASES
+            .iter()
+            .map(|p| crate::seal::LockedCustodianKey::generate(p, &rng).expect("custodian key"))
+            .collect()
+    })
+}
+
+/// Stores a custodian key as `POST /api/v1/custodian/key` would (without the audit event).
+pub async fn enrol_with(db: &Db, user_id: &str, locked: &crate::seal::LockedCustodianKey) {
+    use base64::Engine;
+    let mut tx = db.begin().await.expect("begin");
+    q_exec!(
+        tx,
+        "insert into custodian_key (user_id, public_key, locked_json, created_at) values ($1, $2, $3, 0)",
+        user_id.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(locked.public_key.to_bytes()),
+        serde_json::to_string(locked).expect("json")
+    )
+    .expect("insert custodian key");
+    tx.commit().await.expect("commit");
+}
+
 impl Kit {
     /// A fresh SQLite database in a tempdir.
     pub async fn sqlite() -> Kit {
@@ -118,7 +154,7 @@ impl Kit {
 
     /// Builds the state the way the server does (connect, migrate, keys, rulebooks), so the
     /// kit follows any change to `AppState`.
-    async fn build(url: String, dir: tempfile::TempDir, fresh: bool) -> Kit {
+    pub(crate) async fn build(url: String, dir: tempfile::TempDir, fresh: bool) -> Kit {
         let t0 = from_millis(to_millis(Utc::now()));
         let clock = Arc::new(TestClock(Mutex::new(t0)));
         let config = Config {
@@ -139,13 +175,13 @@ impl Kit {
         let pending_org = org(&db, "bidder", "pending").await;
         let regulator_org = org(&db, "regulator", "active").await;
         let mut custodians = Vec::new();
-        for _ in 0..3 {
-            custodians.push(
-                user(&db, Role::Custodian, Some(&agent_org), "active")
-                    .await
-                    .user
-                    .user_id,
-            );
+        for locked in custodian_keys() {
+            let id = user(&db, Role::Custodian, Some(&agent_org), "active")
+                .await
+                .user
+                .user_id;
+            enrol_with(&db, &id, locked).await;
+            custodians.push(id);
         }
         Kit {
             agent: user(&db, Role::Agent, Some(&agent_org), "active").await,

@@ -5,6 +5,7 @@
 mod harness;
 
 mod audit;
+mod bid_cli;
 mod identity;
 mod ops;
 mod portal;

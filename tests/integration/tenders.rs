@@ -29,10 +29,29 @@ impl World {
         h.create_user("agent1", Role::Agent, Some(&agency)).await;
         let mut custodians = Vec::new();
         for i in 0..3 {
-            custodians.push(
-                h.create_user(&format!("custodian{i}"), Role::Custodian, Some(&agency))
-                    .await,
-            );
+            let id = h
+                .create_user(&format!("custodian{i}"), Role::Custodian, Some(&agency))
+                .await;
+            // Publication needs every custodian's opening-key enrolment (sealed bidding).
+            let caller = sunbid::tender::service::Caller {
+                user: sunbid::http::ctx::SessionUser {
+                    user_id: id.clone(),
+                    role: Role::Custodian,
+                    org_id: Some(agency.clone()),
+                    name: format!("custodian{i}"),
+                },
+                actor: sunbid::audit::Actor {
+                    user_id: Some(id.clone()),
+                    role: Some("custodian".into()),
+                    request_id: None,
+                    client_ip: None,
+                },
+                user_agent: None,
+            };
+            sunbid::bid::custodian::enrol(h.db(), h.now(), &caller, PASSWORD.into())
+                .await
+                .expect("enrol custodian key");
+            custodians.push(id);
         }
         let (_, bidder1_id, bidder1) = h.bidder("bidder1").await;
         let (_, _, bidder2) = h.bidder("bidder2").await;

@@ -1,0 +1,287 @@
+//! Sealed bidding on the server side (issue 3, DESIGN.md "Sealed bids",
+//! docs/sealed-bidding.md): custodian enrolment and the opening key issued at publication
+//! ([`custodian`]), streaming upload of sealed parts, submission with a signed receipt,
+//! replacement and withdrawal ([`service`], [`receipt`]), and the opening ceremony with its
+//! record, confirmations and objections ([`opening`]).
+//!
+//! The platform never holds what opens a bid before the opening: the database stores the
+//! tender's opening *public* key, each Shamir share of the opening seed sealed to one
+//! custodian's key, and custodian keys locked under passphrases it never keeps; the blob
+//! store holds ciphertext. After the deadline k custodians unlock their shares into server
+//! memory, the key is rebuilt, every part is opened and checked against its receipt, and
+//! the key is wiped.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod custodian;
+pub mod model;
+pub mod opening;
+pub mod receipt;
+pub mod routes;
+pub mod service;
+
+#[cfg(test)]
+mod tests;
+
+use axum::http::StatusCode;
+
+use crate::http::ApiError;
+use crate::seal::SealError;
+use crate::store::StoreError;
+use crate::store::blob::BlobError;
+
+/// Sealed-bidding failures, each with a stable code (mapped once, in `From<BidError> for
+/// ApiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum BidError {
+    /// Nobody is logged in.
+    #[error("please log in first / 请先登录")]
+    LoginRequired,
+    /// The role or organisation may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such tender, part, bid, objection … (drafts are "not found").
+    #[error("{0} not found / 未找到")]
+    NotFound(&'static str),
+    /// The bidder's company (or user) is not approved.
+    #[error("your company is not approved (yet) / 您的单位尚未通过审核")]
+    CompanyNotActive,
+    /// The tender does not accept bids in its state (cancelled, not yet published …).
+    #[error("this tender does not accept bids in state {0} / 该项目当前状态（{0}）不接受投标")]
+    NotAcceptingBids(String),
+    /// The bid deadline has passed: nothing was recorded.
+    #[error(
+        "the bid deadline has passed; the submission was NOT recorded / 投标截止时间已过，本次提交未被接收"
+    )]
+    DeadlinePassed,
+    /// The envelope is refused (not an envelope, wrong tender/bidder, truncated …).
+    #[error("the file was NOT accepted: {0} / 文件未被接收：不是本项目、本单位的有效密封投标文件")]
+    Envelope(SealError),
+    /// The `label` query parameter.
+    #[error("label must be \"form\" or \"attachment\" / 文件类型须为 form 或 attachment")]
+    BadLabel,
+    /// A part is larger than the configured cap.
+    #[error(
+        "the file was NOT accepted: it is larger than the limit of {limit} bytes ({} MiB) / 文件超过大小上限，未被接收", .limit / (1024 * 1024)
+    )]
+    PartTooLarge {
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+    /// The upload stream broke.
+    #[error(
+        "the upload could not be read ({0}); the file was NOT accepted / 上传中断，文件未被接收"
+    )]
+    BadBody(String),
+    /// The list of parts of a submission is wrong.
+    #[error("{0}")]
+    BadParts(String),
+    /// The caller's company has no current bid.
+    #[error("your company has no current bid in this tender / 贵单位在本项目没有有效投标")]
+    NoBid,
+    /// Another request changed the same rows first.
+    #[error("changed by another request; reload and retry / 已被其他操作修改，请刷新后重试")]
+    Conflict,
+    /// The custodian has a key already.
+    #[error("you have already enrolled a custodian key / 您已登记开标密钥")]
+    AlreadyEnrolled,
+    /// The custodian has no key.
+    #[error("no custodian key enrolled for this user / 该用户尚未登记开标密钥")]
+    NotEnrolled,
+    /// A new passphrase that is too short.
+    #[error("the passphrase must have at least {0} characters / 口令至少需要{0}个字符")]
+    WeakPassphrase(usize),
+    /// Publication needs every custodian's key.
+    #[error(
+        "every custodian must enrol a key before publication; not enrolled: {} / 以下开标密钥保管人尚未登记密钥：{}", .0.join(", "), .0.join("、")
+    )]
+    CustodiansNotEnrolled(Vec<String>),
+    /// The opening comes only after the bid deadline (法 第34条).
+    #[error(
+        "the opening cannot start before the bid deadline / 投标截止时间前不能开标（招标投标法 第34条）"
+    )]
+    OpeningTooEarly,
+    /// An opening exists already.
+    #[error("this tender's opening has already started or taken place / 本项目已开标或开标已开始")]
+    OpeningAlreadyStarted,
+    /// The tender is in a state without an opening.
+    #[error("cannot {action} in tender state {state} / 当前项目状态（{state}）下不能执行该操作")]
+    WrongState {
+        /// What was attempted.
+        action: &'static str,
+        /// The tender's state.
+        state: String,
+    },
+    /// Unlock outside the unlocking phase.
+    #[error("the opening is not waiting for key shares / 开标未处于解密阶段")]
+    NotUnlocking,
+    /// The caller holds no share of this tender.
+    #[error("you are not a key custodian of this tender / 您不是本项目的开标密钥保管人")]
+    NotACustodian,
+    /// A second unlock by the same custodian.
+    #[error("you have already unlocked your share / 您已解锁过您的密钥份额")]
+    AlreadyUnlocked,
+    /// Wrong custodian passphrase; nothing was consumed.
+    #[error(
+        "wrong passphrase; nothing was used up, you may try again / 口令错误，未作任何记录，可重试"
+    )]
+    WrongPassphrase,
+    /// The unlocked shares do not rebuild the published key.
+    #[error(
+        "the unlocked shares do not rebuild this tender's published opening key; the custodians must unlock again / 密钥份额无法恢复开标密钥，请保管人重新解锁"
+    )]
+    KeyMismatch,
+    /// The opening record is not published (yet).
+    #[error("the opening record has not been published / 开标记录尚未公布")]
+    NotOpened,
+    /// The bidder's company is not in the opening record.
+    #[error("your company has no bid in this opening record / 贵单位不在本次开标记录中")]
+    NotInRecord,
+    /// A second confirmation.
+    #[error("your company has already confirmed the opening record / 贵单位已确认开标记录")]
+    AlreadyConfirmed,
+    /// A text field is empty or too long.
+    #[error("{field} must be {min}–{max} characters / {field} 长度须为{min}–{max}个字符")]
+    BadText {
+        /// Field name.
+        field: &'static str,
+        /// Minimum length in characters.
+        min: usize,
+        /// Maximum length in characters.
+        max: usize,
+    },
+    /// The objection was answered already.
+    #[error("this objection has already been answered / 该异议已答复")]
+    AlreadyAnswered,
+    /// Key material or a platform-side cryptographic failure.
+    #[error("cryptographic failure: {0}")]
+    Crypto(SealError),
+    /// A stored row holds a value no code writes.
+    #[error("corrupt bid data: {0}")]
+    Corrupt(String),
+    /// Blob store failure.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for BidError {
+    fn from(e: sqlx::Error) -> Self {
+        BidError::Store(e.into())
+    }
+}
+
+impl BidError {
+    /// The stable code of the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BidError::LoginRequired => "LOGIN_REQUIRED",
+            BidError::Forbidden(_) => "FORBIDDEN",
+            BidError::NotFound(_) => "NOT_FOUND",
+            BidError::CompanyNotActive => "COMPANY_NOT_ACTIVE",
+            BidError::NotAcceptingBids(_) => "TENDER_NOT_ACCEPTING_BIDS",
+            BidError::DeadlinePassed => "BID_DEADLINE_PASSED",
+            BidError::Envelope(e) => e.code(),
+            BidError::BadLabel => "BAD_PART_LABEL",
+            BidError::PartTooLarge { .. } => "BID_PART_TOO_LARGE",
+            BidError::BadBody(_) => "BAD_BODY",
+            BidError::BadParts(_) => "BAD_BID_PARTS",
+            BidError::NoBid => "NO_BID",
+            BidError::Conflict => "CONCURRENT_CHANGE",
+            BidError::AlreadyEnrolled => "CUSTODIAN_ALREADY_ENROLLED",
+            BidError::NotEnrolled => "CUSTODIAN_NOT_ENROLLED",
+            BidError::WeakPassphrase(_) => "WEAK_PASSPHRASE",
+            BidError::CustodiansNotEnrolled(_) => "CUSTODIANS_NOT_ENROLLED",
+            BidError::OpeningTooEarly => "OPENING_TOO_EARLY",
+            BidError::OpeningAlreadyStarted => "OPENING_ALREADY_STARTED",
+            BidError::WrongState { .. } => "INVALID_STATE",
+            BidError::NotUnlocking => "OPENING_NOT_UNLOCKING",
+            BidError::NotACustodian => "NOT_A_CUSTODIAN",
+            BidError::AlreadyUnlocked => "ALREADY_UNLOCKED",
+            BidError::WrongPassphrase => "WRONG_PASSPHRASE",
+            BidError::KeyMismatch => "OPENING_KEY_MISMATCH",
+            BidError::NotOpened => "OPENING_NOT_PUBLISHED",
+            BidError::NotInRecord => "NOT_IN_OPENING_RECORD",
+            BidError::AlreadyConfirmed => "ALREADY_CONFIRMED",
+            BidError::BadText { .. } => "INVALID_TEXT",
+            BidError::AlreadyAnswered => "ALREADY_ANSWERED",
+            BidError::Crypto(_) | BidError::Corrupt(_) | BidError::Blob(_) | BidError::Store(_) => {
+                "INTERNAL"
+            }
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        use StatusCode as S;
+        match self {
+            BidError::LoginRequired => S::UNAUTHORIZED,
+            BidError::Forbidden(_)
+            | BidError::CompanyNotActive
+            | BidError::NotACustodian
+            | BidError::NotInRecord => S::FORBIDDEN,
+            BidError::NotFound(_) | BidError::NoBid | BidError::NotEnrolled => S::NOT_FOUND,
+            BidError::NotAcceptingBids(_)
+            | BidError::DeadlinePassed
+            | BidError::Conflict
+            | BidError::AlreadyEnrolled
+            | BidError::OpeningTooEarly
+            | BidError::OpeningAlreadyStarted
+            | BidError::WrongState { .. }
+            | BidError::NotUnlocking
+            | BidError::AlreadyUnlocked
+            | BidError::KeyMismatch
+            | BidError::NotOpened
+            | BidError::AlreadyConfirmed
+            | BidError::AlreadyAnswered => S::CONFLICT,
+            BidError::Envelope(_)
+            | BidError::BadLabel
+            | BidError::BadParts(_)
+            | BidError::WeakPassphrase(_)
+            | BidError::CustodiansNotEnrolled(_)
+            | BidError::WrongPassphrase
+            | BidError::BadText { .. } => S::UNPROCESSABLE_ENTITY,
+            BidError::PartTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+            BidError::BadBody(_) => S::BAD_REQUEST,
+            BidError::Crypto(_) | BidError::Corrupt(_) | BidError::Blob(_) | BidError::Store(_) => {
+                S::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+impl From<BidError> for ApiError {
+    fn from(e: BidError) -> Self {
+        let status = e.status();
+        if status.is_server_error() {
+            return ApiError::internal(&e);
+        }
+        let err = ApiError::new(status, e.code(), e.to_string());
+        match &e {
+            BidError::CustodiansNotEnrolled(who) => {
+                err.with_details(serde_json::json!({ "not_enrolled": who }))
+            }
+            BidError::Envelope(seal) => err.with_details(serde_json::json!({
+                "accepted": false,
+                "reason": seal.to_string(),
+            })),
+            _ => err,
+        }
+    }
+}
+
+/// Checks a free-text field's length in characters (after trimming).
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, BidError> {
+    let v = value.trim();
+    let n = v.chars().count();
+    if n < min || n > max {
+        return Err(BidError::BadText { field, min, max });
+    }
+    Ok(v.to_string())
+}

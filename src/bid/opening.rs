@@ -1,0 +1,1109 @@
+//! The opening ceremony (开标, 招标投标法 第34–36条, 条例 第44条).
+//!
+//! 1. After the deadline the owning agent starts the opening. Fewer current bids than the
+//!    rulebook's minimum (法 第28条: 3): the tender fails (流标) at once and nothing is
+//!    decrypted. Otherwise the opening waits for key shares (`unlocking`).
+//! 2. Each custodian of the tender unlocks their share with their passphrase. A wrong
+//!    passphrase changes nothing (try again). The unlocked share is kept **only in this
+//!    process's memory** ([`Ceremonies`], in `AppState`); the database records who unlocked
+//!    and when, never the share. So the ceremony must run against one server process (pin
+//!    it with the load balancer); a restart loses the shares in memory and the custodians
+//!    simply unlock again (an unlock recorded in the database but absent from memory may be
+//!    repeated, and the repetition is audited).
+//! 3. When k shares are in memory, the key is rebuilt and checked against the published
+//!    public key (`rebuild_and_check`: one custodian alone can never open), every part of
+//!    every current bid is decrypted with `open_stream` into a temporary file in the blob
+//!    directory, its stored ciphertext is checked against the receipt digest, the bid form
+//!    is parsed, and the opening record (开标记录) is published; the tender becomes `opened`.
+//!    Key and shares are wiped on drop (zeroize).
+//! 4. Outcomes: a part that fails because of the bidder (`SealError::is_bidders_fault`, or
+//!    a bid form that is not valid) makes the bid revoked (撤销); a failure on the
+//!    platform's side (storage changed, I/O, key) makes it withdrawn (撤回) by the platform;
+//!    a platform failure takes precedence when both occur, so a bidder is never penalised
+//!    for the platform's fault. The reason is recorded either way and the opening of the
+//!    other bids goes on.
+//! 5. Plaintext: the parts of valid bids are kept in the blob store (content-addressed,
+//!    `bid_part.plain_sha256`) for the evaluation — the opening is public, so holding them
+//!    in clear from now on is lawful; parts of revoked/withdrawn bids are deleted at once.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use ring::digest;
+use serde_json::{Value, json};
+
+use super::BidError;
+use super::custodian::{key_of, parse_public_key};
+use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
+use super::service::{bidder_org, tender_ref};
+use crate::audit;
+use crate::clock::{from_millis, to_millis};
+use crate::http::AppState;
+use crate::identity::Role;
+use crate::ids::new_id;
+use crate::seal::{self, PrivateKey, SealError, SealedShare, Share};
+use crate::store::blob::{BlobStore, BlobWriter, sha256_hex};
+use crate::store::{Db, Tx, is_unique_violation};
+use crate::tender::rulebook::Rulebooks;
+use crate::tender::service::Caller;
+use crate::{q_all, q_exec, q_one, q_opt};
+
+/// Unlocked shares held in this process, by tender id. Never persisted, never logged.
+#[derive(Default)]
+pub struct Ceremonies {
+    inner: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Ceremonies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ceremonies(..)")
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    /// (custodian user id, share).
+    shares: Vec<(String, Share)>,
+    /// The opening is running with shares taken from here.
+    opening: bool,
+}
+
+impl Ceremonies {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many shares are held for a tender (and whether the opening runs now).
+    pub fn held(&self, tender_id: &str) -> (usize, bool) {
+        self.lock()
+            .get(tender_id)
+            .map(|p| (p.shares.len(), p.opening))
+            .unwrap_or((0, false))
+    }
+
+    fn holds(&self, tender_id: &str, user_id: &str) -> bool {
+        self.lock()
+            .get(tender_id)
+            .is_some_and(|p| p.opening || p.shares.iter().any(|(u, _)| u == user_id))
+    }
+
+    /// Adds a share; when `k` are held, takes them all out for the opening.
+    fn add(
+        &self,
+        tender_id: &str,
+        user_id: &str,
+        share: Share,
+        k: usize,
+    ) -> Result<Option<Vec<Share>>, BidError> {
+        let mut map = self.lock();
+        let entry = map.entry(tender_id.to_string()).or_default();
+        if entry.opening || entry.shares.iter().any(|(u, _)| u == user_id) {
+            return Err(BidError::AlreadyUnlocked);
+        }
+        entry.shares.push((user_id.to_string(), share));
+        if entry.shares.len() >= k {
+            entry.opening = true;
+            let shares = std::mem::take(&mut entry.shares);
+            return Ok(Some(shares.into_iter().map(|(_, s)| s).collect()));
+        }
+        Ok(None)
+    }
+
+    /// Forgets everything about a tender (after the opening, or after it failed).
+    fn clear(&self, tender_id: &str) {
+        self.lock().remove(tender_id);
+    }
+}
+
+fn rulebook<'a>(
+    books: &'a Rulebooks,
+    t: &TenderRef,
+) -> Result<&'a crate::tender::rulebook::Rulebook, BidError> {
+    books
+        .by_id(&t.rulebook_id)
+        .or_else(|| books.get(&t.category, &t.procedure))
+        .ok_or_else(|| BidError::Corrupt(format!("no rulebook {}", t.rulebook_id)))
+}
+
+fn ensure_owner(caller: &Caller, t: &TenderRef) -> Result<(), BidError> {
+    if caller.user.role == Role::Agent
+        && caller.user.org_id.is_some()
+        && caller.user.org_id == t.agent_org_id
+    {
+        Ok(())
+    } else {
+        Err(BidError::Forbidden(
+            "only the agent organisation that owns this tender may do this / 仅该项目的招标代理单位可执行此操作",
+        ))
+    }
+}
+
+async fn opening_state(tx: &mut Tx, tender_id: &str) -> Result<Option<String>, BidError> {
+    Ok(q_opt!(
+        tx,
+        (String,),
+        "select state from opening where tender_id = $1",
+        tender_id.to_string()
+    )?
+    .map(|r| r.0))
+}
+
+async fn key_params(tx: &mut Tx, tender_id: &str) -> Result<(String, u32, u32), BidError> {
+    let (pk, k, n): (String, i64, i64) = q_opt!(
+        tx,
+        (String, i64, i64),
+        "select public_key, k, n from tender_opening_key where tender_id = $1",
+        tender_id.to_string()
+    )?
+    .ok_or(BidError::NotFound("opening key"))?;
+    Ok((
+        pk,
+        u32::try_from(k).unwrap_or(0),
+        u32::try_from(n).unwrap_or(0),
+    ))
+}
+
+/// The owning agent starts the opening after the deadline (see the module comment).
+pub async fn start(
+    state: &AppState,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    code: &str,
+) -> Result<Value, BidError> {
+    let mut tx = state.db.begin().await?;
+    let tender = tender_ref(&mut tx, code).await?;
+    ensure_owner(caller, &tender)?;
+    if opening_state(&mut tx, &tender.tender_id).await?.is_some() {
+        return Err(BidError::OpeningAlreadyStarted);
+    }
+    match tender.state.as_str() {
+        "closed" => {}
+        "published" if tender.bid_deadline_at <= to_millis(now) => {
+            // The deadline job has not run yet: close here, in this transaction.
+            let n = q_exec!(
+                tx,
+                "update tender set state = 'closed', updated_at = $1
+                 where tender_id = $2 and state = 'published' and bid_deadline_at <= $1",
+                to_millis(now),
+                tender.tender_id.clone()
+            )?;
+            if n == 0 {
+                return Err(BidError::Conflict);
+            }
+            audit::append(
+                &mut tx,
+                now,
+                &caller.actor,
+                "tender.close",
+                Some(&tender.tender_id),
+                json!({"reason": "bid deadline reached; closed when the opening started / 投标截止时间已到"}),
+            )
+            .await?;
+        }
+        "published" => return Err(BidError::OpeningTooEarly),
+        "opened" | "failed" | "evaluating" | "publicity" | "awarded" | "contracted" => {
+            return Err(BidError::OpeningAlreadyStarted);
+        }
+        other => {
+            return Err(BidError::WrongState {
+                action: "open the bids",
+                state: other.to_string(),
+            });
+        }
+    }
+    let (_, k, n) = key_params(&mut tx, &tender.tender_id).await?;
+    let book = rulebook(&state.rulebooks, &tender)?;
+    let min = book.rules.min_valid_bids.value;
+    let (bids,): (i64,) = q_one!(
+        tx,
+        (i64,),
+        "select count(*) from bid where tender_id = $1 and state = 'submitted'",
+        tender.tender_id.clone()
+    )?;
+    let (withdrawn,): (i64,) = q_one!(
+        tx,
+        (i64,),
+        "select count(*) from bid where tender_id = $1 and state = 'withdrawn'",
+        tender.tender_id.clone()
+    )?;
+    if bids < i64::from(min) {
+        // 招标投标法 第28条: fewer than 3 bidders — do not open; re-tender.
+        let record = json!({
+            "v": 1, "tender_id": tender.tender_id, "tender_code": tender.code,
+            "outcome": "failed", "bids_received": bids, "withdrawn_before_deadline": withdrawn,
+            "min_required": min, "article": book.rules.min_valid_bids.article,
+            "decided_at": audit::entry_time(now),
+            "message": format!("fewer than {min} bids: the tender fails (流标), no bid is opened / 投标人少于{min}个，不得开标，依法重新招标"),
+        });
+        let record_json = serde_json_canonicalizer::to_string(&record)
+            .map_err(|e| BidError::Corrupt(e.to_string()))?;
+        let n = q_exec!(
+            tx,
+            "update tender set state = 'failed', updated_at = $1 where tender_id = $2 and state = 'closed'",
+            to_millis(now),
+            tender.tender_id.clone()
+        )?;
+        if n == 0 {
+            return Err(BidError::Conflict);
+        }
+        insert_opening(
+            &mut tx,
+            now,
+            caller,
+            &tender.tender_id,
+            "failed",
+            Some(&record_json),
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            &caller.actor,
+            "tender.fail",
+            Some(&tender.tender_id),
+            record,
+        )
+        .await?;
+    } else {
+        insert_opening(&mut tx, now, caller, &tender.tender_id, "unlocking", None).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &caller.actor,
+            "opening.start",
+            Some(&tender.tender_id),
+            json!({"bids_received": bids, "withdrawn_before_deadline": withdrawn,
+                   "k": k, "n": n, "started_at": audit::entry_time(now)}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    view(state, code).await
+}
+
+async fn insert_opening(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    tender_id: &str,
+    state: &str,
+    record_json: Option<&str>,
+) -> Result<(), BidError> {
+    let digest = record_json.map(|r| sha256_hex(r.as_bytes()));
+    let res = q_exec!(
+        tx,
+        "insert into opening (tender_id, state, started_by, started_at, finished_at, record_json, record_sha256)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        tender_id.to_string(),
+        state.to_string(),
+        caller.user.user_id.clone(),
+        to_millis(now),
+        record_json.map(|_| to_millis(now)),
+        record_json.map(str::to_string),
+        digest
+    );
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(BidError::OpeningAlreadyStarted),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A custodian unlocks their share (see the module comment); the k-th unlock runs the
+/// opening before answering.
+pub async fn unlock(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    passphrase: String,
+) -> Result<Value, BidError> {
+    if caller.user.role != Role::Custodian {
+        return Err(BidError::NotACustodian);
+    }
+    let user_id = caller.user.user_id.clone();
+    let (tender, sealed, locked, k) = {
+        let mut tx = state.db.read().await?;
+        let tender = tender_ref(&mut tx, code).await?;
+        match opening_state(&mut tx, &tender.tender_id).await?.as_deref() {
+            Some("unlocking") => {}
+            Some(_) => return Err(BidError::OpeningAlreadyStarted),
+            None => return Err(BidError::NotUnlocking),
+        }
+        let sealed = q_opt!(
+            tx,
+            (String,),
+            "select sealed_json from tender_key_share where tender_id = $1 and user_id = $2",
+            tender.tender_id.clone(),
+            user_id.clone()
+        )?
+        .ok_or(BidError::NotACustodian)?
+        .0;
+        let sealed: SealedShare = serde_json::from_str(&sealed)
+            .map_err(|e| BidError::Corrupt(format!("sealed share: {e}")))?;
+        let (locked, _) = key_of(&mut tx, &user_id)
+            .await?
+            .ok_or(BidError::NotEnrolled)?;
+        let (_, k, _) = key_params(&mut tx, &tender.tender_id).await?;
+        (tender, sealed, locked, k)
+    };
+    if state.openings.holds(&tender.tender_id, &user_id) {
+        return Err(BidError::AlreadyUnlocked);
+    }
+    // PBKDF2 + HPKE open: slow, off the async threads. A wrong passphrase records nothing.
+    let tender_id = tender.tender_id.clone();
+    let share = tokio::task::spawn_blocking(move || {
+        seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
+    })
+    .await
+    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?
+    .map_err(|e| match e {
+        SealError::WrongPassphrase => BidError::WrongPassphrase,
+        other => BidError::Crypto(other),
+    })?;
+    let share_index = share.id();
+
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
+        return Err(BidError::NotUnlocking);
+    }
+    let repeat = q_opt!(
+        tx,
+        (i64,),
+        "select unlocked_at from opening_unlock where tender_id = $1 and user_id = $2",
+        tender.tender_id.clone(),
+        user_id.clone()
+    )?
+    .is_some();
+    if !repeat {
+        q_exec!(
+            tx,
+            "insert into opening_unlock (tender_id, user_id, unlocked_at) values ($1, $2, $3)",
+            tender.tender_id.clone(),
+            user_id.clone(),
+            to_millis(now)
+        )?;
+    }
+    audit::append(
+        &mut tx,
+        now,
+        &caller.actor,
+        "opening.unlock",
+        Some(&tender.tender_id),
+        json!({"custodian": user_id, "share_index": share_index, "repeat": repeat}),
+    )
+    .await?;
+    tx.commit().await?;
+
+    if let Some(shares) = state
+        .openings
+        .add(&tender.tender_id, &user_id, share, k as usize)?
+    {
+        // The opening runs in its own task so that a client that disconnects (or the
+        // request timeout) cannot cut it in half.
+        let st = state.clone();
+        let t = tender.clone();
+        let result = tokio::spawn(async move {
+            let r = run_opening(&st, &t, shares).await;
+            st.openings.clear(&t.tender_id);
+            r
+        })
+        .await
+        .map_err(|e| BidError::Corrupt(format!("opening task: {e}")))?;
+        result?;
+    }
+    view(state, code).await
+}
+
+/// A part of a current bid, as the opening reads it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+struct OpeningPart {
+    bid_id: String,
+    bidder_org_id: String,
+    bidder_name: String,
+    receipt_audit_seq: i64,
+    part_id: String,
+    label: String,
+    name: String,
+    sha256: String,
+    size_bytes: i64,
+}
+
+/// What became of one part.
+#[derive(Clone, Debug)]
+enum PartOutcome {
+    Opened {
+        plain_sha256: String,
+        plain_len: u64,
+    },
+    Failed {
+        code: String,
+        message: String,
+        bidders_fault: bool,
+    },
+}
+
+struct BidResult {
+    bid_id: String,
+    bidder_org_id: String,
+    bidder_name: String,
+    audit_seq: i64,
+    parts: Vec<(OpeningPart, PartOutcome)>,
+    form: Option<BidForm>,
+    /// `opened`, `revoked` or `withdrawn`.
+    status: &'static str,
+    reason: Option<String>,
+}
+
+/// Reads and hashes the stored envelope as `open_stream` consumes it.
+struct HashingReader<R> {
+    inner: R,
+    ctx: digest::Context,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.ctx.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Keeps the bid form in memory (bounded) and in a blob writer.
+struct FormSink {
+    buf: Vec<u8>,
+    overflow: bool,
+    blob: BlobWriter,
+}
+
+impl std::io::Write for FormSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + data.len() > MAX_FORM_BYTES {
+            self.overflow = true;
+            return Err(std::io::Error::other("bid form too large"));
+        }
+        self.buf.extend_from_slice(data);
+        self.blob.write_all(data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.blob.flush()
+    }
+}
+
+/// Decrypts one part into a temporary blob; returns the outcome, the writer to keep if
+/// the bid turns out valid, and the form bytes for the form.
+fn open_part(
+    blobs: &BlobStore,
+    key: &PrivateKey,
+    tender_id: &str,
+    part: &OpeningPart,
+) -> (PartOutcome, Option<BlobWriter>, Option<Vec<u8>>) {
+    let platform = |code: &str, message: String| {
+        (
+            PartOutcome::Failed {
+                code: code.to_string(),
+                message,
+                bidders_fault: false,
+            },
+            None,
+            None,
+        )
+    };
+    let file = match blobs
+        .local_path(&part.sha256)
+        .map_err(|e| e.to_string())
+        .and_then(|p| std::fs::File::open(p).map_err(|e| e.to_string()))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return platform(
+                "PLATFORM_STORAGE",
+                format!("the stored envelope cannot be read: {e}"),
+            );
+        }
+    };
+    let blob = match blobs.writer() {
+        Ok(w) => w,
+        Err(e) => {
+            return platform(
+                "PLATFORM_STORAGE",
+                format!("no room for the plaintext: {e}"),
+            );
+        }
+    };
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::new(file),
+        ctx: digest::Context::new(&digest::SHA256),
+    };
+    let is_form = part.label == "form";
+    let mut form = FormSink {
+        buf: Vec::new(),
+        overflow: false,
+        blob,
+    };
+    let result = if is_form {
+        seal::open_stream(&mut reader, &mut form, key, tender_id, &part.bidder_org_id)
+    } else {
+        seal::open_stream(
+            &mut reader,
+            &mut form.blob,
+            key,
+            tender_id,
+            &part.bidder_org_id,
+        )
+    };
+    // Whatever happened, the digest must cover the whole stored file.
+    let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    let stored = hex::encode(reader.ctx.finish());
+    if stored != part.sha256 {
+        return platform(
+            "PLATFORM_STORED_ENVELOPE_CHANGED",
+            format!(
+                "the stored envelope no longer matches the receipt digest {} (platform storage fault)",
+                part.sha256
+            ),
+        );
+    }
+    match result {
+        Ok(opened) => {
+            let plain_len = opened.header.plaintext_len;
+            // The plaintext digest comes from the blob writer when `decrypt_all` keeps the
+            // part (valid bids only); until then it is empty.
+            (
+                PartOutcome::Opened {
+                    plain_sha256: String::new(),
+                    plain_len,
+                },
+                Some(form.blob),
+                is_form.then_some(form.buf),
+            )
+        }
+        Err(_) if form.overflow => (
+            PartOutcome::Failed {
+                code: "BID_FORM_TOO_LARGE".into(),
+                message: format!("the bid form is larger than {MAX_FORM_BYTES} bytes"),
+                bidders_fault: true,
+            },
+            None,
+            None,
+        ),
+        Err(e) => (
+            PartOutcome::Failed {
+                code: e.code().to_string(),
+                message: e.to_string(),
+                bidders_fault: e.is_bidders_fault(),
+            },
+            None,
+            None,
+        ),
+    }
+}
+
+/// Decrypts every part of every current bid (blocking; runs in `spawn_blocking`).
+fn decrypt_all(
+    blobs: &BlobStore,
+    key: &PrivateKey,
+    tender_id: &str,
+    parts: Vec<OpeningPart>,
+) -> Vec<BidResult> {
+    let mut by_bid: Vec<(String, Vec<OpeningPart>)> = Vec::new();
+    for p in parts {
+        match by_bid.last_mut() {
+            Some((id, list)) if *id == p.bid_id => list.push(p),
+            _ => by_bid.push((p.bid_id.clone(), vec![p])),
+        }
+    }
+    let mut results = Vec::with_capacity(by_bid.len());
+    for (bid_id, parts) in by_bid {
+        let Some(first) = parts.first() else { continue };
+        let (org, name, seq) = (
+            first.bidder_org_id.clone(),
+            first.bidder_name.clone(),
+            first.receipt_audit_seq,
+        );
+        let mut outcomes = Vec::with_capacity(parts.len());
+        let mut writers = Vec::with_capacity(parts.len());
+        let mut form_bytes = None;
+        for part in parts {
+            let (outcome, writer, form) = open_part(blobs, key, tender_id, &part);
+            if form.is_some() {
+                form_bytes = form;
+            }
+            writers.push(writer);
+            outcomes.push((part, outcome));
+        }
+        let platform_fail = outcomes.iter().find_map(|(p, o)| match o {
+            PartOutcome::Failed {
+                code,
+                message,
+                bidders_fault: false,
+            } => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
+            _ => None,
+        });
+        let bidder_fail = outcomes.iter().find_map(|(p, o)| match o {
+            PartOutcome::Failed {
+                code,
+                message,
+                bidders_fault: true,
+            } => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
+            _ => None,
+        });
+        let (mut status, mut reason, mut form) = match (platform_fail, bidder_fail) {
+            (Some(r), _) => ("withdrawn", Some(r), None),
+            (None, Some(r)) => ("revoked", Some(r), None),
+            (None, None) => ("opened", None, None),
+        };
+        if status == "opened" {
+            match form_bytes.as_deref().map(BidForm::parse) {
+                Some(Ok(f)) => form = Some(f),
+                Some(Err(e)) => {
+                    status = "revoked";
+                    reason = Some(format!("BID_FORM_INVALID: {e}"));
+                }
+                None => {
+                    status = "revoked";
+                    reason = Some("BID_FORM_MISSING: no bid form was opened".into());
+                }
+            }
+        }
+        if status == "opened" {
+            // Keep the plaintext of valid bids (see the module comment).
+            for ((part, outcome), writer) in outcomes.iter_mut().zip(writers) {
+                let Some(w) = writer else { continue };
+                match w.finish() {
+                    Ok((digest, _)) => {
+                        if let PartOutcome::Opened { plain_sha256, .. } = outcome {
+                            *plain_sha256 = digest;
+                        }
+                    }
+                    Err(e) => {
+                        status = "withdrawn";
+                        reason = Some(format!(
+                            "{} ({}): PLATFORM_STORAGE: the plaintext could not be stored: {e}",
+                            part.name, part.label
+                        ));
+                    }
+                }
+            }
+        }
+        // Writers not finished are dropped here: their temporary plaintext is deleted.
+        results.push(BidResult {
+            bid_id,
+            bidder_org_id: org,
+            bidder_name: name,
+            audit_seq: seq,
+            parts: outcomes,
+            form: if status == "opened" { form } else { None },
+            status,
+            reason,
+        });
+    }
+    results
+}
+
+/// Rebuilds the key from `shares`, decrypts everything and publishes the record.
+async fn run_opening(
+    state: &AppState,
+    tender: &TenderRef,
+    shares: Vec<Share>,
+) -> Result<(), BidError> {
+    let (parts, published, k, n, unlocked) = {
+        let mut tx = state.db.read().await?;
+        let (pk, k, n) = key_params(&mut tx, &tender.tender_id).await?;
+        let parts = q_all!(
+            tx,
+            OpeningPart,
+            "select b.bid_id, b.bidder_org_id, o.name as bidder_name, b.audit_seq as receipt_audit_seq,
+                    p.part_id, p.label, p.name, p.sha256, p.size_bytes
+             from bid b
+             join organisation o on o.org_id = b.bidder_org_id
+             join bid_item i on i.bid_id = b.bid_id
+             join bid_part p on p.part_id = i.part_id
+             where b.tender_id = $1 and b.state = 'submitted'
+             order by b.submitted_at, b.bid_id, i.position",
+            tender.tender_id.clone()
+        )?;
+        let unlocked = q_all!(
+            tx,
+            (String,),
+            "select user_id from opening_unlock where tender_id = $1 order by unlocked_at, user_id",
+            tender.tender_id.clone()
+        )?;
+        (parts, pk, k, n, unlocked)
+    };
+    let published = parse_public_key(&published)?;
+    let key = match seal::rebuild_and_check(&shares, &published) {
+        Ok(key) => key,
+        Err(SealError::SharesDoNotMatch | SealError::InvalidShares(_)) => {
+            return Err(BidError::KeyMismatch);
+        }
+        Err(e) => return Err(BidError::Crypto(e)),
+    };
+    drop(shares);
+    let blobs = state.blobs.clone();
+    let tender_id = tender.tender_id.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let r = decrypt_all(&blobs, &key, &tender_id, parts);
+        drop(key); // wiped on drop
+        r
+    })
+    .await
+    .map_err(|e| BidError::Corrupt(format!("decryption task: {e}")))?;
+
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
+        return Err(BidError::OpeningAlreadyStarted);
+    }
+    let actor = audit::Actor::system();
+    let mut record_bids = Vec::with_capacity(results.len());
+    for bid in &results {
+        let mut record_parts = Vec::with_capacity(bid.parts.len());
+        for (part, outcome) in &bid.parts {
+            let (outcome_json, plain) = match outcome {
+                PartOutcome::Opened {
+                    plain_sha256,
+                    plain_len,
+                } => (
+                    json!({"outcome": "opened", "plaintext_sha256": plain_sha256,
+                           "plaintext_size": plain_len}),
+                    (bid.status == "opened").then(|| plain_sha256.clone()),
+                ),
+                PartOutcome::Failed {
+                    code,
+                    message,
+                    bidders_fault,
+                } => (
+                    json!({"outcome": "failed", "code": code, "message": message,
+                           "fault": if *bidders_fault { "bidder" } else { "platform" }}),
+                    None,
+                ),
+            };
+            if let Some(digest) = plain {
+                q_exec!(
+                    tx,
+                    "update bid_part set plain_sha256 = $1 where part_id = $2",
+                    digest,
+                    part.part_id.clone()
+                )?;
+            }
+            let mut entry = json!({"part_id": part.part_id, "label": part.label, "name": part.name,
+                                   "sha256": part.sha256, "size": part.size_bytes});
+            if let (Some(e), Some(o)) = (entry.as_object_mut(), outcome_json.as_object()) {
+                e.extend(o.clone());
+            }
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                "opening.part",
+                Some(&tender.tender_id),
+                json!({"bid_id": bid.bid_id, "bidder_id": bid.bidder_org_id, "part": entry}),
+            )
+            .await?;
+            record_parts.push(entry);
+        }
+        let (state_sql, withdrawn_by) = match bid.status {
+            "opened" => ("opened", None),
+            "revoked" => ("revoked", None),
+            _ => ("withdrawn", Some("platform".to_string())),
+        };
+        q_exec!(
+            tx,
+            "update bid set state = $1, withdrawn_by = $2, reason = $3, closed_at = $4
+             where bid_id = $5 and state = 'submitted'",
+            state_sql.to_string(),
+            withdrawn_by,
+            bid.reason.clone(),
+            to_millis(now),
+            bid.bid_id.clone()
+        )?;
+        if bid.status != "opened" {
+            let (action, label) = if bid.status == "revoked" {
+                ("bid.revoke", "撤销 (the bidder's fault)")
+            } else {
+                ("bid.withdraw", "撤回 (a platform failure)")
+            };
+            audit::append(
+                &mut tx,
+                now,
+                &actor,
+                action,
+                Some(&tender.tender_id),
+                json!({"bid_id": bid.bid_id, "bidder_id": bid.bidder_org_id, "by": "opening",
+                       "status": label, "reason": bid.reason}),
+            )
+            .await?;
+        }
+        let mut b = json!({
+            "bid_id": bid.bid_id, "bidder_id": bid.bidder_org_id, "bidder_name": bid.bidder_name,
+            "submission_audit_index": bid.audit_seq, "status": bid.status, "reason": bid.reason,
+            "parts": record_parts,
+        });
+        if let Some(f) = &bid.form {
+            b["price_fen"] = json!(f.price_fen);
+            b["duration_days"] = json!(f.duration_days);
+            b["quality"] = json!(f.quality);
+            b["project_manager"] = json!(f.project_manager);
+            b["declarations"] = json!(f.declarations);
+        }
+        record_bids.push(b);
+    }
+    let valid = results.iter().filter(|b| b.status == "opened").count();
+    let record = json!({
+        "v": 1, "tender_id": tender.tender_id, "tender_code": tender.code, "outcome": "opened",
+        "opened_at": audit::entry_time(now), "bid_deadline_at": audit::entry_time(from_millis(tender.bid_deadline_at)),
+        "k": k, "n": n, "custodians": unlocked.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        "bids": record_bids, "valid_bids": valid,
+        "base_price_fen": Value::Null,
+    });
+    let record_json = serde_json_canonicalizer::to_string(&record)
+        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+    let digest = sha256_hex(record_json.as_bytes());
+    let o = q_exec!(
+        tx,
+        "update opening set state = 'opened', finished_at = $1, record_json = $2, record_sha256 = $3
+         where tender_id = $4 and state = 'unlocking'",
+        to_millis(now),
+        record_json,
+        digest.clone(),
+        tender.tender_id.clone()
+    )?;
+    let t = q_exec!(
+        tx,
+        "update tender set state = 'opened', updated_at = $1 where tender_id = $2 and state = 'closed'",
+        to_millis(now),
+        tender.tender_id.clone()
+    )?;
+    if o == 0 || t == 0 {
+        return Err(BidError::Conflict);
+    }
+    audit::append(
+        &mut tx,
+        now,
+        &actor,
+        "opening.record",
+        Some(&tender.tender_id),
+        json!({"record_sha256": digest, "record": record}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The ceremony as anyone may see it: state, quorum progress, and once opened the record,
+/// confirmations and objections. Before the opening starts nothing about bids is shown
+/// (招标投标法 第22条).
+pub async fn view(state: &AppState, code: &str) -> Result<Value, BidError> {
+    let mut tx = state.db.read().await?;
+    let tender = tender_ref(&mut tx, code).await?;
+    let (_, k, n) = key_params(&mut tx, &tender.tender_id).await?;
+    let row = q_opt!(
+        tx,
+        (String, i64, Option<i64>, Option<String>, Option<String>),
+        "select state, started_at, finished_at, record_json, record_sha256 from opening where tender_id = $1",
+        tender.tender_id.clone()
+    )?;
+    let Some((ostate, started, finished, record_json, record_sha256)) = row else {
+        return Ok(
+            json!({"tender_id": tender.tender_id, "tender_code": tender.code,
+                         "state": "not_started", "tender_state": tender.state, "k": k, "n": n}),
+        );
+    };
+    let unlocked = q_all!(
+        tx,
+        (String, String, i64),
+        "select u.user_id, a.display_name, u.unlocked_at from opening_unlock u
+         join app_user a on a.user_id = u.user_id where u.tender_id = $1 order by u.unlocked_at, u.user_id",
+        tender.tender_id.clone()
+    )?;
+    let confirmations = q_all!(
+        tx,
+        (String, String, i64),
+        "select c.bidder_org_id, o.name, c.confirmed_at from opening_confirmation c
+         join organisation o on o.org_id = c.bidder_org_id where c.tender_id = $1 order by c.confirmed_at",
+        tender.tender_id.clone()
+    )?;
+    let objections = q_all!(
+        tx,
+        (String, String, String, String, i64, Option<String>, Option<i64>),
+        "select j.objection_id, j.bidder_org_id, o.name, j.body, j.raised_at, j.answer, j.answered_at
+         from opening_objection j join organisation o on o.org_id = j.bidder_org_id
+         where j.tender_id = $1 order by j.raised_at, j.objection_id",
+        tender.tender_id.clone()
+    )?;
+    let record: Value = match &record_json {
+        Some(r) => serde_json::from_str(r).map_err(|e| BidError::Corrupt(e.to_string()))?,
+        None => Value::Null,
+    };
+    let (held, running) = state.openings.held(&tender.tender_id);
+    let t = |ms: i64| audit::entry_time(from_millis(ms));
+    Ok(json!({
+        "tender_id": tender.tender_id, "tender_code": tender.code, "tender_state": tender.state,
+        "state": ostate, "k": k, "n": n,
+        "started_at": t(started), "finished_at": finished.map(t),
+        "unlocked": unlocked.iter().map(|(u, name, at)| json!({"user_id": u, "name": name, "at": t(*at)})).collect::<Vec<_>>(),
+        "shares_in_memory": held, "opening_now": running,
+        "record": record, "record_sha256": record_sha256,
+        "confirmations": confirmations.iter().map(|(o, name, at)| json!({"bidder_id": o, "bidder_name": name, "at": t(*at)})).collect::<Vec<_>>(),
+        "objections": objections.iter().map(|(id, o, name, body, at, answer, answered)| json!({
+            "objection_id": id, "bidder_id": o, "bidder_name": name, "body": body, "raised_at": t(*at),
+            "answer": answer, "answered_at": answered.map(t)})).collect::<Vec<_>>(),
+    }))
+}
+
+/// The caller's company, checked to be in the published record.
+async fn bidder_of_record(
+    tx: &mut Tx,
+    caller: &Caller,
+    code: &str,
+) -> Result<(TenderRef, String), BidError> {
+    let tender = tender_ref(tx, code).await?;
+    let org_id = bidder_org(tx, caller).await?;
+    if opening_state(tx, &tender.tender_id).await?.as_deref() != Some("opened") {
+        return Err(BidError::NotOpened);
+    }
+    let in_record = q_opt!(
+        tx,
+        (String,),
+        "select bid_id from bid where tender_id = $1 and bidder_org_id = $2
+           and (state in ('opened', 'revoked') or (state = 'withdrawn' and withdrawn_by = 'platform'))",
+        tender.tender_id.clone(),
+        org_id.clone()
+    )?;
+    if in_record.is_none() {
+        return Err(BidError::NotInRecord);
+    }
+    Ok((tender, org_id))
+}
+
+/// A bidder confirms the opening record (once per company).
+pub async fn confirm(
+    db: &Db,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    code: &str,
+) -> Result<Value, BidError> {
+    let mut tx = db.begin().await?;
+    let (tender, org_id) = bidder_of_record(&mut tx, caller, code).await?;
+    let res = q_exec!(
+        tx,
+        "insert into opening_confirmation (tender_id, bidder_org_id, user_id, confirmed_at) values ($1, $2, $3, $4)",
+        tender.tender_id.clone(),
+        org_id.clone(),
+        caller.user.user_id.clone(),
+        to_millis(now)
+    );
+    match res {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(BidError::AlreadyConfirmed),
+        Err(e) => return Err(e.into()),
+    }
+    let seq = audit::append(
+        &mut tx,
+        now,
+        &caller.actor,
+        "opening.confirm",
+        Some(&tender.tender_id),
+        json!({"bidder_id": org_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({"tender_id": tender.tender_id, "bidder_id": org_id,
+              "confirmed_at": audit::entry_time(now), "audit_index": seq}))
+}
+
+/// A bidder raises an objection at the opening (条例 第44条: answered on the spot).
+pub async fn object(
+    db: &Db,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    code: &str,
+    body: &str,
+) -> Result<Value, BidError> {
+    let body = super::check_text("body", body, 1, 2000)?;
+    let mut tx = db.begin().await?;
+    let (tender, org_id) = bidder_of_record(&mut tx, caller, code).await?;
+    let id = new_id();
+    q_exec!(
+        tx,
+        "insert into opening_objection (objection_id, tender_id, bidder_org_id, raised_by, body, raised_at)
+         values ($1, $2, $3, $4, $5, $6)",
+        id.clone(),
+        tender.tender_id.clone(),
+        org_id.clone(),
+        caller.user.user_id.clone(),
+        body.clone(),
+        to_millis(now)
+    )?;
+    let seq = audit::append(
+        &mut tx,
+        now,
+        &caller.actor,
+        "opening.objection",
+        Some(&tender.tender_id),
+        json!({"objection_id": id, "bidder_id": org_id, "body": body}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(
+        json!({"objection_id": id, "tender_id": tender.tender_id, "bidder_id": org_id,
+              "body": body, "raised_at": audit::entry_time(now), "audit_index": seq}),
+    )
+}
+
+/// The owning agent answers an objection (once).
+pub async fn answer(
+    db: &Db,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    code: &str,
+    objection_id: &str,
+    answer: &str,
+) -> Result<Value, BidError> {
+    let answer = super::check_text("answer", answer, 1, 2000)?;
+    let mut tx = db.begin().await?;
+    let tender = tender_ref(&mut tx, code).await?;
+    ensure_owner(caller, &tender)?;
+    let n = q_exec!(
+        tx,
+        "update opening_objection set answer = $1, answered_by = $2, answered_at = $3
+         where objection_id = $4 and tender_id = $5 and answer is null",
+        answer.clone(),
+        caller.user.user_id.clone(),
+        to_millis(now),
+        objection_id.to_string(),
+        tender.tender_id.clone()
+    )?;
+    if n == 0 {
+        let exists = q_opt!(
+            tx,
+            (String,),
+            "select objection_id from opening_objection where objection_id = $1 and tender_id = $2",
+            objection_id.to_string(),
+            tender.tender_id.clone()
+        )?
+        .is_some();
+        return Err(if exists {
+            BidError::AlreadyAnswered
+        } else {
+            BidError::NotFound("objection")
+        });
+    }
+    let seq = audit::append(
+        &mut tx,
+        now,
+        &caller.actor,
+        "opening.objection.answer",
+        Some(&tender.tender_id),
+        json!({"objection_id": objection_id, "answer": answer}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({"objection_id": objection_id, "answer": answer,
+              "answered_at": audit::entry_time(now), "audit_index": seq}))
+}

@@ -1,0 +1,219 @@
+//! Sealed-bidding JSON API under `/api/v1` (issue 3; docs/sealed-bidding.md lists every
+//! route). Handlers only parse, call the service and shape the answer.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::json;
+
+use super::model::{
+    ObjectionAnswerInput, ObjectionInput, PassphraseInput, SubmitInput, UploadQuery,
+};
+use super::service::{self, UploadMeta};
+use super::{BidError, custodian, opening};
+use crate::http::{ApiJson, ApiQuery, ApiResult, AppState, Ctx};
+use crate::tender::service::Caller;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/platform-key", get(platform_key))
+        .route(
+            "/api/v1/custodian/key",
+            get(get_custodian_key).post(enrol_custodian),
+        )
+        .route("/api/v1/tenders/{code}/opening-key", get(get_opening_key))
+        .route(
+            "/api/v1/tenders/{code}/bid/parts",
+            // Streamed to disk against `max_bid_part_bytes` (see `upload_part`), so the
+            // default 2 MB extractor limit must not apply.
+            post(upload_part).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/tenders/{code}/bid/submit", post(submit_bid))
+        .route("/api/v1/tenders/{code}/bid/withdraw", post(withdraw_bid))
+        .route("/api/v1/tenders/{code}/bid", get(my_bid))
+        .route("/api/v1/tenders/{code}/opening", get(get_opening))
+        .route("/api/v1/tenders/{code}/opening/start", post(start_opening))
+        .route("/api/v1/tenders/{code}/opening/unlock", post(unlock_share))
+        .route(
+            "/api/v1/tenders/{code}/opening/confirm",
+            post(confirm_record),
+        )
+        .route(
+            "/api/v1/tenders/{code}/opening/objections",
+            post(raise_objection),
+        )
+        .route(
+            "/api/v1/tenders/{code}/opening/objections/{objection_id}/answer",
+            post(answer_objection),
+        )
+}
+
+fn caller(ctx: &Ctx) -> Result<Caller, BidError> {
+    Caller::from_ctx(ctx).map_err(|_| BidError::LoginRequired)
+}
+
+async fn platform_key(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({
+        "vkey": crate::audit::routes::vkey(&state),
+        "public_key": base64::engine::general_purpose::STANDARD.encode(state.platform_key.public()),
+        "algorithm": "Ed25519",
+    }))
+}
+
+async fn enrol_custodian(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(input): ApiJson<PassphraseInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let key = custodian::enrol(&state.db, state.clock.now(), &caller, input.passphrase).await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+async fn get_custodian_key(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(custodian::my_key(&state.db, &caller).await?))
+}
+
+async fn get_opening_key(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(custodian::opening_key(&state.db, &code).await?))
+}
+
+/// `POST …/bid/parts?label=form|attachment&name=…`, the raw envelope as the body.
+async fn upload_part(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let meta = UploadMeta {
+        label: query.label,
+        name: query.name,
+        declared_len: header(CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
+        device_id: header("x-device-id").map(str::to_string),
+    };
+    let part = service::upload_part(&state, &caller, &code, meta, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, Json(part)))
+}
+
+async fn submit_bid(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<SubmitInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let receipt = service::submit(&state, &caller, &code, &input.parts).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+async fn withdraw_bid(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(
+        service::withdraw(&state.db, state.clock.now(), &caller, &code).await?,
+    ))
+}
+
+async fn my_bid(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(service::my_bid(&state, &caller, &code).await?))
+}
+
+async fn get_opening(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(opening::view(&state, &code).await?))
+}
+
+async fn start_opening(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(
+        opening::start(&state, state.clock.now(), &caller, &code).await?,
+    ))
+}
+
+async fn unlock_share(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<PassphraseInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(
+        opening::unlock(&state, &caller, &code, input.passphrase).await?,
+    ))
+}
+
+async fn confirm_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let done = opening::confirm(&state.db, state.clock.now(), &caller, &code).await?;
+    Ok((StatusCode::CREATED, Json(done)))
+}
+
+async fn raise_objection(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<ObjectionInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let raised = opening::object(&state.db, state.clock.now(), &caller, &code, &input.body).await?;
+    Ok((StatusCode::CREATED, Json(raised)))
+}
+
+async fn answer_objection(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, objection_id)): Path<(String, String)>,
+    ApiJson(input): ApiJson<ObjectionAnswerInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(
+        opening::answer(
+            &state.db,
+            state.clock.now(),
+            &caller,
+            &code,
+            &objection_id,
+            &input.answer,
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,161 @@
+//! Telling drawn experts: the in-app notice is written by the service in the draw's
+//! transaction; this module adds a pluggable [`Notifier`] for an outside channel, called
+//! after the commit (a slow or failing channel never undoes a draw).
+//!
+//! Configuration: `SUNBID_NOTIFY_WEBHOOK` (environment) set to an `http(s)://` URL selects
+//! the [`WebhookNotifier`], which POSTs each notification as JSON (an SMS or mail gateway
+//! of the trading centre listens there); unset, the [`LogNotifier`] writes it to the log.
+//! (The typed `Config` in src/config.rs should own this key; until it does, it is read here.)
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One message to one expert.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    /// What happened (`expert_drawn`, …).
+    pub kind: &'static str,
+    /// The expert's login, if any.
+    pub user_id: Option<String>,
+    /// The expert.
+    pub expert_id: String,
+    /// Their name.
+    pub name: String,
+    /// The tender.
+    pub tender_code: String,
+    /// The text (Chinese and English).
+    pub body: String,
+}
+
+/// A failed delivery.
+#[derive(Debug, thiserror::Error)]
+#[error("notification not delivered: {0}")]
+pub struct NotifyError(pub String);
+
+/// The boxed future a notifier returns.
+pub type NotifyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NotifyError>> + Send + 'a>>;
+
+/// An outside channel to experts.
+pub trait Notifier: Send + Sync {
+    /// Delivers one notification.
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a>;
+}
+
+/// Writes notifications to the log (development default).
+#[derive(Debug, Default)]
+pub struct LogNotifier;
+
+impl Notifier for LogNotifier {
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            // The name stays out of the log: logs travel further than the database.
+            tracing::info!(kind = n.kind, expert_id = %n.expert_id, tender = %n.tender_code, "expert notification");
+            Ok(())
+        })
+    }
+}
+
+/// POSTs each notification as JSON to a URL.
+#[derive(Debug)]
+pub struct WebhookNotifier {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl WebhookNotifier {
+    /// A notifier for `url` with a 10-second timeout.
+    pub fn new(url: String) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self { url, client }
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            let resp = self
+                .client
+                .post(&self.url)
+                .json(n)
+                .send()
+                .await
+                .map_err(|e| NotifyError(e.to_string()))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(NotifyError(format!("webhook answered {}", resp.status())))
+            }
+        })
+    }
+}
+
+static NOTIFIER: OnceLock<Arc<dyn Notifier>> = OnceLock::new();
+
+/// The notifier from the environment (chosen once per process).
+pub fn notifier() -> Arc<dyn Notifier> {
+    NOTIFIER
+        .get_or_init(|| match std::env::var("SUNBID_NOTIFY_WEBHOOK") {
+            Ok(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Arc::new(WebhookNotifier::new(url))
+            }
+            _ => Arc::new(LogNotifier),
+        })
+        .clone()
+}
+
+/// Sends with the configured notifier; a failure is logged (the in-app notice stands).
+pub async fn send(n: &Notification) {
+    if let Err(e) = notifier().notify(n).await {
+        tracing::warn!(error = %e, expert_id = %n.expert_id, "expert notification failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn webhook_posts_json() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if text.contains("\r\n\r\n") && text.contains("}") {
+                    break;
+                }
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        let n = WebhookNotifier::new(format!("http://{addr}/hook"));
+        let msg = Notification {
+            kind: "expert_drawn",
+            user_id: None,
+            expert_id: "e1".into(),
+            name: "王工".into(),
+            tender_code: "T-1".into(),
+            body: "b".into(),
+        };
+        n.notify(&msg).await.unwrap();
+        let req = server.await.unwrap();
+        assert!(req.starts_with("POST /hook"));
+        assert!(req.contains("\"expert_id\":\"e1\""));
+        assert!(LogNotifier.notify(&msg).await.is_ok());
+    }
+}

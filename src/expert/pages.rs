@@ -1,0 +1,1 @@
+pub fn router() -> axum::Router<crate::http::AppState> { axum::Router::new() }

@@ -1,0 +1,155 @@
+//! JSON API for passkeys: register, list, remove, and log in with one (DESIGN.md "Check-in").
+//! The ceremony logic lives in [`super::passkey`]; these handlers parse, authorise and map.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::passkey::{self, PasskeyLogin};
+use crate::http::{ApiError, ApiJson, ApiResult, AppState, Ctx};
+
+/// `POST /api/v1/passkeys/register/finish`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishRegistration {
+    /// The id returned by `register/start`.
+    pub ceremony_id: String,
+    /// What `navigator.credentials.create` returned, binary fields as base64url.
+    pub credential: Value,
+    /// A label for the passkey ("work laptop").
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/passkeys/login/start`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartLogin {
+    /// Login name.
+    pub username: String,
+}
+
+/// `POST /api/v1/passkeys/login/finish` (and the page's `POST /login/passkey`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishAssertion {
+    /// The id returned by `login/start`.
+    pub ceremony_id: String,
+    /// What `navigator.credentials.get` returned, binary fields as base64url.
+    pub credential: Value,
+}
+
+async fn start_registration(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    let (ceremony_id, options) = passkey::start_registration(&state, &user.user_id).await?;
+    Ok(Json(
+        json!({"ceremony_id": ceremony_id, "options": options}),
+    ))
+}
+
+async fn finish_registration(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<FinishRegistration>,
+) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    let credential = passkey::parse_registration(req.credential)?;
+    let view = passkey::finish_registration(
+        &state,
+        &ctx.actor(),
+        &user.user_id,
+        &req.ceremony_id,
+        &credential,
+        req.name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"passkey": view}))))
+}
+
+async fn list_passkeys(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    let passkeys = passkey::list_passkeys(&state.db, &user.user_id).await?;
+    Ok(Json(json!({
+        "passkeys": passkeys,
+        "enabled": passkey::enabled(&state.config),
+    })))
+}
+
+async fn remove_passkey(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(passkey_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    passkey::remove_passkey(&state, &ctx.actor(), &user.user_id, &passkey_id).await?;
+    Ok(Json(json!({"passkey_id": passkey_id, "removed": true})))
+}
+
+async fn start_login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<StartLogin>,
+) -> ApiResult<impl IntoResponse> {
+    let (ceremony_id, options) =
+        passkey::start_login(&state, req.username.trim(), ctx.client_ip.as_deref()).await?;
+    Ok(Json(
+        json!({"ceremony_id": ceremony_id, "options": options}),
+    ))
+}
+
+/// Verifies a login assertion and issues a session token; shared by the API and the page.
+pub async fn passkey_login_flow(
+    state: &AppState,
+    ctx: &Ctx,
+    req: FinishAssertion,
+) -> ApiResult<(String, PasskeyLogin)> {
+    let credential = passkey::parse_assertion(req.credential)?;
+    let login = passkey::finish_login(state, &ctx.actor(), &req.ceremony_id, &credential).await?;
+    let token = state
+        .sessions
+        .issue(
+            state.clock.now(),
+            &login.user.user_id,
+            &login.user.role,
+            login.user.org_id.as_deref(),
+            &login.user.display_name,
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((token, login))
+}
+
+async fn finish_login(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<FinishAssertion>,
+) -> ApiResult<impl IntoResponse> {
+    let (token, login) = passkey_login_flow(&state, &ctx, req).await?;
+    Ok(Json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_in": state.sessions.lifetime_secs(),
+        "user": login.user,
+        "passkey_id": login.assertion.passkey_id,
+    })))
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/passkeys", get(list_passkeys))
+        .route("/api/v1/passkeys/{passkey_id}", delete(remove_passkey))
+        .route("/api/v1/passkeys/register/start", post(start_registration))
+        .route(
+            "/api/v1/passkeys/register/finish",
+            post(finish_registration),
+        )
+        .route("/api/v1/passkeys/login/start", post(start_login))
+        .route("/api/v1/passkeys/login/finish", post(finish_login))
+}
