@@ -66,6 +66,45 @@ schemas = {
  "AnswerInput": obj({"answer": s}),
  "CancelInput": obj({"reason": s}),
 }
+
+# ---- sealed bids (src/bid/routes.rs) ----
+paths.update({
+ "/api/v1/platform-key": {"get": op("The platform's Ed25519 key that signs receipts and checkpoints", "bids", auth=False)},
+ "/api/v1/custodian/key": {"get": op("The caller's enrolled custodian public key", "bids"),
+                           "post": op("Enrol a custodian key pair, its private half locked under a passphrase the server never keeps", "bids", "Passphrase", status="201", ok="Created")},
+ "/api/v1/tenders/{code}/opening-key": {"get": op("The tender's opening public key (HPKE P-256) that bids are sealed to", "bids", params=["code"], auth=False)},
+ "/api/v1/tenders/{code}/bid/parts": {"post": {**op("Upload one sealed part (envelope, docs/seal-format.md), streamed; refused unless well-formed and bound to this tender and bidder", "bids", params=["code"], query=[("label","string",True),("name","string",False)], status="201", ok="Created"),
+      "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
+ "/api/v1/tenders/{code}/bid/submit": {"post": op("Submit the uploaded parts as the bid; answers with a receipt signed by the platform key (the last submission counts)", "bids", "SubmitBid", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/bid/withdraw": {"post": op("Withdraw the bid before the deadline (撤回)", "bids", params=["code"])},
+ "/api/v1/tenders/{code}/bid": {"get": op("The caller's bid on this tender and its receipt", "bids", params=["code"])},
+ "/api/v1/tenders/{code}/opening": {"get": op("The opening ceremony (quorum progress) and, once opened, the opening record", "bids", params=["code"], auth=False)},
+ "/api/v1/tenders/{code}/opening/start": {"post": op("Start the opening after the deadline (owning agent); fewer valid bids than the minimum fails the tender (流标)", "bids", params=["code"])},
+ "/api/v1/tenders/{code}/opening/unlock": {"post": op("A custodian unlocks their share with their passphrase; at the quorum every bid is opened", "bids", "Passphrase", params=["code"])},
+ "/api/v1/tenders/{code}/opening/confirm": {"post": op("A bidder confirms the opening record", "bids", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/opening/objections": {"post": op("A bidder raises an objection at the opening (开标异议)", "bids", "ObjectionInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/opening/objections/{objection_id}/answer": {"post": op("The agent answers an objection", "bids", "AnswerInput", params=["code","objection_id"])},
+})
+schemas.update({
+ "Passphrase": obj({"passphrase": s}),
+ "SubmitBid": obj({"parts": {"type": "array", "items": s}}),
+ "ObjectionInput": obj({"body": s}),
+})
+
+# ---- passkeys (src/identity/passkey_routes.rs) ----
+paths.update({
+ "/api/v1/passkeys": {"get": op("The caller's passkeys (no key material)", "passkeys")},
+ "/api/v1/passkeys/{passkey_id}": {"delete": op("Remove one of the caller's passkeys", "passkeys", params=["passkey_id"])},
+ "/api/v1/passkeys/register/start": {"post": op("Start registering a passkey (user verification required)", "passkeys")},
+ "/api/v1/passkeys/register/finish": {"post": op("Finish registering a passkey", "passkeys", "PasskeyFinish", status="201", ok="Created")},
+ "/api/v1/passkeys/login/start": {"post": op("Start a passkey login", "passkeys", "PasskeyLoginStart", auth=False)},
+ "/api/v1/passkeys/login/finish": {"post": op("Finish a passkey login; returns a session token", "passkeys", "PasskeyFinish", auth=False)},
+})
+schemas.update({
+ "PasskeyLoginStart": obj({"username": s}),
+ "PasskeyFinish": obj({"ceremony_id": s, "credential": {"type": "object"}, "name": s}, ["ceremony_id","credential"]),
+})
+
 doc = {"openapi": "3.1.0",
  "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
  "servers": [{"url": "/"}],

@@ -13,6 +13,8 @@ mod tests {
         include_str!("../identity/routes.rs"),
         include_str!("../tender/routes.rs"),
         include_str!("../audit/routes.rs"),
+        include_str!("../bid/routes.rs"),
+        include_str!("../identity/passkey_routes.rs"),
     ];
 
     fn declared_api_paths() -> Vec<String> {
