@@ -122,8 +122,9 @@ enum BidCommand {
         /// A Bearer token (or $SUNBID_TOKEN).
         #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// Log in as this user instead; the password is read from standard input.
-        #[arg(long, conflicts_with = "token")]
+        /// Log in as this user instead (takes precedence over a token); the password is
+        /// read from standard input.
+        #[arg(long)]
         username: Option<String>,
         /// Pin the platform's receipt-signing key instead of fetching the published one.
         #[arg(long)]

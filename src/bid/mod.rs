@@ -15,6 +15,7 @@
 pub mod custodian;
 pub mod model;
 pub mod opening;
+pub mod pages;
 pub mod receipt;
 pub mod routes;
 pub mod service;

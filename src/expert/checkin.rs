@@ -188,7 +188,8 @@ pub async fn start_checkin(
     drop(tx);
     let (ceremony, options) =
         passkey::start_assertion_for_user(state, &caller.user.user_id).await?;
-    let options = serde_json::to_value(&options).map_err(|e| ExpertError::Corrupt(e.to_string()))?;
+    let options =
+        serde_json::to_value(&options).map_err(|e| ExpertError::Corrupt(e.to_string()))?;
     Ok((ceremony, options))
 }
 

@@ -523,7 +523,11 @@ async fn org_exists(tx: &mut Tx, org_id: &str) -> Result<bool, ExpertError> {
 
 /// Organisation ids and the expert's login must exist; the login must be an expert's and
 /// not linked to another expert.
-async fn check_refs(tx: &mut Tx, p: &Profile, this_expert: Option<&str>) -> Result<(), ExpertError> {
+async fn check_refs(
+    tx: &mut Tx,
+    p: &Profile,
+    this_expert: Option<&str>,
+) -> Result<(), ExpertError> {
     if let Some(org) = &p.employer_org_id
         && !org_exists(tx, org).await?
     {
@@ -694,7 +698,7 @@ impl StatusChange {
         }
     }
 
-    fn from_states(self) -> &'static [&'static str] {
+    fn allowed_from(self) -> &'static [&'static str] {
         match self {
             StatusChange::Suspend => &["active"],
             StatusChange::Bar => &["active", "suspended"],
@@ -724,7 +728,7 @@ pub async fn change_status(
     let reason = check_text("reason", reason, 2000).map_err(|_| ExpertError::ReasonRequired)?;
     let mut tx = db.begin().await?;
     let current = load(&mut tx, expert_id).await?;
-    if !change.from_states().contains(&current.status_str()) {
+    if !change.allowed_from().contains(&current.status_str()) {
         return Err(ExpertError::WrongStatus {
             status: current.status_str(),
             target: change.target(),
@@ -838,9 +842,14 @@ pub(crate) async fn load(tx: &mut Tx, expert_id: &str) -> Result<ExpertView, Exp
         return Err(ExpertError::NotFound("expert"));
     }
     let sql = format!("select {EXPERT_COLUMNS} from expert where expert_id = $1");
-    q_opt!(tx, ExpertRow, sqlx::AssertSqlSafe(sql), expert_id.to_string())?
-        .ok_or(ExpertError::NotFound("expert"))?
-        .view()
+    q_opt!(
+        tx,
+        ExpertRow,
+        sqlx::AssertSqlSafe(sql),
+        expert_id.to_string()
+    )?
+    .ok_or(ExpertError::NotFound("expert"))?
+    .view()
 }
 
 /// Who may read pool records: operators and regulators, and an expert their own.
@@ -852,7 +861,11 @@ fn may_read_pool(caller: &Caller) -> bool {
 }
 
 /// One expert (operators, regulators, or the expert themself).
-pub async fn get_expert(db: &Db, caller: &Caller, expert_id: &str) -> Result<ExpertView, ExpertError> {
+pub async fn get_expert(
+    db: &Db,
+    caller: &Caller,
+    expert_id: &str,
+) -> Result<ExpertView, ExpertError> {
     let mut tx = db.read().await?;
     let view = load(&mut tx, expert_id).await?;
     if may_read_pool(caller) || view.user_id.as_deref() == Some(caller.user.user_id.as_str()) {
@@ -1116,7 +1129,9 @@ pub fn header_map(header: &[String]) -> Result<HashMap<&'static str, usize>, Exp
             )));
         };
         if map.insert(*col, i).is_some() {
-            return Err(ExpertError::BadCsvHeader(format!("column {col} appears twice / 列重复")));
+            return Err(ExpertError::BadCsvHeader(format!(
+                "column {col} appears twice / 列重复"
+            )));
         }
     }
     let missing: Vec<&str> = REQUIRED
@@ -1151,7 +1166,11 @@ pub async fn import_csv(
     let header = match iter.next() {
         Some((_, Ok(h))) => h,
         Some((_, Err(why))) => return Err(ExpertError::BadCsvHeader(why)),
-        None => return Err(ExpertError::BadCsvHeader("the file is empty / 文件为空".into())),
+        None => {
+            return Err(ExpertError::BadCsvHeader(
+                "the file is empty / 文件为空".into(),
+            ));
+        }
     };
     let cols = header_map(&header)?;
     let mut report = ImportReport::default();
@@ -1322,13 +1341,20 @@ mod tests {
     #[test]
     fn header_must_have_required_known_columns() {
         let h = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
-        assert!(header_map(&h("name,specialties,region,title,years_of_practice,birth_year")).is_ok());
+        assert!(
+            header_map(&h(
+                "name,specialties,region,title,years_of_practice,birth_year"
+            ))
+            .is_ok()
+        );
         assert!(matches!(
             header_map(&h("name,specialties")),
             Err(ExpertError::BadCsvHeader(_))
         ));
         assert!(matches!(
-            header_map(&h("name,specialties,region,title,years_of_practice,birth_year,shoe_size")),
+            header_map(&h(
+                "name,specialties,region,title,years_of_practice,birth_year,shoe_size"
+            )),
             Err(ExpertError::BadCsvHeader(_))
         ));
     }
@@ -1352,9 +1378,18 @@ mod tests {
         assert_eq!(p.specialties, vec!["A0101".to_string()]);
         assert_eq!(p.title, Title::Senior);
         input.region = "33x".into();
-        assert!(matches!(validate(&input, 2025), Err(ExpertError::Invalid { field: "region", .. })));
+        assert!(matches!(
+            validate(&input, 2025),
+            Err(ExpertError::Invalid {
+                field: "region",
+                ..
+            })
+        ));
         input.region = "33".into();
         input.specialties = vec!["Z99".into()];
-        assert!(matches!(validate(&input, 2025), Err(ExpertError::UnknownSpecialty(_))));
+        assert!(matches!(
+            validate(&input, 2025),
+            Err(ExpertError::UnknownSpecialty(_))
+        ));
     }
 }

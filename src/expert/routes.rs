@@ -123,7 +123,9 @@ async fn import_csv(
         ))
     })?;
     let report = pool::import_csv(&state.db, state.clock.now(), &caller, text).await?;
-    Ok(Json(json!({ "imported": report.imported, "rejected": report.rejected })))
+    Ok(Json(
+        json!({ "imported": report.imported, "rejected": report.rejected }),
+    ))
 }
 
 async fn my_profile(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
@@ -151,8 +153,8 @@ async fn request_draw(
     Path(code): Path<String>,
     ApiJson(input): ApiJson<DrawRequestInput>,
 ) -> ApiResult<impl IntoResponse> {
-    let d = service::request_draw(&state.db, state.clock.now(), &caller(&ctx)?, &code, &input)
-        .await?;
+    let d =
+        service::request_draw(&state.db, state.clock.now(), &caller(&ctx)?, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(json!({ "draw": d }))))
 }
 
@@ -218,7 +220,15 @@ async fn confirm(
     ctx: Ctx,
     Path(draw_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    service::respond(&state.db, state.clock.now(), &caller(&ctx)?, &draw_id, true, None).await?;
+    service::respond(
+        &state.db,
+        state.clock.now(),
+        &caller(&ctx)?,
+        &draw_id,
+        true,
+        None,
+    )
+    .await?;
     Ok(Json(json!({ "state": "confirmed" })))
 }
 
@@ -246,7 +256,9 @@ async fn checkin_start(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let (ceremony_id, options) = checkin::start_checkin(&state, &caller(&ctx)?, &code).await?;
-    Ok(Json(json!({ "ceremony_id": ceremony_id, "options": options })))
+    Ok(Json(
+        json!({ "ceremony_id": ceremony_id, "options": options }),
+    ))
 }
 
 async fn checkin_finish(
@@ -297,15 +309,27 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tenders/{code}/draws/reveal", post(reveal))
         .route("/api/v1/tenders/{code}/committee", get(committee))
         .route("/api/v1/tenders/{code}/checkin/start", post(checkin_start))
-        .route("/api/v1/tenders/{code}/checkin/finish", post(checkin_finish))
+        .route(
+            "/api/v1/tenders/{code}/checkin/finish",
+            post(checkin_finish),
+        )
         .route(
             "/api/v1/tenders/{code}/checkin/emergency",
             post(checkin_emergency),
         )
         .route("/api/v1/draws/{id}", get(get_draw))
-        .route("/api/v1/draws/{id}/supervisor-input", post(supervisor_input))
+        .route(
+            "/api/v1/draws/{id}/supervisor-input",
+            post(supervisor_input),
+        )
         .route("/api/v1/draws/{id}/public", get(public_record))
         .route("/api/v1/expert/assignments", get(my_assignments))
-        .route("/api/v1/expert/assignments/{draw_id}/confirm", post(confirm))
-        .route("/api/v1/expert/assignments/{draw_id}/decline", post(decline))
+        .route(
+            "/api/v1/expert/assignments/{draw_id}/confirm",
+            post(confirm),
+        )
+        .route(
+            "/api/v1/expert/assignments/{draw_id}/decline",
+            post(decline),
+        )
 }

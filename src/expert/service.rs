@@ -20,8 +20,8 @@ use super::draw::{
     validate_request, validate_supervisor_input,
 };
 use super::eligibility::{
-    DrawRequest, EligibilityRules, Expert, ExpertStatus, Quota, RegionRestriction, Title,
-    eligible, matches_specialty,
+    DrawRequest, EligibilityRules, Expert, ExpertStatus, Quota, RegionRestriction, Title, eligible,
+    matches_specialty,
 };
 use super::pool;
 use super::specialty::Specialties;
@@ -124,7 +124,9 @@ pub enum ExpertError {
     )]
     DrawExists,
     /// The draw was performed already.
-    #[error("this draw has been performed already; it cannot be drawn again / 该次抽取已完成，不能重复抽取")]
+    #[error(
+        "this draw has been performed already; it cannot be drawn again / 该次抽取已完成，不能重复抽取"
+    )]
     DrawAlreadyPerformed,
     /// The draw failed earlier.
     #[error("this draw failed; make a new request / 该次抽取已失败，请重新申请")]
@@ -133,9 +135,7 @@ pub enum ExpertError {
     #[error(transparent)]
     Draw(#[from] DrawError),
     /// The draw is not revealed yet.
-    #[error(
-        "the draw is revealed only after the award / 抽取秘密在中标结果公布后公开"
-    )]
+    #[error("the draw is revealed only after the award / 抽取秘密在中标结果公布后公开")]
     NotRevealed,
     /// The tender has no award yet.
     #[error("the tender has not been awarded yet / 项目尚未确定中标结果")]
@@ -147,7 +147,9 @@ pub enum ExpertError {
     #[error("the time to answer has passed / 已超过答复期限")]
     ResponseWindowClosed,
     /// Check-in by an expert who was not drawn as a member.
-    #[error("you are not a drawn member of this tender's committee / 您不是本项目抽取的评标委员会成员")]
+    #[error(
+        "you are not a drawn member of this tender's committee / 您不是本项目抽取的评标委员会成员"
+    )]
     NotDrawn,
     /// Check-in by a member who has not confirmed (or declined).
     #[error("{0}")]
@@ -268,7 +270,8 @@ impl From<ExpertError> for ApiError {
                 needed,
                 eligible,
             }) => {
-                let details = json!({"specialty": specialty, "needed": needed, "eligible": eligible});
+                let details =
+                    json!({"specialty": specialty, "needed": needed, "eligible": eligible});
                 ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
             }
             other => ApiError::new(other.status(), other.code(), other.to_string()),
@@ -399,7 +402,8 @@ pub(crate) struct DrawRow {
     pub drawn_at: Option<i64>,
 }
 
-const DRAW_COLS: &str = "select draw_id, tender_id, kind, parent_draw_id, replaces_expert_id, requested_by,
+const DRAW_COLS: &str =
+    "select draw_id, tender_id, kind, parent_draw_id, replaces_expert_id, requested_by,
     supervisor_user_id, request_json, evaluation_at, evaluation_place, checkin_opens_at,
     checkin_closes_at, confirm_minutes, state, secret_hex, commitment_hex, commit_seq,
     supervisor_input, input_seq, audit_root_hex, result_json, result_seq, candidates_json, failure,
@@ -416,7 +420,12 @@ pub(crate) async fn load_draw(tx: &mut Tx, draw_id: &str) -> Result<DrawRow, Exp
 
 async fn draws_of(tx: &mut Tx, tender_id: &str) -> Result<Vec<DrawRow>, ExpertError> {
     let sql = format!("{DRAW_COLS} where tender_id = $1 order by created_at, draw_id");
-    Ok(q_all!(tx, DrawRow, sqlx::AssertSqlSafe(sql), tender_id.to_string())?)
+    Ok(q_all!(
+        tx,
+        DrawRow,
+        sqlx::AssertSqlSafe(sql),
+        tender_id.to_string()
+    )?)
 }
 
 impl DrawRow {
@@ -453,7 +462,10 @@ fn parse_tender_quotas(json_text: &str, alternates: u32) -> Result<Vec<QuotaInpu
 
 fn resolve_quotas(input: &[QuotaInput]) -> Result<Vec<Quota>, ExpertError> {
     if input.is_empty() || input.len() > 20 {
-        return Err(invalid("quotas", "a draw has 1–20 quotas / 抽取须有1–20个专业配额"));
+        return Err(invalid(
+            "quotas",
+            "a draw has 1–20 quotas / 抽取须有1–20个专业配额",
+        ));
     }
     input
         .iter()
@@ -795,7 +807,10 @@ pub fn replay_pool(pool: &[Expert], request: &DrawRequest) -> Vec<PoolEntry> {
             .filter(|q| matches_specialty(e, &q.specialty))
             .map(|q| q.specialty.clone())
             .collect();
-        let Some(first) = request.quotas.iter().find(|q| matches_specialty(e, &q.specialty))
+        let Some(first) = request
+            .quotas
+            .iter()
+            .find(|q| matches_specialty(e, &q.specialty))
         else {
             continue;
         };
@@ -1070,8 +1085,15 @@ pub async fn enter_supervisor_input(
                         respond_by,
                     };
                     if let Some(user) = &e.user_id {
-                        notice(&mut tx, now, user, &row.tender_id, "expert_drawn", &n.body())
-                            .await?;
+                        notice(
+                            &mut tx,
+                            now,
+                            user,
+                            &row.tender_id,
+                            "expert_drawn",
+                            &n.body(),
+                        )
+                        .await?;
                     }
                     notices.push(n);
                 }
@@ -1111,7 +1133,11 @@ fn secret_of(row: &DrawRow) -> Result<DrawSecret, ExpertError> {
 /// Makes sure a `draw_confirm_timeout` job runs for the tender no later than `run_at`.
 /// (The job table holds one job per kind and tender; the job reschedules itself while
 /// answers are outstanding.)
-async fn schedule_confirm_job(tx: &mut Tx, tender_id: &str, run_at: i64) -> Result<(), ExpertError> {
+async fn schedule_confirm_job(
+    tx: &mut Tx,
+    tender_id: &str,
+    run_at: i64,
+) -> Result<(), ExpertError> {
     q_exec!(
         tx,
         "insert into job (job_id, kind, tender_id, run_at, state, attempts) values ($1, $2, $3, $4, 'pending', 0)
@@ -1467,6 +1493,11 @@ pub struct DrawView {
 }
 
 impl DrawView {
+    /// Whether the viewer is the supervisor and the draw waits for their input.
+    pub fn is_supervisor_pending(&self, is_supervisor: &bool) -> bool {
+        *is_supervisor && self.state == "committed"
+    }
+
     /// Members with role member.
     pub fn member_count(&self) -> usize {
         self.members.iter().filter(|m| m.role == "member").count()
@@ -1474,11 +1505,17 @@ impl DrawView {
 
     /// Confirmed members.
     pub fn confirmed_count(&self) -> usize {
-        self.members.iter().filter(|m| m.state == "confirmed").count()
+        self.members
+            .iter()
+            .filter(|m| m.state == "confirmed")
+            .count()
     }
 }
 
-async fn checkins_of(tx: &mut Tx, tender_id: &str) -> Result<BTreeMap<String, String>, ExpertError> {
+async fn checkins_of(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<BTreeMap<String, String>, ExpertError> {
     let rows: Vec<(String, String)> = q_all!(
         tx,
         (String, String),
@@ -1495,7 +1532,12 @@ pub(crate) async fn member_views(
     vis: Visibility,
 ) -> Result<Vec<MemberView>, ExpertError> {
     let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 order by member_no");
-    let rows = q_all!(tx, AssignmentRow, sqlx::AssertSqlSafe(sql), tender_id.to_string())?;
+    let rows = q_all!(
+        tx,
+        AssignmentRow,
+        sqlx::AssertSqlSafe(sql),
+        tender_id.to_string()
+    )?;
     let checkins = checkins_of(tx, tender_id).await?;
     let mut out = Vec::new();
     for a in rows {
@@ -1574,7 +1616,10 @@ async fn build_view(
         commitment: row.commitment_hex.clone(),
         commit_seq: row.commit_seq,
         supervisor_user_id: row.supervisor_user_id.clone(),
-        supervisor_input: row.supervisor_input.clone().filter(|_| row.input_seq.is_some()),
+        supervisor_input: row
+            .supervisor_input
+            .clone()
+            .filter(|_| row.input_seq.is_some()),
         input_seq: row.input_seq,
         audit_root: row.audit_root_hex.clone(),
         evaluation_at: from_millis(row.evaluation_at),
@@ -1788,7 +1833,8 @@ pub async fn reveal_draws(
 ) -> Result<usize, ExpertError> {
     let mut tx = db.begin().await?;
     let tender = tender_by_code(&mut tx, code).await?;
-    let allowed = owns(caller, &tender) || matches!(caller.user.role, Role::Operator | Role::Regulator);
+    let allowed =
+        owns(caller, &tender) || matches!(caller.user.role, Role::Operator | Role::Regulator);
     if !allowed {
         return Err(ExpertError::Forbidden(
             "only the tender's agent, operators and regulators may reveal the draw / 无权公开抽取结果",
@@ -1936,7 +1982,8 @@ fn entry_payload(events: &[ServedEvent], seq: i64, action: &str) -> Result<Value
         .entry
         .as_deref()
         .ok_or_else(|| format!("audit event {seq} is withheld"))?;
-    let v: Value = serde_json::from_str(entry).map_err(|_| format!("audit event {seq} is not JSON"))?;
+    let v: Value =
+        serde_json::from_str(entry).map_err(|_| format!("audit event {seq} is not JSON"))?;
     if v["action"] != action {
         return Err(format!("audit event {seq} is not {action}"));
     }
@@ -1962,14 +2009,18 @@ pub fn verify_record(record: &PublicDrawRecord, events: &[ServedEvent]) -> Resul
     }
     // 2. Commitment, input and reveal are the logged ones.
     let commit = entry_payload(events, record.commit_seq, "expert.draw.commit")?;
-    if commit["draw_id"] != record.draw_id.as_str() || commit["commitment"] != record.commitment.as_str() {
+    if commit["draw_id"] != record.draw_id.as_str()
+        || commit["commitment"] != record.commitment.as_str()
+    {
         return Err("the commitment is not the one logged before the input".into());
     }
     if record.commit_seq >= record.input_seq {
         return Err("the supervisor's input was logged before the commitment".into());
     }
     let input = entry_payload(events, record.input_seq, "expert.draw.supervisor_input")?;
-    if input["draw_id"] != record.draw_id.as_str() || input["input"] != record.supervisor_input.as_str() {
+    if input["draw_id"] != record.draw_id.as_str()
+        || input["input"] != record.supervisor_input.as_str()
+    {
         return Err("the supervisor's input is not the logged one".into());
     }
     let reveal = entry_payload(events, record.reveal_seq, "expert.draw.reveal")?;
@@ -2040,7 +2091,9 @@ pub async fn verify_remote(server: &str, draw_id: &str) -> anyhow::Result<Result
     match crate::audit::verify::verify_server(base, None, None).await? {
         (crate::audit::verify::Verdict::Ok { .. }, _) => {}
         (crate::audit::verify::Verdict::BadEvent { seq, reason }, _) => {
-            return Ok(Err(format!("the audit log is broken at event {seq}: {reason}")));
+            return Ok(Err(format!(
+                "the audit log is broken at event {seq}: {reason}"
+            )));
         }
     }
     let last = record
@@ -2291,22 +2344,40 @@ mod tests {
         }
         let d = fx.request(3, 0).await;
         // A second request while one is live: 409.
-        let again = request_draw(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code, &fx.input(3, 0)).await;
+        let again = request_draw(
+            fx.kit.db(),
+            fx.kit.now(),
+            &fx.kit.agent,
+            &fx.code,
+            &fx.input(3, 0),
+        )
+        .await;
         assert!(matches!(again, Err(ExpertError::DrawExists)));
         // Only the supervisor enters the input.
-        let other = enter_supervisor_input(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &d.draw_id, "1").await;
+        let other =
+            enter_supervisor_input(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &d.draw_id, "1").await;
         assert!(matches!(other, Err(ExpertError::Forbidden(_))));
         let err = fx.input_draw(&d.draw_id, "3 3 3").await.unwrap_err();
         let api = ApiError::from(err);
         assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(api.code, "QUOTA_UNFILLABLE");
-        assert!(api.message.contains("A0101") && api.message.contains("only 2 eligible"), "{}", api.message);
+        assert!(
+            api.message.contains("A0101") && api.message.contains("only 2 eligible"),
+            "{}",
+            api.message
+        );
         assert_eq!(fx.count_events("expert.draw.failed").await, 1);
         let mut tx = fx.kit.db().read().await.unwrap();
-        assert_eq!(load_draw(&mut tx, &d.draw_id).await.unwrap().state, "failed");
+        assert_eq!(
+            load_draw(&mut tx, &d.draw_id).await.unwrap().state,
+            "failed"
+        );
         drop(tx);
         // A failed request may be made again; the failed draw cannot be redrawn.
-        assert!(matches!(fx.input_draw(&d.draw_id, "4").await, Err(ExpertError::DrawFailed)));
+        assert!(matches!(
+            fx.input_draw(&d.draw_id, "4").await,
+            Err(ExpertError::DrawFailed)
+        ));
         fx.expert(None, None).await;
         let d2 = fx.request(3, 0).await;
         fx.input_draw(&d2.draw_id, "5 5").await.expect("draw");
@@ -2331,13 +2402,22 @@ mod tests {
         fx.input_draw(&d.draw_id, "1 2 3").await.expect("draw");
         // The agent sees numbers only; the regulator names; each look is logged.
         let views_before = fx.count_events("expert.draw.view").await;
-        let agent_view = view_draw(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &d.draw_id).await.unwrap();
-        assert!(agent_view.members.iter().all(|m| m.name.is_none() && m.expert_id.is_none()));
+        let agent_view = view_draw(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &d.draw_id)
+            .await
+            .unwrap();
+        assert!(
+            agent_view
+                .members
+                .iter()
+                .all(|m| m.name.is_none() && m.expert_id.is_none())
+        );
         let text = serde_json::to_string(&agent_view).unwrap();
         for (_, id) in &users {
             assert!(!text.contains(id.as_str()));
         }
-        let reg = view_draw(fx.kit.db(), fx.kit.now(), &fx.kit.regulator, &d.draw_id).await.unwrap();
+        let reg = view_draw(fx.kit.db(), fx.kit.now(), &fx.kit.regulator, &d.draw_id)
+            .await
+            .unwrap();
         assert!(reg.members.iter().all(|m| m.name.is_some()));
         assert!(matches!(
             view_draw(fx.kit.db(), fx.kit.now(), &fx.kit.bidder, &d.draw_id).await,
@@ -2348,29 +2428,72 @@ mod tests {
         // Each drawn expert sees their own assignment and a notice.
         let drawn: Vec<&(Caller, String)> = users
             .iter()
-            .filter(|(_, id)| reg.members.iter().any(|m| m.expert_id.as_deref() == Some(id)))
+            .filter(|(_, id)| {
+                reg.members
+                    .iter()
+                    .any(|m| m.expert_id.as_deref() == Some(id))
+            })
             .collect();
         assert_eq!(drawn.len(), 2);
-        let mine = my_assignments(fx.kit.db(), fx.kit.now(), &drawn[0].0).await.unwrap();
+        let mine = my_assignments(fx.kit.db(), fx.kit.now(), &drawn[0].0)
+            .await
+            .unwrap();
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].state, "notified");
 
         // One confirms, one declines → a replacement draw is committed at once.
-        respond(fx.kit.db(), fx.kit.now(), &drawn[0].0, &d.draw_id, true, None).await.unwrap();
+        respond(
+            fx.kit.db(),
+            fx.kit.now(),
+            &drawn[0].0,
+            &d.draw_id,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
         assert!(matches!(
-            respond(fx.kit.db(), fx.kit.now(), &drawn[0].0, &d.draw_id, false, None).await,
+            respond(
+                fx.kit.db(),
+                fx.kit.now(),
+                &drawn[0].0,
+                &d.draw_id,
+                false,
+                None
+            )
+            .await,
             Err(ExpertError::AssignmentState)
         ));
-        respond(fx.kit.db(), fx.kit.now(), &drawn[1].0, &d.draw_id, false, Some("出差")).await.unwrap();
-        let draws = list_draws(fx.kit.db(), fx.kit.now(), &fx.kit.regulator, &fx.code).await.unwrap();
+        respond(
+            fx.kit.db(),
+            fx.kit.now(),
+            &drawn[1].0,
+            &d.draw_id,
+            false,
+            Some("出差"),
+        )
+        .await
+        .unwrap();
+        let draws = list_draws(fx.kit.db(), fx.kit.now(), &fx.kit.regulator, &fx.code)
+            .await
+            .unwrap();
         assert_eq!(draws.len(), 2);
         let rep = &draws[1];
-        assert_eq!((rep.kind.as_str(), rep.state.as_str()), ("replacement", "committed"));
+        assert_eq!(
+            (rep.kind.as_str(), rep.state.as_str()),
+            ("replacement", "committed")
+        );
         assert_ne!(rep.commitment, d.commitment);
-        let rep = fx.input_draw(&rep.draw_id, "9 9 1").await.expect("replacement");
+        let rep = fx
+            .input_draw(&rep.draw_id, "9 9 1")
+            .await
+            .expect("replacement");
         assert_eq!(rep.members.len(), 1);
         let new_id_ = rep.members[0].expert_id.clone().unwrap();
-        assert!(drawn.iter().all(|(_, id)| *id != new_id_), "a replacement never redraws anyone");
+        assert!(
+            drawn.iter().all(|(_, id)| *id != new_id_),
+            "a replacement never redraws anyone"
+        );
 
         // Nobody answers the replacement: the job expires it and commits another.
         fx.kit.clock.set(fx.kit.now() + TimeDelta::minutes(61));
@@ -2384,9 +2507,19 @@ mod tests {
         )
         .unwrap();
         drop(tx);
-        assert!(confirm_timeout_job(fx.kit.db(), fx.kit.now(), &job_id, &fx.tender_id).await.unwrap());
-        assert!(!confirm_timeout_job(fx.kit.db(), fx.kit.now(), &job_id, &fx.tender_id).await.unwrap());
-        let draws = list_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code).await.unwrap();
+        assert!(
+            confirm_timeout_job(fx.kit.db(), fx.kit.now(), &job_id, &fx.tender_id)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !confirm_timeout_job(fx.kit.db(), fx.kit.now(), &job_id, &fx.tender_id)
+                .await
+                .unwrap()
+        );
+        let draws = list_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code)
+            .await
+            .unwrap();
         assert_eq!(draws.len(), 3);
         assert_eq!(draws[2].state, "committed");
         assert_eq!(fx.count_events("expert.assignment.expire").await, 1);
@@ -2401,16 +2534,34 @@ mod tests {
         }
         let d = fx.request(3, 1).await;
         fx.input_draw(&d.draw_id, "2 6 4 4 1").await.expect("draw");
-        assert!(matches!(public_record(fx.kit.db(), &d.draw_id).await, Err(ExpertError::NotRevealed)));
+        assert!(matches!(
+            public_record(fx.kit.db(), &d.draw_id).await,
+            Err(ExpertError::NotRevealed)
+        ));
         assert!(matches!(
             reveal_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code).await,
             Err(ExpertError::NotAwarded)
         ));
         let mut tx = fx.kit.db().begin().await.unwrap();
-        q_exec!(tx, "update tender set state = 'awarded' where tender_id = $1", fx.tender_id.clone()).unwrap();
+        q_exec!(
+            tx,
+            "update tender set state = 'awarded' where tender_id = $1",
+            fx.tender_id.clone()
+        )
+        .unwrap();
         tx.commit().await.unwrap();
-        assert_eq!(reveal_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code).await.unwrap(), 1);
-        assert_eq!(reveal_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code).await.unwrap(), 0);
+        assert_eq!(
+            reveal_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            reveal_draws(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &fx.code)
+                .await
+                .unwrap(),
+            0
+        );
         let record = public_record(fx.kit.db(), &d.draw_id).await.unwrap();
         let events = served(&fx).await;
         let ok = verify_record(&record, &events).expect("match");
@@ -2419,14 +2570,21 @@ mod tests {
         // Tampering with the stored result is caught.
         let mut bad = record.clone();
         bad.result.quotas[0].members.swap(0, 1);
-        assert!(verify_record(&bad, &events).unwrap_err().contains("stored result"));
+        assert!(
+            verify_record(&bad, &events)
+                .unwrap_err()
+                .contains("stored result")
+        );
         // So is a different input.
         let mut bad = record.clone();
         bad.supervisor_input = "2 6 4 4 2".into();
         assert!(verify_record(&bad, &events).is_err());
         // And a pool with one more candidate.
         let mut bad = record;
-        bad.pool.push(PoolEntry { id: "zzzz".into(), quotas: vec!["A0101".into()] });
+        bad.pool.push(PoolEntry {
+            id: "zzzz".into(),
+            quotas: vec!["A0101".into()],
+        });
         assert!(verify_record(&bad, &events).is_err());
     }
     on_both!(reveal_and_verify);
@@ -2437,7 +2595,10 @@ mod tests {
         let (size, _) = audit::head(&mut tx).await.unwrap();
         let mut out = Vec::new();
         while (out.len() as u64) < size {
-            for e in audit::events(&mut tx, out.len() as u64, 1000).await.unwrap() {
+            for e in audit::events(&mut tx, out.len() as u64, 1000)
+                .await
+                .unwrap()
+            {
                 let e = e.for_reader(fx.kit.now(), false);
                 out.push(ServedEvent {
                     seq: e.seq as u64,
@@ -2456,17 +2617,31 @@ mod tests {
         for _ in 0..3 {
             let (u, id) = expert_user(&fx).await;
             let mut soft = SoftPasskey::new(true);
-            let (ceremony, options) = passkey::start_registration(&fx.kit.state, &u.user.user_id).await.unwrap();
-            let resp = soft.do_registration(origin.clone(), options).unwrap();
-            passkey::finish_registration(&fx.kit.state, &u.actor, &u.user.user_id, &ceremony, &resp, None)
+            let (ceremony, options) = passkey::start_registration(&fx.kit.state, &u.user.user_id)
                 .await
                 .unwrap();
+            let resp = soft.do_registration(origin.clone(), options).unwrap();
+            passkey::finish_registration(
+                &fx.kit.state,
+                &u.actor,
+                &u.user.user_id,
+                &ceremony,
+                &resp,
+                None,
+            )
+            .await
+            .unwrap();
             people.push((u, id, soft));
         }
         let d = fx.request(2, 0).await;
         let reg = fx.input_draw(&d.draw_id, "5 4 3").await.unwrap();
-        let is_drawn = |id: &str| reg.members.iter().any(|m| m.expert_id.as_deref() == Some(id));
-        let (mut drawn, mut other): (Vec<_>, Vec<_>) = people.into_iter().partition(|(_, id, _)| is_drawn(id));
+        let is_drawn = |id: &str| {
+            reg.members
+                .iter()
+                .any(|m| m.expert_id.as_deref() == Some(id))
+        };
+        let (mut drawn, mut other): (Vec<_>, Vec<_>) =
+            people.into_iter().partition(|(_, id, _)| is_drawn(id));
         let state = fx.kit.state.clone();
         // Not drawn: refused before any ceremony.
         let (stranger, _, _) = &other[0];
@@ -2476,15 +2651,29 @@ mod tests {
         ));
         // Drawn but not confirmed; then confirmed but outside the window.
         let u0 = &drawn[0].0.clone();
-        assert!(matches!(checkin::start_checkin(&state, u0, &fx.code).await, Err(ExpertError::NotConfirmed(_))));
+        assert!(matches!(
+            checkin::start_checkin(&state, u0, &fx.code).await,
+            Err(ExpertError::NotConfirmed(_))
+        ));
         for (u, _, _) in &drawn {
-            respond(fx.kit.db(), fx.kit.now(), u, &d.draw_id, true, None).await.unwrap();
+            respond(fx.kit.db(), fx.kit.now(), u, &d.draw_id, true, None)
+                .await
+                .unwrap();
         }
-        assert!(matches!(checkin::start_checkin(&state, u0, &fx.code).await, Err(ExpertError::CheckinNotOpen(_))));
+        assert!(matches!(
+            checkin::start_checkin(&state, u0, &fx.code).await,
+            Err(ExpertError::CheckinNotOpen(_))
+        ));
         // Inside the window: a passkey assertion with UV checks in.
-        fx.kit.clock.set(fx.kit.now() + TimeDelta::days(2) - TimeDelta::minutes(10));
+        fx.kit
+            .clock
+            .set(fx.kit.now() + TimeDelta::days(2) - TimeDelta::minutes(10));
         let mut tx = fx.kit.db().read().await.unwrap();
-        assert!(!checkin::committee_ready(&mut tx, &fx.tender_id).await.unwrap());
+        assert!(
+            !checkin::committee_ready(&mut tx, &fx.tender_id)
+                .await
+                .unwrap()
+        );
         drop(tx);
         for (u, _, soft) in drawn.iter_mut() {
             let (ceremony, options) = checkin::start_checkin(&state, u, &fx.code).await.unwrap();
@@ -2494,26 +2683,41 @@ mod tests {
                 &state,
                 u,
                 &fx.code,
-                checkin::FinishCheckin { ceremony_id: ceremony, credential: serde_json::to_value(&cred).unwrap() },
+                checkin::FinishCheckin {
+                    ceremony_id: ceremony,
+                    credential: serde_json::to_value(&cred).unwrap(),
+                },
             )
             .await
             .expect("check in");
             assert_eq!(rec.method, "passkey");
             assert!(rec.credential_id.is_some());
         }
-        assert!(matches!(checkin::start_checkin(&state, u0, &fx.code).await, Err(ExpertError::AlreadyCheckedIn)));
+        assert!(matches!(
+            checkin::start_checkin(&state, u0, &fx.code).await,
+            Err(ExpertError::AlreadyCheckedIn)
+        ));
         let mut tx = fx.kit.db().read().await.unwrap();
-        assert!(checkin::committee_ready(&mut tx, &fx.tender_id).await.unwrap());
+        assert!(
+            checkin::committee_ready(&mut tx, &fx.tender_id)
+                .await
+                .unwrap()
+        );
         drop(tx);
         // Someone else's passkey cannot check in as a member.
         let (stranger, _, soft) = other.get_mut(0).unwrap();
-        let (ceremony, options) = passkey::start_assertion_for_user(&state, &stranger.user.user_id).await.unwrap();
+        let (ceremony, options) = passkey::start_assertion_for_user(&state, &stranger.user.user_id)
+            .await
+            .unwrap();
         let cred = soft.do_authentication(origin.clone(), options).unwrap();
         let r = checkin::finish_checkin(
             &state,
             &drawn[0].0,
             &fx.code,
-            checkin::FinishCheckin { ceremony_id: ceremony, credential: serde_json::to_value(&cred).unwrap() },
+            checkin::FinishCheckin {
+                ceremony_id: ceremony,
+                credential: serde_json::to_value(&cred).unwrap(),
+            },
         )
         .await;
         assert!(r.is_err());

@@ -109,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(timed)
         .merge(crate::bid::routes::router())
+        .merge(crate::bid::pages::router())
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(axum::middleware::from_fn(ops::track_metrics))
         .layer(

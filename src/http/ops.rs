@@ -85,6 +85,14 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/passkey.js"),
             "text/javascript; charset=utf-8",
         ),
+        "seal.js" => (
+            include_str!("../../web/static/seal.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "bid.js" => (
+            include_str!("../../web/static/bid.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

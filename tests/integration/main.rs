@@ -6,6 +6,7 @@ mod harness;
 
 mod audit;
 mod bid_cli;
+mod experts;
 mod identity;
 mod ops;
 mod portal;

@@ -1,0 +1,266 @@
+// Browser tests of sealed bidding (issue 3): bidders seal and submit in chromium, get a
+// signed receipt that `sunbid receipt verify` accepts offline, nobody can start the opening
+// before the deadline, and a custodian cannot unlock without a ceremony. Same start-up as
+// run.mjs: the real server with --demo on a free port, Debian's chromium via
+// playwright-core. Run: `node --test bid.mjs` here, after `cargo build`.
+//
+// What happens after the deadline (k custodians unlock, the record is published, bidders
+// confirm or object) cannot be reached from here: the demo deadlines are 25 days out, the
+// rulebook requires at least 20, and the server's clock cannot be moved from outside. The
+// Rust tests (src/bid/tests.rs) cover that part with a test clock.
+//
+// SUNBID_BROWSER_BIG=1 also seals and uploads a 1 GiB attachment and prints the time and
+// chromium's peak memory (VmHWM of each process); without it a 20 MiB attachment shows
+// that sealing streams.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = process.env.SUNBID_BIN ?? join(here, "../../target/debug/sunbid");
+const CODE = "SZ2026-JS-001";
+let server, browser, base, dataDir, work;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitHealthy(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not become healthy`);
+}
+
+before(async () => {
+  const port = await freePort();
+  base = `http://localhost:${port}`;
+  dataDir = mkdtempSync(join(tmpdir(), "sunbid-browser-bid-"));
+  work = mkdtempSync(join(tmpdir(), "sunbid-browser-bid-files-"));
+  server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await waitHealthy(base);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function login(page, username) {
+  await page.goto(`${base}/login`);
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", "sunbid-demo-2026");
+  await Promise.all([page.waitForNavigation(), page.click("form.card button[type=submit]")]);
+}
+
+/** Peak and current memory (KiB) of every chromium process, by process type. */
+function chromiumMemory() {
+  // playwright launched chromium as a child of this node process.
+  const out = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
+      if (!/chrom/.test(cmd[0] ?? "")) continue;
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const ppid = Number(/PPid:\s+(\d+)/.exec(status)?.[1]);
+      const kib = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      const type = cmd.find((a) => a.startsWith("--type="))?.slice(7) ?? "browser";
+      out.push({ pid: Number(pid), ppid, type, hwm: kib("VmHWM"), rss: kib("VmRSS") });
+    } catch {}
+  }
+  // Only this test's browser: its process and its descendants.
+  const mine = new Set([process.pid]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const p of out) {
+      if (!mine.has(p.pid) && mine.has(p.ppid)) {
+        mine.add(p.pid);
+        changed = true;
+      }
+    }
+  }
+  return out.filter((p) => mine.has(p.pid) && p.pid !== process.pid);
+}
+
+/** Fills the bid form, attaches files, seals and submits; returns the receipt JSON. */
+async function submitBid(page, { price, duration, files }) {
+  await page.goto(`${base}/tenders/${CODE}`);
+  await Promise.all([page.waitForNavigation(), page.click("#bid-link")]);
+  assert.match(page.url(), new RegExp(`/tenders/${CODE}/bid$`));
+  assert.match(await page.textContent("#bid-explain"), /无法读取/);
+  await page.fill("input[name=price_yuan]", price);
+  await page.fill("input[name=duration_days]", String(duration));
+  await page.fill("input[name=quality]", "合格");
+  await page.fill("input[name=project_manager]", "张工");
+  await page.fill("textarea[name=declarations]", "投标保证金已缴纳\n接受招标文件全部条款");
+  if (files.length) await page.setInputFiles("#bid-files", files);
+  const started = Date.now();
+  await page.click("#bid-submit");
+  await page.waitForSelector("#bid-receipt:not([hidden])", { timeout: 30 * 60e3 });
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(await page.locator("#bid-error").isVisible(), false);
+  // Every part's sealing and upload bars are full.
+  const rows = page.locator("#bid-progress tr[data-part]");
+  assert.equal(await rows.count(), 1 + files.length);
+  for (const bar of await page.locator("#bid-progress progress").all()) {
+    assert.equal(await bar.evaluate((p) => p.value), 1);
+  }
+  await page.waitForSelector('#bid-state[data-state="submitted"]');
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#receipt-download")]);
+  const file = join(work, `receipt-${Date.now()}.json`);
+  await download.saveAs(file);
+  const answer = JSON.parse(readFileSync(file, "utf8"));
+  assert.equal(answer.receipt.tender_code, CODE);
+  assert.equal(answer.receipt.parts.length, 1 + files.length);
+  assert.equal(await page.textContent("#receipt-bid-id"), answer.receipt.bid_id);
+  for (const p of answer.receipt.parts) {
+    assert.match(p.sha256, /^[0-9a-f]{64}$/);
+    assert.ok(await page.getByText(p.sha256).isVisible(), `digest ${p.sha256} shown`);
+  }
+  // The receipt verifies offline against the platform key, as the CLI would.
+  const out = execFileSync(bin, ["receipt", "verify", file, "--server", base], { encoding: "utf8" });
+  assert.match(out, /OK|ok|valid|verified/i, out);
+  return { answer, seconds, file };
+}
+
+test("three bidders seal and submit in the browser and get receipts that verify offline", async () => {
+  const bids = [
+    { user: "bidder1", price: "11,800,000.00", duration: 240, files: [{ name: "技术标.txt", mimeType: "text/plain", buffer: Buffer.from("施工组织设计（示例）\n".repeat(1000)) }] },
+    { user: "bidder2", price: "11650000.5", duration: 230, files: [] },
+    { user: "bidder3", price: "11900000", duration: 250, files: [{ name: "资格证明.pdf", mimeType: "application/pdf", buffer: Buffer.alloc(200_000, 7) }] },
+  ];
+  const ids = new Set();
+  for (const b of bids) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await login(page, b.user);
+    // The price is shown back in fen, computed exactly.
+    await page.goto(`${base}/tenders/${CODE}/bid`);
+    await page.fill("input[name=price_yuan]", b.price);
+    const fen = String(BigInt(b.price.replace(/,/g, "").split(".")[0]) * 100n + BigInt((b.price.split(".")[1] ?? "").padEnd(2, "0")));
+    assert.match(await page.textContent("#bid-price-fen"), new RegExp(`\\(${fen} fen`));
+    const { answer } = await submitBid(page, b);
+    ids.add(answer.receipt.bidder_id);
+    await context.close();
+  }
+  assert.equal(ids.size, 3, "three different companies");
+
+  // What a stranger sees: the public opening page with no record, nothing decrypted.
+  const visitor = await browser.newPage();
+  await visitor.goto(`${base}/tenders/${CODE}`);
+  await Promise.all([visitor.waitForNavigation(), visitor.click("#opening-link")]);
+  await visitor.waitForSelector('#ceremony-state[data-state="not_started"]');
+  assert.equal(await visitor.locator("#opening-record").isVisible(), false);
+  assert.equal(await visitor.locator("#opening-start").count(), 0, "no start button for the public");
+  const html = await visitor.content();
+  assert.doesNotMatch(html, /11,800,000|11800000/);
+  await visitor.close();
+});
+
+test("a wrong price is refused in the page; a bid can be withdrawn and submitted again", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, "bidder4");
+  await page.goto(`${base}/tenders/${CODE}/bid`);
+  await page.waitForSelector('#bid-state[data-state="none"]');
+  await page.fill("input[name=price_yuan]", "12.345");
+  await page.fill("input[name=duration_days]", "200");
+  await page.fill("input[name=quality]", "合格");
+  await page.fill("input[name=project_manager]", "李工");
+  await page.click("#bid-submit");
+  assert.match(await page.textContent("#bid-error"), /两位小数/);
+  await submitBid(page, { price: "11700000", duration: 200, files: [] });
+  page.once("dialog", (d) => d.accept());
+  await page.click("#bid-withdraw");
+  await page.waitForSelector('#bid-state[data-state="withdrawn"]');
+  assert.equal(await page.locator("#bid-withdraw").isVisible(), false);
+  await context.close();
+});
+
+test("nobody can open early: the agent's start is refused before the deadline, a custodian cannot unlock", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, "agent");
+  await page.goto(`${base}/agent/tenders/${CODE}`);
+  await Promise.all([page.waitForNavigation(), page.click("#opening-link")]);
+  await page.waitForSelector('#ceremony-state[data-state="not_started"]');
+  await page.click("#opening-start");
+  await page.waitForSelector("#opening-error:not([hidden])");
+  assert.match(await page.textContent("#opening-error"), /投标截止时间前不能开标/);
+  await context.close();
+
+  const cctx = await browser.newContext();
+  const cpage = await cctx.newPage();
+  await login(cpage, "custodian1");
+  await cpage.goto(base);
+  await Promise.all([cpage.waitForNavigation(), cpage.click('header a[href="/custodian"]')]);
+  assert.ok(await cpage.locator("#custodian-enrolled").isVisible(), "the demo custodian is enrolled");
+  const row = cpage.locator(`#custodian-tenders tr[data-code="${CODE}"]`);
+  assert.equal(await row.count(), 1);
+  await Promise.all([cpage.waitForNavigation(), row.locator("a").click()]);
+  await cpage.waitForSelector('#ceremony-state[data-state="not_started"]');
+  assert.match(await cpage.textContent("#quorum-text"), /^0 \/ 2/);
+  await cpage.fill("#unlock-form input[name=passphrase]", "sunbid-demo-2026");
+  await cpage.click("#unlock-form button");
+  await cpage.waitForSelector("#unlock-error:not([hidden])");
+  assert.match(await cpage.textContent("#unlock-error"), /开标未处于解密阶段/);
+  assert.match(await cpage.textContent("#quorum-text"), /^0 \/ 2/);
+  await cctx.close();
+});
+
+test("a large attachment is sealed in the browser in bounded memory", async () => {
+  const big = process.env.SUNBID_BROWSER_BIG === "1";
+  const size = big ? 1024 ** 3 : 20 * 1024 ** 2;
+  const path = join(work, big ? "投标附件-1GiB.bin" : "投标附件-20MiB.bin");
+  // A file on disk, handed to the page by path: nothing of it passes through this process.
+  execFileSync("truncate", ["-s", String(size), path]);
+  if (!big) writeFileSync(path, Buffer.alloc(size, 0x5a));
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, "bidder1");
+  const { answer, seconds } = await submitBid(page, { price: "11,750,000.00", duration: 235, files: [path] });
+  const att = answer.receipt.parts.find((p) => p.label === "attachment");
+  // envelope = header + plaintext + 16 bytes per 64 KiB chunk
+  assert.ok(att.size > size + 16 * (size / 65536), `envelope of ${att.size} bytes`);
+  const mem = chromiumMemory();
+  const renderers = mem.filter((p) => p.type === "renderer");
+  const peak = (list) => Math.max(0, ...list.map((p) => p.hwm));
+  const mib = (kib) => (kib / 1024).toFixed(0);
+  console.log(
+    `sealed+uploaded ${mib(size / 1024)} MiB in ${seconds.toFixed(1)} s (${((size / 1024 ** 2) / seconds).toFixed(1)} MiB/s); ` +
+      `peak RSS (VmHWM): renderer max ${mib(peak(renderers))} MiB, ` +
+      mem.map((p) => `${p.type} ${mib(p.hwm)}`).join(", "),
+  );
+  if (big) {
+    // The page holds one 8 MiB batch at a time; a renderer that copied the file would be
+    // over 1 GiB.
+    assert.ok(peak(renderers) < 512 * 1024, `renderer peak ${mib(peak(renderers))} MiB`);
+  }
+  await context.close();
+});
