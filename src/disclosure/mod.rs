@@ -202,8 +202,13 @@ struct NoticesPage {
 /// (招标投标法 第23条: everyone who obtained the documents is told in writing).
 async fn notices(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let user = ctx.user().or_page(&ctx)?;
-    let notices = tenders::list_notices(&state.db, &user.user_id).await.or_page(&ctx)?;
-    Ok(render(&NoticesPage { base: Base::new(&ctx), notices }))
+    let notices = tenders::list_notices(&state.db, &user.user_id)
+        .await
+        .or_page(&ctx)?;
+    Ok(render(&NoticesPage {
+        base: Base::new(&ctx),
+        notices,
+    }))
 }
 
 struct FeedEntry {

@@ -309,16 +309,30 @@ both!(session_clock, sessions_follow_the_server_clock);
 async fn disabled_user_token_stops_working(h: &Harness) {
     let operator = h.operator().await;
     let (_, user_id, token) = h.bidder("bidder_disabled").await;
-    assert_eq!(h.api_get("/api/v1/me", Some(&token)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&token)).await.0,
+        StatusCode::OK
+    );
     let (status, body) = h
-        .api_post(&format!("/api/v1/users/{user_id}/disable"), Some(&operator), &serde_json::json!({}))
+        .api_post(
+            &format!("/api/v1/users/{user_id}/disable"),
+            Some(&operator),
+            &serde_json::json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let got = h.api_get("/api/v1/me", Some(&token)).await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "ACCOUNT_DISABLED");
     // Enabled again: the same token works again (it has not expired).
-    h.api_post(&format!("/api/v1/users/{user_id}/enable"), Some(&operator), &serde_json::json!({}))
-        .await;
-    assert_eq!(h.api_get("/api/v1/me", Some(&token)).await.0, StatusCode::OK);
+    h.api_post(
+        &format!("/api/v1/users/{user_id}/enable"),
+        Some(&operator),
+        &serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&token)).await.0,
+        StatusCode::OK
+    );
 }
 both!(disabled_user, disabled_user_token_stops_working);
