@@ -6,7 +6,15 @@
 use bytes::Bytes;
 use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
 
+use std::sync::Arc;
+
+use base64::Engine as _;
+use ring::rand::SystemRandom;
+
 use crate::audit::Actor;
+use crate::bid::service::UploadMeta;
+use crate::clock::OffsetClock;
+use crate::seal::{PartInfo, PublicKey, seal_stream};
 use crate::http::AppState;
 use crate::http::ctx::SessionUser;
 use crate::identity::model::{OrgKind, Role};
@@ -250,62 +258,17 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     ];
     for (n, (code, title, description, estimate)) in projects.iter().enumerate() {
         let deadline = deadline + Duration::days(n as i64);
-        let input = TenderInput {
-            code: (*code).into(),
-            title: (*title).into(),
-            description: (*description).into(),
-            category: "construction".into(),
-            procedure: "open".into(),
-            tenderee_org_id: tenderee.clone(),
-            estimated_price_fen: *estimate,
-            ceiling_price_fen: Some(estimate / 100 * 102),
-            bid_security_fen: estimate / 100,
-            documents_available_at: rfc3339(now),
-            documents_available_until: None,
-            clarification_cutoff_at: rfc3339(deadline - Duration::days(10)),
-            bid_deadline_at: rfc3339(deadline),
-            opening_place: "苏州市公共资源交易中心开标三室（线上同步开标）".into(),
-            evaluation_method: EvaluationMethod::Comprehensive,
-            criteria: vec![
-                Criterion {
-                    name: "投标报价".into(),
-                    weight: 60,
-                },
-                Criterion {
-                    name: "施工组织设计".into(),
-                    weight: 30,
-                },
-                Criterion {
-                    name: "企业信誉".into(),
-                    weight: 10,
-                },
-            ],
-            expert_quotas: vec![ExpertQuota {
-                specialty: "construction.building".into(),
-                count: 5,
-            }],
-            custodians: custodians.clone(),
-        };
-        let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {code}: {e}");
-        tenders::create_draft(&state.db, &state.rulebooks, state.clock.now(), &ag, &input)
-            .await
-            .map_err(err)?;
+        let input = tender_input(code, title, description, *estimate, &tenderee, &custodians, now, deadline);
         if n == 2 {
-            continue; // stays a draft for the agent workspace
+            // Stays a draft for the agent workspace.
+            tenders::create_draft(&state.db, &state.rulebooks, now, &ag, &input)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo tender {code}: {e}"))?;
+        } else {
+            publish_tender(state, &ag, &input, now).await?;
         }
-        let doc = NewDocument {
-            filename: format!("{code}-招标文件.txt"),
-            content_type: Some("text/plain; charset=utf-8".into()),
-            amendment_id: None,
-            bytes: Bytes::from(format!("{title}\n\n招标文件（示例）\n\n{description}\n")),
-        };
-        tenders::upload_document(state, state.clock.now(), &ag, code, doc)
-            .await
-            .map_err(err)?;
-        tenders::publish(&state.db, &state.rulebooks, state.clock.now(), &ag, code)
-            .await
-            .map_err(err)?;
     }
+    past_deadline_tender(state, &ag, &bidders, &tenderee, &custodians).await?;
 
     // A question answered in public, and an amendment, on the second tender.
     let bidder = caller(&bidders[0]);
@@ -349,9 +312,143 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     Ok(Some(format!(
         "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
          admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
-         expert1..7 (experts) · regulator (regulator)",
+         expert1..7 (experts) · regulator (regulator)\n  \
+         SZ2026-JS-000 is past its deadline with three sealed bids: log in as agent to start \
+         the opening, then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
         state.config.public_url
     )))
+}
+
+/// The terms of a demo tender: documents available at `from`, bids due at `deadline`.
+#[allow(clippy::too_many_arguments)]
+fn tender_input(
+    code: &str,
+    title: &str,
+    description: &str,
+    estimate: i64,
+    tenderee: &str,
+    custodians: &[String],
+    from: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> TenderInput {
+    let criterion = |name: &str, weight| Criterion { name: name.into(), weight };
+    TenderInput {
+        code: code.into(),
+        title: title.into(),
+        description: description.into(),
+        category: "construction".into(),
+        procedure: "open".into(),
+        tenderee_org_id: tenderee.into(),
+        estimated_price_fen: estimate,
+        ceiling_price_fen: Some(estimate / 100 * 102),
+        bid_security_fen: estimate / 100,
+        documents_available_at: rfc3339(from),
+        documents_available_until: None,
+        clarification_cutoff_at: rfc3339(deadline - Duration::days(10)),
+        bid_deadline_at: rfc3339(deadline),
+        opening_place: "苏州市公共资源交易中心开标三室（线上同步开标）".into(),
+        evaluation_method: EvaluationMethod::Comprehensive,
+        criteria: vec![
+            criterion("投标报价", 60),
+            criterion("施工组织设计", 30),
+            criterion("企业信誉", 10),
+        ],
+        expert_quotas: vec![ExpertQuota { specialty: "construction.building".into(), count: 5 }],
+        custodians: custodians.to_vec(),
+    }
+}
+
+/// Drafts, documents and publishes a tender as the agent at `now`.
+async fn publish_tender(state: &AppState, ag: &Caller, input: &TenderInput, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let code = input.code.as_str();
+    let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {code}: {e}");
+    tenders::create_draft(&state.db, &state.rulebooks, now, ag, input).await.map_err(err)?;
+    let doc = NewDocument {
+        filename: format!("{code}-招标文件.txt"),
+        content_type: Some("text/plain; charset=utf-8".into()),
+        amendment_id: None,
+        bytes: Bytes::from(format!("{}\n\n招标文件（示例）\n\n{}\n", input.title, input.description)),
+    };
+    tenders::upload_document(state, now, ag, code, doc).await.map_err(err)?;
+    tenders::publish(&state.db, &state.rulebooks, now, ag, code).await.map_err(err)?;
+    Ok(())
+}
+
+/// A tender published 20 days ago whose deadline passed half an hour before the demo was
+/// loaded, with three bids sealed by bidder1..3 at the time: the opening ceremony can be
+/// tried at once (agent starts it, two custodians unlock, bidders see the record). It is
+/// created through the same services, run on a clock set back in time, so the audit log
+/// tells the story as it would have happened.
+async fn past_deadline_tender(
+    state: &AppState,
+    ag: &Caller,
+    bidders: &[SessionUser],
+    tenderee: &str,
+    custodians: &[String],
+) -> anyhow::Result<()> {
+    const CODE: &str = "SZ2026-JS-000";
+    let real_now = state.clock.now();
+    let deadline = real_now - Duration::minutes(30);
+    let published = deadline - Duration::days(20);
+    let past = Arc::new(OffsetClock::default());
+    past.advance(published - real_now);
+    let mut then = state.clone();
+    then.clock = past.clone();
+
+    let input = tender_input(
+        CODE,
+        "姑苏区平江路历史街区雨污分流改造工程施工",
+        "雨污分流管网约4.6公里，含检查井改造与路面恢复。工期180日历天。（示例：投标已截止，可演示开标）",
+        860_000_000,
+        tenderee,
+        custodians,
+        published,
+        deadline,
+    );
+    publish_tender(&then, ag, &input, then.clock.now()).await?;
+
+    // Bids come in during the bidding period.
+    past.advance(Duration::days(3));
+    let key = crate::bid::custodian::opening_key(&state.db, CODE)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
+    let pk_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&key.public_key)
+        .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
+    let pk = PublicKey::from_bytes(&pk_bytes).map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
+    for (bidder, price_fen) in bidders.iter().zip([845_600_000i64, 851_230_000, 839_990_000]) {
+        let who = caller(bidder);
+        let org = bidder.org_id.clone().unwrap_or_default();
+        let form = serde_json::to_vec(&serde_json::json!({
+            "price_fen": price_fen, "duration_days": 175, "quality": "合格",
+            "project_manager": format!("{}项目经理", bidder.name),
+            "declarations": ["投标保证金已缴纳", "响应招标文件全部实质性条款"],
+        }))?;
+        let mut envelope = Vec::new();
+        let info = PartInfo {
+            tender_id: &key.tender_id,
+            bidder_id: &org,
+            label: "bid-form.json",
+            plaintext_len: form.len() as u64,
+        };
+        seal_stream(&mut &form[..], &mut envelope, &pk, &info, &SystemRandom::new())
+            .map_err(|e| anyhow::anyhow!("demo seal: {e}"))?;
+        let meta = UploadMeta {
+            label: "form".into(),
+            name: Some("bid-form.json".into()),
+            declared_len: Some(envelope.len() as u64),
+            device_id: None,
+        };
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
+        let part = crate::bid::service::upload_part(&then, &who, CODE, meta, body)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo bid upload: {e}"))?;
+        crate::bid::service::submit(&then, &who, CODE, &[part.part_id])
+            .await
+            .map_err(|e| anyhow::anyhow!("demo bid submit: {e}"))?;
+        past.advance(Duration::hours(5));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -105,6 +105,39 @@ schemas.update({
  "PasskeyFinish": obj({"ceremony_id": s, "credential": {"type": "object"}, "name": s}, ["ceremony_id","credential"]),
 })
 
+# ---- experts, draws and check-in (src/expert/routes.rs) ----
+obj_any = {"type": "object"}
+paths.update({
+ "/api/v1/experts": {"get": op("The expert pool, filtered by q, specialty, status, region (operator, regulator)", "experts", query=[("q","string",False),("specialty","string",False),("status","string",False),("region","string",False)]),
+                     "post": op("Add an expert to the pool (operator)", "experts", "ExpertInput", status="201", ok="Created")},
+ "/api/v1/experts/import": {"post": {**op("Import experts from CSV; answers with the rows accepted and each rejected row with its reason (operator)", "experts"),
+      "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}}},
+ "/api/v1/experts/me": {"get": op("The calling expert's own profile", "experts"), "put": op("An expert updates their region, unavailable dates and declared conflicts", "experts", "ExpertSelfInput")},
+ "/api/v1/experts/{id}": {"get": op("One expert (operator, regulator)", "experts", params=["id"]), "put": op("Edit an expert (operator)", "experts", "ExpertInput", params=["id"])},
+ "/api/v1/experts/{id}/suspend": {"post": op("Suspend an expert with a reason (operator)", "experts", "StatusInput", params=["id"])},
+ "/api/v1/experts/{id}/bar": {"post": op("Bar an expert with a reason (operator)", "experts", "StatusInput", params=["id"])},
+ "/api/v1/experts/{id}/reinstate": {"post": op("Reinstate an expert with a reason (operator)", "experts", "StatusInput", params=["id"])},
+ "/api/v1/specialties": {"get": op("The coded specialty hierarchy", "experts", auth=False)},
+ "/api/v1/tenders/{code}/draws": {"get": op("The tender's draws as the caller may see them (names for regulators, member numbers for the agent)", "draws", params=["code"]),
+                                  "post": op("Request an expert draw (owning agent, supervisor recorded); the server commits to its secret in the audit log", "draws", "DrawRequestInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/draws/reveal": {"post": op("After the award: reveal the draw secrets and names so anyone can replay the draws", "draws", params=["code"])},
+ "/api/v1/tenders/{code}/committee": {"get": op("The committee's confirmation and check-in status; ready when complete", "draws", params=["code"])},
+ "/api/v1/tenders/{code}/checkin/start": {"post": op("Start a passkey check-in (drawn and confirmed expert, inside the window)", "draws", params=["code"])},
+ "/api/v1/tenders/{code}/checkin/finish": {"post": op("Finish a passkey check-in with a user-verified assertion", "draws", "CheckinFinish", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/checkin/emergency": {"post": op("A supervisor records an emergency check-in with a written reason", "draws", "EmergencyCheckin", params=["code"], status="201", ok="Created")},
+ "/api/v1/draws/{id}": {"get": op("One draw as the caller may see it; each view of the list is audited", "draws", params=["id"])},
+ "/api/v1/draws/{id}/supervisor-input": {"post": op("The supervisor's own random input; the draw runs right after it", "draws", "SupervisorInput", params=["id"])},
+ "/api/v1/draws/{id}/public": {"get": op("The public replay record after the reveal (secret, supervisor input, audit root, eligible pool)", "draws", params=["id"], auth=False)},
+ "/api/v1/expert/assignments": {"get": op("The calling expert's draws and their state", "draws")},
+ "/api/v1/expert/assignments/{draw_id}/confirm": {"post": op("Confirm an assignment within the window", "draws", params=["draw_id"])},
+ "/api/v1/expert/assignments/{draw_id}/decline": {"post": op("Decline an assignment; a replacement is drawn the same way", "draws", "DeclineInput", params=["draw_id"])},
+})
+schemas.update({
+ "ExpertInput": obj_any, "ExpertSelfInput": obj_any, "StatusInput": obj({"reason": s}),
+ "DrawRequestInput": obj_any, "SupervisorInput": obj({"input": s}), "DeclineInput": obj({"reason": s}, []),
+ "CheckinFinish": obj({"ceremony_id": s, "credential": obj_any}), "EmergencyCheckin": obj_any,
+})
+
 doc = {"openapi": "3.1.0",
  "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
  "servers": [{"url": "/"}],

@@ -15,6 +15,7 @@ mod tests {
         include_str!("../audit/routes.rs"),
         include_str!("../bid/routes.rs"),
         include_str!("../identity/passkey_routes.rs"),
+        include_str!("../expert/routes.rs"),
     ];
 
     fn declared_api_paths() -> Vec<String> {

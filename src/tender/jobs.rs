@@ -95,6 +95,10 @@ pub(crate) async fn perform(
 ) -> Result<bool, TenderError> {
     match (job.kind.as_str(), job.tender_id.as_deref()) {
         ("deadline", Some(tender_id)) => close_at_deadline(db, now, &job.job_id, tender_id).await,
+        // A drawn expert who did not answer in time is replaced by a new verifiable draw.
+        ("draw_confirm_timeout", Some(tender_id)) => Ok(
+            crate::expert::service::confirm_timeout_job(db, now, &job.job_id, tender_id).await?,
+        ),
         _ => {
             // A kind this version does not know (a newer server's job): leave it pending;
             // the lease keeps it from being retried in a tight loop.
