@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod disclosure;
+pub mod evaluation;
 pub mod expert;
 pub mod http;
 pub mod identity;
