@@ -14,13 +14,13 @@ use ring::rand::SystemRandom;
 use crate::audit::Actor;
 use crate::bid::service::UploadMeta;
 use crate::clock::OffsetClock;
-use crate::seal::{PartInfo, PublicKey, seal_stream};
 use crate::http::AppState;
 use crate::http::ctx::SessionUser;
 use crate::identity::model::{OrgKind, Role};
 use crate::identity::service::{NewOrg, NewUser, create_org, create_user};
 use crate::identity::uscc;
 use crate::q_one;
+use crate::seal::{PartInfo, PublicKey, seal_stream};
 use crate::tender::model::{
     AmendmentInput, AnswerInput, Criterion, EvaluationMethod, ExpertQuota, QuestionInput,
     TenderInput,
@@ -258,7 +258,16 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     ];
     for (n, (code, title, description, estimate)) in projects.iter().enumerate() {
         let deadline = deadline + Duration::days(n as i64);
-        let input = tender_input(code, title, description, *estimate, &tenderee, &custodians, now, deadline);
+        let input = tender_input(
+            code,
+            title,
+            description,
+            *estimate,
+            &tenderee,
+            &custodians,
+            now,
+            deadline,
+        );
         if n == 2 {
             // Stays a draft for the agent workspace.
             tenders::create_draft(&state.db, &state.rulebooks, now, &ag, &input)
@@ -331,7 +340,10 @@ fn tender_input(
     from: DateTime<Utc>,
     deadline: DateTime<Utc>,
 ) -> TenderInput {
-    let criterion = |name: &str, weight| Criterion { name: name.into(), weight };
+    let criterion = |name: &str, weight| Criterion {
+        name: name.into(),
+        weight,
+    };
     TenderInput {
         code: code.into(),
         title: title.into(),
@@ -353,24 +365,41 @@ fn tender_input(
             criterion("施工组织设计", 30),
             criterion("企业信誉", 10),
         ],
-        expert_quotas: vec![ExpertQuota { specialty: "construction.building".into(), count: 5 }],
+        expert_quotas: vec![ExpertQuota {
+            specialty: "construction.building".into(),
+            count: 5,
+        }],
         custodians: custodians.to_vec(),
     }
 }
 
 /// Drafts, documents and publishes a tender as the agent at `now`.
-async fn publish_tender(state: &AppState, ag: &Caller, input: &TenderInput, now: DateTime<Utc>) -> anyhow::Result<()> {
+async fn publish_tender(
+    state: &AppState,
+    ag: &Caller,
+    input: &TenderInput,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let code = input.code.as_str();
     let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {code}: {e}");
-    tenders::create_draft(&state.db, &state.rulebooks, now, ag, input).await.map_err(err)?;
+    tenders::create_draft(&state.db, &state.rulebooks, now, ag, input)
+        .await
+        .map_err(err)?;
     let doc = NewDocument {
         filename: format!("{code}-招标文件.txt"),
         content_type: Some("text/plain; charset=utf-8".into()),
         amendment_id: None,
-        bytes: Bytes::from(format!("{}\n\n招标文件（示例）\n\n{}\n", input.title, input.description)),
+        bytes: Bytes::from(format!(
+            "{}\n\n招标文件（示例）\n\n{}\n",
+            input.title, input.description
+        )),
     };
-    tenders::upload_document(state, now, ag, code, doc).await.map_err(err)?;
-    tenders::publish(&state.db, &state.rulebooks, now, ag, code).await.map_err(err)?;
+    tenders::upload_document(state, now, ag, code, doc)
+        .await
+        .map_err(err)?;
+    tenders::publish(&state.db, &state.rulebooks, now, ag, code)
+        .await
+        .map_err(err)?;
     Ok(())
 }
 
@@ -415,8 +444,12 @@ async fn past_deadline_tender(
     let pk_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(&key.public_key)
         .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
-    let pk = PublicKey::from_bytes(&pk_bytes).map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
-    for (bidder, price_fen) in bidders.iter().zip([845_600_000i64, 851_230_000, 839_990_000]) {
+    let pk =
+        PublicKey::from_bytes(&pk_bytes).map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
+    for (bidder, price_fen) in bidders
+        .iter()
+        .zip([845_600_000i64, 851_230_000, 839_990_000])
+    {
         let who = caller(bidder);
         let org = bidder.org_id.clone().unwrap_or_default();
         let form = serde_json::to_vec(&serde_json::json!({
@@ -431,15 +464,22 @@ async fn past_deadline_tender(
             label: "bid-form.json",
             plaintext_len: form.len() as u64,
         };
-        seal_stream(&mut &form[..], &mut envelope, &pk, &info, &SystemRandom::new())
-            .map_err(|e| anyhow::anyhow!("demo seal: {e}"))?;
+        seal_stream(
+            &mut &form[..],
+            &mut envelope,
+            &pk,
+            &info,
+            &SystemRandom::new(),
+        )
+        .map_err(|e| anyhow::anyhow!("demo seal: {e}"))?;
         let meta = UploadMeta {
             label: "form".into(),
             name: Some("bid-form.json".into()),
             declared_len: Some(envelope.len() as u64),
             device_id: None,
         };
-        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
+        let body =
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
         let part = crate::bid::service::upload_part(&then, &who, CODE, meta, body)
             .await
             .map_err(|e| anyhow::anyhow!("demo bid upload: {e}"))?;
