@@ -4,7 +4,7 @@
 //! records the demo like any other activity.
 
 use bytes::Bytes;
-use chrono::{DateTime, Duration, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Timelike, Utc};
 
 use std::sync::Arc;
 
@@ -318,6 +318,8 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     .await
     .map_err(|e| anyhow::anyhow!("demo amendment: {e}"))?;
 
+    expert_pool(state).await?;
+
     Ok(Some(format!(
         "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
          admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
@@ -326,6 +328,214 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
          the opening, then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
         state.config.public_url
     )))
+}
+
+/// The demo expert pool, added by the demo operator through the pool service (so every
+/// entry is an audit event): expert1..7 are senior building-works (A01) experts in 苏州
+/// (320500) employed by the demo expert employer, linked to their logins. Twenty more have no
+/// login: seven A01 experts who are each kept out of the demo tenders' quota
+/// (`construction.building` = A01) for a reason the draw reports — employed by the tenderee,
+/// the agent or the supervising regulator, a middle title, too few years, penalised,
+/// suspended — so a committee of 5 (+ up to 2 alternates) is always drawn from expert1..7,
+/// who can confirm and check in; and thirteen municipal (A02) and cost (A05) experts across
+/// several regions, some employed by a bidder company (avoided once it bids or downloads the
+/// documents). The demo regulator is the supervisor for demo draws.
+async fn expert_pool(state: &AppState) -> anyhow::Result<()> {
+    use crate::expert::pool::{self, ExpertInput, StatusChange};
+
+    let mut tx = state.db.read().await?;
+    let users: Vec<(String, String, Option<String>, String)> = crate::q_all!(
+        tx,
+        (String, String, Option<String>, String),
+        "select username, user_id, org_id, display_name from app_user"
+    )?;
+    let orgs: Vec<(String, String)> = crate::q_all!(
+        tx,
+        (String, String),
+        "select name, org_id from organisation"
+    )?;
+    drop(tx);
+    let user = |name: &str| {
+        users
+            .iter()
+            .find(|u| u.0 == name)
+            .ok_or_else(|| anyhow::anyhow!("demo expert pool: no user {name}"))
+    };
+    let org = |name: &str| {
+        orgs.iter()
+            .find(|o| o.0.starts_with(name))
+            .map(|o| o.1.clone())
+            .ok_or_else(|| anyhow::anyhow!("demo expert pool: no organisation {name}"))
+    };
+    let admin = user("admin")?;
+    let op = caller(&SessionUser {
+        user_id: admin.1.clone(),
+        role: Role::Operator,
+        org_id: None,
+        name: admin.3.clone(),
+    });
+    let now = state.clock.now();
+    let year = now.year();
+    let add = |input: ExpertInput| {
+        let op = &op;
+        async move {
+            pool::add_expert(&state.db, state.clock.now(), op, &input)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo expert {}: {e}", input.name))
+        }
+    };
+    let input = |name: &str,
+                 specialties: &[&str],
+                 region: &str,
+                 employer: Option<String>,
+                 title: &str,
+                 years: u32,
+                 age: i32| ExpertInput {
+        name: name.into(),
+        specialties: specialties.iter().map(|s| s.to_string()).collect(),
+        region: region.into(),
+        employer_org_id: employer,
+        title: title.into(),
+        years_of_practice: years,
+        birth_year: year - age,
+        penalised: false,
+        user_id: None,
+        unavailable: Vec::new(),
+        conflicts: Vec::new(),
+    };
+
+    // expert1..7: the committee of the demo tenders.
+    let employer = org("东南建筑设计研究院")?;
+    let subs = [
+        "A0101", "A0102", "A0103", "A0101", "A0104", "A0101", "A0103",
+    ];
+    for (i, sub) in (1..=7).zip(subs) {
+        let u = user(&format!("expert{i}"))?;
+        let mut e = input(
+            &u.3,
+            &["A01", sub],
+            "320500",
+            Some(employer.clone()),
+            if i % 3 == 0 {
+                "associate_senior"
+            } else {
+                "senior"
+            },
+            10 + (i as u32 * 2),
+            41 + i * 2,
+        );
+        e.user_id = Some(u.1.clone());
+        add(e).await?;
+    }
+
+    // A01 without a login: each is kept out of the demo tenders' draws for a reason the
+    // regulator's report names.
+    let tenderee = org("苏州城市建设投资发展有限公司")?;
+    let agent = org("江苏诚信工程招标代理有限公司")?;
+    let regulator = org("苏州市住房和城乡建设局")?;
+    let (a01, a02, a05) = (["A01", "A0101"], ["A02", "A0201"], ["A05"]);
+    add(input(
+        "周建国",
+        &a01,
+        "320500",
+        Some(tenderee),
+        "senior",
+        22,
+        56,
+    ))
+    .await?;
+    add(input(
+        "吴立新",
+        &a01,
+        "320506",
+        Some(agent),
+        "associate_senior",
+        15,
+        47,
+    ))
+    .await?;
+    add(input(
+        "郑明华",
+        &a01,
+        "320500",
+        Some(regulator),
+        "senior",
+        18,
+        50,
+    ))
+    .await?;
+    add(input(
+        "陈晓东",
+        &a01,
+        "320508",
+        None,
+        "intermediate",
+        12,
+        41,
+    ))
+    .await?;
+    add(input("林海峰", &a01, "320100", None, "senior", 6, 38)).await?;
+    let mut p = input("何永明", &a01, "320200", None, "senior", 25, 59);
+    p.penalised = true;
+    add(p).await?;
+    let suspended = add(input("许文杰", &a01, "320500", None, "senior", 20, 52)).await?;
+    pool::change_status(
+        &state.db,
+        state.clock.now(),
+        &op,
+        &suspended.expert_id,
+        StatusChange::Suspend,
+        "年度考核不合格，暂停评标资格（示例）",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo expert suspension: {e}"))?;
+
+    // Municipal works (A02) and cost engineering (A05), across regions; some are employed by
+    // bidder companies and are avoided once those bid or download the documents.
+    let bidder = |n: usize| {
+        org([
+            "苏州华建建设集团有限公司",
+            "江苏恒通路桥工程有限公司",
+            "中建苏南建设有限公司",
+            "吴江市政工程有限公司",
+        ][n])
+    };
+    for (name, region, employer, title, years, age) in [
+        ("王建华", "320500", None, "senior", 19, 51),
+        ("李国强", "320506", Some(bidder(1)?), "senior", 16, 46),
+        ("张伟", "320100", None, "associate_senior", 14, 44),
+        ("刘志刚", "320200", None, "senior", 24, 58),
+        (
+            "杨立平",
+            "320500",
+            Some(bidder(3)?),
+            "associate_senior",
+            11,
+            42,
+        ),
+        ("赵春生", "320505", None, "senior", 21, 55),
+        ("孙丽娟", "330100", None, "associate_senior", 13, 43),
+    ] {
+        let mut e = input(name, &a02, region, employer, title, years, age);
+        if name == "赵春生" {
+            let from = (now + Duration::days(3)).date_naive();
+            e.unavailable = (0..3)
+                .map(|d| (from + Duration::days(d)).to_string())
+                .collect();
+        }
+        add(e).await?;
+    }
+    for (name, region, employer, title, years, age) in [
+        ("黄秀英", "320500", None, "senior", 17, 49),
+        ("周敏", "320508", Some(bidder(2)?), "senior", 20, 53),
+        ("徐志明", "320100", None, "associate_senior", 12, 45),
+        ("朱红梅", "320500", None, "senior_equivalent", 15, 48),
+        ("马俊", "310000", None, "associate_senior", 10, 40),
+        ("胡静", "320200", Some(bidder(0)?), "senior", 23, 57),
+    ] {
+        add(input(name, &a05, region, employer, title, years, age)).await?;
+    }
+    Ok(())
 }
 
 /// The terms of a demo tender: documents available at `from`, bids due at `deadline`.
