@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::pool;
 use super::service::{
-    ASSIGNMENT_COLS, AssignmentRow, ExpertError, MemberView, NEVER_MS, Visibility, load_draw,
-    member_views, record_view, tender_by_code, visibility,
+    ASSIGNMENT_COLS, AssignmentRow, ExpertError, MemberView, Visibility, load_draw, member_views,
+    record_view, tender_by_code, visibility,
 };
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
@@ -238,18 +238,18 @@ pub async fn finish_checkin(
     let ctx = context(&mut tx, code, &me.expert_id).await?;
     ctx.check(now)?;
     let a = ctx.assignment.as_ref().ok_or(ExpertError::NotDrawn)?;
-    let seq = audit::append_withheld(
+    let seq = audit::append_withheld_until(
         &mut tx,
         now,
         &caller.actor,
         "expert.checkin",
-        Some(&ctx.tender_id),
+        &ctx.tender_id,
         json!({"expert_id": ctx.expert_id, "member_no": a.member_no, "draw_id": a.draw_id,
                "method": "passkey", "credential_id": verified.credential_id,
                "passkey_id": verified.passkey_id, "counter": verified.counter,
                "user_verified": verified.user_verified, "client_ip": caller.actor.client_ip,
                "user_agent": caller.user_agent}),
-        from_millis(NEVER_MS),
+        audit::Stage::Award,
     )
     .await?;
     let seq = i64::try_from(seq).unwrap_or(i64::MAX);
@@ -313,15 +313,15 @@ pub async fn emergency_checkin(
     }
     let ctx = context(&mut tx, code, &a.expert_id).await?;
     ctx.check(now)?;
-    let seq = audit::append_withheld(
+    let seq = audit::append_withheld_until(
         &mut tx,
         now,
         &caller.actor,
         "expert.checkin.emergency",
-        Some(&tender.tender_id),
+        &tender.tender_id,
         json!({"expert_id": a.expert_id, "member_no": a.member_no, "draw_id": a.draw_id,
                "method": "emergency", "reason": reason}),
-        from_millis(NEVER_MS),
+        audit::Stage::Award,
     )
     .await?;
     let seq = i64::try_from(seq).unwrap_or(i64::MAX);

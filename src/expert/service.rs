@@ -36,10 +36,9 @@ use crate::tender::TenderError;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_one, q_opt};
 
-/// Withheld audit entries about who was drawn stay hidden from the public "until the end of
-/// time": the log cannot be edited, so they are disclosed by the explicit reveal step after
-/// the award, which re-logs the entry text publicly (docs/expert-draw.md "Service").
-pub const NEVER_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+// Entries that name drawn experts (the result, answers, check-ins) are appended with
+// `audit::append_withheld_until(…, Stage::Award)`: the public sees their leaf hash only until
+// the tender's award (招标投标法 第37条); regulators see them at once.
 
 /// Default time a drawn expert has to confirm, in minutes.
 pub const DEFAULT_CONFIRM_MINUTES: u32 = 12 * 60;
@@ -993,12 +992,12 @@ pub async fn enter_supervisor_input(
     let replay = replay_pool(&experts, &request);
     let request_text =
         serde_json::to_string(&request).map_err(|e| ExpertError::Corrupt(e.to_string()))?;
-    let result_seq = audit::append_withheld(
+    let result_seq = audit::append_withheld_until(
         &mut tx,
         now,
         &Actor::system(),
         "expert.draw.result",
-        Some(&row.tender_id),
+        &row.tender_id,
         json!({
             "draw_id": draw_id,
             "result": result,
@@ -1008,7 +1007,7 @@ pub async fn enter_supervisor_input(
                 serde_json_canonicalizer::to_string(&json!(request)).unwrap_or_default().as_bytes()),
             "pool_sha256": pool_digest(&replay),
         }),
-        from_millis(NEVER_MS),
+        audit::Stage::Award,
     )
     .await?;
     let result_seq = i64::try_from(result_seq).unwrap_or(i64::MAX);
@@ -1229,7 +1228,7 @@ pub async fn respond(
     if n == 0 {
         return Err(ExpertError::AssignmentState);
     }
-    audit::append_withheld(
+    audit::append_withheld_until(
         &mut tx,
         now,
         &caller.actor,
@@ -1238,10 +1237,10 @@ pub async fn respond(
         } else {
             "expert.assignment.decline"
         },
-        Some(&a.tender_id),
+        &a.tender_id,
         json!({"draw_id": draw_id, "expert_id": me.expert_id, "member_no": a.member_no,
                "reason": if accept { None } else { reason }}),
-        from_millis(NEVER_MS),
+        audit::Stage::Award,
     )
     .await?;
     if !accept {
@@ -1343,14 +1342,14 @@ async fn expire_unanswered(
             continue;
         }
         expired += 1;
-        audit::append_withheld(
+        audit::append_withheld_until(
             &mut tx,
             now,
             &Actor::system(),
             "expert.assignment.expire",
-            Some(tender_id),
+            tender_id,
             json!({"draw_id": a.draw_id, "expert_id": a.expert_id, "member_no": a.member_no}),
-            from_millis(NEVER_MS),
+            audit::Stage::Award,
         )
         .await?;
         replace_member(&mut tx, now, &Actor::system(), a).await?;

@@ -283,11 +283,20 @@ async fn draw_flow(h: &Harness) {
     let page = agent_page.get(&format!("/draws/{draw_id}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains(&name));
+    let page = agent_page
+        .get(&format!("/agent/tenders/{}/draw", s.code))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("draw-form") && !page.body.contains(&name));
     let reg_page = h.browser();
     reg_page.login("supervisor1", PASSWORD).await;
     let page = reg_page.get(&format!("/draws/{draw_id}")).await;
     assert!(page.body.contains(&name));
-    assert_eq!(views(h).await, before + 4);
+    assert_eq!(
+        views(h).await,
+        before + 6,
+        "draw page, draw list and committee each logged"
+    );
     // Nothing about who was drawn is readable in the public log (the pool's own events
     // name expert ids, but no draw event does).
     let (_, log) = h
@@ -413,6 +422,12 @@ async fn replacement_checkin_verify(h: &Harness) {
         .await;
     assert_eq!(mine["assignments"].as_array().map(Vec::len), Some(1));
     assert_eq!(mine["assignments"][0]["state"], "notified");
+    let b = h.browser();
+    let expert_name = usernames[&drawn[0].0].clone();
+    b.login(&expert_name, PASSWORD).await;
+    let page = b.get("/expert/assignments").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(&s.code));
     // A stranger cannot check in.
     let got = check_in(h, &s.code, &mut others[0]).await;
     assert_error(&got, StatusCode::FORBIDDEN, "EXPERT_NOT_DRAWN");
