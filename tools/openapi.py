@@ -138,6 +138,23 @@ schemas.update({
  "CheckinFinish": obj({"ceremony_id": s, "credential": obj_any}), "EmergencyCheckin": obj_any,
 })
 
+# ---- evaluation (src/evaluation/routes.rs) ----
+paths.update({
+ "/api/v1/tenders/{code}/evaluation": {"get": op("The evaluation as the caller may see it (owning agent, committee, regulators); only counts until every member's score sheets are in", "evaluation", params=["code"]),
+                                       "post": op("Start the evaluation (owning agent, tender opened, committee checked in): forms the committee (招标投标法 第37条); refused with the rule and article", "evaluation", "EvaluationStart", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/ballots": {"post": op("A member's one ballot for the committee leader (组长推选); counted when all have voted", "evaluation", "EvaluationBallot", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/review-marks": {"post": op("A member's preliminary review marks (pass/fail with reason), never changed; decided once complete", "evaluation", "ReviewMarks", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/scores": {"post": op("A member submits every score sheet once (hundredths of a point); ranked when all are in", "evaluation", "ScoreSheets", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/report/sign/start": {"post": op("Start a member's passkey signature over the report; the challenge is the report's SHA-256 (refused before every score is in)", "evaluation", params=["code"])},
+ "/api/v1/tenders/{code}/evaluation/report/sign/finish": {"post": op("Finish the signature with a user-verified assertion over the report's SHA-256 (实施条例 第53条)", "evaluation", "CheckinFinish", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/report/dissent": {"post": op("A member dissents from the report with a written reason (实施条例 第53条)", "evaluation", "StatusInput", params=["code"], status="201", ok="Created")},
+})
+schemas.update({
+ "EvaluationStart": obj_any, "EvaluationBallot": obj({"for": s}),
+ "ReviewMarks": obj({"marks": {"type": "array", "items": obj({"bid_id": s, "criterion": s, "verdict": {"type": "string", "enum": ["pass","fail"]}, "reason": s}, ["bid_id","criterion","verdict"])}}),
+ "ScoreSheets": obj({"sheets": {"type": "array", "items": obj({"bid_id": s, "scores": {"type": "object", "additionalProperties": i}})}}),
+})
+
 doc = {"openapi": "3.1.0",
  "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
  "servers": [{"url": "/"}],

@@ -26,7 +26,9 @@ pub mod committee;
 pub mod publicity;
 pub mod ranking;
 pub mod review;
+pub mod routes;
 pub mod scoring;
+pub mod service;
 
 /// A score in hundredths of a point: 8 550 is 85.50 points.
 pub type Hundredths = i64;

@@ -85,7 +85,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identity::routes::router())
         .merge(crate::identity::passkey_routes::router())
         .merge(crate::tender::routes::router())
-        .merge(crate::expert::routes::router());
+        .merge(crate::expert::routes::router())
+        .merge(crate::evaluation::routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())

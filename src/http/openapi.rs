@@ -16,6 +16,7 @@ mod tests {
         include_str!("../bid/routes.rs"),
         include_str!("../identity/passkey_routes.rs"),
         include_str!("../expert/routes.rs"),
+        include_str!("../evaluation/routes.rs"),
     ];
 
     fn declared_api_paths() -> Vec<String> {

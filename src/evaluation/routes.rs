@@ -1,0 +1,122 @@
+//! JSON API of the evaluation (评标). Handlers parse, call the service, and map; the rules
+//! live in the pure modules and `service`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::service::{
+    self, BallotInput, DissentInput, MarksInput, ScoresInput, SignFinish, StartInput,
+};
+use crate::http::{ApiResult, AppState, Ctx};
+use crate::tender::service::Caller;
+
+async fn start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<StartInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::start(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn view(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(service::view(&state, &caller, &code).await?))
+}
+
+async fn ballot(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<BallotInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::cast_ballot(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn marks(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<MarksInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::record_marks(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn scores(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<ScoresInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::submit_scores(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn sign_start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(service::start_signing(&state, &caller, &code).await?))
+}
+
+async fn sign_finish(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<SignFinish>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::finish_signing(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn dissent(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<DissentInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = service::dissent(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// The evaluation routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tenders/{code}/evaluation", get(view).post(start))
+        .route("/api/v1/tenders/{code}/evaluation/ballots", post(ballot))
+        .route(
+            "/api/v1/tenders/{code}/evaluation/review-marks",
+            post(marks),
+        )
+        .route("/api/v1/tenders/{code}/evaluation/scores", post(scores))
+        .route(
+            "/api/v1/tenders/{code}/evaluation/report/sign/start",
+            post(sign_start),
+        )
+        .route(
+            "/api/v1/tenders/{code}/evaluation/report/sign/finish",
+            post(sign_finish),
+        )
+        .route(
+            "/api/v1/tenders/{code}/evaluation/report/dissent",
+            post(dissent),
+        )
+}
