@@ -9,11 +9,14 @@
 // "half"})`) only over HTTP/2 or later; over HTTP/1.1 — `http://localhost`, or any plain
 // HTTP deployment — the fetch fails at once with "Failed to fetch". So:
 //   - over https we stream the seal straight into the request (nothing is held);
-//   - otherwise (or if streaming is refused) the sealed chunks are gathered into Blobs of
-//     at most 8 MiB each, and the final Blob — a list of those, not a copy — is uploaded
-//     with XMLHttpRequest (which reports upload progress). Blob data is handed to the
-//     browser's blob store, which keeps large blobs on disk, so the page itself holds
-//     at most one batch of ciphertext at a time whatever the file's size.
+//   - otherwise (or if streaming is refused) the seal is piped, chunk by chunk, into a
+//     temporary file in the origin private file system (OPFS, navigator.storage), and that
+//     disk-backed File is uploaded with XMLHttpRequest (which reports upload progress),
+//     then deleted. Memory stays constant whatever the size (1 GiB measured).
+//   - without OPFS, the sealed chunks are gathered into 8 MiB Blobs and the Blob of those
+//     is uploaded. This holds the ciphertext in the browser's blob store: Chromium refuses
+//     blobs beyond a few hundred MiB this way (ERR_BLOB_REFERENCED_BLOB_BROKEN), so it is
+//     the last resort only.
 
 import { sealStream, envelopeLength } from "./seal.js";
 
@@ -58,6 +61,11 @@ async function api(method, url, body) {
   const data = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
+}
+
+/** An error's text for the page (some DOM errors carry no message). */
+function errorText(e) {
+  return e?.message || `${e?.name ?? "Error"}: ${String(e)}`;
 }
 
 function show(el, text) {
@@ -221,9 +229,32 @@ async function sealAndUpload({ code, tenderId, bidderId, publicKey }, label, nam
     }
   }
   row.phase(t("bidjs.sealing"));
-  const blob = await streamToBlob(sealStream(input, opts));
-  row.phase(t("bidjs.uploading"));
-  return xhrUpload(url, blob, (loaded) => row.upload(loaded / blob.size));
+  const disk = await sealToDisk(sealStream(input, opts)).catch(() => null);
+  try {
+    const blob = disk?.file ?? (await streamToBlob(sealStream(input, opts)));
+    row.phase(t("bidjs.uploading"));
+    return await xhrUpload(url, blob, (loaded) => row.upload(loaded / blob.size));
+  } finally {
+    await disk?.remove();
+  }
+}
+
+/**
+ * Writes a stream into a temporary file of the origin private file system and returns it
+ * as a disk-backed File; throws when OPFS (or its writable streams) is not available.
+ */
+async function sealToDisk(stream) {
+  const root = await navigator.storage.getDirectory();
+  const name = `sunbid-seal-${crypto.randomUUID()}.bin`;
+  const handle = await root.getFileHandle(name, { create: true });
+  const remove = () => root.removeEntry(name).catch(() => {});
+  try {
+    await stream.pipeTo(await handle.createWritable());
+    return { file: await handle.getFile(), remove };
+  } catch (e) {
+    await remove();
+    throw e;
+  }
 }
 
 function truncateUtf8(text, max) {
@@ -347,7 +378,7 @@ function initBidPage(page) {
       await api("POST", `/api/v1/tenders/${encodeURIComponent(code)}/bid/withdraw`, {});
       await refreshMyBid(page);
     } catch (e) {
-      show(errorEl, e.message);
+      show(errorEl, errorText(e));
     }
   });
 
@@ -365,11 +396,12 @@ function initBidPage(page) {
     try {
       bidForm = readForm(form);
     } catch (e) {
-      show(errorEl, e.message);
+      show(errorEl, errorText(e));
       return;
     }
     const button = $("#bid-submit");
     button.disabled = true;
+    $("#bid-receipt").hidden = true;
     const table = $("#bid-progress");
     table.querySelectorAll("tr[data-part]").forEach((tr) => tr.remove());
     table.hidden = false;
@@ -388,7 +420,7 @@ function initBidPage(page) {
           rows[i].done(up.sha256);
           ids.push(up.part_id);
         } catch (e) {
-          rows[i].fail(e.message);
+          rows[i].fail(errorText(e));
           throw e;
         }
       }
@@ -400,7 +432,7 @@ function initBidPage(page) {
       form.reset();
       priceHint.textContent = "";
     } catch (e) {
-      show(errorEl, e.message);
+      show(errorEl, errorText(e));
     } finally {
       button.disabled = false;
     }
@@ -610,7 +642,7 @@ function initOpeningPage(page) {
       await fn();
       await refreshOpening(page);
     } catch (e) {
-      show(errorEl, e.message);
+      show(errorEl, errorText(e));
     }
   };
   $("#opening-start")?.addEventListener("click", () => act(() => api("POST", `/api/v1/tenders/${encodeURIComponent(code)}/opening/start`, {})));
