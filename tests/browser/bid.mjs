@@ -15,60 +15,24 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { bin, CHROMIUM_ARGS, launchChromium, startDemoServer, stopAll } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = process.env.SUNBID_BIN ?? join(here, "../../target/debug/sunbid");
 const CODE = "SZ2026-JS-001";
 let server, browser, base, dataDir, work;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitHealthy(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server at ${url} did not become healthy`);
-}
-
 before(async () => {
-  const port = await freePort();
-  base = `http://localhost:${port}`;
-  dataDir = mkdtempSync(join(tmpdir(), "sunbid-browser-bid-"));
+  ({ base, dataDir, server } = await startDemoServer("sunbid-browser-bid-"));
   work = mkdtempSync(join(tmpdir(), "sunbid-browser-bid-files-"));
-  server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  await waitHealthy(base);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  await stopAll({ browser, server, dataDir });
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -327,7 +291,7 @@ test("a large attachment is sealed in the browser in bounded memory", async () =
   const profile = mkdtempSync(join(tmpdir(), "sunbid-browser-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: CHROMIUM_ARGS,
     acceptDownloads: true,
   });
   const page = context.pages()[0] ?? (await context.newPage());

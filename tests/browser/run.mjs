@@ -5,39 +5,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
+import { bin, launchChromium, startDemoServer, stopAll } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = process.env.SUNBID_BIN ?? join(here, "../../target/debug/sunbid");
 let server, browser, base, dataDir;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-async function waitHealthy(url) {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server at ${url} did not become healthy`);
-}
 
 /** A date-time in China time (UTC+8) as a datetime-local value, `days` from now. */
 function chinaLocal(days, minutes = 5) {
@@ -46,23 +17,12 @@ function chinaLocal(days, minutes = 5) {
 }
 
 before(async () => {
-  const port = await freePort();
-  base = `http://localhost:${port}`;
-  dataDir = mkdtempSync(join(tmpdir(), "sunbid-browser-"));
-  server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  await waitHealthy(base);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  ({ base, dataDir, server } = await startDemoServer("sunbid-browser-"));
+  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill("SIGTERM");
-  rmSync(dataDir, { recursive: true, force: true });
+  await stopAll({ browser, server, dataDir });
 });
 
 async function login(page, username) {

@@ -1,0 +1,76 @@
+// Shared start-up for the browser tests: a real `sunbid serve --demo` on a free port with
+// its own data folder, and Debian's chromium (no browser download) with the flags this
+// closed network needs.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The sunbid binary under test (the debug build unless SUNBID_BIN says otherwise). */
+export const bin = process.env.SUNBID_BIN ?? join(here, "../../target/debug/sunbid");
+
+/** Flags for headless chromium here; without the networking ones it tries to reach Google. */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function waitHealthy(url) {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not become healthy`);
+}
+
+/**
+ * Starts the server with demo data. WebAuthn needs a host name, so pages are opened at
+ * localhost, never 127.0.0.1. Returns { base, dataDir, server }.
+ */
+export async function startDemoServer(prefix = "sunbid-browser-") {
+  const port = await freePort();
+  const base = `http://localhost:${port}`;
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await waitHealthy(base);
+  return { base, dataDir, server };
+}
+
+/** Launches Debian's chromium (or $CHROMIUM). */
+export function launchChromium(options = {}) {
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS, ...options });
+}
+
+/** Stops what startDemoServer and launchChromium started. */
+export async function stopAll({ browser, server, dataDir }) {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
