@@ -75,6 +75,8 @@ paths.update({
  "/api/v1/tenders/{code}/opening-key": {"get": op("The tender's opening public key (HPKE P-256) that bids are sealed to", "bids", params=["code"], auth=False)},
  "/api/v1/tenders/{code}/bid/parts": {"post": {**op("Upload one sealed part (envelope, docs/seal-format.md), streamed; refused unless well-formed and bound to this tender and bidder", "bids", params=["code"], query=[("label","string",True),("name","string",False)], status="201", ok="Created"),
       "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
+ "/api/v1/tenders/{code}/base-price": {"post": {**op("Seal the base price (标底) before the deadline (owning agent): an envelope with bidder_id base-price and plaintext {\"base_price_fen\": int}; replaces an earlier one; opened and published at the opening", "bids", params=["code"], status="201", ok="Created"),
+      "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
  "/api/v1/tenders/{code}/bid/submit": {"post": op("Submit the uploaded parts as the bid; answers with a receipt signed by the platform key (the last submission counts)", "bids", "SubmitBid", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/bid/withdraw": {"post": op("Withdraw the bid before the deadline (撤回)", "bids", params=["code"])},
  "/api/v1/tenders/{code}/bid": {"get": op("The caller's bid on this tender and its receipt", "bids", params=["code"])},

@@ -127,7 +127,7 @@ fn rulebook<'a>(
         .ok_or_else(|| BidError::Corrupt(format!("no rulebook {}", t.rulebook_id)))
 }
 
-fn ensure_owner(caller: &Caller, t: &TenderRef) -> Result<(), BidError> {
+pub(crate) fn ensure_owner(caller: &Caller, t: &TenderRef) -> Result<(), BidError> {
     if caller.user.role == Role::Agent
         && caller.user.org_id.is_some()
         && caller.user.org_id == t.agent_org_id
@@ -705,13 +705,77 @@ fn decrypt_all(
     results
 }
 
+/// Largest base-price plaintext read at the opening (it is `{"base_price_fen": <int>}`).
+const MAX_BASE_PRICE_PLAIN: usize = 4096;
+
+/// Collects a small plaintext, refusing more than `MAX_BASE_PRICE_PLAIN` bytes.
+struct SmallSink(Vec<u8>);
+
+impl std::io::Write for SmallSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + data.len() > MAX_BASE_PRICE_PLAIN {
+            return Err(std::io::Error::other("base price plaintext too large"));
+        }
+        self.0.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens the sealed base price (标底) with the opening key: `Ok(fen)` or the reason it
+/// could not be read (recorded, never failing the opening).
+fn open_base_price(
+    blobs: &BlobStore,
+    key: &PrivateKey,
+    tender_id: &str,
+    sha256: &str,
+) -> Result<i64, String> {
+    let file = blobs
+        .local_path(sha256)
+        .map_err(|e| e.to_string())
+        .and_then(|p| std::fs::File::open(p).map_err(|e| e.to_string()))
+        .map_err(|e| format!("PLATFORM_STORAGE: the stored envelope cannot be read: {e}"))?;
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::new(file),
+        ctx: digest::Context::new(&digest::SHA256),
+    };
+    let mut sink = SmallSink(Vec::new());
+    let result = seal::open_stream(
+        &mut reader,
+        &mut sink,
+        key,
+        tender_id,
+        super::service::BASE_PRICE_BIDDER_ID,
+    );
+    let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    if hex::encode(reader.ctx.finish()) != sha256 {
+        return Err(format!(
+            "PLATFORM_STORED_ENVELOPE_CHANGED: the stored envelope no longer matches its digest {sha256}"
+        ));
+    }
+    result.map_err(|e| format!("{}: {e}", e.code()))?;
+    #[derive(serde::Deserialize)]
+    struct BasePrice {
+        base_price_fen: i64,
+    }
+    let parsed: BasePrice = serde_json::from_slice(&sink.0)
+        .map_err(|e| format!("BASE_PRICE_INVALID: not {{\"base_price_fen\": <int>}}: {e}"))?;
+    if !(0..=1_000_000_000_000_000).contains(&parsed.base_price_fen) {
+        return Err("BASE_PRICE_INVALID: base_price_fen must be 0–10^15".into());
+    }
+    Ok(parsed.base_price_fen)
+}
+
 /// Rebuilds the key from `shares`, decrypts everything and publishes the record.
 async fn run_opening(
     state: &AppState,
     tender: &TenderRef,
     shares: Vec<Share>,
 ) -> Result<(), BidError> {
-    let (parts, published, k, n, unlocked) = {
+    let (parts, published, k, n, unlocked, base_price) = {
         let mut tx = state.db.read().await?;
         let (pk, k, n) = key_params(&mut tx, &tender.tender_id).await?;
         let parts = q_all!(
@@ -733,7 +797,14 @@ async fn run_opening(
             "select user_id from opening_unlock where tender_id = $1 order by unlocked_at, user_id",
             tender.tender_id.clone()
         )?;
-        (parts, pk, k, n, unlocked)
+        let base_price = q_opt!(
+            tx,
+            (String,),
+            "select sha256 from tender_base_price where tender_id = $1",
+            tender.tender_id.clone()
+        )?
+        .map(|r| r.0);
+        (parts, pk, k, n, unlocked, base_price)
     };
     let published = parse_public_key(&published)?;
     let key = match seal::rebuild_and_check(&shares, &published) {
@@ -746,10 +817,12 @@ async fn run_opening(
     drop(shares);
     let blobs = state.blobs.clone();
     let tender_id = tender.tender_id.clone();
-    let results = tokio::task::spawn_blocking(move || {
+    let (results, base_price) = tokio::task::spawn_blocking(move || {
         let r = decrypt_all(&blobs, &key, &tender_id, parts);
+        // After the bids, with the same key (条例 第50条: published at the opening).
+        let bp = base_price.map(|sha| open_base_price(&blobs, &key, &tender_id, &sha));
         drop(key); // wiped on drop
-        r
+        (r, bp)
     })
     .await
     .map_err(|e| BidError::Corrupt(format!("decryption task: {e}")))?;
@@ -854,13 +927,18 @@ async fn run_opening(
         record_bids.push(b);
     }
     let valid = results.iter().filter(|b| b.status == "opened").count();
-    let record = json!({
+    let mut record = json!({
         "v": 1, "tender_id": tender.tender_id, "tender_code": tender.code, "outcome": "opened",
         "opened_at": audit::entry_time(now), "bid_deadline_at": audit::entry_time(from_millis(tender.bid_deadline_at)),
         "k": k, "n": n, "custodians": unlocked.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
         "bids": record_bids, "valid_bids": valid,
         "base_price_fen": Value::Null,
     });
+    match &base_price {
+        Some(Ok(fen)) => record["base_price_fen"] = json!(fen),
+        Some(Err(reason)) => record["base_price_error"] = json!(reason),
+        None => {}
+    }
     let record_json = serde_json_canonicalizer::to_string(&record)
         .map_err(|e| BidError::Corrupt(e.to_string()))?;
     let digest = sha256_hex(record_json.as_bytes());

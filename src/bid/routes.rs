@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
             // default 2 MB extractor limit must not apply.
             post(upload_part).layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/v1/tenders/{code}/base-price", post(seal_base_price))
         .route("/api/v1/tenders/{code}/bid/submit", post(submit_bid))
         .route("/api/v1/tenders/{code}/bid/withdraw", post(withdraw_bid))
         .route("/api/v1/tenders/{code}/bid", get(my_bid))
@@ -114,6 +115,18 @@ async fn upload_part(
     };
     let part = service::upload_part(&state, &caller, &code, meta, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(part)))
+}
+
+/// `POST …/base-price`, the raw base-price envelope as the body (owning agent).
+async fn seal_base_price(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let sealed = service::seal_base_price(&state, &caller, &code, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, Json(sealed)))
 }
 
 async fn submit_bid(

@@ -112,6 +112,92 @@ async fn refusal(tx: &mut Tx, tender_id: &str, now: DateTime<Utc>) -> BidError {
     }
 }
 
+/// Reads one envelope from `body`: the header first (at most `MAX_HEADER_LEN` bytes, its
+/// binding to `tender_id` and `bidder_id` checked before anything is stored), then the whole
+/// envelope streamed into the blob store, hashed, and its length checked against the header.
+async fn receive_envelope<S, E>(
+    state: &AppState,
+    tender_id: &str,
+    bidder_id: &str,
+    limit: u64,
+    body: &mut S,
+) -> Result<(EnvelopeHeader, String, u64), BidError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+    E: std::fmt::Display,
+{
+    // The header first: at most MAX_HEADER_LEN bytes, refused before anything is stored.
+    let mut head: Vec<u8> = Vec::with_capacity(MAX_HEADER_LEN);
+    let mut rest: Option<Bytes> = None;
+    while head.len() < MAX_HEADER_LEN {
+        match body.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(|e| BidError::BadBody(e.to_string()))?;
+                let take = (MAX_HEADER_LEN - head.len()).min(chunk.len());
+                head.extend_from_slice(chunk.get(..take).unwrap_or_default());
+                if take < chunk.len() {
+                    rest = Some(chunk.slice(take..));
+                }
+            }
+            None => break,
+        }
+    }
+    let (header, _) = EnvelopeHeader::parse(&head).map_err(BidError::Envelope)?;
+    header
+        .check_binding(tender_id, bidder_id)
+        .map_err(BidError::Envelope)?;
+    let expected = header.envelope_len().map_err(BidError::Envelope)?;
+    if expected > limit {
+        return Err(BidError::PartTooLarge { limit });
+    }
+
+    // Then the whole envelope to a temporary blob file, hashed on the way.
+    let mut writer = Some(state.blobs.writer()?);
+    let mut pending = head;
+    if let Some(r) = rest {
+        pending.extend_from_slice(&r);
+    }
+    let mut size: u64 = 0;
+    loop {
+        size = size.saturating_add(pending.len() as u64);
+        if size > limit {
+            return Err(BidError::PartTooLarge { limit });
+        }
+        if size > expected {
+            // More bytes than the header announces: refuse without reading the rest.
+            return Err(BidError::Envelope(crate::seal::SealError::TrailingData {
+                expected,
+            }));
+        }
+        if !pending.is_empty() {
+            let mut w = writer.take().ok_or(BidError::Conflict)?;
+            let data = std::mem::take(&mut pending);
+            w = tokio::task::spawn_blocking(move || {
+                std::io::Write::write_all(&mut w, &data).map(|()| w)
+            })
+            .await
+            .map_err(|e| BidError::Corrupt(format!("blob write task: {e}")))?
+            .map_err(|e| BidError::Blob(e.into()))?;
+            writer = Some(w);
+        }
+        match body.next().await {
+            Some(chunk) => {
+                pending = chunk
+                    .map_err(|e| BidError::BadBody(e.to_string()))?
+                    .to_vec();
+            }
+            None => break,
+        }
+    }
+    header.check_total_len(size).map_err(BidError::Envelope)?;
+    let w = writer.take().ok_or(BidError::Conflict)?;
+    let (sha256, stored) = tokio::task::spawn_blocking(move || w.finish())
+        .await
+        .map_err(|e| BidError::Corrupt(format!("blob finish task: {e}")))??;
+
+    Ok((header, sha256, stored))
+}
+
 /// What the HTTP layer knows about an upload besides its body.
 #[derive(Clone, Debug, Default)]
 pub struct UploadMeta {
@@ -163,74 +249,8 @@ where
         return Err(BidError::PartTooLarge { limit });
     }
 
-    // The header first: at most MAX_HEADER_LEN bytes, refused before anything is stored.
-    let mut head: Vec<u8> = Vec::with_capacity(MAX_HEADER_LEN);
-    let mut rest: Option<Bytes> = None;
-    while head.len() < MAX_HEADER_LEN {
-        match body.next().await {
-            Some(chunk) => {
-                let chunk = chunk.map_err(|e| BidError::BadBody(e.to_string()))?;
-                let take = (MAX_HEADER_LEN - head.len()).min(chunk.len());
-                head.extend_from_slice(chunk.get(..take).unwrap_or_default());
-                if take < chunk.len() {
-                    rest = Some(chunk.slice(take..));
-                }
-            }
-            None => break,
-        }
-    }
-    let (header, _) = EnvelopeHeader::parse(&head).map_err(BidError::Envelope)?;
-    header
-        .check_binding(&tender.tender_id, &org_id)
-        .map_err(BidError::Envelope)?;
-    let expected = header.envelope_len().map_err(BidError::Envelope)?;
-    if expected > limit {
-        return Err(BidError::PartTooLarge { limit });
-    }
-
-    // Then the whole envelope to a temporary blob file, hashed on the way.
-    let mut writer = Some(state.blobs.writer()?);
-    let mut pending = head;
-    if let Some(r) = rest {
-        pending.extend_from_slice(&r);
-    }
-    let mut size: u64 = 0;
-    loop {
-        size = size.saturating_add(pending.len() as u64);
-        if size > limit {
-            return Err(BidError::PartTooLarge { limit });
-        }
-        if size > expected {
-            // More bytes than the header announces: refuse without reading the rest.
-            return Err(BidError::Envelope(crate::seal::SealError::TrailingData {
-                expected,
-            }));
-        }
-        if !pending.is_empty() {
-            let mut w = writer.take().ok_or(BidError::Conflict)?;
-            let data = std::mem::take(&mut pending);
-            w = tokio::task::spawn_blocking(move || {
-                std::io::Write::write_all(&mut w, &data).map(|()| w)
-            })
-            .await
-            .map_err(|e| BidError::Corrupt(format!("blob write task: {e}")))?
-            .map_err(|e| BidError::Blob(e.into()))?;
-            writer = Some(w);
-        }
-        match body.next().await {
-            Some(chunk) => {
-                pending = chunk
-                    .map_err(|e| BidError::BadBody(e.to_string()))?
-                    .to_vec();
-            }
-            None => break,
-        }
-    }
-    header.check_total_len(size).map_err(BidError::Envelope)?;
-    let w = writer.take().ok_or(BidError::Conflict)?;
-    let (sha256, stored) = tokio::task::spawn_blocking(move || w.finish())
-        .await
-        .map_err(|e| BidError::Corrupt(format!("blob finish task: {e}")))??;
+    let (header, sha256, stored) =
+        receive_envelope(state, &tender.tender_id, &org_id, limit, &mut body).await?;
 
     // Recorded only if the deadline is still ahead *now*, inside the transaction.
     let now = state.clock.now();
@@ -278,6 +298,99 @@ where
         part_id,
         sha256,
         size: stored,
+    })
+}
+
+/// The `bidder_id` a sealed base price (标底) carries in its envelope. The HPKE `info` binds
+/// it, so a bidder's envelope cannot pass for the base price, nor the reverse (organisation
+/// ids never take this form).
+pub const BASE_PRICE_BIDDER_ID: &str = "base-price";
+
+/// Largest base-price envelope accepted (the plaintext is a tiny JSON object).
+const MAX_BASE_PRICE_ENVELOPE: u64 = 64 * 1024;
+
+/// `POST …/base-price` answer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SealedBasePrice {
+    /// SHA-256 hex of the stored envelope.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether an earlier sealed base price was replaced.
+    pub replaced: bool,
+}
+
+/// The owning agent seals the base price (标底, 条例 第27、50条: at most one, kept secret
+/// until the opening) before the deadline. The envelope is sealed like a bid part with
+/// `bidder_id` = [`BASE_PRICE_BIDDER_ID`]; a later one replaces the earlier.
+pub async fn seal_base_price<S, E>(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    mut body: S,
+) -> Result<SealedBasePrice, BidError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
+    E: std::fmt::Display,
+{
+    let tender = {
+        let mut tx = state.db.read().await?;
+        tender_ref(&mut tx, code).await?
+    };
+    super::opening::ensure_owner(caller, &tender)?;
+    check_open(&tender, state.clock.now())?;
+    let limit = state.config.max_bid_part_bytes.min(MAX_BASE_PRICE_ENVELOPE);
+    let (_, sha256, stored) = receive_envelope(
+        state,
+        &tender.tender_id,
+        BASE_PRICE_BIDDER_ID,
+        limit,
+        &mut body,
+    )
+    .await?;
+
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let replaced = q_exec!(
+        tx,
+        concat!(
+            "delete from tender_base_price where tender_id = $1 and ",
+            open_for_bids!()
+        ),
+        tender.tender_id.clone(),
+        to_millis(now)
+    )? > 0;
+    let n = q_exec!(
+        tx,
+        concat!(
+            "insert into tender_base_price (tender_id, sha256, size_bytes, sealed_by, sealed_at)
+             select $1, $3, $4, $5, $2 where ",
+            open_for_bids!()
+        ),
+        tender.tender_id.clone(),
+        to_millis(now),
+        sha256.clone(),
+        i64::try_from(stored).unwrap_or(i64::MAX),
+        caller.user.user_id.clone()
+    )?;
+    if n == 0 {
+        return Err(refusal(&mut tx, &tender.tender_id, now).await);
+    }
+    audit::append_withheld_until(
+        &mut tx,
+        now,
+        &caller.actor,
+        "base_price.seal",
+        &tender.tender_id,
+        json!({"sha256": sha256, "size": stored, "replaced": replaced}),
+        audit::Stage::Opening,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SealedBasePrice {
+        sha256,
+        size: stored,
+        replaced,
     })
 }
 

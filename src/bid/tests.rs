@@ -195,6 +195,23 @@ async fn bid(
         .expect("submit")
 }
 
+async fn post_base_price(
+    kit: &Kit,
+    who: &Caller,
+    code: &str,
+    bytes: &[u8],
+) -> Result<service::SealedBasePrice, BidError> {
+    let chunks: Vec<Result<Bytes, std::convert::Infallible>> = bytes
+        .chunks(301)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    service::seal_base_price(&kit.state, who, code, futures_util::stream::iter(chunks)).await
+}
+
+fn base_price(fen: i64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "base_price_fen": fen })).expect("json")
+}
+
 fn past_deadline(kit: &Kit, t: &Tender) {
     kit.clock.set(t.bid_deadline_at + TimeDelta::minutes(1));
 }
@@ -713,7 +730,108 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
                 .verify(&kit.state.platform_key.public(), &r.signature)
         );
     }
+    // The agent seals a base price (标底); a second one replaces the first.
+    let bp_id = service::BASE_PRICE_BIDDER_ID;
+    let first = post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(&pk, &t.tender_id, bp_id, "base-price.json", &base_price(1)),
+    )
+    .await
+    .expect("base price");
+    assert!(!first.replaced);
+    let sealed = post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(
+            &pk,
+            &t.tender_id,
+            bp_id,
+            "base-price.json",
+            &base_price(11_950_000_000),
+        ),
+    )
+    .await
+    .expect("base price replaced");
+    assert!(sealed.replaced);
+    // Sealed for another tender, or as a bidder's envelope: refused 422.
+    let other = published(kit).await;
+    let other_pk = opening_pk(kit, &other.code).await;
+    let e = post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(&other_pk, &other.tender_id, bp_id, "b", &base_price(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code_of(&e), "SEAL_WRONG_TENDER");
+    assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 422);
+    let e = post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(&pk, &t.tender_id, &org_of(&kit.bidder), "b", &base_price(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code_of(&e), "SEAL_WRONG_BIDDER");
+    assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 422);
+    // A base-price envelope is not a bid part either.
+    let e = upload(
+        kit,
+        &kit.bidder,
+        &t.code,
+        "form",
+        &seal(&pk, &t.tender_id, bp_id, "bid-form.json", &form(1)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code_of(&e), "SEAL_WRONG_BIDDER");
+    // A bidder, or another agent, may not seal it.
+    for who in [&kit.bidder, &kit.other_agent] {
+        let e = post_base_price(
+            kit,
+            who,
+            &t.code,
+            &seal(&pk, &t.tender_id, bp_id, "b", &base_price(5)),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 403);
+    }
+    // Withheld from the public until the opening.
+    let mut tx = kit.db().read().await.expect("read");
+    let seals: Vec<_> = crate::audit::tender_events(&mut tx, &t.tender_id)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| {
+            e.entry
+                .as_deref()
+                .is_some_and(|x| x.contains("\"base_price.seal\""))
+        })
+        .collect();
+    drop(tx);
+    assert_eq!(seals.len(), 2);
+    assert!(
+        seals
+            .into_iter()
+            .all(|e| e.for_reader(kit.now(), false).entry.is_none())
+    );
     past_deadline(kit, &t);
+    let e = post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(&pk, &t.tender_id, bp_id, "b", &base_price(5)),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(code_of(&e), "BID_DEADLINE_PASSED");
+    assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 409);
     let v = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
@@ -801,6 +919,8 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     );
     let record = &v["record"];
     assert_eq!(record["valid_bids"], 3);
+    assert_eq!(record["base_price_fen"], 11_950_000_000i64, "{record}");
+    assert!(record.get("base_price_error").is_none());
     let bids = record["bids"].as_array().unwrap();
     let price_of = |org: &str| {
         bids.iter()
@@ -991,6 +1111,21 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&path, bytes).unwrap();
+    // A base price whose plaintext is not the expected JSON: recorded, the opening goes on.
+    post_base_price(
+        kit,
+        &kit.agent,
+        &t.code,
+        &seal(
+            &pk,
+            &t.tender_id,
+            service::BASE_PRICE_BIDDER_ID,
+            "base-price.json",
+            b"about 100 yuan",
+        ),
+    )
+    .await
+    .expect("base price");
 
     past_deadline(kit, &t);
     opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
@@ -1041,6 +1176,15 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     );
     assert_eq!(db_["parts"][1]["fault"], "platform");
     assert_eq!(v["record"]["valid_bids"], 1);
+    assert!(v["record"]["base_price_fen"].is_null());
+    assert!(
+        v["record"]["base_price_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("BASE_PRICE_INVALID"),
+        "{}",
+        v["record"]
+    );
     let mut tx = kit.db().read().await.unwrap();
     let states = q_all!(
         tx,

@@ -18,7 +18,7 @@
 //     blobs beyond a few hundred MiB this way (ERR_BLOB_REFERENCED_BLOB_BROKEN), so it is
 //     the last resort only.
 
-import { sealStream, envelopeLength } from "./seal.js";
+import { sealStream, envelopeLength, collect } from "./seal.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const strings = JSON.parse($("#bid-strings")?.textContent ?? "{}");
@@ -576,7 +576,8 @@ function renderRecord(page, v) {
       ),
     );
   }
-  $("#record-base-price").textContent = rec.base_price_fen != null ? `${fenToYuan(rec.base_price_fen)}` : t("bidjs.no_base_price");
+  $("#record-base-price").textContent =
+    rec.base_price_fen != null ? `${fenToYuan(rec.base_price_fen)}` : rec.base_price_error ? `⚠ ${rec.base_price_error}` : t("bidjs.no_base_price");
   $("#record-sha256").textContent = v.record_sha256 ?? "";
   $("#record-confirmations").replaceChildren(...(v.confirmations ?? []).map((c) => h("li", {}, `${c.bidder_name} · ${t("bidjs.confirmed")} ${c.at}`)));
   const mine = page.dataset.bidderId;
@@ -658,6 +659,54 @@ function initOpeningPage(page) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The agent seals the base price (标底): bidder_id "base-price", {"base_price_fen": int}
+// ---------------------------------------------------------------------------------------
+
+function initBasePriceForm(form) {
+  const code = form.dataset.code;
+  const errorEl = $("#base-price-error");
+  const done = $("#base-price-done");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show(errorEl, "");
+    done.hidden = true;
+    const fen = yuanToFen(form.yuan.value);
+    if (fen === null) {
+      show(errorEl, form.dataset.badAmount);
+      return;
+    }
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const key = await api("GET", `/api/v1/tenders/${encodeURIComponent(code)}/opening-key`);
+      const plain = new TextEncoder().encode(JSON.stringify({ base_price_fen: fen }));
+      const envelope = await collect(
+        sealStream(plain, {
+          openingPublicKey: fromB64url(key.public_key),
+          tenderId: key.tender_id,
+          bidderId: "base-price",
+          label: "base-price.json",
+        }),
+      );
+      const resp = await fetch(`/api/v1/tenders/${encodeURIComponent(code)}/base-price`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream" },
+        body: envelope,
+      });
+      const data = await resp.json().catch(() => ({}));
+      if (!resp.ok) throw new ApiError(resp.status, data);
+      form.reset();
+      done.hidden = false;
+    } catch (e) {
+      show(errorEl, errorText(e));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 
 const bidPage = $("#bid-page");
 if (bidPage) initBidPage(bidPage);
@@ -666,3 +715,5 @@ if (unlockPage) initUnlockPage(unlockPage);
 if ($("#custodian-page")) initCustodianPage();
 const openingPage = $("#opening-page");
 if (openingPage) initOpeningPage(openingPage);
+const basePriceForm = $("#base-price-form");
+if (basePriceForm) initBasePriceForm(basePriceForm);
