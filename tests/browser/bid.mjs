@@ -277,6 +277,38 @@ test("the opening ceremony in the pages: start, quorum filling up, record, confi
   for (const s of [agent, bidder, c1, c2]) await s.context.close();
 });
 
+test("the agent seals a base price (标底) in the browser; a bidder cannot", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, "agent");
+  await page.goto(`${base}/agent/tenders/${CODE}`);
+  await page.fill("#base-price-form input[name=yuan]", "11,800,000.00");
+  await page.click("#base-price-form button[type=submit]");
+  await page.locator("#base-price-done").waitFor({ state: "visible", timeout: 20000 });
+  assert.equal(await page.locator("#base-price-error").isVisible(), false);
+  // The amount is sealed: nothing about it is readable on the public pages before the opening.
+  const visitor = await browser.newPage();
+  await visitor.goto(`${base}/tenders/${CODE}/opening`);
+  assert.equal((await visitor.content()).includes("11,800,000"), false);
+  await visitor.close();
+  // A bidder posting to the same endpoint is refused.
+  const bidder = await context.browser().newContext();
+  const bp = await bidder.newPage();
+  await login(bp, "bidder1");
+  const status = await bp.evaluate(async (code) => {
+    const csrf = document.querySelector('meta[name="csrf-token"]').content;
+    const r = await fetch(`/api/v1/tenders/${code}/base-price`, {
+      method: "POST",
+      headers: { "x-csrf-token": csrf, "content-type": "application/octet-stream" },
+      body: new Uint8Array([1, 2, 3]),
+    });
+    return r.status;
+  }, CODE);
+  assert.equal(status, 403);
+  await bidder.close();
+  await context.close();
+});
+
 test("a large attachment is sealed in the browser in bounded memory", async () => {
   // 1 GiB takes about 40 s here (debug server); SUNBID_BROWSER_BIG=0 uses 20 MiB.
   const big = process.env.SUNBID_BROWSER_BIG !== "0";
