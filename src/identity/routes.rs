@@ -13,7 +13,8 @@ use super::service::{self, IdentityError, NewOrg, NewUser, RegisterCompany};
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 
 /// Login request body.
-#[derive(Debug, Deserialize)]
+// No `Debug`: it carries a password, which must never reach a log.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.

@@ -97,7 +97,8 @@ impl From<IdentityError> for ApiError {
 }
 
 /// A bidder company's self-registration with its first user.
-#[derive(Debug, Deserialize)]
+// No `Debug`: it carries a password, which must never reach a log.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCompany {
     /// Registered company name.
@@ -126,7 +127,8 @@ pub struct NewOrg {
 }
 
 /// A new user created by the operator (or `sunbid user create`).
-#[derive(Debug, Deserialize)]
+// No `Debug`: it carries a password, which must never reach a log.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
