@@ -54,6 +54,11 @@ enum Command {
         /// Load demo organisations, users and tenders into an empty database.
         #[arg(long)]
         demo: bool,
+        /// Demo only: run the clock this many hours ahead, to try the steps that wait for a
+        /// period to pass (the bid deadline, a 3-day publicity). Refused without --demo, so a
+        /// real platform can never be backdated or post-dated this way.
+        #[arg(long, requires = "demo", allow_negative_numbers = true)]
+        demo_clock_offset_hours: Option<i64>,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -218,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             public_url,
             demo,
+            demo_clock_offset_hours,
         } => {
             let config = load_config(
                 &cfg,
@@ -230,6 +236,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             init_logs(config.log_json);
             tracing::info!(config = ?config, "starting");
+            let clock = match demo_clock_offset_hours {
+                Some(hours) => {
+                    let offset = chrono::Duration::try_hours(hours)
+                        .ok_or_else(|| anyhow::anyhow!("--demo-clock-offset-hours is too large"))?;
+                    tracing::warn!(hours, "demo clock runs ahead of the real time");
+                    let shifted = sunbid::clock::OffsetClock::default();
+                    shifted.advance(offset);
+                    Arc::new(shifted) as Arc<dyn Clock>
+                }
+                None => clock,
+            };
             sunbid::server::run_until_signal(config, clock).await?;
         }
         Command::Migrate { cfg } => {

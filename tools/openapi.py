@@ -157,6 +157,23 @@ schemas.update({
  "ScoreSheets": obj({"sheets": {"type": "array", "items": obj({"bid_id": s, "scores": {"type": "object", "additionalProperties": i}})}}),
 })
 
+# The result (issue 5): report delivery, candidate publicity, objections, award, contract.
+paths.update({
+ "/api/v1/tenders/{code}/evaluation/report/deliver": {"post": op("The owning agent delivers the signed report and closes signing; silent members are deemed to agree once every member acted or an hour after the ranking (实施条例 第53条)", "result", params=["code"])},
+ "/api/v1/tenders/{code}/result": {"get": op("The result as the caller may see it: publicity with candidates, objections (texts to the objector, agent and regulators only), award, contract", "result", params=["code"])},
+ "/api/v1/tenders/{code}/publicity": {"post": op("Publish the candidates from now until ends_at: within 3 days of the report, at least 3 days (实施条例 第54条)", "result", "PublicityInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/result-objections": {"post": op("A bidder of the tender objects to the result during the publicity (实施条例 第54条)", "result", "TextInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/result-objections/{id}/answer": {"post": op("The owning agent answers an objection in writing (due within 3 days; a late answer is recorded and flagged)", "result", "TextInput", params=["code", "id"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/award": {"post": op("Award notice (中标通知书) after the publicity with every objection answered; the first candidate unless another is chosen with a reason; reveals the expert draws", "result", "AwardInput", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/contract": {"post": op("Record the signed contract within 30 days of the award (招标投标法 第46条)", "result", "ContractInput", params=["code"], status="201", ok="Created")},
+})
+schemas.update({
+ "PublicityInput": obj({"ends_at": {"type": "string", "format": "date-time"}}, ["ends_at"]),
+ "TextInput": obj({"text": s}, ["text"]),
+ "AwardInput": obj({"bid_id": s, "reason": s}),
+ "ContractInput": obj({"signed_at": {"type": "string", "format": "date-time"}, "amount_fen": i, "document_sha256": s}, ["signed_at", "amount_fen"]),
+})
+
 doc = {"openapi": "3.1.0",
  "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
  "servers": [{"url": "/"}],

@@ -25,6 +25,9 @@
 pub mod committee;
 pub mod publicity;
 pub mod ranking;
+pub mod result;
+pub mod result_pages;
+pub mod result_routes;
 pub mod review;
 pub mod routes;
 pub mod scoring;

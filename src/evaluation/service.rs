@@ -321,17 +321,17 @@ pub struct ScoresInput {
 // ---- loading --------------------------------------------------------------------------------
 
 #[derive(Debug, sqlx::FromRow)]
-struct TenderFacts {
-    tender_id: String,
-    state: String,
-    rulebook_id: String,
+pub(super) struct TenderFacts {
+    pub(super) tender_id: String,
+    pub(super) state: String,
+    pub(super) rulebook_id: String,
     tenderee_org_id: String,
-    agent_org_id: Option<String>,
-    evaluation_method: String,
+    pub(super) agent_org_id: Option<String>,
+    pub(super) evaluation_method: String,
     criteria_json: String,
 }
 
-async fn tender_by_code(tx: &mut Tx, code: &str) -> Result<TenderFacts, EvaluationError> {
+pub(super) async fn tender_by_code(tx: &mut Tx, code: &str) -> Result<TenderFacts, EvaluationError> {
     q_opt!(
         tx,
         TenderFacts,
@@ -342,30 +342,30 @@ async fn tender_by_code(tx: &mut Tx, code: &str) -> Result<TenderFacts, Evaluati
     .ok_or(EvaluationError::NotFound("tender"))
 }
 
-fn owns(caller: &Caller, t: &TenderFacts) -> bool {
+pub(super) fn owns(caller: &Caller, t: &TenderFacts) -> bool {
     caller.user.role == Role::Agent
         && caller.user.org_id.is_some()
         && caller.user.org_id == t.agent_org_id
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct EvalRow {
-    state: String,
+pub(super) struct EvalRow {
+    pub(super) state: String,
     members_json: String,
     review_criteria_json: String,
     review_rule: String,
     plan_json: String,
-    election_round: i64,
-    leader_user_id: Option<String>,
+    pub(super) election_round: i64,
+    pub(super) leader_user_id: Option<String>,
     ranking_json: Option<String>,
     report_json: Option<String>,
-    report_sha256: Option<String>,
+    pub(super) report_sha256: Option<String>,
 }
 
-struct Evaluation {
-    tender: TenderFacts,
-    row: EvalRow,
-    members: Vec<Member>,
+pub(super) struct Evaluation {
+    pub(super) tender: TenderFacts,
+    pub(super) row: EvalRow,
+    pub(super) members: Vec<Member>,
     criteria: Vec<ReviewCriterion>,
     rule: ReviewRule,
     plan: ScoringPlan,
@@ -376,11 +376,11 @@ impl Evaluation {
         self.members.iter().map(|m| m.id.clone()).collect()
     }
 
-    fn member(&self, user_id: &str) -> Option<&Member> {
+    pub(super) fn member(&self, user_id: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.id == user_id)
     }
 
-    fn committee(&self, rulebook: &Rulebook) -> Result<Committee, EvaluationError> {
+    pub(super) fn committee(&self, rulebook: &Rulebook) -> Result<Committee, EvaluationError> {
         let experts: Vec<DrawnExpert> = self
             .members
             .iter()
@@ -406,11 +406,11 @@ impl Evaluation {
     }
 }
 
-fn corrupt(e: impl std::fmt::Display) -> EvaluationError {
+pub(super) fn corrupt(e: impl std::fmt::Display) -> EvaluationError {
     EvaluationError::Corrupt(e.to_string())
 }
 
-async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, EvaluationError> {
+pub(super) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, EvaluationError> {
     let tender = tender_by_code(tx, code).await?;
     let row = q_opt!(
         tx,
@@ -437,7 +437,7 @@ async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, EvaluationError> {
     })
 }
 
-fn rulebook<'a>(state: &'a AppState, t: &TenderFacts) -> Result<&'a Rulebook, EvaluationError> {
+pub(super) fn rulebook<'a>(state: &'a AppState, t: &TenderFacts) -> Result<&'a Rulebook, EvaluationError> {
     state
         .rulebooks
         .by_id(&t.rulebook_id)
@@ -446,7 +446,7 @@ fn rulebook<'a>(state: &'a AppState, t: &TenderFacts) -> Result<&'a Rulebook, Ev
 
 /// The caller as a member who may act now: on the committee and, for an expert, still
 /// checked in for this tender.
-async fn acting_member(
+pub(super) async fn acting_member(
     tx: &mut Tx,
     ev: &Evaluation,
     caller: &Caller,
@@ -472,7 +472,7 @@ async fn acting_member(
 
 /// The bids that were opened valid, with their prices from the opening record (开标记录),
 /// in submission order.
-async fn opened_bids(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidFacts>, EvaluationError> {
+pub(super) async fn opened_bids(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidFacts>, EvaluationError> {
     let rows: Vec<(String, i64)> = q_all!(
         tx,
         (String, i64),
@@ -516,12 +516,12 @@ async fn opened_bids(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidFacts>, Eval
         .collect()
 }
 
-fn canonical_sha256(v: &Value) -> Result<String, EvaluationError> {
+pub(super) fn canonical_sha256(v: &Value) -> Result<String, EvaluationError> {
     let text = serde_json_canonicalizer::to_string(v).map_err(corrupt)?;
     Ok(sha256_hex(text.as_bytes()))
 }
 
-async fn event(
+pub(super) async fn event(
     tx: &mut Tx,
     now: DateTime<Utc>,
     actor: &Actor,
@@ -558,7 +558,7 @@ async fn set_state(
     Ok(())
 }
 
-fn wrong(action: &'static str, ev: &Evaluation) -> EvaluationError {
+pub(super) fn wrong(action: &'static str, ev: &Evaluation) -> EvaluationError {
     EvaluationError::WrongState {
         action,
         what: "evaluation",
@@ -1590,7 +1590,7 @@ pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::evaluation::review::CriterionKind;
     use crate::evaluation::scoring::Benchmark;
@@ -1601,17 +1601,24 @@ mod tests {
     use crate::tender::service::{self as tenders, NewDocument};
     use crate::tender::testkit::{Kit, org, user};
 
-    struct Fixture {
-        code: String,
-        tender_id: String,
-        experts: Vec<Caller>,
-        bids: Vec<String>,
+    pub(crate) struct Fixture {
+        pub(crate) code: String,
+        pub(crate) tender_id: String,
+        pub(crate) experts: Vec<Caller>,
+        pub(crate) bids: Vec<String>,
+        /// One bidder user per bid, in bid order.
+        pub(crate) bidders: Vec<Caller>,
     }
 
     /// A published tender moved straight to `opened` with one valid bid per price (the
     /// opening record carries the prices) and `drawn` confirmed experts of whom the first
     /// `checked_in` have checked in. The sealed-bid and draw ceremonies have their own tests.
-    async fn opened(kit: &Kit, prices: &[i64], drawn: usize, checked_in: usize) -> Fixture {
+    pub(crate) async fn opened(
+        kit: &Kit,
+        prices: &[i64],
+        drawn: usize,
+        checked_in: usize,
+    ) -> Fixture {
         let code = kit.code("E");
         let db = kit.db();
         tenders::create_draft(
@@ -1758,10 +1765,11 @@ mod tests {
             tender_id: tid,
             experts,
             bids,
+            bidders,
         }
     }
 
-    fn start_input() -> StartInput {
+    pub(crate) fn start_input() -> StartInput {
         StartInput {
             representatives: vec![],
             review_criteria: vec![
@@ -1785,7 +1793,7 @@ mod tests {
         }
     }
 
-    fn api(e: EvaluationError) -> (u16, &'static str) {
+    pub(crate) fn api(e: EvaluationError) -> (u16, &'static str) {
         let a = ApiError::from(e);
         (a.status.as_u16(), a.code)
     }
@@ -1802,7 +1810,7 @@ mod tests {
         s
     }
 
-    async fn events(db: &Db, tid: &str, action: &str) -> Vec<Value> {
+    pub(crate) async fn events(db: &Db, tid: &str, action: &str) -> Vec<Value> {
         let mut tx = db.read().await.unwrap();
         let rows: Vec<(String,)> = q_all!(
             tx,
@@ -1818,7 +1826,7 @@ mod tests {
     }
 
     /// Started, leader elected, every bid passed the review: ready to score.
-    async fn to_scoring(kit: &Kit, fx: &Fixture) {
+    pub(crate) async fn to_scoring(kit: &Kit, fx: &Fixture) {
         start(&kit.state, &kit.agent, &fx.code, &start_input())
             .await
             .expect("start");
@@ -1860,7 +1868,7 @@ mod tests {
     }
 
     /// Registers a soft passkey (user verification reported) for a member.
-    async fn passkey_of(
+    pub(crate) async fn passkey_of(
         kit: &Kit,
         who: &Caller,
     ) -> webauthn_authenticator_rs::softpasskey::SoftPasskey {
@@ -1889,7 +1897,7 @@ mod tests {
         webauthn_authenticator_rs::prelude::Url::parse("http://localhost:8080").expect("origin")
     }
 
-    async fn sign(
+    pub(crate) async fn sign(
         kit: &Kit,
         who: &Caller,
         soft: &mut webauthn_authenticator_rs::softpasskey::SoftPasskey,
@@ -1911,7 +1919,7 @@ mod tests {
         .await
     }
 
-    fn sheets(fx: &Fixture, tech: &[i64]) -> ScoresInput {
+    pub(crate) fn sheets(fx: &Fixture, tech: &[i64]) -> ScoresInput {
         ScoresInput {
             sheets: fx
                 .bids

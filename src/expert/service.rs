@@ -1251,8 +1251,9 @@ pub async fn respond(
 }
 
 /// Commits the replacement draw for a member who declined or did not answer (条例 第46条:
-/// drawn the same way): one quota of one member, everyone drawn so far excluded.
-async fn replace_member(
+/// drawn the same way): one quota of one member, everyone drawn so far excluded. The
+/// evaluation also calls it for a member who withdraws (`evaluation::replacement`).
+pub(crate) async fn replace_member(
     tx: &mut Tx,
     now: DateTime<Utc>,
     actor: &Actor,
@@ -1842,8 +1843,22 @@ pub async fn reveal_draws(
     if !matches!(tender.state.as_str(), "awarded" | "contracted") {
         return Err(ExpertError::NotAwarded);
     }
+    let revealed = reveal_draws_in(&mut tx, now, &caller.actor, &tender.tender_id).await?;
+    tx.commit().await?;
+    Ok(revealed)
+}
+
+/// Reveals every performed, not yet revealed draw of a tender inside the caller's
+/// transaction; the award calls it in the transaction that records the award, so the names
+/// and the secret become public at the same instant as the result.
+pub(crate) async fn reveal_draws_in(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    tender_id: &str,
+) -> Result<usize, ExpertError> {
     let mut revealed = 0;
-    for row in draws_of(&mut tx, &tender.tender_id).await? {
+    for row in draws_of(tx, tender_id).await? {
         if row.state != "drawn" || row.reveal_seq.is_some() {
             continue;
         }
@@ -1856,19 +1871,13 @@ pub async fn reveal_draws(
             "select entry from audit_event where seq = $1",
             result_seq
         )?;
-        let members = member_views(
-            &mut tx,
-            &tender.tender_id,
-            Some(&row.draw_id),
-            Visibility::Names,
-        )
-        .await?;
+        let members = member_views(tx, tender_id, Some(&row.draw_id), Visibility::Names).await?;
         let seq = audit::append(
-            &mut tx,
+            tx,
             now,
-            &caller.actor,
+            actor,
             "expert.draw.reveal",
-            Some(&tender.tender_id),
+            Some(tender_id),
             json!({
                 "draw_id": row.draw_id,
                 "secret": row.secret_hex,
@@ -1892,7 +1901,6 @@ pub async fn reveal_draws(
         )?;
         revealed += 1;
     }
-    tx.commit().await?;
     Ok(revealed)
 }
 

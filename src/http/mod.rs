@@ -86,12 +86,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identity::passkey_routes::router())
         .merge(crate::tender::routes::router())
         .merge(crate::expert::routes::router())
-        .merge(crate::evaluation::routes::router());
+        .merge(crate::evaluation::routes::router())
+        .merge(crate::evaluation::result_routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
         .merge(crate::identity::passkey_pages::router())
         .merge(crate::expert::pages::router())
+        .merge(crate::evaluation::result_pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,
         ));
