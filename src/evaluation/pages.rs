@@ -1,0 +1,956 @@
+//! The evaluation page (评标) at `/tenders/{code}/evaluation`: one server-rendered page that
+//! shows each viewer what the evaluation API ([`super::service::view`]) lets them see, and the
+//! actions their role has now.
+//!
+//! - The owning agent: before the start, the committee's readiness and the start form
+//!   (representatives, preliminary review criteria and rule, price formula, aggregation);
+//!   afterwards the progress in counts, the review outcome, the ranking, each member's
+//!   signature status by anonymous number, the report link and the place for the result
+//!   actions (`#result-actions`, the publicity and award pages link from there).
+//! - A committee member: the leader ballot, the preliminary review marks, the score sheets,
+//!   signing the report with a passkey or dissenting in writing.
+//! - Regulators and operators: the same as a member, read-only (as the API allows).
+//! - Anybody else: 403.
+//!
+//! Like the check-in and the opening pages, the actions are sent by `web/static/evaluation.js`
+//! to the JSON API with the CSRF header, so every refusal shows the API's own message; the
+//! passkey signature cannot work without script anyway. Nothing here decides a rule: the page
+//! only reads, and the service refuses what is not allowed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::committee::{Member, MemberRole};
+use super::review::{CriterionKind, ReviewCriterion};
+use super::scoring::{Aggregation, ScoringPlan};
+use super::service::{self, EvaluationError};
+use crate::http::i18n::Lang;
+use crate::http::page::{Base, OrPage, PageError, PageResult, render, yuan};
+use crate::http::{ApiError, AppState, Ctx};
+use crate::identity::Role;
+use crate::store::Tx;
+use crate::tender::model::Tender;
+use crate::tender::service::{self as tenders, Caller};
+use crate::{q_all, q_opt};
+
+/// The strings `evaluation.js` shows, handed to it as JSON in the page (keys `evjs.*`).
+const JS_KEYS: &[&str] = &[
+    "evjs.sent",
+    "evjs.signed",
+    "evjs.dissented",
+    "evjs.started",
+    "evjs.bad_points",
+    "evjs.out_of_range",
+    "evjs.reason_required",
+    "evjs.bad_criteria",
+    "evjs.no_criteria",
+    "evjs.cancelled",
+    "evjs.problem.out_of_range",
+    "evjs.problem.missing",
+];
+
+/// JSON of the `evaluation.js` strings in `lang`, safe inside `<script type="application/json">`.
+fn js_strings(lang: Lang) -> String {
+    let map: serde_json::Map<String, Value> = JS_KEYS
+        .iter()
+        .map(|k| ((*k).to_string(), lang.t(k).into()))
+        .collect();
+    Value::Object(map)
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// Hundredths of a point as points with two decimals (display only): 8550 → "85.50".
+pub fn points(h: i64) -> String {
+    let sign = if h < 0 { "-" } else { "" };
+    let a = h.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+// ---- what the view returns, as far as the page reads it ------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ViewDto {
+    state: String,
+    election: ElectionDto,
+    review: ReviewDto,
+    scoring: ScoringDto,
+    sheets: Option<Vec<SheetDto>>,
+    ranking: Option<RankingDto>,
+    committee: Option<Vec<Member>>,
+    report_sha256: Option<String>,
+    signing: Option<SigningDto>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ElectionDto {
+    round: i64,
+    ballots: i64,
+    elected: bool,
+    leader: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReviewDto {
+    criteria: Vec<ReviewCriterion>,
+    rule: String,
+    marks: i64,
+    marks_expected: i64,
+    decided: bool,
+    passed: Option<Vec<String>>,
+    outcome: Option<OutcomeDto>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OutcomeDto {
+    decisions: Vec<(String, DecisionDto)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DecisionDto {
+    decision: String,
+    failed: Vec<FailedDto>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FailedDto {
+    criterion: String,
+    reasons: Vec<(String, String)>,
+    fails: usize,
+    marks: usize,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ScoringDto {
+    plan: Option<ScoringPlan>,
+    submitted: i64,
+    you_submitted: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SheetDto {
+    member: String,
+    bid_id: String,
+    scores: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RankingDto {
+    outcome: String,
+    benchmark_fen: Option<i64>,
+    rows: Vec<RankRowDto>,
+    candidates: Vec<String>,
+    valid_bids: Option<u32>,
+    violation: Option<ViolationDto>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RankRowDto {
+    rank: u32,
+    bid: String,
+    price_fen: i64,
+    detail: DetailDto,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DetailDto {
+    subjective: Option<i64>,
+    price_score: Option<i64>,
+    total: Option<i64>,
+    evaluated_price_fen: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ViolationDto {
+    message_zh: String,
+    message_en: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SigningDto {
+    acted: i64,
+    complete: bool,
+}
+
+// ---- what the template shows ---------------------------------------------------------------
+
+/// A committee member as this viewer may see them.
+struct MemberRow {
+    no: usize,
+    /// User id (only rendered for members, who vote with it).
+    user_id: String,
+    label: String,
+    role: &'static str,
+    me: bool,
+    leader: bool,
+    /// signed / dissented / pending.
+    sign_state: &'static str,
+    sign_label: &'static str,
+    /// The dissent's reason (insiders only).
+    reason: String,
+}
+
+/// A bid as the opening record names it.
+struct BidLabel {
+    bid_id: String,
+    bidder: String,
+    price: String,
+}
+
+struct DecisionRow {
+    bidder: String,
+    passed: bool,
+    failed: Vec<String>,
+}
+
+struct MarkItem {
+    bid_id: String,
+    bidder: String,
+    criterion: String,
+    kind: &'static str,
+}
+
+struct ScoreCrit {
+    name: String,
+    max: i64,
+    max_points: String,
+}
+
+struct SheetRow {
+    member: String,
+    bidder: String,
+    scores: Vec<String>,
+}
+
+struct RankRow {
+    rank: u32,
+    bidder: String,
+    price: String,
+    subjective: String,
+    price_score: String,
+    total: String,
+    candidate: bool,
+}
+
+/// The agent's start form.
+struct StartForm {
+    /// The tender is opened and the committee complete.
+    can_start: bool,
+    /// Why not, when it cannot start yet.
+    blocker: Option<String>,
+    /// Active users of the tenderee: (user id, name).
+    representatives: Vec<(String, String)>,
+    criteria_text: String,
+    /// The tender's criteria: (name, weight, preselected as the price criterion).
+    price_choices: Vec<(String, u32, bool)>,
+}
+
+/// A started evaluation.
+struct EvView {
+    state: String,
+    state_label: &'static str,
+    members: Vec<MemberRow>,
+    round: i64,
+    ballots: i64,
+    elected: bool,
+    leader_label: Option<String>,
+    /// Whom the viewer voted for in this round.
+    voted_for: Option<String>,
+    can_vote: bool,
+    criteria: Vec<(String, &'static str)>,
+    rule_label: &'static str,
+    marks: i64,
+    marks_expected: i64,
+    decided: bool,
+    decisions: Vec<DecisionRow>,
+    to_mark: Vec<MarkItem>,
+    marked_all: bool,
+    plan: Vec<ScoreCrit>,
+    price_note: Option<String>,
+    aggregation_label: &'static str,
+    submitted: i64,
+    you_submitted: bool,
+    score_bids: Vec<BidLabel>,
+    can_score: bool,
+    sheets: Vec<SheetRow>,
+    ranking: Vec<RankRow>,
+    benchmark: Option<String>,
+    failed: Option<String>,
+    report_sha256: Option<String>,
+    signing_acted: i64,
+    signing_complete: bool,
+    can_sign: bool,
+    my_sign: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "evaluation_page.html")]
+struct EvaluationPage {
+    base: Base,
+    code: String,
+    title: String,
+    tender_state: String,
+    method: String,
+    owner: bool,
+    /// On the committee (or, before the start, a confirmed drawn expert).
+    member: bool,
+    start: Option<StartForm>,
+    notice: Option<String>,
+    ev: Option<EvView>,
+    strings: String,
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+fn sql(e: sqlx::Error) -> ApiError {
+    EvaluationError::from(e).into()
+}
+
+fn kind_label(lang: Lang, k: CriterionKind) -> &'static str {
+    lang.t(match k {
+        CriterionKind::Formal => "evaluation.kind.formal",
+        CriterionKind::Qualification => "evaluation.kind.qualification",
+        CriterionKind::Responsiveness => "evaluation.kind.responsiveness",
+    })
+}
+
+fn state_label(lang: Lang, s: &str) -> &'static str {
+    lang.t(match s {
+        "electing" => "evaluation.state.electing",
+        "review" => "evaluation.state.review",
+        "scoring" => "evaluation.state.scoring",
+        "ranked" => "evaluation.state.ranked",
+        "failed" => "evaluation.state.failed",
+        _ => "state.unknown",
+    })
+}
+
+/// The valid bids of the opening record (开标记录), labelled with the bidder and price.
+async fn bid_labels(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidLabel>, ApiError> {
+    let record: Option<(Option<String>,)> = q_opt!(
+        tx,
+        (Option<String>,),
+        "select record_json from opening where tender_id = $1",
+        tender_id.to_string()
+    )
+    .map_err(sql)?;
+    let record: Value = record
+        .and_then(|(r,)| r)
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    Ok(record
+        .get("bids")
+        .and_then(Value::as_array)
+        .map(|bids| {
+            bids.iter()
+                // Only the bids opened valid are evaluated (revoked ones are in the record too).
+                .filter(|b| b.get("status").and_then(Value::as_str).unwrap_or("opened") == "opened")
+                .filter_map(|b| {
+                    Some(BidLabel {
+                        bid_id: b.get("bid_id")?.as_str()?.to_string(),
+                        bidder: b
+                            .get("bidder_name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        price: b
+                            .get("price_fen")
+                            .and_then(Value::as_i64)
+                            .map(yuan)
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn bidder_of(bids: &[BidLabel], bid: &str) -> String {
+    bids.iter()
+        .find(|b| b.bid_id == bid)
+        .map(|b| b.bidder.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| bid.to_string())
+}
+
+/// Whether the user is a drawn member of the tender who confirmed (before the start, such
+/// an expert sees that the evaluation has not started rather than a 403).
+async fn confirmed_expert(tx: &mut Tx, tender_id: &str, user_id: &str) -> Result<bool, ApiError> {
+    let row: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select a.expert_id from expert_assignment a join expert e on e.expert_id = a.expert_id
+         where a.tender_id = $1 and e.user_id = $2 and a.role = 'member' and a.state = 'confirmed'",
+        tender_id.to_string(),
+        user_id.to_string()
+    )
+    .map_err(sql)?;
+    Ok(row.is_some())
+}
+
+/// Default review criteria text in the page's language: one "kind: criterion" per line.
+fn default_criteria(lang: Lang) -> String {
+    lang.t("evaluation.default_criteria").to_string()
+}
+
+/// The tender's criterion most likely to be the price (its name mentions the price).
+fn looks_like_price(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    name.contains('价') || lower.contains("price")
+}
+
+async fn start_form(state: &AppState, ctx: &Ctx, tender: &Tender) -> Result<StartForm, ApiError> {
+    let ready = {
+        let mut tx = state.db.read().await?;
+        crate::expert::checkin::committee_ready(&mut tx, &tender.tender_id).await?
+    };
+    let blocker = if tender.state.as_str() != "opened" {
+        Some(format!(
+            "{} ({})",
+            ctx.lang.t("evaluation.not_opened"),
+            Base::new(ctx).state_label(tender.state.as_str())
+        ))
+    } else if !ready {
+        Some(ctx.lang.t("evaluation.committee_not_ready").to_string())
+    } else {
+        None
+    };
+    let representatives = crate::identity::service::list_users(&state.db)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .filter(|u| u.status == "active" && u.org_id.as_deref() == Some(&tender.tenderee_org_id))
+        .map(|u| (u.user_id, u.display_name))
+        .collect();
+    let mut price_seen = false;
+    let price_choices = tender
+        .criteria
+        .iter()
+        .map(|c| {
+            let pick = !price_seen && looks_like_price(&c.name);
+            price_seen |= pick;
+            (c.name.clone(), c.weight, pick)
+        })
+        .collect();
+    Ok(StartForm {
+        can_start: blocker.is_none(),
+        blocker,
+        representatives,
+        criteria_text: default_criteria(ctx.lang),
+        price_choices,
+    })
+}
+
+/// Names of the committee members for insiders: display name, and the draw's member number
+/// for experts.
+async fn member_names(
+    tx: &mut Tx,
+    tender_id: &str,
+    members: &[Member],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for m in members {
+        let name: Option<(String,)> = q_opt!(
+            tx,
+            (String,),
+            "select display_name from app_user where user_id = $1",
+            m.id.clone()
+        )
+        .map_err(sql)?;
+        let no: Option<(i64,)> = q_opt!(
+            tx,
+            (i64,),
+            "select a.member_no from expert_assignment a join expert e on e.expert_id = a.expert_id
+             where a.tender_id = $1 and e.user_id = $2 and a.role = 'member' and a.state = 'confirmed'",
+            tender_id.to_string(),
+            m.id.clone()
+        )
+        .map_err(sql)?;
+        let name = name.map(|n| n.0).unwrap_or_else(|| m.id.clone());
+        out.insert(
+            m.id.clone(),
+            match no {
+                Some((n,)) => format!("{name} (#{n})"),
+                None => name,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Builds the view of a started evaluation for this viewer.
+#[allow(clippy::too_many_lines)]
+async fn started_view(
+    state: &AppState,
+    ctx: &Ctx,
+    tender: &Tender,
+    v: ViewDto,
+) -> Result<(EvView, bool), ApiError> {
+    let lang = ctx.lang;
+    let me = ctx
+        .user
+        .as_ref()
+        .map(|u| u.user_id.clone())
+        .unwrap_or_default();
+    let tid = tender.tender_id.clone();
+    let mut tx = state.db.read().await?;
+    let bids = bid_labels(&mut tx, &tid).await?;
+    // Members in committee order; the view names them to insiders only, so for the agent
+    // the page reads the order from the evaluation and shows anonymous numbers.
+    let insider = v.committee.is_some();
+    let members: Vec<Member> = match &v.committee {
+        Some(c) => c.clone(),
+        None => {
+            let row: Option<(String,)> = q_opt!(
+                tx,
+                (String,),
+                "select members_json from evaluation where tender_id = $1",
+                tid.clone()
+            )
+            .map_err(sql)?;
+            row.and_then(|(j,)| serde_json::from_str(&j).ok())
+                .unwrap_or_default()
+        }
+    };
+    let is_member = insider && members.iter().any(|m| m.id == me);
+    let names = if insider {
+        member_names(&mut tx, &tid, &members).await?
+    } else {
+        BTreeMap::new()
+    };
+    let acts: Vec<(String, String, Option<String>)> = q_all!(
+        tx,
+        (String, String, Option<String>),
+        "select member, act, reason from evaluation_signature where tender_id = $1",
+        tid.clone()
+    )
+    .map_err(sql)?;
+    let label_of = |id: &str| -> String {
+        match members.iter().position(|m| m.id == id) {
+            Some(i) => names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| format!("{} {}", lang.t("evaluation.member"), i + 1)),
+            None => id.to_string(),
+        }
+    };
+    let rows: Vec<MemberRow> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let act = acts.iter().find(|(who, _, _)| *who == m.id);
+            let (sign_state, key) = match act.map(|a| a.1.as_str()) {
+                Some("signed") => ("signed", "evaluation.sign.signed"),
+                Some(_) => ("dissented", "evaluation.sign.dissented"),
+                None => ("pending", "evaluation.sign.pending"),
+            };
+            MemberRow {
+                no: i + 1,
+                user_id: if is_member {
+                    m.id.clone()
+                } else {
+                    String::new()
+                },
+                label: label_of(&m.id),
+                role: lang.t(match m.role {
+                    MemberRole::Expert => "evaluation.role.expert",
+                    MemberRole::TendereeRepresentative => "evaluation.role.representative",
+                }),
+                me: m.id == me,
+                leader: v.election.leader.as_deref() == Some(m.id.as_str()),
+                sign_state,
+                sign_label: lang.t(key),
+                reason: if insider {
+                    act.and_then(|a| a.2.clone()).unwrap_or_default()
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect();
+
+    // The viewer's own progress (members only).
+    let voted_for = if is_member {
+        let row: Option<(String,)> = q_opt!(
+            tx,
+            (String,),
+            "select candidate from evaluation_ballot where tender_id = $1 and round = $2 and voter = $3",
+            tid.clone(),
+            v.election.round,
+            me.clone()
+        )
+        .map_err(sql)?;
+        row.map(|(c,)| label_of(&c))
+    } else {
+        None
+    };
+    let my_marks: BTreeSet<(String, String)> = if is_member {
+        q_all!(
+            tx,
+            (String, String),
+            "select bid_id, criterion from evaluation_mark where tender_id = $1 and member = $2",
+            tid.clone(),
+            me.clone()
+        )
+        .map_err(sql)?
+        .into_iter()
+        .collect()
+    } else {
+        BTreeSet::new()
+    };
+    drop(tx);
+
+    let state_is = |s: &str| v.state == s;
+    let to_mark: Vec<MarkItem> = if is_member && state_is("review") {
+        bids.iter()
+            .flat_map(|b| v.review.criteria.iter().map(move |c| (b, c)))
+            .filter(|(b, c)| !my_marks.contains(&(b.bid_id.clone(), c.id.clone())))
+            .map(|(b, c)| MarkItem {
+                bid_id: b.bid_id.clone(),
+                bidder: b.bidder.clone(),
+                criterion: c.id.clone(),
+                kind: kind_label(lang, c.kind),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let decisions = v
+        .review
+        .outcome
+        .as_ref()
+        .map(|o| {
+            o.decisions
+                .iter()
+                .map(|(bid, d)| DecisionRow {
+                    bidder: bidder_of(&bids, bid),
+                    passed: d.decision == "passed",
+                    failed: d
+                        .failed
+                        .iter()
+                        .map(|f| {
+                            let why: Vec<String> = f
+                                .reasons
+                                .iter()
+                                .map(|(who, r)| format!("{}: {r}", label_of(who)))
+                                .collect();
+                            format!(
+                                "{} ({}/{}) — {}",
+                                f.criterion,
+                                f.fails,
+                                f.marks,
+                                why.join("; ")
+                            )
+                        })
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| {
+            // The agent is told which bids passed, not who marked what.
+            match (&v.review.passed, v.review.decided) {
+                (Some(passed), true) => bids
+                    .iter()
+                    .map(|b| DecisionRow {
+                        bidder: b.bidder.clone(),
+                        passed: passed.contains(&b.bid_id),
+                        failed: Vec::new(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        });
+    let plan = v.scoring.plan.clone();
+    let plan_rows: Vec<ScoreCrit> = plan
+        .as_ref()
+        .map(|p| {
+            p.criteria
+                .iter()
+                .map(|c| ScoreCrit {
+                    name: c.name.clone(),
+                    max: c.max,
+                    max_points: points(c.max),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let price_note = plan.as_ref().and_then(|p| p.price.as_ref()).map(|f| {
+        format!(
+            "{} ({} {}): {}",
+            f.name,
+            points(f.max),
+            lang.t("evaluation.points"),
+            lang.t("evaluation.price_by_formula")
+        )
+    });
+    let aggregation_label = lang.t(match plan.as_ref().map(|p| p.aggregation) {
+        Some(Aggregation::TrimmedMean) => "evaluation.aggregation.trimmed_mean",
+        _ => "evaluation.aggregation.mean",
+    });
+    let passed: Vec<String> = v.review.passed.clone().unwrap_or_default();
+    let score_bids: Vec<BidLabel> = bids
+        .iter()
+        .filter(|b| passed.contains(&b.bid_id))
+        .map(|b| BidLabel {
+            bid_id: b.bid_id.clone(),
+            bidder: b.bidder.clone(),
+            price: b.price.clone(),
+        })
+        .collect();
+    let sheets = v
+        .sheets
+        .as_ref()
+        .map(|s| {
+            s.iter()
+                .map(|s| SheetRow {
+                    member: label_of(&s.member),
+                    bidder: bidder_of(&bids, &s.bid_id),
+                    scores: plan_rows
+                        .iter()
+                        .map(|c| {
+                            s.scores
+                                .get(&c.name)
+                                .map(|x| points(*x))
+                                .unwrap_or_default()
+                        })
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let (ranking, benchmark, failed) = match &v.ranking {
+        Some(r) if r.outcome == "failed" => {
+            let msg = r
+                .violation
+                .as_ref()
+                .map(|x| {
+                    if lang.is_en() {
+                        x.message_en.clone()
+                    } else {
+                        x.message_zh.clone()
+                    }
+                })
+                .unwrap_or_default();
+            (
+                Vec::new(),
+                None,
+                Some(format!("{msg} ({})", r.valid_bids.unwrap_or(0))),
+            )
+        }
+        Some(r) => (
+            r.rows
+                .iter()
+                .map(|row| RankRow {
+                    rank: row.rank,
+                    bidder: bidder_of(&bids, &row.bid),
+                    price: yuan(row.price_fen),
+                    subjective: row.detail.subjective.map(points).unwrap_or_default(),
+                    price_score: row
+                        .detail
+                        .price_score
+                        .map(points)
+                        .or_else(|| row.detail.evaluated_price_fen.map(yuan))
+                        .unwrap_or_default(),
+                    total: row.detail.total.map(points).unwrap_or_default(),
+                    candidate: r.candidates.contains(&row.bid),
+                })
+                .collect(),
+            r.benchmark_fen.map(yuan),
+            None,
+        ),
+        None => (Vec::new(), None, None),
+    };
+    let mine = rows.iter().find(|r| r.me);
+    let my_sign = mine.map(|r| r.sign_label);
+    let can_sign =
+        is_member && state_is("ranked") && mine.is_some_and(|r| r.sign_state == "pending");
+    let signing = v.signing.unwrap_or_default();
+    let leader_label = v.election.leader.as_deref().map(label_of);
+    let ev = EvView {
+        state_label: state_label(lang, &v.state),
+        state: v.state.clone(),
+        round: v.election.round,
+        ballots: v.election.ballots,
+        elected: v.election.elected,
+        leader_label,
+        can_vote: is_member && state_is("electing") && voted_for.is_none(),
+        voted_for,
+        criteria: v
+            .review
+            .criteria
+            .iter()
+            .map(|c| (c.id.clone(), kind_label(lang, c.kind)))
+            .collect(),
+        rule_label: lang.t(if v.review.rule == "unanimity" {
+            "evaluation.rule.unanimity"
+        } else {
+            "evaluation.rule.majority"
+        }),
+        marks: v.review.marks,
+        marks_expected: v.review.marks_expected,
+        decided: v.review.decided,
+        decisions,
+        marked_all: is_member && state_is("review") && to_mark.is_empty(),
+        to_mark,
+        plan: plan_rows,
+        price_note,
+        aggregation_label,
+        submitted: v.scoring.submitted,
+        you_submitted: v.scoring.you_submitted,
+        can_score: is_member && state_is("scoring") && !v.scoring.you_submitted,
+        score_bids,
+        sheets,
+        ranking,
+        benchmark,
+        failed,
+        report_sha256: v.report_sha256.clone(),
+        signing_acted: signing.acted,
+        signing_complete: signing.complete,
+        can_sign,
+        my_sign,
+        members: rows,
+    };
+    Ok((ev, is_member))
+}
+
+// ---- the handler ----------------------------------------------------------------------------
+
+async fn evaluation_page(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> PageResult {
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    let user = caller.user.clone();
+    let d = tenders::get_tender(&state.db, Some(&user), &code)
+        .await
+        .or_page(&ctx)?;
+    let tender = d.tender;
+    let owner = tenders::is_owner(&user, &tender);
+    let mut page = EvaluationPage {
+        base: Base::new(&ctx),
+        code: tender.code.clone(),
+        title: tender.title.clone(),
+        tender_state: tender.state.as_str().to_string(),
+        method: tender.evaluation_method.as_str().to_string(),
+        owner,
+        member: false,
+        start: None,
+        notice: None,
+        ev: None,
+        strings: js_strings(ctx.lang),
+    };
+    match service::view(&state, &caller, &code).await {
+        Ok(v) => {
+            let v: ViewDto = serde_json::from_value(v)
+                .map_err(|e| ApiError::internal(&e))
+                .or_page(&ctx)?;
+            let (ev, is_member) = started_view(&state, &ctx, &tender, v).await.or_page(&ctx)?;
+            page.member = is_member;
+            page.ev = Some(ev);
+        }
+        Err(EvaluationError::NotFound("evaluation")) => {
+            let drawn = {
+                let mut tx = state.db.read().await.or_page(&ctx)?;
+                confirmed_expert(&mut tx, &tender.tender_id, &user.user_id)
+                    .await
+                    .or_page(&ctx)?
+            };
+            if owner {
+                page.start = Some(start_form(&state, &ctx, &tender).await.or_page(&ctx)?);
+            } else if drawn {
+                page.member = true;
+                page.notice = Some(ctx.lang.t("evaluation.waiting").to_string());
+            } else if matches!(user.role, Role::Regulator | Role::Operator) {
+                page.notice = Some(ctx.lang.t("evaluation.not_started").to_string());
+            } else {
+                return Err(PageError::new(&ctx, forbidden()));
+            }
+        }
+        Err(e) => return Err(e).or_page(&ctx),
+    }
+    Ok(render(&page))
+}
+
+fn forbidden() -> ApiError {
+    ApiError::forbidden(
+        "only the tender's agent, the committee and regulators may see the evaluation / 无权查看评标情况",
+    )
+}
+
+/// The evaluation page.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/tenders/{code}/evaluation", get(evaluation_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_have_two_decimals() {
+        assert_eq!(points(8550), "85.50");
+        assert_eq!(points(5), "0.05");
+        assert_eq!(points(0), "0.00");
+        assert_eq!(points(-150), "-1.50");
+    }
+
+    #[test]
+    fn price_criterion_is_recognised() {
+        assert!(looks_like_price("投标报价"));
+        assert!(looks_like_price("Bid price"));
+        assert!(!looks_like_price("施工组织设计"));
+    }
+
+    #[test]
+    fn labels_exist_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            for k in [
+                CriterionKind::Formal,
+                CriterionKind::Qualification,
+                CriterionKind::Responsiveness,
+            ] {
+                assert!(!kind_label(lang, k).starts_with("evaluation."));
+            }
+            for s in ["electing", "review", "scoring", "ranked", "failed"] {
+                assert!(!state_label(lang, s).starts_with("evaluation."), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn js_strings_exist_in_both_languages_and_cannot_close_the_script() {
+        for lang in [Lang::Zh, Lang::En] {
+            for k in JS_KEYS {
+                assert_ne!(lang.t(k), *k, "missing translation {k}");
+            }
+            for k in ["evaluation.default_criteria", "evaluation.title"] {
+                assert_ne!(lang.t(k), k, "missing translation {k}");
+            }
+            let s = js_strings(lang);
+            assert!(!s.contains('<') && !s.contains('>'));
+            assert!(serde_json::from_str::<Value>(&s).is_ok());
+        }
+    }
+}
