@@ -252,6 +252,7 @@ struct EvalRow {
     state: String,
     members_json: String,
     ranking_json: Option<String>,
+    report_json: Option<String>,
     report_sha256: Option<String>,
     ranked_at: Option<i64>,
     report_at: Option<i64>,
@@ -261,7 +262,7 @@ async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError
     q_opt!(
         tx,
         EvalRow,
-        "select state, members_json, ranking_json, report_sha256, ranked_at, report_at
+        "select state, members_json, ranking_json, report_json, report_sha256, ranked_at, report_at
          from evaluation where tender_id = $1",
         tender_id.to_string()
     )?
@@ -923,6 +924,24 @@ pub async fn award(
                "contract_due": audit::entry_time(due), "report_sha256": ev.report_sha256}),
     )
     .await?;
+    // The report with every score becomes public with the result: anyone can recompute the
+    // sheet digests that went into the trail when the scores were submitted, and the report
+    // digest every member signed.
+    let report: Value = serde_json::from_str(
+        ev.report_json
+            .as_deref()
+            .ok_or_else(|| ResultError::Corrupt("reported evaluation without a report".into()))?,
+    )
+    .map_err(corrupt)?;
+    audit::append(
+        &mut tx,
+        now,
+        &caller.actor,
+        "evaluation.report.reveal",
+        Some(&t.tender_id),
+        json!({"report_sha256": ev.report_sha256, "report": report}),
+    )
+    .await?;
     let revealed = reveal_draws_in(&mut tx, now, &caller.actor, &t.tender_id)
         .await
         .map_err(ResultError::Expert)?;
@@ -1077,7 +1096,7 @@ pub async fn view(
     let ev: Option<EvalRow> = q_opt!(
         tx,
         EvalRow,
-        "select state, members_json, ranking_json, report_sha256, ranked_at, report_at
+        "select state, members_json, ranking_json, report_json, report_sha256, ranked_at, report_at
          from evaluation where tender_id = $1",
         t.tender_id.clone()
     )?;
@@ -1553,6 +1572,14 @@ mod tests {
                 .as_ref()
                 .and_then(|c| c.document_sha256.clone()),
             Some("ab".repeat(32))
+        );
+        let revealed = events(kit.db(), &fx.tender_id, "evaluation.report.reveal").await;
+        assert_eq!(revealed.len(), 1);
+        let report_text =
+            serde_json_canonicalizer::to_string(&revealed[0]["payload"]["report"]).unwrap();
+        assert_eq!(
+            json!(sha256_hex(report_text.as_bytes())),
+            revealed[0]["payload"]["report_sha256"]
         );
         for action in [
             "result.publicity",
