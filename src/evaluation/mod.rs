@@ -23,6 +23,7 @@
 //! writes the formulas down with examples.
 
 pub mod committee;
+pub mod pages;
 pub mod publicity;
 pub mod ranking;
 pub mod result;

@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identity::pages::router())
         .merge(crate::identity::passkey_pages::router())
         .merge(crate::expert::pages::router())
+        .merge(crate::evaluation::pages::router())
         .merge(crate::evaluation::result_pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,

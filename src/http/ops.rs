@@ -93,6 +93,10 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/bid.js"),
             "text/javascript; charset=utf-8",
         ),
+        "evaluation.js" => (
+            include_str!("../../web/static/evaluation.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (
