@@ -40,6 +40,9 @@ pub struct Config {
     /// How long the public tender list may be served from memory, in milliseconds
     /// (0 disables the cache).
     pub list_cache_ms: u64,
+    /// A TTF/OTF/TTC font with Chinese glyphs for the PDF evaluation report; `None` looks
+    /// for Debian's fonts-wqy-microhei, fonts-wqy-zenhei or fonts-noto-cjk.
+    pub report_font: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             log_json: false,
             job_poll_seconds: 5,
             list_cache_ms: 1000,
+            report_font: None,
         }
     }
 }
@@ -82,6 +86,7 @@ impl fmt::Debug for Config {
             .field("log_json", &self.log_json)
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("list_cache_ms", &self.list_cache_ms)
+            .field("report_font", &self.report_font)
             .finish()
     }
 }
@@ -128,6 +133,7 @@ const KEYS: &[&str] = &[
     "log_json",
     "job_poll_seconds",
     "list_cache_ms",
+    "report_font",
 ];
 
 impl Config {

@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::tender::routes::router())
         .merge(crate::expert::routes::router())
         .merge(crate::evaluation::routes::router())
+        .merge(crate::evaluation::report_routes::router())
         .merge(crate::evaluation::result_routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
