@@ -10,5 +10,6 @@ mod experts;
 mod identity;
 mod ops;
 mod portal;
+mod results;
 mod security;
 mod tenders;
