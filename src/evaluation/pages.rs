@@ -204,7 +204,7 @@ struct MemberRow {
     role: &'static str,
     me: bool,
     leader: bool,
-    /// signed / dissented / pending.
+    /// signed / dissented / pending / deemed (to agree).
     sign_state: &'static str,
     sign_label: &'static str,
     /// The dissent's reason (insiders only).
@@ -341,6 +341,8 @@ fn state_label(lang: Lang, s: &str) -> &'static str {
         "review" => "evaluation.state.review",
         "scoring" => "evaluation.state.scoring",
         "ranked" => "evaluation.state.ranked",
+        "reported" => "evaluation.state.reported",
+        "replacing" => "evaluation.state.replacing",
         "failed" => "evaluation.state.failed",
         _ => "state.unknown",
     })
@@ -563,6 +565,9 @@ async fn started_view(
             let (sign_state, key) = match act.map(|a| a.1.as_str()) {
                 Some("signed") => ("signed", "evaluation.sign.signed"),
                 Some(_) => ("dissented", "evaluation.sign.dissented"),
+                // Once the report is delivered, signing is closed: a member who neither
+                // signed nor dissented is deemed to agree (实施条例 第53条).
+                None if v.state == "reported" => ("deemed", "evaluation.sign.deemed"),
                 None => ("pending", "evaluation.sign.pending"),
             };
             MemberRow {
@@ -933,7 +938,15 @@ mod tests {
             ] {
                 assert!(!kind_label(lang, k).starts_with("evaluation."));
             }
-            for s in ["electing", "review", "scoring", "ranked", "failed"] {
+            for s in [
+                "electing",
+                "review",
+                "scoring",
+                "ranked",
+                "reported",
+                "replacing",
+                "failed",
+            ] {
                 assert!(!state_label(lang, s).starts_with("evaluation."), "{s}");
             }
         }

@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { bin, CHROMIUM_ARGS, launchChromium, startDemoServer, stopAll } from "./harness.mjs";
+import * as steps from "./steps.mjs";
 
 const CODE = "SZ2026-JS-001";
 let server, browser, base, dataDir, work;
@@ -36,12 +37,7 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function login(page, username) {
-  await page.goto(`${base}/login`);
-  await page.fill("input[name=username]", username);
-  await page.fill("input[name=password]", "sunbid-demo-2026");
-  await Promise.all([page.waitForNavigation(), page.click("form.card button[type=submit]")]);
-}
+const login = (page, username) => steps.login(page, base, username);
 
 /** Peak and current memory (KiB) of every chromium process, by process type. */
 function chromiumMemory() {
@@ -247,10 +243,7 @@ test("the opening ceremony in the pages: start, quorum filling up, record, confi
   assert.match(await bidder.page.textContent("#quorum-who"), /李保管/);
 
   const c2 = await open("custodian2");
-  await c2.page.goto(`${base}/custodian/tenders/${PAST}`);
-  await c2.page.fill("#unlock-form input[name=passphrase]", "sunbid-demo-2026");
-  await c2.page.click("#unlock-form button");
-  await c2.page.waitForSelector("#unlock-message:not([hidden])");
+  await steps.unlockShare(c2.page, base, PAST);
   await c1.page.waitForSelector('#ceremony-state[data-state="opened"]', { timeout: 30e3 });
 
   // The record appears on the bidder's screen by itself.

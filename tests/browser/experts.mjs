@@ -16,14 +16,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { bin, launchChromium, startDemoServer, stopAll } from "./harness.mjs";
+import * as steps from "./steps.mjs";
 
 const CODE = "SZ2026-JS-001";
 let server, browser, base, dataDir;
-
-/** A date-time in China time (UTC+8) as a datetime-local value, `minutes` from now. */
-function chinaLocalIn(minutes) {
-  return new Date(Date.now() + minutes * 60e3 + 8 * 3600e3).toISOString().slice(0, 16);
-}
 
 before(async () => {
   ({ base, dataDir, server } = await startDemoServer("sunbid-experts-"));
@@ -34,43 +30,9 @@ after(async () => {
   await stopAll({ browser, server, dataDir });
 });
 
-/** A fresh browser context whose page has one virtual platform authenticator. */
-async function pageWithAuthenticator(verified, overrides = {}) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: verified,
-      automaticPresenceSimulation: true,
-      ...overrides,
-    },
-  });
-  const setVerified = (v) => cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: v });
-  const credentials = async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
-  const addCredential = (credential) => cdp.send("WebAuthn.addCredential", { authenticatorId, credential });
-  return { context, page, setVerified, credentials, addCredential };
-}
-
-async function login(page, username) {
-  await page.goto(`${base}/login`);
-  await page.fill("input[name=username]", username);
-  await page.fill("input[name=password]", "sunbid-demo-2026");
-  await Promise.all([page.waitForNavigation(), page.click("form.card button[type=submit]")]);
-  assert.ok(await page.locator(".who").isVisible(), `logged in as ${username}`);
-}
-
-/** The rows of the draw page's member table, as arrays of cell texts. */
-async function memberRows(page) {
-  return page.$$eval("#members tr", (rows) =>
-    rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())),
-  );
-}
+const login = (page, username) => steps.login(page, base, username);
+const pageWithAuthenticator = (verified, overrides) => steps.pageWithAuthenticator(browser, verified, overrides);
+const memberRows = steps.memberRows;
 
 /** What a client gets for a check-in call made from the page: "OK" or the error code. */
 async function checkinFromPage(page, tamper) {
@@ -103,39 +65,17 @@ test("an agent requests a draw, the drawn experts confirm and check in with a pa
   const agent = await browser.newContext();
   const ap = await agent.newPage();
   await login(ap, "agent");
-  await ap.goto(`${base}/agent/tenders/${CODE}/draw`);
-  await ap.selectOption("#draw-form select[name=supervisor_user_id]", { label: "孙监督" });
-  await ap.fill("#draw-form input[name=alternates]", "1");
-  await ap.fill("#draw-form input[name=evaluation_at]", chinaLocalIn(30));
-  await ap.fill("#draw-form input[name=evaluation_place]", "苏州市公共资源交易中心评标区5号室");
-  await Promise.all([ap.waitForNavigation(), ap.click("#draw-form button")]);
-  assert.equal(await ap.locator("#form-error").count(), 0, await ap.content());
-  const drawUrl = ap.url();
-  assert.match(drawUrl, /\/draws\/[^/]+$/);
-  assert.equal((await ap.textContent("#draw-state")).trim(), "committed");
-  assert.equal(await ap.locator("#input-form").count(), 0, "the agent cannot enter the supervisor's input");
-
-  // The supervisor (regulator) enters their input; the draw is performed and names shown.
   const regulator = await browser.newContext();
   const rp = await regulator.newPage();
   await login(rp, "regulator");
-  await rp.goto(drawUrl);
-  await rp.fill("#input-form input[name=input]", "3 5 1 6 2 4 · 监督人掷骰");
-  await Promise.all([rp.waitForNavigation(), rp.click("#input-form button")]);
-  assert.equal(await rp.locator("#form-error").count(), 0, await rp.content());
-  assert.equal((await rp.textContent("#draw-state")).trim(), "drawn");
-  const rows = await memberRows(rp);
+  const { drawUrl, rows, members, alternates } = await steps.drawExperts(ap, rp, base, CODE, { alternates: 1, minutes: 30 });
+  // The agent's page, still showing the draw waiting for the supervisor, had no input form.
+  assert.equal(await ap.locator("#input-form").count(), 0, "the agent cannot enter the supervisor's input");
   assert.equal(rows.length, 6, `5 members and 1 alternate: ${JSON.stringify(rows)}`);
-  const members = rows.filter((r) => r[3] === "member").map((r) => ({ no: r[0], name: r[1] }));
-  const alternates = rows.filter((r) => r[3] === "alternate").map((r) => ({ no: r[0], name: r[1] }));
   assert.equal(members.length, 5);
   assert.equal(alternates.length, 1);
   // The demo pool's only eligible building-works experts are expert1..7 (评标专家1..7).
-  const username = (name) => {
-    const m = /^评标专家(\d)$/.exec(name);
-    assert.ok(m, `a drawn expert with a demo login: ${name}`);
-    return `expert${m[1]}`;
-  };
+  const username = steps.expertLogin;
   const drawn = members.map((m) => username(m.name));
   const alternate = username(alternates[0].name);
   const notDrawn = [1, 2, 3, 4, 5, 6, 7].map((i) => `expert${i}`).filter((u) => !drawn.includes(u) && u !== alternate);
@@ -171,16 +111,9 @@ test("an agent requests a draw, the drawn experts confirm and check in with a pa
     const p = ex.page;
     await login(p, user);
     await p.goto(`${base}/expert/assignments`);
-    const card = p.locator(`article[data-draw]`, { hasText: CODE });
-    assert.match(await card.textContent(), /notified/);
     assert.equal(await p.locator("button.checkin").count(), 0, "no check-in before confirming");
-    await Promise.all([p.waitForNavigation(), card.locator(`form[action$="/confirm"] button`).click()]);
-    assert.match(await p.locator(`article[data-draw]`, { hasText: CODE }).textContent(), /confirmed/);
-
-    await p.goto(`${base}/passkeys`);
-    await p.fill("#passkey-register input[name=name]", `${user} 指纹`);
-    await p.click("#passkey-register button[type=submit]");
-    await p.locator("#passkey-list .passkey-name", { hasText: `${user} 指纹` }).waitFor();
+    await steps.confirmAssignment(p, base, CODE);
+    await steps.registerPasskey(p, base, `${user} 指纹`);
 
     await p.goto(`${base}/expert/assignments`);
     if (first) {

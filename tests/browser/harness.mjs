@@ -50,17 +50,26 @@ async function waitHealthy(url) {
 
 /**
  * Starts the server with demo data. WebAuthn needs a host name, so pages are opened at
- * localhost, never 127.0.0.1. Returns { base, dataDir, server }.
+ * localhost, never 127.0.0.1. Returns { base, dataDir, server, port }. A restart passes the
+ * `dataDir` and `port` of the first start (same data, same origin) and may add `args`.
  */
-export async function startDemoServer(prefix = "sunbid-browser-") {
-  const port = await freePort();
+export async function startDemoServer(prefix = "sunbid-browser-", { dataDir: reuse, port: fixedPort, args = [] } = {}) {
+  const port = fixedPort ?? (await freePort());
   const base = `http://localhost:${port}`;
-  const dataDir = mkdtempSync(join(tmpdir(), prefix));
-  const server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base], {
+  const dataDir = reuse ?? mkdtempSync(join(tmpdir(), prefix));
+  const server = spawn(bin, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--public-url", base, ...args], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   await waitHealthy(base);
-  return { base, dataDir, server };
+  return { base, dataDir, server, port };
+}
+
+/** Stops a server started by startDemoServer and waits until it has exited. */
+export async function stopServer(server) {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill("SIGTERM");
+  await exited;
 }
 
 /** Launches Debian's chromium (or $CHROMIUM). */

@@ -1,0 +1,150 @@
+// Steps several browser tests take the same way with the demo data: logging in, a browser
+// context with a DevTools virtual authenticator, the opening ceremony of a tender past its
+// deadline, an expert draw with the supervisor's input, and an expert confirming,
+// registering a passkey and checking in. Each step asserts what a user would see.
+
+import assert from "node:assert/strict";
+
+/** The demo users' password (and the demo custodians' passphrase). */
+export const DEMO_PASSWORD = "sunbid-demo-2026";
+
+/** A date-time in China time (UTC+8) as a datetime-local value, `minutes` from now. */
+export function chinaLocalIn(minutes) {
+  return new Date(Date.now() + minutes * 60e3 + 8 * 3600e3).toISOString().slice(0, 16);
+}
+
+/** Logs `page` in as `username` with the demo password. */
+export async function login(page, base, username) {
+  await page.goto(`${base}/login`);
+  await page.fill("input[name=username]", username);
+  await page.fill("input[name=password]", DEMO_PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click("form.card button[type=submit]")]);
+  assert.ok(await page.locator(".who").isVisible(), `logged in as ${username}`);
+}
+
+/** A fresh browser context logged in as `username`: { context, page }. */
+export async function session(browser, base, username) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await login(page, base, username);
+  return { context, page };
+}
+
+/** A fresh browser context whose page has one virtual platform authenticator. */
+export async function pageWithAuthenticator(browser, verified, overrides = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: verified,
+      automaticPresenceSimulation: true,
+      ...overrides,
+    },
+  });
+  const setVerified = (v) => cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: v });
+  const credentials = async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials;
+  const addCredential = (credential) => cdp.send("WebAuthn.addCredential", { authenticatorId, credential });
+  return { context, page, setVerified, credentials, addCredential };
+}
+
+/** A custodian unlocks their key share on their unlock page with the demo passphrase. */
+export async function unlockShare(page, base, code) {
+  await page.goto(`${base}/custodian/tenders/${code}`);
+  await page.waitForSelector('#ceremony-state[data-state="unlocking"]');
+  await page.fill("#unlock-form input[name=passphrase]", DEMO_PASSWORD);
+  await page.click("#unlock-form button");
+  await page.waitForSelector("#unlock-message:not([hidden])");
+}
+
+/**
+ * The whole opening ceremony of a tender past its deadline, in the pages: the agent (page
+ * `agentPage`, logged in) starts it, custodian1 and custodian2 unlock, the record appears.
+ * Returns the number of bids in the record.
+ */
+export async function openTender(browser, base, agentPage, code) {
+  await agentPage.goto(`${base}/tenders/${code}/opening`);
+  await agentPage.waitForSelector('#ceremony-state[data-state="not_started"]');
+  await agentPage.click("#opening-start");
+  await agentPage.waitForSelector('#ceremony-state[data-state="unlocking"]');
+  for (const user of ["custodian1", "custodian2"]) {
+    const c = await session(browser, base, user);
+    await unlockShare(c.page, base, code);
+    await c.context.close();
+  }
+  await agentPage.waitForSelector('#ceremony-state[data-state="opened"]', { timeout: 60e3 });
+  await agentPage.waitForSelector("#opening-record:not([hidden])", { timeout: 30e3 });
+  return agentPage.locator("#record-table tr.bid").count();
+}
+
+/**
+ * The agent requests a draw for `code` on its draw page (the tender's quota, `alternates`
+ * alternates, the regulator as supervisor, evaluation `minutes` from now so the check-in
+ * window is open), and the regulator enters the supervisor's input. Returns the draw page
+ * URL and the drawn members and alternates as the regulator sees them: [{ no, name }].
+ */
+export async function drawExperts(agentPage, regulatorPage, base, code, { alternates = 1, minutes = 30 } = {}) {
+  await agentPage.goto(`${base}/agent/tenders/${code}/draw`);
+  await agentPage.selectOption("#draw-form select[name=supervisor_user_id]", { label: "孙监督" });
+  await agentPage.fill("#draw-form input[name=alternates]", String(alternates));
+  await agentPage.fill("#draw-form input[name=evaluation_at]", chinaLocalIn(minutes));
+  await agentPage.fill("#draw-form input[name=evaluation_place]", "苏州市公共资源交易中心评标区5号室");
+  await Promise.all([agentPage.waitForNavigation(), agentPage.click("#draw-form button")]);
+  assert.equal(await agentPage.locator("#form-error").count(), 0, await agentPage.content());
+  const drawUrl = agentPage.url();
+  assert.match(drawUrl, /\/draws\/[^/]+$/);
+  assert.equal((await agentPage.textContent("#draw-state")).trim(), "committed");
+
+  await regulatorPage.goto(drawUrl);
+  await regulatorPage.fill("#input-form input[name=input]", "3 5 1 6 2 4 · 监督人掷骰");
+  await Promise.all([regulatorPage.waitForNavigation(), regulatorPage.click("#input-form button")]);
+  assert.equal(await regulatorPage.locator("#form-error").count(), 0, await regulatorPage.content());
+  assert.equal((await regulatorPage.textContent("#draw-state")).trim(), "drawn");
+  const rows = await memberRows(regulatorPage);
+  const pick = (role) => rows.filter((r) => r[3] === role).map((r) => ({ no: r[0], name: r[1] }));
+  return { drawUrl, rows, members: pick("member"), alternates: pick("alternate") };
+}
+
+/** The rows of the draw page's member table, as arrays of cell texts. */
+export async function memberRows(page) {
+  return page.$$eval("#members tr", (rows) =>
+    rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())),
+  );
+}
+
+/** The demo login of a drawn expert named 评标专家N: expertN. */
+export function expertLogin(name) {
+  const m = /^评标专家(\d)$/.exec(name);
+  assert.ok(m, `a drawn expert with a demo login: ${name}`);
+  return `expert${m[1]}`;
+}
+
+/** An expert (page logged in, with an authenticator) confirms the assignment on "my assignments". */
+export async function confirmAssignment(page, base, code) {
+  await page.goto(`${base}/expert/assignments`);
+  const card = page.locator(`article[data-draw]`, { hasText: code });
+  assert.match(await card.textContent(), /notified/);
+  await Promise.all([page.waitForNavigation(), card.locator(`form[action$="/confirm"] button`).click()]);
+  assert.match(await page.locator(`article[data-draw]`, { hasText: code }).textContent(), /confirmed/);
+}
+
+/** Registers a passkey named `name` on the "my passkeys" page with the page's authenticator. */
+export async function registerPasskey(page, base, name) {
+  await page.goto(`${base}/passkeys`);
+  await page.fill("#passkey-register input[name=name]", name);
+  await page.click("#passkey-register button[type=submit]");
+  await page.locator("#passkey-list .passkey-name", { hasText: name }).waitFor();
+}
+
+/** Checks in from "my assignments" with the passkey; the card then says so. */
+export async function checkIn(page, base, code) {
+  await page.goto(`${base}/expert/assignments`);
+  await Promise.all([page.waitForNavigation(), page.click("button.checkin")]);
+  const after = await page.locator(`article[data-draw]`, { hasText: code }).textContent();
+  assert.match(after, /已签到|Checked in/, after);
+}
