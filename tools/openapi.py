@@ -174,6 +174,24 @@ schemas.update({
  "ContractInput": obj({"signed_at": {"type": "string", "format": "date-time"}, "amount_fen": i, "document_sha256": s}, ["signed_at", "amount_fen"]),
 })
 
+# The evaluation report as documents (src/evaluation/report_routes.rs, docs/evaluation.md
+# "The report document"): committee, owning agent, operators and regulators only.
+def report_op(summary, content_type, schema, extra=None):
+    o = op(summary, "evaluation", params=["code"])
+    o["responses"]["200"]["content"] = {content_type: {"schema": schema}}
+    o["responses"]["401"] = {**err, "description": "Not logged in"}
+    o["responses"]["403"] = {**err, "description": "Not on the committee, not the owning agent, an operator or a regulator"}
+    o["responses"]["404"] = {**err, "description": "Unknown tender"}
+    o["responses"]["409"] = {**err, "description": "REPORT_NOT_READY: the report is written when every member's scores are in"}
+    if extra: o["responses"].update(extra)
+    return o
+paths.update({
+ "/api/v1/tenders/{code}/evaluation/report": {"get": {**report_op("The evaluation report (评标报告) exactly as stored and signed: canonical JSON whose SHA-256 (also in the X-Report-SHA256 header) is the challenge each member signs", "application/json", {"type": "object"})}},
+ "/api/v1/tenders/{code}/evaluation/report.html": {"get": report_op("The report as a self-contained, printable bilingual HTML document: committee, preliminary review with fail reasons, every member's score per criterion per bid, price scores, aggregation, totals, ranking (≤ 3 candidates), each member's signature status and the signed SHA-256", "text/html", {"type": "string"})},
+ "/api/v1/tenders/{code}/evaluation/report.pdf": {"get": report_op("The same report as PDF (A4 landscape, embedded CJK font subset)", "application/pdf", {"type": "string", "format": "binary"},
+     {"503": {**err, "description": "REPORT_FONT_MISSING: no CJK font; set report_font (SUNBID_REPORT_FONT) or install fonts-wqy-microhei"}})},
+})
+
 doc = {"openapi": "3.1.0",
  "info": {"title": "Sunbid API", "version": "0.1.0", "description": "Public-resource trading platform. Money is integer fen; times are RFC 3339 UTC. Every error body is {code, message}."},
  "servers": [{"url": "/"}],

@@ -17,6 +17,7 @@ mod tests {
         include_str!("../identity/passkey_routes.rs"),
         include_str!("../expert/routes.rs"),
         include_str!("../evaluation/routes.rs"),
+        include_str!("../evaluation/report_routes.rs"),
         include_str!("../evaluation/result_routes.rs"),
     ];
 
