@@ -56,6 +56,12 @@ async fn page_access(h: &Harness) {
     assert!(p.body.contains("id=\"start-blocker\""), "{}", p.body);
     assert!(p.body.contains("开标后才能启动评标"));
     assert!(!p.body.contains("id=\"start-form\""));
+    let p = agent.get(&format!("{path}?lang=en")).await;
+    assert!(
+        p.body.contains("The evaluation starts after the opening"),
+        "{}",
+        p.body
+    );
     for b in [&bidder, &other, &expert] {
         let p = b.get(&path).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN);
