@@ -157,6 +157,22 @@ schemas.update({
  "ScoreSheets": obj({"sheets": {"type": "array", "items": obj({"bid_id": s, "scores": {"type": "object", "additionalProperties": i}})}}),
 })
 
+# Clarifications (澄清, 实施条例 第52条) and member replacement (实施条例 第48条), docs/evaluation.md.
+paths.update({
+ "/api/v1/tenders/{code}/evaluation/clarifications": {"get": op("The tender's clarifications: members and regulators all with who asked; the owning agent all without who asked; a bidder its own", "evaluation", params=["code"]),
+                                                      "post": op("A checked-in member asks the bidder of one bid for a written clarification (evaluation in review or scoring); window 10–4320 minutes, default 60; the bidder's users get a notice", "evaluation", "ClarificationAsk", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/clarifications/{id}/answer": {"post": op("The bidder answers once, in writing, up to the deadline; late: 409 CLARIFICATION_EXPIRED, second answer: 409 CLARIFICATION_ALREADY_ANSWERED", "evaluation", "ClarificationAnswer", params=["code","id"], status="201", ok="Created")},
+ "/api/v1/clarifications": {"get": op("The calling bidder's clarification requests across tenders (pending, answered, expired), newest first", "evaluation")},
+ "/api/v1/tenders/{code}/evaluation/replacements": {"get": op("The tender's member replacements (agent: member numbers; members and regulators: ids too)", "evaluation", params=["code"]),
+                                                    "post": op("The owning agent replaces a member (by member number, written reason): the member withdraws, a replacement draw is committed, the evaluation is suspended; a report already acted on needs void_signed_report", "evaluation", "ReplacementStart", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/replacements/{id}/complete": {"post": op("Once the replacement expert confirmed and checked in: swap the member, void the replaced member's conclusions, go back to the step to redo", "evaluation", params=["code","id"])},
+})
+schemas.update({
+ "ClarificationAsk": obj({"bid_id": s, "question": s, "window_minutes": {"type": "integer", "minimum": 10, "maximum": 4320}}, ["bid_id","question"]),
+ "ClarificationAnswer": obj({"answer": s}),
+ "ReplacementStart": obj({"member_no": i, "reason": s, "void_signed_report": b}, ["member_no","reason"]),
+})
+
 # The result (issue 5): report delivery, candidate publicity, objections, award, contract.
 paths.update({
  "/api/v1/tenders/{code}/evaluation/report/deliver": {"post": op("The owning agent delivers the signed report and closes signing; silent members are deemed to agree once every member acted or an hour after the ranking (实施条例 第53条)", "result", params=["code"])},

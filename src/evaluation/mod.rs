@@ -22,10 +22,12 @@
 //! half-up (四舍五入, ties away from zero) by [`div_round_half_up`]. `docs/evaluation.md`
 //! writes the formulas down with examples.
 
+pub mod clarification;
 pub mod committee;
 pub mod pages;
 pub mod publicity;
 pub mod ranking;
+pub mod replacement;
 pub mod report_doc;
 pub mod report_pdf;
 pub mod report_routes;

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use super::service::{
     self, BallotInput, DissentInput, MarksInput, ScoresInput, SignFinish, StartInput,
 };
+use super::{clarification, replacement};
 use crate::http::{ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
 
@@ -97,9 +98,99 @@ async fn dissent(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+async fn ask_clarification(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<clarification::AskInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = clarification::ask(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn list_clarifications(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let items = clarification::list_for_tender(&state, &caller, &code).await?;
+    Ok(Json(serde_json::json!({ "clarifications": items })))
+}
+
+async fn answer_clarification(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, id)): Path<(String, String)>,
+    crate::http::ApiJson(input): crate::http::ApiJson<clarification::AnswerInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = clarification::answer(&state, &caller, &code, &id, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn my_clarifications(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let items = clarification::list_mine(&state, &caller).await?;
+    Ok(Json(serde_json::json!({ "clarifications": items })))
+}
+
+async fn start_replacement(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<replacement::StartInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = replacement::start(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn list_replacements(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let items = replacement::list(&state, &caller, &code).await?;
+    Ok(Json(serde_json::json!({ "replacements": items })))
+}
+
+async fn complete_replacement(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((code, id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(
+        replacement::complete(&state, &caller, &code, &id).await?,
+    ))
+}
+
 /// The evaluation routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/v1/tenders/{code}/evaluation/clarifications",
+            get(list_clarifications).post(ask_clarification),
+        )
+        .route(
+            "/api/v1/tenders/{code}/evaluation/clarifications/{id}/answer",
+            post(answer_clarification),
+        )
+        .route("/api/v1/clarifications", get(my_clarifications))
+        .route(
+            "/api/v1/tenders/{code}/evaluation/replacements",
+            get(list_replacements).post(start_replacement),
+        )
+        .route(
+            "/api/v1/tenders/{code}/evaluation/replacements/{id}/complete",
+            post(complete_replacement),
+        )
         .route("/api/v1/tenders/{code}/evaluation", get(view).post(start))
         .route("/api/v1/tenders/{code}/evaluation/ballots", post(ballot))
         .route(

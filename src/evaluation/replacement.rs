@@ -1,0 +1,1308 @@
+//! Replacing a committee member during the evaluation (实施条例 第48条): a member who must
+//! withdraw (回避, illness …) is replaced by an expert drawn by the same verifiable procedure,
+//! and the replaced member's conclusions are void.
+//!
+//! 1. [`start`]: the owning agent names the member by the anonymous member number (the agent
+//!    never sees who the experts are) and gives a written reason. The member's assignment
+//!    becomes `withdrawn`, the expert module commits a replacement draw
+//!    ([`crate::expert::service::replace_member`], the one a decline triggers), and the
+//!    evaluation is suspended (state `replacing`): nobody marks, scores, signs or asks for a
+//!    clarification until the committee is complete again. The replacement draw gets a fresh
+//!    check-in window (from now, [`CHECKIN_HOURS`] long), since the original one has passed.
+//! 2. The supervisor enters the random input, the drawn expert confirms and checks in — the
+//!    expert module's ordinary steps (a decline or no answer draws again, the same way).
+//! 3. [`complete`]: the agent completes the replacement once the new expert has checked in
+//!    (explicit, not automatic: the agent sees the committee in the room, and a step that
+//!    changes the committee should have an author). The member is swapped
+//!    ([`Committee::replace`]), the replaced member's marks and sheets are removed
+//!    ([`void_conclusions`]) into `evaluation_void`, and the evaluation goes back to the step
+//!    that must be redone — see [`redo_from`].
+//!
+//! A report that anyone has signed or dissented from is never replaced silently: the start is
+//! refused unless the agent sends `void_signed_report: true`, and then every act on the old
+//! report is moved to `evaluation_void` and named in the audit event.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::committee::{CommitteeError, Member, MemberRole, void_conclusions};
+use super::review::{Mark, Verdict};
+use super::scoring::ScoreSheet;
+use super::service::{self, Evaluation, EvaluationError};
+use crate::clock::{from_millis, to_millis};
+use crate::expert::service::{ASSIGNMENT_COLS, AssignmentRow, replace_member};
+use crate::http::page::cst;
+use crate::http::{ApiError, AppState};
+use crate::identity::Role;
+use crate::ids::{is_id, new_id};
+use crate::store::Tx;
+use crate::tender::service::Caller;
+use crate::{q_all, q_exec, q_one, q_opt};
+
+/// How long the replacement expert may check in, from the start of the replacement, in hours.
+pub const CHECKIN_HOURS: i64 = 24;
+/// Shortest written reason, in characters.
+pub const MIN_REASON_CHARS: usize = 5;
+/// Longest written reason, in characters.
+pub const MAX_REASON_CHARS: usize = 2_000;
+
+/// Why a replacement step is refused; mapped to HTTP once, in `From<ReplacementError> for
+/// ApiError`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplacementError {
+    /// A rule of the evaluation (not found, forbidden, wrong state …).
+    #[error(transparent)]
+    Evaluation(#[from] EvaluationError),
+    /// The reason is missing or too long.
+    #[error(
+        "a written reason of {MIN_REASON_CHARS} to {MAX_REASON_CHARS} characters is required (实施条例 第48条) / 须书面说明更换理由（{MIN_REASON_CHARS}至{MAX_REASON_CHARS}个字符）"
+    )]
+    ReasonRequired,
+    /// No member has this number on the committee.
+    #[error("no committee member has number {0} / 评标委员会中没有该编号的成员")]
+    UnknownMember(i64),
+    /// Only drawn experts are replaced by a draw.
+    #[error(
+        "only a drawn expert is replaced by a replacement draw; the tenderee names its representatives / 仅抽取的专家通过补抽更换"
+    )]
+    NotAnExpert,
+    /// Another replacement is in progress.
+    #[error(
+        "another member is being replaced; complete that replacement first / 另一成员正在更换，请先完成"
+    )]
+    InProgress,
+    /// The report was signed or dissented from and the agent did not say to void it.
+    #[error(
+        "{0} member(s) already signed or dissented from the report; a replacement voids the report and every act on it — send void_signed_report: true to proceed (实施条例 第48条) / 已有{0}名成员签署或提出异议，更换将使报告及签署作废，须明确确认"
+    )]
+    ReportSigned(usize),
+    /// The replacement expert is not drawn, confirmed and checked in yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// The replacement was already completed.
+    #[error("this replacement is already complete / 该更换已完成")]
+    AlreadyComplete,
+}
+
+impl From<sqlx::Error> for ReplacementError {
+    fn from(e: sqlx::Error) -> Self {
+        ReplacementError::Evaluation(e.into())
+    }
+}
+
+impl From<crate::store::StoreError> for ReplacementError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ReplacementError::Evaluation(e.into())
+    }
+}
+
+impl From<crate::expert::service::ExpertError> for ReplacementError {
+    fn from(e: crate::expert::service::ExpertError) -> Self {
+        ReplacementError::Evaluation(e.into())
+    }
+}
+
+impl From<ReplacementError> for ApiError {
+    fn from(e: ReplacementError) -> Self {
+        use axum::http::StatusCode as S;
+        let e = match e {
+            ReplacementError::Evaluation(inner) => return ApiError::from(inner),
+            other => other,
+        };
+        let (status, code) = match &e {
+            // Handled above.
+            ReplacementError::Evaluation(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL"),
+            ReplacementError::ReasonRequired => {
+                (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_REASON_REQUIRED")
+            }
+            ReplacementError::UnknownMember(_) => {
+                (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_NOT_A_MEMBER")
+            }
+            ReplacementError::NotAnExpert => (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_NOT_AN_EXPERT"),
+            ReplacementError::InProgress => (S::CONFLICT, "REPLACEMENT_IN_PROGRESS"),
+            ReplacementError::ReportSigned(_) => (S::CONFLICT, "REPLACEMENT_REPORT_SIGNED"),
+            ReplacementError::NotReady(_) => (S::CONFLICT, "REPLACEMENT_NOT_READY"),
+            ReplacementError::AlreadyComplete => (S::CONFLICT, "REPLACEMENT_COMPLETE"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// `POST /api/v1/tenders/{code}/evaluation/replacements`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartInput {
+    /// The member's anonymous number (as the committee view shows it).
+    pub member_no: i64,
+    /// Why the member must withdraw (5–2000 characters).
+    pub reason: String,
+    /// Required when anyone has signed or dissented from the report: the report and every
+    /// act on it become void.
+    #[serde(default)]
+    pub void_signed_report: bool,
+}
+
+/// Where the evaluation goes back to after a replacement, and what becomes void.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Redo {
+    /// The evaluation state after the replacement.
+    pub to_state: &'static str,
+    /// Whether the leader election starts a new round (leader cleared).
+    pub new_election: bool,
+    /// Whether every score sheet is void (the review is decided again, so the set of bids
+    /// to score may change).
+    pub all_sheets_void: bool,
+    /// Whether the ranking, the report and every act on it are void.
+    pub report_void: bool,
+}
+
+/// The step to redo after replacing a member, from the state the evaluation was in when the
+/// replacement started and whether the member replaced was the leader:
+///
+/// - `electing`: a new round of the election (ballots for or by the replaced member would
+///   otherwise count); the old rounds stay as they were;
+/// - the leader replaced: a new election, then the review (the leader's marks are void too);
+/// - `review`: the review goes on; the replacement marks every bid;
+/// - `scoring` or `ranked`: back to the review — the replaced member marked every bid, those
+///   marks are void, and the decision is taken again with the replacement's marks. Because
+///   that decision fixes which bids are scored (and, through the valid prices, every price
+///   score), every member's sheets are void and everyone scores again; `ranked`: the
+///   ranking, the report and every act on it are void too.
+pub fn redo_from(from_state: &str, leader_replaced: bool) -> Redo {
+    let past_review = matches!(from_state, "scoring" | "ranked");
+    let electing = from_state == "electing" || leader_replaced;
+    Redo {
+        to_state: if electing { "electing" } else { "review" },
+        new_election: electing,
+        all_sheets_void: past_review,
+        report_void: from_state == "ranked",
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ReplacementRow {
+    replacement_id: String,
+    tender_id: String,
+    member: String,
+    expert_id: String,
+    reason: String,
+    from_state: String,
+    draw_id: String,
+    state: String,
+    requested_at: i64,
+    replacement: Option<String>,
+    to_state: Option<String>,
+    completed_at: Option<i64>,
+}
+
+const COLS: &str =
+    "select replacement_id, tender_id, member, expert_id, reason, from_state, draw_id,
+    state, requested_at, replacement, to_state, completed_at from evaluation_replacement";
+
+async fn assignment_of(
+    tx: &mut Tx,
+    tender_id: &str,
+    expert_id: &str,
+) -> Result<Option<AssignmentRow>, ReplacementError> {
+    let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 and expert_id = $2");
+    Ok(q_opt!(
+        tx,
+        AssignmentRow,
+        sqlx::AssertSqlSafe(sql),
+        tender_id.to_string(),
+        expert_id.to_string()
+    )?)
+}
+
+fn forbidden() -> ReplacementError {
+    EvaluationError::Forbidden(
+        "only the tender's agent may replace a committee member / 仅本项目招标代理可更换评标委员会成员",
+    )
+    .into()
+}
+
+/// Starts replacing the member with anonymous number `member_no` (owning agent, evaluation
+/// under way, written reason): the member withdraws, a replacement draw is committed and the
+/// evaluation is suspended until [`complete`].
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    input: &StartInput,
+) -> Result<Value, ReplacementError> {
+    let now = state.clock.now();
+    let reason = input.reason.trim().to_string();
+    let n = reason.chars().count();
+    if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
+        return Err(ReplacementError::ReasonRequired);
+    }
+    let mut tx = state.db.begin().await?;
+    let ev = service::load(&mut tx, code).await?;
+    if !service::owns(caller, &ev.tender) {
+        return Err(forbidden());
+    }
+    let tid = ev.tender.tender_id.clone();
+    if ev.row.state == "replacing" {
+        return Err(ReplacementError::InProgress);
+    }
+    if ev.tender.state != "evaluating"
+        || !matches!(
+            ev.row.state.as_str(),
+            "electing" | "review" | "scoring" | "ranked"
+        )
+    {
+        return Err(service::wrong("replace a committee member", &ev).into());
+    }
+    // The member by number: the assignment, its expert's login, and a seat on the committee.
+    let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 and member_no = $2");
+    let a = q_opt!(
+        tx,
+        AssignmentRow,
+        sqlx::AssertSqlSafe(sql),
+        tid.clone(),
+        input.member_no
+    )?
+    .ok_or(ReplacementError::UnknownMember(input.member_no))?;
+    let user: Option<(Option<String>,)> = q_opt!(
+        tx,
+        (Option<String>,),
+        "select user_id from expert where expert_id = $1",
+        a.expert_id.clone()
+    )?;
+    let member_id = user
+        .and_then(|(u,)| u)
+        .filter(|u| ev.member(u).is_some())
+        .ok_or(ReplacementError::UnknownMember(input.member_no))?;
+    if ev.member(&member_id).map(|m| m.role) != Some(MemberRole::Expert) || a.role != "member" {
+        return Err(ReplacementError::NotAnExpert);
+    }
+    if a.state != "confirmed" {
+        return Err(ReplacementError::UnknownMember(input.member_no));
+    }
+    if ev.row.state == "ranked" {
+        let (acted,): (i64,) = q_one!(
+            tx,
+            (i64,),
+            "select count(*) from evaluation_signature where tender_id = $1",
+            tid.clone()
+        )?;
+        let acted = usize::try_from(acted).unwrap_or(0);
+        if acted > 0 && !input.void_signed_report {
+            return Err(ReplacementError::ReportSigned(acted));
+        }
+    }
+    let n = q_exec!(
+        tx,
+        "update expert_assignment set state = 'withdrawn' where draw_id = $1 and expert_id = $2 and state = 'confirmed'",
+        a.draw_id.clone(),
+        a.expert_id.clone()
+    )?;
+    if n == 0 {
+        return Err(ReplacementError::UnknownMember(input.member_no));
+    }
+    let n = q_exec!(
+        tx,
+        "update evaluation set state = 'replacing' where tender_id = $1 and state = $2",
+        tid.clone(),
+        ev.row.state.clone()
+    )?;
+    if n == 0 {
+        return Err(ReplacementError::InProgress);
+    }
+    // The same verifiable procedure as after a decline: commitment now, the supervisor's
+    // input next, then the draw; everyone drawn for the tender so far is excluded.
+    let draw_id = replace_member(&mut tx, now, &caller.actor, &a).await?;
+    // The parent's check-in window has passed by now (the evaluation is under way), so the
+    // replacement gets its own, starting now. The window is not part of the draw's seed.
+    let closes = now + TimeDelta::hours(CHECKIN_HOURS);
+    q_exec!(
+        tx,
+        "update expert_draw set evaluation_at = $1, checkin_opens_at = $1, checkin_closes_at = $2
+         where draw_id = $3",
+        to_millis(now),
+        to_millis(closes),
+        draw_id.clone()
+    )?;
+    let id = new_id();
+    q_exec!(
+        tx,
+        "insert into evaluation_replacement (replacement_id, tender_id, member, expert_id, reason,
+            from_state, draw_id, state, requested_by, requested_at)
+         values ($1, $2, $3, $4, $5, $6, $7, 'drawing', $8, $9)",
+        id.clone(),
+        tid.clone(),
+        member_id.clone(),
+        a.expert_id.clone(),
+        reason.clone(),
+        ev.row.state.clone(),
+        draw_id.clone(),
+        caller.user.user_id.clone(),
+        to_millis(now)
+    )
+    .map_err(|e| {
+        if crate::store::is_unique_violation(&e) {
+            ReplacementError::InProgress
+        } else {
+            e.into()
+        }
+    })?;
+    service::event(
+        &mut tx,
+        now,
+        &caller.actor,
+        "evaluation.replacement.start",
+        &tid,
+        json!({"replacement_id": id, "member": member_id, "expert_id": a.expert_id,
+               "member_no": a.member_no, "reason": reason, "from_state": ev.row.state,
+               "draw_id": draw_id, "checkin_closes_at": crate::audit::entry_time(closes)}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({
+        "replacement_id": id, "state": "drawing", "member_no": a.member_no,
+        "draw_id": draw_id, "evaluation_state": "replacing",
+        "checkin_closes_at": closes,
+        "next": format!(
+            "the supervisor enters the random input at /draws/{draw_id}; the drawn expert confirms and checks in before {} China time; then complete the replacement / 监督人输入随机数，补抽专家确认并签到后，完成更换",
+            cst(to_millis(closes))
+        ),
+    }))
+}
+
+/// Every draw of the replacement: its own and the redraws after a decline or no answer.
+async fn draw_chain(
+    tx: &mut Tx,
+    tender_id: &str,
+    first: &str,
+) -> Result<Vec<(String, String)>, ReplacementError> {
+    let rows: Vec<(String, Option<String>, String)> = q_all!(
+        tx,
+        (String, Option<String>, String),
+        "select draw_id, parent_draw_id, state from expert_draw where tender_id = $1 and kind = 'replacement'
+         order by created_at, draw_id",
+        tender_id.to_string()
+    )?;
+    let mut chain: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.0 == first)
+        .map(|r| (r.0.clone(), r.2.clone()))
+        .collect();
+    // Parents come before children (created later), so one pass in creation order suffices.
+    for (id, parent, st) in &rows {
+        if parent
+            .as_deref()
+            .is_some_and(|p| chain.iter().any(|(c, _)| c == p))
+            && !chain.iter().any(|(c, _)| c == id)
+        {
+            chain.push((id.clone(), st.clone()));
+        }
+    }
+    Ok(chain)
+}
+
+/// The replacement expert: a member of a draw in the chain, confirmed and checked in; or a
+/// message saying what is still missing.
+async fn replacement_expert(
+    tx: &mut Tx,
+    tender_id: &str,
+    chain: &[(String, String)],
+) -> Result<(String, Option<String>, i64), ReplacementError> {
+    let mut waiting = None;
+    for (draw_id, draw_state) in chain {
+        let rows: Vec<(String, Option<String>, i64, String, i64)> = q_all!(
+            tx,
+            (String, Option<String>, i64, String, i64),
+            "select a.expert_id, e.user_id, a.member_no, a.state,
+                    cast(case when c.expert_id is null then 0 else 1 end as bigint)
+             from expert_assignment a join expert e on e.expert_id = a.expert_id
+             left join expert_checkin c on c.tender_id = a.tender_id and c.expert_id = a.expert_id
+             where a.draw_id = $1 and a.tender_id = $2 and a.role = 'member'",
+            draw_id.clone(),
+            tender_id.to_string()
+        )?;
+        for (expert_id, user_id, no, st, checked) in rows {
+            match (st.as_str(), checked) {
+                ("confirmed", 1) => return Ok((expert_id, user_id, no)),
+                ("confirmed", _) => {
+                    waiting = Some(format!(
+                        "the replacement expert (no. {no}) has confirmed but not checked in yet / 补抽专家（{no}号）已确认，尚未签到"
+                    ))
+                }
+                ("notified", _) => {
+                    waiting = waiting.or(Some(format!(
+                        "the replacement expert (no. {no}) has not confirmed yet / 补抽专家（{no}号）尚未确认"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if waiting.is_none() {
+            waiting = match draw_state.as_str() {
+                "committed" => Some(format!(
+                    "the replacement draw {draw_id} waits for the supervisor's random input / 补抽等待监督人输入随机数"
+                )),
+                "failed" => Some(format!(
+                    "the replacement draw {draw_id} failed (the pool cannot fill the quota) / 补抽失败"
+                )),
+                _ => None,
+            };
+        }
+    }
+    Err(ReplacementError::NotReady(waiting.unwrap_or_else(|| {
+        "the replacement expert has not been drawn, confirmed and checked in yet / 补抽专家尚未抽取、确认并签到".into()
+    })))
+}
+
+/// Rows of one live table for `member` (or everyone), as JSON, and their removal into
+/// `evaluation_void`.
+struct Voider<'a> {
+    tx: &'a mut Tx,
+    now: DateTime<Utc>,
+    replacement_id: &'a str,
+    tender_id: &'a str,
+}
+
+impl Voider<'_> {
+    async fn archive(
+        &mut self,
+        kind: &str,
+        member: &str,
+        why: &str,
+        row: Value,
+    ) -> Result<(), ReplacementError> {
+        q_exec!(
+            self.tx,
+            "insert into evaluation_void (replacement_id, tender_id, kind, member, why, row_json, voided_at)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+            self.replacement_id.to_string(),
+            self.tender_id.to_string(),
+            kind.to_string(),
+            member.to_string(),
+            why.to_string(),
+            row.to_string(),
+            to_millis(self.now)
+        )?;
+        Ok(())
+    }
+}
+
+/// Completes a replacement once the replacement expert has checked in: swaps the member,
+/// voids the replaced member's conclusions (and what depends on them) and moves the
+/// evaluation back to the step to redo ([`redo_from`]).
+pub async fn complete(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    replacement_id: &str,
+) -> Result<Value, ReplacementError> {
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let ev = service::load(&mut tx, code).await?;
+    if !service::owns(caller, &ev.tender) {
+        return Err(forbidden());
+    }
+    let r = replacement_of(&mut tx, &ev, replacement_id).await?;
+    if r.state != "drawing" {
+        return Err(ReplacementError::AlreadyComplete);
+    }
+    if ev.row.state != "replacing" {
+        return Err(
+            EvaluationError::Corrupt("a replacement runs outside `replacing`".into()).into(),
+        );
+    }
+    let tid = ev.tender.tender_id.clone();
+    let chain = draw_chain(&mut tx, &tid, &r.draw_id).await?;
+    let (new_expert, new_user, new_no) = replacement_expert(&mut tx, &tid, &chain).await?;
+    let Some(new_user) = new_user else {
+        return Err(EvaluationError::Invalid(
+            "EVALUATION_EXPERT_WITHOUT_LOGIN",
+            "the replacement expert has no platform login and cannot evaluate / 补抽专家未开通平台账号"
+                .into(),
+        )
+        .into());
+    };
+    let book = service::rulebook(state, &ev.tender)?;
+    let committee = ev
+        .committee(book)?
+        .replace(
+            book,
+            &r.member,
+            Member {
+                id: new_user.clone(),
+                role: MemberRole::Expert,
+            },
+        )
+        .map_err(|e| match e {
+            CommitteeError::NotAMember(_) => {
+                EvaluationError::Corrupt("the replaced member left the committee".into())
+            }
+            other => EvaluationError::Committee(other),
+        })?;
+    let leader_replaced = ev.row.leader_user_id.as_deref() == Some(r.member.as_str());
+    let redo = redo_from(&r.from_state, leader_replaced);
+
+    // The replaced member's conclusions, by the pure rule; then the same rows out of the
+    // live tables and into `evaluation_void`.
+    let (mut marks, mark_rows) = marks_of(&mut tx, &tid).await?;
+    let (mut sheets, sheet_rows) = sheets_of(&mut tx, &tid).await?;
+    let voided = void_conclusions(&r.member, &mut marks, &mut sheets);
+    let mut v = Voider {
+        tx: &mut tx,
+        now,
+        replacement_id: &r.replacement_id,
+        tender_id: &tid,
+    };
+    for (member, row) in &mark_rows {
+        if *member == r.member {
+            v.archive("mark", member, "replaced_member", row.clone())
+                .await?;
+        }
+    }
+    let mut sheets_of_others = 0usize;
+    for (member, row) in &sheet_rows {
+        if *member == r.member {
+            v.archive("sheet", member, "replaced_member", row.clone())
+                .await?;
+        } else if redo.all_sheets_void {
+            v.archive("sheet", member, "review_redone", row.clone())
+                .await?;
+            sheets_of_others += 1;
+        }
+    }
+    let mut acts_voided = Vec::new();
+    if redo.report_void {
+        let acts: Vec<ActRow> = q_all!(
+            v.tx,
+            ActRow,
+            "select member, act, reason, report_sha256, credential_id, signed_at
+             from evaluation_signature where tender_id = $1 order by member",
+            tid.clone()
+        )?;
+        for (member, act, reason, sha, cred, at) in acts {
+            let row = json!({"member": member, "act": act, "reason": reason,
+                             "report_sha256": sha, "credential_id": cred, "signed_at": at});
+            v.archive("signature", &member, "report_changed", row)
+                .await?;
+            acts_voided.push(json!({"member": member, "act": act}));
+        }
+    }
+    q_exec!(
+        tx,
+        "delete from evaluation_mark where tender_id = $1 and member = $2",
+        tid.clone(),
+        r.member.clone()
+    )?;
+    if redo.all_sheets_void {
+        q_exec!(
+            tx,
+            "delete from evaluation_sheet where tender_id = $1",
+            tid.clone()
+        )?;
+    } else {
+        q_exec!(
+            tx,
+            "delete from evaluation_sheet where tender_id = $1 and member = $2",
+            tid.clone(),
+            r.member.clone()
+        )?;
+    }
+    if redo.report_void {
+        q_exec!(
+            tx,
+            "delete from evaluation_signature where tender_id = $1",
+            tid.clone()
+        )?;
+    }
+    let round = if redo.new_election {
+        ev.row.election_round.saturating_add(1)
+    } else {
+        ev.row.election_round
+    };
+    let members_json = serde_json::to_string(committee.members()).map_err(service::corrupt)?;
+    let n = if redo.new_election {
+        q_exec!(
+            tx,
+            "update evaluation set state = $1, members_json = $2, election_round = $3,
+                leader_user_id = null, ranking_json = null, report_json = null,
+                report_sha256 = null, ranked_at = null
+             where tender_id = $4 and state = 'replacing'",
+            redo.to_state.to_string(),
+            members_json,
+            round,
+            tid.clone()
+        )?
+    } else {
+        q_exec!(
+            tx,
+            "update evaluation set state = $1, members_json = $2, ranking_json = null,
+                report_json = null, report_sha256 = null, ranked_at = null
+             where tender_id = $3 and state = 'replacing'",
+            redo.to_state.to_string(),
+            members_json,
+            tid.clone()
+        )?
+    };
+    if n == 0 {
+        return Err(ReplacementError::AlreadyComplete);
+    }
+    let n = q_exec!(
+        tx,
+        "update evaluation_replacement set state = 'completed', replacement = $1, to_state = $2,
+            completed_by = $3, completed_at = $4
+         where replacement_id = $5 and state = 'drawing'",
+        new_user.clone(),
+        redo.to_state.to_string(),
+        caller.user.user_id.clone(),
+        to_millis(now),
+        r.replacement_id.clone()
+    )?;
+    if n == 0 {
+        return Err(ReplacementError::AlreadyComplete);
+    }
+    service::event(
+        &mut tx,
+        now,
+        &caller.actor,
+        "evaluation.replacement.complete",
+        &tid,
+        json!({"replacement_id": r.replacement_id, "replaced": r.member,
+               "replacement": new_user, "expert_id": new_expert, "member_no": new_no,
+               "from_state": r.from_state, "redo": redo, "election_round": round,
+               "voided": voided, "other_sheets_voided": sheets_of_others,
+               "report_sha256_voided": if redo.report_void { json!(ev.row.report_sha256) } else { Value::Null },
+               "acts_voided": acts_voided}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({
+        "replacement_id": r.replacement_id, "state": "completed", "member_no": new_no,
+        "evaluation_state": redo.to_state, "election_round": round,
+        "marks_voided": voided.marks_removed, "sheets_voided": voided.sheets_removed + sheets_of_others,
+        "acts_voided": acts_voided.len(),
+    }))
+}
+
+async fn replacement_of(
+    tx: &mut Tx,
+    ev: &Evaluation,
+    id: &str,
+) -> Result<ReplacementRow, ReplacementError> {
+    if !is_id(id) {
+        return Err(EvaluationError::NotFound("replacement").into());
+    }
+    let sql = format!("{COLS} where replacement_id = $1 and tender_id = $2");
+    Ok(q_opt!(
+        tx,
+        ReplacementRow,
+        sqlx::AssertSqlSafe(sql),
+        id.to_string(),
+        ev.tender.tender_id.clone()
+    )?
+    .ok_or(EvaluationError::NotFound("replacement"))?)
+}
+
+/// member, act, reason, report digest, credential, time.
+type ActRow = (String, String, Option<String>, String, Option<String>, i64);
+
+type MarkRow = (String, String, String, String, String, String, i64);
+
+async fn marks_of(
+    tx: &mut Tx,
+    tid: &str,
+) -> Result<(Vec<Mark>, Vec<(String, Value)>), ReplacementError> {
+    let rows: Vec<MarkRow> = q_all!(
+        tx,
+        MarkRow,
+        "select member, bid_id, criterion, verdict, reason, sha256, marked_at from evaluation_mark
+         where tender_id = $1 order by member, bid_id, criterion",
+        tid.to_string()
+    )?;
+    let mut marks = Vec::with_capacity(rows.len());
+    let mut raw = Vec::with_capacity(rows.len());
+    for (member, bid, criterion, verdict, reason, sha, at) in rows {
+        raw.push((
+            member.clone(),
+            json!({"member": member, "bid_id": bid, "criterion": criterion, "verdict": verdict,
+                   "reason": reason, "sha256": sha, "marked_at": at}),
+        ));
+        marks.push(Mark {
+            expert: member,
+            bid,
+            criterion,
+            verdict: if verdict == "fail" {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            },
+            reason,
+        });
+    }
+    Ok((marks, raw))
+}
+
+async fn sheets_of(
+    tx: &mut Tx,
+    tid: &str,
+) -> Result<(Vec<ScoreSheet>, Vec<(String, Value)>), ReplacementError> {
+    let rows: Vec<(String, String, String, String, i64)> = q_all!(
+        tx,
+        (String, String, String, String, i64),
+        "select member, bid_id, scores_json, sha256, submitted_at from evaluation_sheet
+         where tender_id = $1 order by member, bid_id",
+        tid.to_string()
+    )?;
+    let mut sheets = Vec::with_capacity(rows.len());
+    let mut raw = Vec::with_capacity(rows.len());
+    for (member, bid, scores, sha, at) in rows {
+        let parsed: std::collections::BTreeMap<String, i64> =
+            serde_json::from_str(&scores).map_err(service::corrupt)?;
+        raw.push((
+            member.clone(),
+            json!({"member": member, "bid_id": bid, "scores": parsed, "sha256": sha,
+                   "submitted_at": at}),
+        ));
+        sheets.push(ScoreSheet {
+            expert: member,
+            bid,
+            scores: parsed,
+        });
+    }
+    Ok((sheets, raw))
+}
+
+/// The replacements of a tender: the owning agent (member numbers only), members, regulators
+/// and operators (with the members' ids).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<Vec<Value>, ReplacementError> {
+    let mut tx = state.db.read().await?;
+    let ev = service::load(&mut tx, code).await?;
+    let insider = ev.member(&caller.user.user_id).is_some()
+        || matches!(caller.user.role, Role::Regulator | Role::Operator);
+    if !insider && !service::owns(caller, &ev.tender) {
+        return Err(EvaluationError::Forbidden(
+            "only the tender's agent, the committee and regulators may see replacements / 无权查看成员更换",
+        )
+        .into());
+    }
+    let sql = format!("{COLS} where tender_id = $1 order by requested_at, replacement_id");
+    let rows = q_all!(
+        tx,
+        ReplacementRow,
+        sqlx::AssertSqlSafe(sql),
+        ev.tender.tender_id.clone()
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let no = assignment_of(&mut tx, &r.tender_id, &r.expert_id)
+            .await?
+            .map(|a| a.member_no);
+        let mut v = json!({
+            "replacement_id": r.replacement_id, "member_no": no, "reason": r.reason,
+            "from_state": r.from_state, "draw_id": r.draw_id, "state": r.state,
+            "requested_at": from_millis(r.requested_at), "to_state": r.to_state,
+            "completed_at": r.completed_at.map(from_millis),
+        });
+        if insider {
+            v["member"] = json!(r.member);
+            v["replacement"] = json!(r.replacement);
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    //! Service tests on a real database (SQLite; PostgreSQL with `SUNBID_TEST_PG`) on the
+    //! evaluation service's fixture. The replacement is drawn for real: the fixture's draw is
+    //! restricted to a region of this test's own (PostgreSQL is shared between runs) where
+    //! two pool experts with logins wait.
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::evaluation::clarification::{self, AskInput};
+    use crate::evaluation::review::Verdict;
+    use crate::evaluation::service::tests::{Fixture, events, opened, sheets, to_scoring};
+    use crate::evaluation::service::{
+        BallotInput, DissentInput, MarkInput, MarksInput, cast_ballot, dissent, record_marks,
+        submit_scores, view,
+    };
+    use crate::expert::checkin::{EmergencyCheckin, emergency_checkin};
+    use crate::expert::eligibility::{DrawRequest, RegionRestriction};
+    use crate::expert::pool::{ExpertInput, add_expert};
+    use crate::expert::service::{enter_supervisor_input, respond};
+    use crate::tender::testkit::{Kit, user};
+
+    fn rapi(e: ReplacementError) -> (u16, &'static str) {
+        let a = ApiError::from(e);
+        (a.status.as_u16(), a.code)
+    }
+
+    /// Restricts the fixture's draw to a fresh region and puts two experts with logins in
+    /// it: the replacement draw can only pick one of them. Returns them by expert id.
+    async fn pool_for_replacement(kit: &Kit, fx: &Fixture) -> BTreeMap<String, Caller> {
+        let region: String = format!("98{}", &new_id().replace('-', "")[20..30])
+            .chars()
+            .map(|c| if c.is_ascii_digit() { c } else { '6' })
+            .collect();
+        let mut tx = kit.db().begin().await.unwrap();
+        let (json_text,): (String,) = q_one!(
+            tx,
+            (String,),
+            "select request_json from expert_draw where tender_id = $1",
+            fx.tender_id.clone()
+        )
+        .unwrap();
+        let mut request: DrawRequest = serde_json::from_str(&json_text).unwrap();
+        request.region = Some(RegionRestriction {
+            regions: vec![region.clone()],
+            reason: "本测试的专家池 / this test's pool".into(),
+        });
+        q_exec!(
+            tx,
+            "update expert_draw set request_json = $1 where tender_id = $2",
+            serde_json::to_string(&request).unwrap(),
+            fx.tender_id.clone()
+        )
+        .unwrap();
+        tx.commit().await.unwrap();
+        let operator = user(kit.db(), Role::Operator, None, "active").await;
+        let mut out = BTreeMap::new();
+        for i in 0..2 {
+            let login = user(kit.db(), Role::Expert, None, "active").await;
+            let input = ExpertInput {
+                name: format!("补抽专家{i}"),
+                specialties: vec!["A01".into()],
+                region: region.clone(),
+                employer_org_id: None,
+                title: "senior".into(),
+                years_of_practice: 15,
+                birth_year: 1975,
+                penalised: false,
+                user_id: Some(login.user.user_id.clone()),
+                unavailable: vec![],
+                conflicts: vec![],
+            };
+            let e = add_expert(kit.db(), kit.now(), &operator, &input)
+                .await
+                .expect("add expert");
+            out.insert(e.expert_id, login);
+        }
+        out
+    }
+
+    fn start_of(member_no: i64, reason: &str) -> StartInput {
+        StartInput {
+            member_no,
+            reason: reason.into(),
+            void_signed_report: false,
+        }
+    }
+
+    /// The expert module's steps: the supervisor's input, the drawn expert's confirmation and
+    /// an emergency check-in by the supervisor. Returns the new member and their number.
+    async fn draw_and_check_in(
+        kit: &Kit,
+        fx: &Fixture,
+        pool: &BTreeMap<String, Caller>,
+        draw_id: &str,
+    ) -> (Caller, i64) {
+        let drawn = enter_supervisor_input(kit.db(), kit.now(), &kit.regulator, draw_id, "271828")
+            .await
+            .expect("replacement draw");
+        assert_eq!(drawn.state, "drawn");
+        let mut tx = kit.db().read().await.unwrap();
+        let (expert_id, no): (String, i64) = q_one!(
+            tx,
+            (String, i64),
+            "select expert_id, member_no from expert_assignment where draw_id = $1 and role = 'member'",
+            draw_id.to_string()
+        )
+        .unwrap();
+        drop(tx);
+        let who = pool
+            .get(&expert_id)
+            .expect("drawn from this test's pool")
+            .clone();
+        respond(kit.db(), kit.now(), &who, draw_id, true, None)
+            .await
+            .expect("confirm");
+        emergency_checkin(
+            kit.db(),
+            kit.now(),
+            &kit.regulator,
+            &fx.code,
+            &EmergencyCheckin {
+                member_no: no,
+                reason: "补抽专家到场，手机未带 / replacement present without phone".into(),
+            },
+        )
+        .await
+        .expect("check-in");
+        (who, no)
+    }
+
+    async fn count(kit: &Kit, sql: &'static str, tid: &str) -> i64 {
+        let mut tx = kit.db().read().await.unwrap();
+        let (n,): (i64,) = q_one!(tx, (i64,), sql, tid.to_string()).unwrap();
+        n
+    }
+
+    fn all_pass(fx: &Fixture) -> MarksInput {
+        let mut marks = Vec::new();
+        for b in &fx.bids {
+            for c in ["投标函签字盖章", "施工总承包资质"] {
+                marks.push(MarkInput {
+                    bid_id: b.clone(),
+                    criterion: c.into(),
+                    verdict: Verdict::Pass,
+                    reason: String::new(),
+                });
+            }
+        }
+        MarksInput { marks }
+    }
+
+    pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
+        let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
+        let s = &kit.state;
+        let pool = pool_for_replacement(kit, &fx).await;
+        let reason = "专家2与投标人存在利害关系，须回避";
+
+        // Before the evaluation starts there is nothing to replace in.
+        let r = start(s, &kit.agent, &fx.code, &start_of(2, reason)).await;
+        assert_eq!(rapi(r.unwrap_err()), (404, "NOT_FOUND"));
+        to_scoring(kit, &fx).await;
+        submit_scores(
+            s,
+            &fx.experts[0],
+            &fx.code,
+            &sheets(&fx, &[5000, 5100, 5200]),
+        )
+        .await
+        .unwrap();
+        submit_scores(
+            s,
+            &fx.experts[1],
+            &fx.code,
+            &sheets(&fx, &[5000, 5100, 5200]),
+        )
+        .await
+        .unwrap();
+
+        // Refused: not the owning agent, no reason, no such member.
+        for who in [
+            &kit.other_agent,
+            &fx.experts[0],
+            &kit.regulator,
+            &kit.bidder,
+        ] {
+            let r = start(s, who, &fx.code, &start_of(2, reason)).await;
+            assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
+        }
+        for bad in ["", "    ", "回避", &"因".repeat(MAX_REASON_CHARS + 1)] {
+            let r = start(s, &kit.agent, &fx.code, &start_of(2, bad)).await;
+            assert_eq!(rapi(r.unwrap_err()), (422, "REPLACEMENT_REASON_REQUIRED"));
+        }
+        for no in [0, 99, -1] {
+            let r = start(s, &kit.agent, &fx.code, &start_of(no, reason)).await;
+            assert_eq!(rapi(r.unwrap_err()), (422, "REPLACEMENT_NOT_A_MEMBER"));
+        }
+        assert_eq!(
+            events(kit.db(), &fx.tender_id, "evaluation.replacement.start")
+                .await
+                .len(),
+            0
+        );
+
+        // Member no. 2 (experts[1]) withdraws: a replacement draw, the evaluation suspended.
+        let started = start(s, &kit.agent, &fx.code, &start_of(2, reason))
+            .await
+            .unwrap();
+        let id = started["replacement_id"].as_str().unwrap().to_string();
+        let draw_id = started["draw_id"].as_str().unwrap().to_string();
+        assert_eq!(
+            view(s, &fx.experts[0], &fx.code).await.unwrap()["state"],
+            "replacing"
+        );
+        let ev = events(kit.db(), &fx.tender_id, "evaluation.replacement.start").await;
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            ev[0]["payload"]["member"],
+            json!(fx.experts[1].user.user_id)
+        );
+        assert_eq!(ev[0]["payload"]["reason"], json!(reason));
+        assert_eq!(
+            count(
+                kit,
+                "select count(*) from audit_event where tender_id = $1
+                 and action = 'evaluation.replacement.start' and withheld_stage = 'award'",
+                &fx.tender_id
+            )
+            .await,
+            1
+        );
+        let mut tx = kit.db().read().await.unwrap();
+        let (kind, st): (String, String) = q_one!(
+            tx,
+            (String, String),
+            "select kind, state from expert_draw where draw_id = $1",
+            draw_id.clone()
+        )
+        .unwrap();
+        drop(tx);
+        assert_eq!((kind.as_str(), st.as_str()), ("replacement", "committed"));
+        let r = start(s, &kit.agent, &fx.code, &start_of(3, reason)).await;
+        assert_eq!(rapi(r.unwrap_err()), (409, "REPLACEMENT_IN_PROGRESS"));
+        // Suspended: no marks, scores or clarifications meanwhile.
+        let r = submit_scores(s, &fx.experts[2], &fx.code, &sheets(&fx, &[1, 1, 1])).await;
+        assert_eq!(
+            ApiError::from(r.unwrap_err()).code,
+            "EVALUATION_WRONG_STATE"
+        );
+        let r = clarification::ask(
+            s,
+            &fx.experts[2],
+            &fx.code,
+            &AskInput {
+                bid_id: fx.bids[0].clone(),
+                question: "请说明".into(),
+                window_minutes: None,
+            },
+        )
+        .await;
+        assert_eq!(
+            ApiError::from(r.unwrap_err()).code,
+            "EVALUATION_WRONG_STATE"
+        );
+
+        // Not ready until the replacement is drawn, confirmed and checked in.
+        let r = complete(s, &kit.agent, &fx.code, &id).await;
+        let e = ApiError::from(r.unwrap_err());
+        assert_eq!((e.status.as_u16(), e.code), (409, "REPLACEMENT_NOT_READY"));
+        assert!(e.message.contains("supervisor"), "{}", e.message);
+        let r = complete(s, &kit.other_agent, &fx.code, &id).await;
+        assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
+        let r = complete(s, &kit.agent, &fx.code, "nope").await;
+        assert_eq!(rapi(r.unwrap_err()), (404, "NOT_FOUND"));
+        let (newcomer, new_no) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
+        assert!(new_no > 5);
+
+        let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+        assert_eq!(done["evaluation_state"], "review");
+        assert_eq!(done["marks_voided"], json!(6));
+        assert_eq!(done["sheets_voided"], json!(6));
+        let r = complete(s, &kit.agent, &fx.code, &id).await;
+        assert_eq!(rapi(r.unwrap_err()), (409, "REPLACEMENT_COMPLETE"));
+        let ev = events(kit.db(), &fx.tender_id, "evaluation.replacement.complete").await;
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            ev[0]["payload"]["replacement"],
+            json!(newcomer.user.user_id)
+        );
+        assert_eq!(ev[0]["payload"]["voided"]["marks_removed"], json!(6));
+
+        // The replaced member's scores are gone (kept in evaluation_void), and so are the
+        // others' sheets: the review is decided again.
+        let tid = fx.tender_id.as_str();
+        let gone = fx.experts[1].user.user_id.clone();
+        let mut tx = kit.db().read().await.unwrap();
+        let (m, sh): (i64, i64) = q_one!(
+            tx,
+            (i64, i64),
+            "select (select count(*) from evaluation_mark where tender_id = $1 and member = $2),
+                    (select count(*) from evaluation_sheet where tender_id = $1)",
+            tid.to_string(),
+            gone.clone()
+        )
+        .unwrap();
+        drop(tx);
+        assert_eq!((m, sh), (0, 0));
+        assert_eq!(
+            count(kit, "select count(*) from evaluation_void where tender_id = $1 and why = 'replaced_member'", tid).await,
+            9
+        );
+        assert_eq!(
+            count(kit, "select count(*) from evaluation_void where tender_id = $1 and why = 'review_redone'", tid).await,
+            3
+        );
+        let v = view(s, &newcomer, &fx.code).await.unwrap();
+        assert_eq!(v["state"], "review");
+        let committee = v["committee"].to_string();
+        assert!(committee.contains(&newcomer.user.user_id));
+        assert!(!committee.contains(&gone));
+
+        // The replaced member can no longer act; the newcomer marks, everyone scores again.
+        let r = record_marks(s, &fx.experts[1], &fx.code, &all_pass(&fx)).await;
+        assert_eq!(
+            ApiError::from(r.unwrap_err()).code,
+            "EVALUATION_NOT_A_MEMBER"
+        );
+        let decided = record_marks(s, &newcomer, &fx.code, &all_pass(&fx))
+            .await
+            .unwrap();
+        assert_eq!(decided["decided"], json!(true));
+        let members = [
+            &fx.experts[0],
+            &newcomer,
+            &fx.experts[2],
+            &fx.experts[3],
+            &fx.experts[4],
+        ];
+        let mut last = Value::Null;
+        for e in members {
+            last = submit_scores(s, e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(last["all_in"], json!(true));
+        assert_eq!(
+            view(s, &newcomer, &fx.code).await.unwrap()["state"],
+            "ranked"
+        );
+
+        // The agent sees member numbers, never who; a regulator sees both.
+        let agent = list(s, &kit.agent, &fx.code).await.unwrap();
+        assert_eq!(agent.len(), 1);
+        assert_eq!(agent[0]["member_no"], json!(2));
+        assert!(agent[0].get("member").is_none());
+        let reg = list(s, &kit.regulator, &fx.code).await.unwrap();
+        assert_eq!(reg[0]["member"], json!(gone));
+        let r = list(s, &kit.bidder, &fx.code).await;
+        assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
+    }
+
+    pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
+        let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
+        let s = &kit.state;
+        let pool = pool_for_replacement(kit, &fx).await;
+        to_scoring(kit, &fx).await;
+        for e in &fx.experts {
+            submit_scores(s, e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
+                .await
+                .unwrap();
+        }
+        dissent(
+            s,
+            &fx.experts[3],
+            &fx.code,
+            &DissentInput {
+                reason: "对技术分持保留意见".into(),
+            },
+        )
+        .await
+        .unwrap();
+        // The leader (experts[0], no. 1) falls ill after the report was acted on.
+        let reason = "组长突发疾病，无法继续评标";
+        let r = start(s, &kit.agent, &fx.code, &start_of(1, reason)).await;
+        let e = ApiError::from(r.unwrap_err());
+        assert_eq!(
+            (e.status.as_u16(), e.code),
+            (409, "REPLACEMENT_REPORT_SIGNED")
+        );
+        let mut input = start_of(1, reason);
+        input.void_signed_report = true;
+        let started = start(s, &kit.agent, &fx.code, &input).await.unwrap();
+        let id = started["replacement_id"].as_str().unwrap().to_string();
+        let draw_id = started["draw_id"].as_str().unwrap().to_string();
+        let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
+        let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+        assert_eq!(done["evaluation_state"], "electing");
+        assert_eq!(done["election_round"], json!(2));
+        assert_eq!(done["acts_voided"], json!(1));
+        let tid = fx.tender_id.as_str();
+        assert_eq!(
+            count(
+                kit,
+                "select count(*) from evaluation_signature where tender_id = $1",
+                tid
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            count(kit, "select count(*) from evaluation_void where tender_id = $1 and why = 'report_changed'", tid).await,
+            1
+        );
+        let v = view(s, &newcomer, &fx.code).await.unwrap();
+        assert!(v["ranking"].is_null());
+        assert!(v["report_sha256"].is_null());
+        assert_eq!(v["election"]["elected"], json!(false));
+        let ev = events(kit.db(), tid, "evaluation.replacement.complete").await;
+        assert!(ev[0]["payload"]["report_sha256_voided"].is_string());
+        // A new election among the new committee, then the review again.
+        let members = [
+            &newcomer,
+            &fx.experts[1],
+            &fx.experts[2],
+            &fx.experts[3],
+            &fx.experts[4],
+        ];
+        let mut last = Value::Null;
+        for e in members {
+            let ballot = BallotInput {
+                candidate: fx.experts[2].user.user_id.clone(),
+            };
+            last = cast_ballot(s, e, &fx.code, &ballot).await.unwrap();
+        }
+        assert_eq!(last["result"], "elected");
+        assert_eq!(
+            view(s, &newcomer, &fx.code).await.unwrap()["state"],
+            "review"
+        );
+    }
+
+    #[test]
+    fn the_step_to_redo() {
+        let r = redo_from("electing", false);
+        assert_eq!(
+            (r.to_state, r.new_election, r.all_sheets_void, r.report_void),
+            ("electing", true, false, false)
+        );
+        let r = redo_from("review", false);
+        assert_eq!(
+            (r.to_state, r.new_election, r.all_sheets_void, r.report_void),
+            ("review", false, false, false)
+        );
+        let r = redo_from("scoring", false);
+        assert_eq!(
+            (r.to_state, r.all_sheets_void, r.report_void),
+            ("review", true, false)
+        );
+        let r = redo_from("ranked", false);
+        assert_eq!(
+            (r.to_state, r.all_sheets_void, r.report_void),
+            ("review", true, true)
+        );
+        let r = redo_from("ranked", true);
+        assert_eq!(
+            (r.to_state, r.new_election, r.report_void),
+            ("electing", true, true)
+        );
+    }
+
+    #[tokio::test]
+    async fn replace_while_scoring_sqlite() {
+        scenario_replace_while_scoring(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test]
+    async fn replace_leader_after_report_sqlite() {
+        scenario_replace_leader_after_report(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test]
+    async fn all_scenarios_postgres() {
+        let Some(kit) = Kit::postgres().await else {
+            return;
+        };
+        scenario_replace_while_scoring(&kit).await;
+        scenario_replace_leader_after_report(&kit).await;
+    }
+}
