@@ -288,8 +288,15 @@ mod tests {
         let fx = ranked(kit).await;
         let state = &kit.state;
 
-        // The committee, the owning agent and a regulator read it in every form.
-        let readers = [&fx.members[0], &fx.members[4], &kit.agent, &kit.regulator];
+        // The committee, the owning agent, an operator and a regulator read it in every form.
+        let operator = user(kit.db(), Role::Operator, None, "active").await;
+        let readers = [
+            &fx.members[0],
+            &fx.members[4],
+            &kit.agent,
+            &kit.regulator,
+            &operator,
+        ];
         for who in readers {
             let (st, resp) = get(state, kit.ctx(who), &fx.code, Kind::Json).await;
             assert_eq!(st, 200);
