@@ -1127,9 +1127,11 @@ pub async fn view(
             }
         })
         .collect();
-    let award: Option<(String, String, i64, i64, Option<String>, i64, i64)> = q_opt!(
+    /// bid, winner, price, rank, reason, awarded at, contract due.
+    type AwardRow = (String, String, i64, i64, Option<String>, i64, i64);
+    let award: Option<AwardRow> = q_opt!(
         tx,
-        (String, String, i64, i64, Option<String>, i64, i64),
+        AwardRow,
         "select a.bid_id, o.name, a.price_fen, a.candidate_rank, a.reason, a.awarded_at, a.contract_due_at
          from award a join organisation o on o.org_id = a.winner_org_id where a.tender_id = $1",
         t.tender_id.clone()

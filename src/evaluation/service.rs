@@ -331,7 +331,10 @@ pub(super) struct TenderFacts {
     criteria_json: String,
 }
 
-pub(super) async fn tender_by_code(tx: &mut Tx, code: &str) -> Result<TenderFacts, EvaluationError> {
+pub(super) async fn tender_by_code(
+    tx: &mut Tx,
+    code: &str,
+) -> Result<TenderFacts, EvaluationError> {
     q_opt!(
         tx,
         TenderFacts,
@@ -437,7 +440,10 @@ pub(super) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, Evaluati
     })
 }
 
-pub(super) fn rulebook<'a>(state: &'a AppState, t: &TenderFacts) -> Result<&'a Rulebook, EvaluationError> {
+pub(super) fn rulebook<'a>(
+    state: &'a AppState,
+    t: &TenderFacts,
+) -> Result<&'a Rulebook, EvaluationError> {
     state
         .rulebooks
         .by_id(&t.rulebook_id)
@@ -472,7 +478,10 @@ pub(super) async fn acting_member(
 
 /// The bids that were opened valid, with their prices from the opening record (开标记录),
 /// in submission order.
-pub(super) async fn opened_bids(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidFacts>, EvaluationError> {
+pub(super) async fn opened_bids(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<Vec<BidFacts>, EvaluationError> {
     let rows: Vec<(String, i64)> = q_all!(
         tx,
         (String, i64),
