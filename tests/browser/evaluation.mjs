@@ -24,6 +24,8 @@ const CODE = "SZ2026-JS-000";
 let server, browser, base, dataDir, port;
 /** The bidders in rank order, as the evaluation page showed them. */
 let ranked = [];
+/** The draw page of the committee's draw. */
+let drawUrl = "";
 
 before(async () => {
   ({ base, dataDir, server, port } = await startDemoServer("sunbid-evaluation-"));
@@ -73,7 +75,8 @@ test("the evaluation runs in the browser: start, leader, review, scores, ranking
 
   // The opening ceremony, then the draw.
   assert.equal(await steps.openTender(browser, base, ap, CODE), 3, "three bids in the opening record");
-  const { members } = await steps.drawExperts(ap, rp, base, CODE, { alternates: 0, minutes: 30 });
+  const { members, drawUrl: url } = await steps.drawExperts(ap, rp, base, CODE, { alternates: 0, minutes: 30 });
+  drawUrl = url;
   assert.equal(members.length, 5);
 
   // Not ready yet: the committee has not checked in.
@@ -291,6 +294,13 @@ test("after the publicity the agent issues the award notice to the first candida
   assert.equal((await ap.textContent("#winner")).trim(), ranked[0], await ap.content());
   await shot(ap, "6-agent-award");
   await agent.context.close();
+});
+
+test("after the award, sunbid draw verify replays the committee's draw from public data", async () => {
+  const drawId = new URL(drawUrl, base).pathname.split("/").pop();
+  assert.ok(drawId, drawUrl);
+  const out = execFileSync(bin, ["draw", "verify", "--server", base, "--draw", drawId], { encoding: "utf8" });
+  assert.match(out, /^MATCH /m);
 });
 
 test("the audit log of the whole session verifies", async () => {
