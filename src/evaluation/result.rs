@@ -1088,6 +1088,10 @@ pub async fn view(
     let now = state.clock.now();
     let mut tx = state.db.read().await?;
     let t = tender(&mut tx, code).await?;
+    // A draft is nobody's business but its agent's, as everywhere else on the portal.
+    if t.state == "draft" && !caller.is_some_and(|c| owns(c, &t)) {
+        return Err(ResultError::NotFound("tender"));
+    }
     let insider = caller
         .is_some_and(|c| owns(c, &t) || matches!(c.user.role, Role::Regulator | Role::Operator));
     let own_org = caller
@@ -1640,6 +1644,30 @@ mod tests {
         award(s, &kit.agent, code, &AwardInput::default())
             .await
             .expect("award after the answer");
+    }
+
+    /// A draft's result view is not found for the public and other users.
+    pub(crate) async fn scenario_draft_hidden(kit: &Kit) {
+        let code = kit.code("D");
+        crate::tender::service::create_draft(
+            kit.db(),
+            kit.books(),
+            kit.now(),
+            &kit.agent,
+            &kit.input(&code, 20),
+        )
+        .await
+        .expect("draft");
+        let r = view(&kit.state, None, &code).await;
+        assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
+        let r = view(&kit.state, Some(&kit.bidder), &code).await;
+        assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
+        assert!(view(&kit.state, Some(&kit.agent), &code).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn draft_hidden_sqlite() {
+        scenario_draft_hidden(&Kit::sqlite().await).await;
     }
 
     #[tokio::test]
