@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::committee::{self, SignStatus};
 use super::publicity::{self, Publicity, ResultObjection, TimingError};
+use super::service::{self, EvaluationError};
 use crate::audit::{self, Stage};
 use crate::clock::{from_millis, to_millis};
 use crate::expert::service::{ExpertError, reveal_draws_in};
@@ -82,6 +83,9 @@ pub enum ResultError {
     /// A request field is invalid (code, message).
     #[error("{1}")]
     Invalid(&'static str, String),
+    /// Loading the evaluation's committee or signatures failed.
+    #[error(transparent)]
+    Evaluation(EvaluationError),
     /// Revealing the draws failed.
     #[error(transparent)]
     Expert(ExpertError),
@@ -99,6 +103,12 @@ impl From<sqlx::Error> for ResultError {
     }
 }
 
+impl From<EvaluationError> for ResultError {
+    fn from(e: EvaluationError) -> Self {
+        ResultError::Evaluation(e)
+    }
+}
+
 impl ResultError {
     /// Stable code for the API.
     pub fn code(&self) -> &'static str {
@@ -111,6 +121,7 @@ impl ResultError {
             ResultError::AlreadyAnswered => "OBJECTION_ALREADY_ANSWERED",
             ResultError::NotACandidate(_) => "AWARD_NOT_A_CANDIDATE",
             ResultError::Invalid(code, _) => code,
+            ResultError::Evaluation(e) => e.code(),
             ResultError::Expert(e) => e.code(),
             ResultError::Corrupt(_) | ResultError::Store(_) => "INTERNAL",
         }
@@ -126,9 +137,10 @@ impl ResultError {
             ResultError::Timing(_) | ResultError::NotACandidate(_) | ResultError::Invalid(..) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ResultError::Expert(_) | ResultError::Corrupt(_) | ResultError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ResultError::Evaluation(_)
+            | ResultError::Expert(_)
+            | ResultError::Corrupt(_)
+            | ResultError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -136,6 +148,7 @@ impl ResultError {
 impl From<ResultError> for ApiError {
     fn from(e: ResultError) -> Self {
         match e {
+            ResultError::Evaluation(e) => ApiError::from(e),
             ResultError::Expert(e) => ApiError::from(e),
             ResultError::Corrupt(_) | ResultError::Store(_) => ApiError::internal(&e),
             ResultError::Timing(ref t) => {
@@ -250,7 +263,6 @@ fn rulebook<'a>(state: &'a AppState, t: &TenderRow) -> Result<&'a Rulebook, Resu
 #[derive(Debug, sqlx::FromRow)]
 struct EvalRow {
     state: String,
-    members_json: String,
     ranking_json: Option<String>,
     report_json: Option<String>,
     report_sha256: Option<String>,
@@ -262,7 +274,7 @@ async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError
     q_opt!(
         tx,
         EvalRow,
-        "select state, members_json, ranking_json, report_json, report_sha256, ranked_at, report_at
+        "select state, ranking_json, report_json, report_sha256, ranked_at, report_at
          from evaluation where tender_id = $1",
         tender_id.to_string()
     )?
@@ -423,18 +435,31 @@ async fn notify_org(
         org_id.to_string()
     )?;
     for (user_id,) in users {
-        q_exec!(
-            tx,
-            "insert into notice (notice_id, user_id, tender_id, kind, body, created_at)
-             values ($1, $2, $3, $4, $5, $6)",
-            new_id(),
-            user_id,
-            tender_id.to_string(),
-            kind.to_string(),
-            body.to_string(),
-            to_millis(now)
-        )?;
+        notify_user(tx, now, &user_id, tender_id, kind, body).await?;
     }
+    Ok(())
+}
+
+/// One in-app notice.
+async fn notify_user(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    user_id: &str,
+    tender_id: &str,
+    kind: &str,
+    body: &str,
+) -> Result<(), ResultError> {
+    q_exec!(
+        tx,
+        "insert into notice (notice_id, user_id, tender_id, kind, body, created_at)
+         values ($1, $2, $3, $4, $5, $6)",
+        new_id(),
+        user_id.to_string(),
+        tender_id.to_string(),
+        kind.to_string(),
+        body.to_string(),
+        to_millis(now)
+    )?;
     Ok(())
 }
 
@@ -474,42 +499,10 @@ pub async fn deliver_report(
         });
     }
     let ranked_at = from_millis(ev.ranked_at.unwrap_or_default());
-    let members: Vec<committee::Member> =
-        serde_json::from_str(&ev.members_json).map_err(corrupt)?;
-    let acts: Vec<(String, String, Option<String>)> = q_all!(
-        tx,
-        (String, String, Option<String>),
-        "select member, act, reason from evaluation_signature where tender_id = $1",
-        t.tender_id.clone()
-    )?;
-    let signatures: Vec<committee::Signature> = acts
-        .into_iter()
-        .map(|(member, act, reason)| committee::Signature {
-            member,
-            act: if act == "signed" {
-                committee::SignAct::Signed
-            } else {
-                committee::SignAct::Dissented {
-                    reason: reason.unwrap_or_default(),
-                }
-            },
-        })
-        .collect();
-    let experts: Vec<committee::DrawnExpert> = members
-        .iter()
-        .filter(|m| m.role == committee::MemberRole::Expert)
-        .map(|m| committee::DrawnExpert {
-            id: m.id.clone(),
-            checked_in: true,
-        })
-        .collect();
-    let reps: Vec<String> = members
-        .iter()
-        .filter(|m| m.role == committee::MemberRole::TendereeRepresentative)
-        .map(|m| m.id.clone())
-        .collect();
-    let committee =
-        committee::form_committee(rulebook(state, &t)?, &experts, &reps).map_err(corrupt)?;
+    // The committee and the signatures exactly as the signing steps read them.
+    let loaded = service::load(&mut tx, code).await?;
+    let committee = loaded.committee(rulebook(state, &t)?)?;
+    let signatures = service::signatures(&mut tx, &t.tender_id).await?;
     let window_over = now >= ranked_at + SIGNING_WINDOW;
     let status =
         committee::signing_status(&committee, &signatures, window_over).map_err(corrupt)?;
@@ -794,17 +787,15 @@ pub async fn answer_objection(
         "{} {}：您对评标结果的异议已答复。/ Your objection to the result has been answered.",
         t.code, t.name
     );
-    q_exec!(
-        tx,
-        "insert into notice (notice_id, user_id, tender_id, kind, body, created_at)
-         values ($1, $2, $3, $4, $5, $6)",
-        new_id(),
-        raised_by,
-        t.tender_id.clone(),
-        "result.objection.answer".to_string(),
-        body,
-        to_millis(now)
-    )?;
+    notify_user(
+        &mut tx,
+        now,
+        &raised_by,
+        &t.tender_id,
+        "result.objection.answer",
+        &body,
+    )
+    .await?;
     tx.commit().await?;
     Ok(json!({"objection_id": objection_id, "answered_at": now, "late": late}))
 }
@@ -1100,7 +1091,7 @@ pub async fn view(
     let ev: Option<EvalRow> = q_opt!(
         tx,
         EvalRow,
-        "select state, members_json, ranking_json, report_json, report_sha256, ranked_at, report_at
+        "select state, ranking_json, report_json, report_sha256, ranked_at, report_at
          from evaluation where tender_id = $1",
         t.tender_id.clone()
     )?;

@@ -1283,7 +1283,10 @@ fn report_of(ev: &Evaluation) -> Result<(String, Vec<u8>), EvaluationError> {
     Ok((hex.clone(), digest.as_ref().to_vec()))
 }
 
-async fn signatures(tx: &mut Tx, tender_id: &str) -> Result<Vec<Signature>, EvaluationError> {
+pub(super) async fn signatures(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<Vec<Signature>, EvaluationError> {
     let rows: Vec<(String, String, Option<String>)> = q_all!(
         tx,
         (String, String, Option<String>),

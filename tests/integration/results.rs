@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::both;
-use crate::harness::{Harness, assert_error, next_serial};
+use crate::harness::{Harness, PASSWORD, assert_error, next_serial};
 use crate::tenders::World;
 
 async fn refusals(h: &Harness) {
@@ -163,5 +163,32 @@ async fn refusals(h: &Harness) {
         .post_form(&format!("/tenders/{code}/result/award"), &[("bid_id", "x")])
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The agent's forms, with the token: a time or amount that does not parse is a clear
+    // 422 page, and nothing is stored.
+    let agent_page = h.browser();
+    agent_page.login("agent1", PASSWORD).await;
+    let csrf = agent_page.cookie("sunbid_csrf").expect("csrf cookie");
+    let before = h.snapshot().await;
+    for (form, fields) in [
+        (
+            "publicity",
+            vec![("ends_at", "下周"), ("csrf", csrf.as_str())],
+        ),
+        (
+            "contract",
+            vec![
+                ("signed_at", "2026-11-23T10:00"),
+                ("amount_yuan", "一百元"),
+                ("csrf", csrf.as_str()),
+            ],
+        ),
+    ] {
+        let page = agent_page
+            .post_form(&format!("/tenders/{code}/result/{form}"), &fields)
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+    }
+    assert_eq!(h.snapshot().await, before);
 }
 both!(result_refusals, refusals);
