@@ -277,7 +277,9 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
             publish_tender(state, &ag, &input, now).await?;
         }
     }
-    past_deadline_tender(state, &ag, &bidders, &tenderee, &custodians).await?;
+    for spec in &PAST_DEADLINE {
+        past_deadline_tender(state, &ag, &bidders, &tenderee, &custodians, spec).await?;
+    }
 
     // A question answered in public, and an amendment, on the second tender.
     let bidder = caller(&bidders[0]);
@@ -324,8 +326,9 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
         "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
          admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
          expert1..7 (experts) · regulator (regulator)\n  \
-         SZ2026-JS-000 is past its deadline with three sealed bids: log in as agent to start \
-         the opening, then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
+         SZ2026-JS-000 (comprehensive scoring) and SZ2026-JS-004 (lowest evaluated price) are \
+         past their deadline with three sealed bids each: log in as agent to start the opening, \
+         then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
         state.config.public_url
     )))
 }
@@ -618,14 +621,46 @@ async fn publish_tender(
 /// tried at once (agent starts it, two custodians unlock, bidders see the record). It is
 /// created through the same services, run on a clock set back in time, so the audit log
 /// tells the story as it would have happened.
+/// A demo tender whose bid deadline has passed, with three sealed bids.
+struct PastDeadline {
+    code: &'static str,
+    title: &'static str,
+    description: &'static str,
+    estimate_fen: i64,
+    method: EvaluationMethod,
+    /// One bid per price, from the first bidders in order.
+    prices_fen: [i64; 3],
+}
+
+/// The two demo tenders ready for the opening: one per evaluation method.
+const PAST_DEADLINE: [PastDeadline; 2] = [
+    PastDeadline {
+        code: "SZ2026-JS-000",
+        title: "姑苏区平江路历史街区雨污分流改造工程施工",
+        description: "雨污分流管网约4.6公里，含检查井改造与路面恢复。工期180日历天。（示例：投标已截止，可演示开标）",
+        estimate_fen: 860_000_000,
+        method: EvaluationMethod::Comprehensive,
+        prices_fen: [845_600_000, 851_230_000, 839_990_000],
+    },
+    PastDeadline {
+        code: "SZ2026-JS-004",
+        title: "虎丘区枫桥街道背街小巷路面翻新工程施工",
+        description: "背街小巷沥青路面翻新约1.8万平方米，技术要求简单。工期90日历天。（示例：经评审的最低投标价法，投标已截止，可演示开标）",
+        estimate_fen: 320_000_000,
+        method: EvaluationMethod::LowestPrice,
+        prices_fen: [309_800_000, 304_500_000, 312_250_000],
+    },
+];
+
 async fn past_deadline_tender(
     state: &AppState,
     ag: &Caller,
     bidders: &[SessionUser],
     tenderee: &str,
     custodians: &[String],
+    spec: &PastDeadline,
 ) -> anyhow::Result<()> {
-    const CODE: &str = "SZ2026-JS-000";
+    let code = spec.code;
     let real_now = state.clock.now();
     let deadline = real_now - Duration::minutes(30);
     let published = deadline - Duration::days(20);
@@ -634,21 +669,26 @@ async fn past_deadline_tender(
     let mut then = state.clone();
     then.clock = past.clone();
 
-    let input = tender_input(
-        CODE,
-        "姑苏区平江路历史街区雨污分流改造工程施工",
-        "雨污分流管网约4.6公里，含检查井改造与路面恢复。工期180日历天。（示例：投标已截止，可演示开标）",
-        860_000_000,
+    let mut input = tender_input(
+        code,
+        spec.title,
+        spec.description,
+        spec.estimate_fen,
         tenderee,
         custodians,
         published,
         deadline,
     );
+    if spec.method == EvaluationMethod::LowestPrice {
+        // The members do not score: no scoring criteria, the committee prices deviations.
+        input.evaluation_method = EvaluationMethod::LowestPrice;
+        input.criteria.clear();
+    }
     publish_tender(&then, ag, &input, then.clock.now()).await?;
 
     // Bids come in during the bidding period.
     past.advance(Duration::days(3));
-    let key = crate::bid::custodian::opening_key(&state.db, CODE)
+    let key = crate::bid::custodian::opening_key(&state.db, code)
         .await
         .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
     let pk_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -656,10 +696,7 @@ async fn past_deadline_tender(
         .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
     let pk =
         PublicKey::from_bytes(&pk_bytes).map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
-    for (bidder, price_fen) in bidders
-        .iter()
-        .zip([845_600_000i64, 851_230_000, 839_990_000])
-    {
+    for (bidder, price_fen) in bidders.iter().zip(spec.prices_fen) {
         let who = caller(bidder);
         let org = bidder.org_id.clone().unwrap_or_default();
         let form = serde_json::to_vec(&serde_json::json!({
@@ -690,10 +727,10 @@ async fn past_deadline_tender(
         };
         let body =
             futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
-        let part = crate::bid::service::upload_part(&then, &who, CODE, meta, body)
+        let part = crate::bid::service::upload_part(&then, &who, code, meta, body)
             .await
             .map_err(|e| anyhow::anyhow!("demo bid upload: {e}"))?;
-        crate::bid::service::submit(&then, &who, CODE, &[part.part_id])
+        crate::bid::service::submit(&then, &who, code, &[part.part_id])
             .await
             .map_err(|e| anyhow::anyhow!("demo bid submit: {e}"))?;
         past.advance(Duration::hours(5));

@@ -10,6 +10,8 @@
 //!   conclusions (实施条例 第48条);
 //! - [`review`]: preliminary review (初步评审) — formal, qualification, responsiveness;
 //! - [`scoring`]: detailed scoring (详细评审), the price score formula and aggregation;
+//! - [`price_table`]: the committee's price comparison table (标价比较表) of the
+//!   lowest-evaluated-price method, recorded by the leader (service and pure check);
 //! - [`ranking`]: comprehensive scoring (综合评估法) and lowest evaluated price
 //!   (经评审的最低投标价法), at most 3 ranked candidates (实施条例 第53条);
 //! - [`publicity`]: candidate publicity, objections, award and contract timing
@@ -25,6 +27,7 @@
 pub mod clarification;
 pub mod committee;
 pub mod pages;
+pub mod price_table;
 pub mod publicity;
 pub mod ranking;
 pub mod replacement;

@@ -35,7 +35,7 @@ use crate::http::page::{Base, OrPage, PageError, PageResult, render, yuan};
 use crate::http::{ApiError, AppState, Ctx};
 use crate::identity::Role;
 use crate::store::Tx;
-use crate::tender::model::Tender;
+use crate::tender::model::{EvaluationMethod, Tender};
 use crate::tender::service::{self as tenders, Caller};
 use crate::{q_all, q_opt};
 
@@ -48,6 +48,8 @@ const JS_KEYS: &[&str] = &[
     "evjs.bad_points",
     "evjs.out_of_range",
     "evjs.reason_required",
+    "evjs.bad_amount",
+    "evjs.adjustment_reason",
     "evjs.bad_criteria",
     "evjs.no_criteria",
     "evjs.cancelled",
@@ -89,6 +91,16 @@ struct ViewDto {
     committee: Option<Vec<Member>>,
     report_sha256: Option<String>,
     signing: Option<SigningDto>,
+    /// The price comparison table, once recorded (insiders).
+    price_table: Option<Vec<AdjustmentDto>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AdjustmentDto {
+    bid: String,
+    amount_fen: i64,
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +188,7 @@ struct DetailDto {
     subjective: Option<i64>,
     price_score: Option<i64>,
     total: Option<i64>,
+    adjustments_fen: Option<i64>,
     evaluated_price_fen: Option<i64>,
 }
 
@@ -250,7 +263,17 @@ struct RankRow {
     subjective: String,
     price_score: String,
     total: String,
+    /// Lowest evaluated price: the sum of the adjustments and the evaluated price.
+    adjustments: String,
+    evaluated: String,
     candidate: bool,
+}
+
+/// One line of the price comparison table.
+struct AdjustmentRow {
+    bidder: String,
+    amount: String,
+    reason: String,
 }
 
 /// The agent's start form.
@@ -293,6 +316,12 @@ struct EvView {
     you_submitted: bool,
     score_bids: Vec<BidLabel>,
     can_score: bool,
+    /// The tender is evaluated by the lowest evaluated price (a price table, no scores).
+    lowest_price: bool,
+    /// The viewer is the leader and the table is due.
+    can_record_table: bool,
+    /// The recorded table (insiders), `None` before it is recorded.
+    price_table: Option<Vec<AdjustmentRow>>,
     sheets: Vec<SheetRow>,
     ranking: Vec<RankRow>,
     benchmark: Option<String>,
@@ -771,13 +800,10 @@ async fn started_view(
                     bidder: bidder_of(&bids, &row.bid),
                     price: yuan(row.price_fen),
                     subjective: row.detail.subjective.map(points).unwrap_or_default(),
-                    price_score: row
-                        .detail
-                        .price_score
-                        .map(points)
-                        .or_else(|| row.detail.evaluated_price_fen.map(yuan))
-                        .unwrap_or_default(),
+                    price_score: row.detail.price_score.map(points).unwrap_or_default(),
                     total: row.detail.total.map(points).unwrap_or_default(),
+                    adjustments: row.detail.adjustments_fen.map(yuan).unwrap_or_default(),
+                    evaluated: row.detail.evaluated_price_fen.map(yuan).unwrap_or_default(),
                     candidate: r.candidates.contains(&row.bid),
                 })
                 .collect(),
@@ -792,6 +818,16 @@ async fn started_view(
         is_member && state_is("ranked") && mine.is_some_and(|r| r.sign_state == "pending");
     let signing = v.signing.unwrap_or_default();
     let leader_label = v.election.leader.as_deref().map(label_of);
+    let lowest_price = tender.evaluation_method == EvaluationMethod::LowestPrice;
+    let price_table = v.price_table.as_ref().map(|t| {
+        t.iter()
+            .map(|a| AdjustmentRow {
+                bidder: bidder_of(&bids, &a.bid),
+                amount: yuan(a.amount_fen),
+                reason: a.reason.clone(),
+            })
+            .collect()
+    });
     let ev = EvView {
         state_label: state_label(lang, &v.state),
         state: v.state.clone(),
@@ -823,7 +859,13 @@ async fn started_view(
         aggregation_label,
         submitted: v.scoring.submitted,
         you_submitted: v.scoring.you_submitted,
-        can_score: is_member && state_is("scoring") && !v.scoring.you_submitted,
+        can_score: is_member && !lowest_price && state_is("scoring") && !v.scoring.you_submitted,
+        lowest_price,
+        can_record_table: lowest_price
+            && state_is("scoring")
+            && is_member
+            && v.election.leader.as_deref() == Some(me.as_str()),
+        price_table,
         score_bids,
         sheets,
         ranking,

@@ -138,6 +138,11 @@ pub enum RankingError {
     /// An evaluated price outside the money range.
     #[error("the evaluated price of bid {0} is out of range")]
     Overflow(String),
+    /// Adjustments that take a bid's evaluated price below zero.
+    #[error(
+        "the adjustments take the evaluated price of bid {0} below zero / 调整后评标价不能为负"
+    )]
+    NegativeEvaluatedPrice(String),
 }
 
 impl RankingError {
@@ -150,6 +155,7 @@ impl RankingError {
             RankingError::UnknownBid(_) => "RANKING_UNKNOWN_BID",
             RankingError::AdjustmentWithoutReason(_) => "RANKING_ADJUSTMENT_WITHOUT_REASON",
             RankingError::Overflow(_) => "RANKING_OVERFLOW",
+            RankingError::NegativeEvaluatedPrice(_) => "RANKING_NEGATIVE_EVALUATED_PRICE",
         }
     }
 }
@@ -292,6 +298,9 @@ pub fn rank_lowest_price(
         let adjustments_fen = sums.get(b.bid.as_str()).copied().unwrap_or(0);
         // Both terms are within ±10^15, so the sum cannot overflow an i64.
         let evaluated_price_fen = b.price_fen.saturating_add(adjustments_fen);
+        if evaluated_price_fen < 0 {
+            return Err(RankingError::NegativeEvaluatedPrice(b.bid.clone()));
+        }
         rows.push((
             b.clone(),
             RankDetail::LowestPrice {
@@ -495,6 +504,12 @@ mod tests {
                 .unwrap_err(),
             RankingError::Overflow("b1".into())
         );
+        assert_eq!(
+            rank_lowest_price(&construction(), &bids, &[adj("b4", -97_000_001)]).unwrap_err(),
+            RankingError::NegativeEvaluatedPrice("b4".into())
+        );
+        // Down to exactly zero is a price, if an odd one.
+        assert!(rank_lowest_price(&construction(), &bids, &[adj("b4", -97_000_000)]).is_ok());
     }
 
     proptest! {
@@ -502,7 +517,7 @@ mod tests {
         /// evaluated price then submission — whatever order the bids come in.
         #[test]
         fn lowest_price_ranking_is_a_sorted_permutation(
-            raw in proptest::collection::vec((0i64..1_000, 0i64..5, -100i64..100), 3..10),
+            raw in proptest::collection::vec((100i64..1_000, 0i64..5, -100i64..100), 3..10),
             seed in any::<u64>(),
         ) {
             let bids: Vec<BidFacts> = raw.iter().enumerate().map(|(i, (p, m, _))| bid(&format!("b{i:02}"), *p, *m)).collect();

@@ -572,6 +572,20 @@ pub async fn complete(
     }
     let mut acts_voided = Vec::new();
     if redo.report_void {
+        // A lowest-evaluated-price report carries the committee's price comparison table:
+        // the review is decided again, so the table is void with the report.
+        let table = ev
+            .row
+            .report_json
+            .as_deref()
+            .map(serde_json::from_str::<Value>)
+            .transpose()
+            .map_err(service::corrupt)?
+            .and_then(|r| r.get("adjustments").cloned());
+        if let (Some(table), Some(leader)) = (table, ev.row.leader_user_id.as_deref()) {
+            v.archive("price_table", leader, "review_redone", table)
+                .await?;
+        }
         let acts: Vec<ActRow> = q_all!(
             v.tx,
             ActRow,
@@ -1258,6 +1272,89 @@ mod tests {
         );
     }
 
+    /// Lowest evaluated price: the leader's price comparison table is part of the report, so
+    /// a replacement that voids the report voids the table too, and the leader records a new
+    /// one after the review is redone.
+    pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
+        use crate::evaluation::price_table::{self, AdjustmentInput, PriceTableInput};
+        let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
+        let s = &kit.state;
+        price_table::tests::set_lowest_price(kit, &fx.tender_id).await;
+        let pool = pool_for_replacement(kit, &fx).await;
+        to_scoring(kit, &fx).await;
+        let table = PriceTableInput {
+            adjustments: vec![AdjustmentInput {
+                bid_id: fx.bids[0].clone(),
+                amount_fen: 3_000_000,
+                reason: "工期偏差折价".into(),
+            }],
+        };
+        price_table::record(s, &fx.experts[0], &fx.code, &table)
+            .await
+            .unwrap();
+        dissent(
+            s,
+            &fx.experts[3],
+            &fx.code,
+            &DissentInput {
+                reason: "工期偏差折价金额偏低".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let mut input = start_of(2, "成员与投标人存在利害关系，应当回避");
+        input.void_signed_report = true;
+        let started = start(s, &kit.agent, &fx.code, &input).await.unwrap();
+        let id = started["replacement_id"].as_str().unwrap().to_string();
+        let draw_id = started["draw_id"].as_str().unwrap().to_string();
+        let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
+        let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+        assert_eq!(done["evaluation_state"], "review");
+        let tid = fx.tender_id.as_str();
+        let archived: Vec<(String, String)> = {
+            let mut tx = kit.db().read().await.unwrap();
+            q_all!(
+                tx,
+                (String, String),
+                "select member, row_json from evaluation_void where tender_id = $1 and kind = 'price_table'",
+                tid.to_string()
+            )
+            .unwrap()
+        };
+        assert_eq!(archived.len(), 1);
+        assert_eq!(archived[0].0, fx.experts[0].user.user_id);
+        let row: Value = serde_json::from_str(&archived[0].1).unwrap();
+        assert_eq!(row[0]["reason"], "工期偏差折价");
+        let v = view(s, &newcomer, &fx.code).await.unwrap();
+        assert!(v["price_table"].is_null());
+        assert!(v["report_sha256"].is_null());
+        // The newcomer marks every bid; the review is decided again and the leader records
+        // a new table.
+        let marks = fx
+            .bids
+            .iter()
+            .flat_map(|b| {
+                ["投标函签字盖章", "施工总承包资质"].map(|c| MarkInput {
+                    bid_id: b.clone(),
+                    criterion: c.into(),
+                    verdict: Verdict::Pass,
+                    reason: String::new(),
+                })
+            })
+            .collect();
+        record_marks(s, &newcomer, &fx.code, &MarksInput { marks })
+            .await
+            .unwrap();
+        let again = price_table::record(s, &fx.experts[0], &fx.code, &table)
+            .await
+            .unwrap();
+        assert_ne!(again["report_sha256"], json!(null));
+        assert_eq!(
+            view(s, &newcomer, &fx.code).await.unwrap()["state"],
+            "ranked"
+        );
+    }
+
     #[test]
     fn the_step_to_redo() {
         let r = redo_from("electing", false);
@@ -1298,11 +1395,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replace_after_price_table_sqlite() {
+        scenario_replace_after_price_table(&Kit::sqlite().await).await;
+    }
+
+    #[tokio::test]
     async fn all_scenarios_postgres() {
         let Some(kit) = Kit::postgres().await else {
             return;
         };
         scenario_replace_while_scoring(&kit).await;
         scenario_replace_leader_after_report(&kit).await;
+        scenario_replace_after_price_table(&kit).await;
     }
 }

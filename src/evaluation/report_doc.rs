@@ -116,7 +116,49 @@ struct StoredReport {
     review: StoredReview,
     plan: ScoringPlan,
     sheets: Vec<StoredSheet>,
+    /// The price comparison table (lowest evaluated price only).
+    #[serde(default)]
+    adjustments: Vec<StoredAdjustment>,
     outcome: StoredOutcome,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredAdjustment {
+    bid: String,
+    amount_fen: i64,
+    reason: String,
+}
+
+/// The price comparison table: every adjustment with its reason, by bid; the ranking table
+/// of section 5 carries each bid's sum and evaluated price.
+fn price_table_blocks(
+    adjustments: &[StoredAdjustment],
+    bid_label: &dyn Fn(&str) -> String,
+) -> Vec<Block> {
+    let mut blocks = vec![Block::Para(
+        "评标委员会按招标文件规定的价格调整方法对有效投标的报价作必要调整（评标委员会和评标方法暂行规定 第31、33条），由组长代表评标委员会录入，全体成员签署本报告。The committee adjusted the valid bids' prices by the tender's adjustment method; the leader recorded the table for the committee and every member signs this report.".into(),
+    )];
+    if adjustments.is_empty() {
+        blocks.push(Block::Para(
+            "无价格调整：评标价即投标报价。No adjustments: each evaluated price is the bid price."
+                .into(),
+        ));
+        return blocks;
+    }
+    blocks.push(Block::Table(Table {
+        caption: Some("标价比较表 Price comparison table".into()),
+        head: vec![
+            "投标人 Bidder".into(),
+            "调整金额（元）Adjustment (yuan)".into(),
+            "理由 Reason".into(),
+        ],
+        rows: adjustments
+            .iter()
+            .map(|a| vec![bid_label(&a.bid), yuan(a.amount_fen), a.reason.clone()])
+            .collect(),
+        numeric: vec![false, true, false],
+    }));
+    blocks
 }
 
 #[derive(Debug, Deserialize)]
@@ -612,160 +654,168 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
         blocks: review_blocks,
     });
 
-    // 4. Detailed scoring: the plan, then every member's score per criterion per bid.
-    let mut scoring_blocks = vec![Block::Fields(vec![(
-        "汇总规则 Aggregation".into(),
-        aggregation_label(r.plan.aggregation).to_string(),
-    )])];
-    let mut crit_rows: Vec<Vec<String>> = r
-        .plan
-        .criteria
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                points(c.max),
-                "评委评分 Scored by members".into(),
-            ]
-        })
-        .collect();
-    if let Some(p) = &r.plan.price {
-        crit_rows.push(vec![
-            p.name.clone(),
-            points(p.max),
-            "公式计算 Price formula".into(),
-        ]);
-    }
-    scoring_blocks.push(Block::Table(Table {
-        caption: Some("评分标准 Scoring criteria".into()),
-        head: vec![
-            "评分项 Criterion".into(),
-            "满分 Full score".into(),
-            "方式 How".into(),
-        ],
-        rows: crit_rows,
-        numeric: vec![false, true, false],
-    }));
-    if let Some(p) = &r.plan.price {
-        let mut f = vec![
-            ("价格评分项 Price criterion".into(), p.name.clone()),
-            ("评标基准价 Benchmark".into(), benchmark_label(p.benchmark)),
-            (
-                "高于基准价每1%扣分 Deduction per 1% above".into(),
-                points(i64::from(p.penalty_above)),
-            ),
-            (
-                "低于基准价每1%扣分 Deduction per 1% below".into(),
-                points(i64::from(p.penalty_below)),
-            ),
-        ];
-        if let StoredOutcome::Ranked {
-            benchmark_fen: Some(b),
-            ..
-        } = &r.outcome
-        {
-            f.push((
-                "评标基准价金额 Benchmark price".into(),
-                format!("¥{} 元 yuan", yuan(*b)),
-            ));
-        }
-        scoring_blocks.push(Block::Fields(f));
-    }
-    let mut digests: BTreeMap<&str, &str> = BTreeMap::new();
-    for s in &r.sheets {
-        digests
-            .entry(s.member.as_str())
-            .or_insert(s.sha256.as_str());
-    }
-    let scored_bids: Vec<&str> = r
-        .review
-        .decisions
-        .iter()
-        .map(|(b, _)| b.as_str())
-        .filter(|b| r.sheets.iter().any(|s| s.bid_id == *b))
-        .collect();
-    for bid in scored_bids {
-        let mut head = vec!["序号 No.".to_string(), "成员 Member".to_string()];
-        head.extend(r.plan.criteria.iter().map(|c| c.name.clone()));
-        head.push("小计 Sum".into());
-        let mut rows = Vec::new();
-        for m in &r.members {
-            let Some(sheet) = r
-                .sheets
-                .iter()
-                .find(|s| s.bid_id == bid && s.member == m.id)
-            else {
-                continue;
-            };
-            let mut row = vec![
-                member_no
-                    .get(m.id.as_str())
-                    .map(usize::to_string)
-                    .unwrap_or_default(),
-                extras
-                    .member_names
-                    .get(&m.id)
-                    .cloned()
-                    .unwrap_or_else(|| m.id.clone()),
-            ];
-            let mut sum: i64 = 0;
-            for c in &r.plan.criteria {
-                match sheet.scores.get(&c.name) {
-                    Some(v) => {
-                        sum = sum.saturating_add(*v);
-                        row.push(points(*v));
-                    }
-                    None => row.push("—".into()),
-                }
-            }
-            row.push(points(sum));
-            rows.push(row);
-        }
-        let n = head.len();
-        let mut numeric = vec![true; n];
-        if let Some(x) = numeric.get_mut(1) {
-            *x = false;
+    // 4. Detailed review: every member's score per criterion per bid, or, under the lowest
+    // evaluated price, the committee's price comparison table (标价比较表).
+    if r.method == "lowest_price" {
+        sections.push(Section {
+            heading: "四、详细评审（标价比较表）Detailed review (price comparison table)".into(),
+            blocks: price_table_blocks(&r.adjustments, &bid_label),
+        });
+    } else {
+        let mut scoring_blocks = vec![Block::Fields(vec![(
+            "汇总规则 Aggregation".into(),
+            aggregation_label(r.plan.aggregation).to_string(),
+        )])];
+        let mut crit_rows: Vec<Vec<String>> = r
+            .plan
+            .criteria
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    points(c.max),
+                    "评委评分 Scored by members".into(),
+                ]
+            })
+            .collect();
+        if let Some(p) = &r.plan.price {
+            crit_rows.push(vec![
+                p.name.clone(),
+                points(p.max),
+                "公式计算 Price formula".into(),
+            ]);
         }
         scoring_blocks.push(Block::Table(Table {
-            caption: Some(format!("{} 各成员评分 Members' scores", bid_label(bid))),
-            head,
-            rows,
-            numeric,
+            caption: Some("评分标准 Scoring criteria".into()),
+            head: vec![
+                "评分项 Criterion".into(),
+                "满分 Full score".into(),
+                "方式 How".into(),
+            ],
+            rows: crit_rows,
+            numeric: vec![false, true, false],
         }));
-    }
-    scoring_blocks.push(Block::Table(Table {
-        caption: Some(
-            "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
-                .into(),
-        ),
-        head: vec![
-            "序号 No.".into(),
-            "成员 Member".into(),
-            "评分表 SHA-256 Sheets SHA-256".into(),
-        ],
-        rows: r
-            .members
+        if let Some(p) = &r.plan.price {
+            let mut f = vec![
+                ("价格评分项 Price criterion".into(), p.name.clone()),
+                ("评标基准价 Benchmark".into(), benchmark_label(p.benchmark)),
+                (
+                    "高于基准价每1%扣分 Deduction per 1% above".into(),
+                    points(i64::from(p.penalty_above)),
+                ),
+                (
+                    "低于基准价每1%扣分 Deduction per 1% below".into(),
+                    points(i64::from(p.penalty_below)),
+                ),
+            ];
+            if let StoredOutcome::Ranked {
+                benchmark_fen: Some(b),
+                ..
+            } = &r.outcome
+            {
+                f.push((
+                    "评标基准价金额 Benchmark price".into(),
+                    format!("¥{} 元 yuan", yuan(*b)),
+                ));
+            }
+            scoring_blocks.push(Block::Fields(f));
+        }
+        let mut digests: BTreeMap<&str, &str> = BTreeMap::new();
+        for s in &r.sheets {
+            digests
+                .entry(s.member.as_str())
+                .or_insert(s.sha256.as_str());
+        }
+        let scored_bids: Vec<&str> = r
+            .review
+            .decisions
             .iter()
-            .filter_map(|m| {
-                digests.get(m.id.as_str()).map(|d| {
-                    vec![
-                        member_no.get(m.id.as_str()).map(usize::to_string).unwrap_or_default(),
-                        extras
-                            .member_names
-                            .get(&m.id)
-                            .cloned()
-                            .unwrap_or_else(|| m.id.clone()),
-                        d.to_string(),
-                    ]
+            .map(|(b, _)| b.as_str())
+            .filter(|b| r.sheets.iter().any(|s| s.bid_id == *b))
+            .collect();
+        for bid in scored_bids {
+            let mut head = vec!["序号 No.".to_string(), "成员 Member".to_string()];
+            head.extend(r.plan.criteria.iter().map(|c| c.name.clone()));
+            head.push("小计 Sum".into());
+            let mut rows = Vec::new();
+            for m in &r.members {
+                let Some(sheet) = r
+                    .sheets
+                    .iter()
+                    .find(|s| s.bid_id == bid && s.member == m.id)
+                else {
+                    continue;
+                };
+                let mut row = vec![
+                    member_no
+                        .get(m.id.as_str())
+                        .map(usize::to_string)
+                        .unwrap_or_default(),
+                    extras
+                        .member_names
+                        .get(&m.id)
+                        .cloned()
+                        .unwrap_or_else(|| m.id.clone()),
+                ];
+                let mut sum: i64 = 0;
+                for c in &r.plan.criteria {
+                    match sheet.scores.get(&c.name) {
+                        Some(v) => {
+                            sum = sum.saturating_add(*v);
+                            row.push(points(*v));
+                        }
+                        None => row.push("—".into()),
+                    }
+                }
+                row.push(points(sum));
+                rows.push(row);
+            }
+            let n = head.len();
+            let mut numeric = vec![true; n];
+            if let Some(x) = numeric.get_mut(1) {
+                *x = false;
+            }
+            scoring_blocks.push(Block::Table(Table {
+                caption: Some(format!("{} 各成员评分 Members' scores", bid_label(bid))),
+                head,
+                rows,
+                numeric,
+            }));
+        }
+        scoring_blocks.push(Block::Table(Table {
+            caption: Some(
+                "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
+                    .into(),
+            ),
+            head: vec![
+                "序号 No.".into(),
+                "成员 Member".into(),
+                "评分表 SHA-256 Sheets SHA-256".into(),
+            ],
+            rows: r
+                .members
+                .iter()
+                .filter_map(|m| {
+                    digests.get(m.id.as_str()).map(|d| {
+                        vec![
+                            member_no.get(m.id.as_str()).map(usize::to_string).unwrap_or_default(),
+                            extras
+                                .member_names
+                                .get(&m.id)
+                                .cloned()
+                                .unwrap_or_else(|| m.id.clone()),
+                            d.to_string(),
+                        ]
+                    })
                 })
-            })
-            .collect(),
-        numeric: vec![true, false, false],
-    }));
-    sections.push(Section {
-        heading: "四、详细评审 Detailed scoring".into(),
-        blocks: scoring_blocks,
-    });
+                .collect(),
+            numeric: vec![true, false, false],
+        }));
+        sections.push(Section {
+            heading: "四、详细评审 Detailed scoring".into(),
+            blocks: scoring_blocks,
+        });
+    }
 
     // 5. Totals, ranking and candidates.
     let mut ranking_blocks = Vec::new();
@@ -1256,7 +1306,7 @@ pub(crate) mod testdata {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-mod tests {
+pub(crate) mod tests {
     use super::testdata::*;
     use super::*;
 
@@ -1268,7 +1318,7 @@ mod tests {
             .collect()
     }
 
-    fn all_text(doc: &ReportDoc) -> String {
+    pub(crate) fn all_text(doc: &ReportDoc) -> String {
         let mut out = String::new();
         for s in &doc.sections {
             out.push_str(&s.heading);

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::price_table::{self, PriceTableInput};
 use super::service::{
     self, BallotInput, DissentInput, MarksInput, ScoresInput, SignFinish, StartInput,
 };
@@ -64,6 +65,17 @@ async fn scores(
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
     let v = service::submit_scores(&state, &caller, &code, &input).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn price_table(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    crate::http::ApiJson(input): crate::http::ApiJson<PriceTableInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let v = price_table::record(&state, &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -198,6 +210,10 @@ pub fn router() -> Router<AppState> {
             post(marks),
         )
         .route("/api/v1/tenders/{code}/evaluation/scores", post(scores))
+        .route(
+            "/api/v1/tenders/{code}/evaluation/price-table",
+            post(price_table),
+        )
         .route(
             "/api/v1/tenders/{code}/evaluation/report/sign/start",
             post(sign_start),

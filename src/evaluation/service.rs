@@ -31,6 +31,7 @@ use super::committee::{
     self, Ballot, Committee, CommitteeError, DrawnExpert, ElectionError, LeaderElection, Member,
     MemberRole, RoundResult, SignAct, Signature, SigningError,
 };
+use super::price_table::LineProblem;
 use super::ranking::{self, BidFacts, Outcome, RankingError};
 use super::review::{self, Mark, ReviewCriterion, ReviewError, ReviewOutcome, ReviewRule, Verdict};
 use super::scoring::{
@@ -119,6 +120,12 @@ pub enum EvaluationError {
     /// The ranking cannot be computed.
     #[error(transparent)]
     Ranking(RankingError),
+    /// The step belongs to the other evaluation method.
+    #[error("{0}")]
+    WrongMethod(&'static str),
+    /// A price comparison table with bad lines (every problem).
+    #[error("the price comparison table has {} problem(s) / 标价比较表有误: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    PriceTable(Vec<LineProblem>),
     /// The member already signed or dissented; the act is never changed.
     #[error("you already signed or dissented from the report / 您已签署或提出异议，不可更改")]
     AlreadySigned,
@@ -171,6 +178,8 @@ impl EvaluationError {
             EvaluationError::Scoring(e) => e.code(),
             EvaluationError::AlreadySubmitted => "SCORES_ALREADY_SUBMITTED",
             EvaluationError::Ranking(e) => e.code(),
+            EvaluationError::WrongMethod(_) => "EVALUATION_WRONG_METHOD",
+            EvaluationError::PriceTable(_) => "PRICE_TABLE_INVALID",
             EvaluationError::AlreadySigned => "REPORT_ALREADY_SIGNED",
             EvaluationError::Signing(e) => e.code(),
             EvaluationError::Passkey(e) => e.code(),
@@ -190,12 +199,14 @@ impl EvaluationError {
             | EvaluationError::AlreadyVoted(_)
             | EvaluationError::MarkExists { .. }
             | EvaluationError::AlreadySubmitted
+            | EvaluationError::WrongMethod(_)
             | EvaluationError::AlreadySigned => StatusCode::CONFLICT,
             EvaluationError::Committee(_)
             | EvaluationError::Election(_)
             | EvaluationError::Review(_)
             | EvaluationError::Scoring(_)
             | EvaluationError::Ranking(_)
+            | EvaluationError::PriceTable(_)
             | EvaluationError::Signing(_)
             | EvaluationError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
             EvaluationError::Passkey(_) => StatusCode::BAD_REQUEST,
@@ -219,6 +230,12 @@ impl From<EvaluationError> for ApiError {
             EvaluationError::Scoring(ScoringError::Sheets(ref p)) => {
                 let details =
                     json!({ "problems": p.iter().map(sheet_problem_json).collect::<Vec<_>>() });
+                ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
+            }
+            EvaluationError::PriceTable(ref p) => {
+                let details = json!({ "problems": p.iter().map(|x| json!({
+                    "problem": x.kind(), "line": x.line(), "message": x.to_string(),
+                })).collect::<Vec<_>>() });
                 ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
             }
             other => ApiError::new(other.status(), other.code(), other.to_string()),
@@ -361,7 +378,7 @@ pub(super) struct EvalRow {
     pub(super) election_round: i64,
     pub(super) leader_user_id: Option<String>,
     ranking_json: Option<String>,
-    report_json: Option<String>,
+    pub(super) report_json: Option<String>,
     pub(super) report_sha256: Option<String>,
 }
 
@@ -403,7 +420,7 @@ impl Evaluation {
             .map_err(|e| EvaluationError::Corrupt(e.to_string()))
     }
 
-    fn method(&self) -> Result<EvaluationMethod, EvaluationError> {
+    pub(super) fn method(&self) -> Result<EvaluationMethod, EvaluationError> {
         EvaluationMethod::parse(&self.tender.evaluation_method)
             .ok_or_else(|| EvaluationError::Corrupt("unknown evaluation method".into()))
     }
@@ -881,6 +898,18 @@ async fn review_outcome(
     }
 }
 
+/// The review decision once the evaluation is past it (scoring or later).
+pub(super) async fn decided_review(
+    tx: &mut Tx,
+    ev: &Evaluation,
+    bids: &[BidFacts],
+) -> Result<ReviewOutcome, EvaluationError> {
+    let ids: Vec<String> = bids.iter().map(|b| b.bid.clone()).collect();
+    review_outcome(tx, ev, &ids)
+        .await?
+        .ok_or_else(|| EvaluationError::Corrupt("scoring before the review is decided".into()))
+}
+
 /// Records a member's preliminary review marks (each once, never changed); when every mark
 /// is in, decides the review: the remaining bids go on to scoring, or the tender fails with
 /// too few valid bids (流标).
@@ -1091,14 +1120,16 @@ pub async fn submit_scores(
     if mine.is_some() {
         return Err(EvaluationError::AlreadySubmitted);
     }
+    if ev.method()? == EvaluationMethod::LowestPrice {
+        return Err(EvaluationError::WrongMethod(
+            "this tender is evaluated by the lowest evaluated price: there are no score sheets, the leader records the committee's price comparison table / 本项目采用经评审的最低投标价法，不评分，由组长录入标价比较表",
+        ));
+    }
     if ev.row.state != "scoring" {
         return Err(wrong("submit scores", &ev));
     }
     let bids = opened_bids(&mut tx, &tid).await?;
-    let ids: Vec<String> = bids.iter().map(|b| b.bid.clone()).collect();
-    let outcome_of_review = review_outcome(&mut tx, &ev, &ids)
-        .await?
-        .ok_or_else(|| EvaluationError::Corrupt("scoring before the review is decided".into()))?;
+    let outcome_of_review = decided_review(&mut tx, &ev, &bids).await?;
     let passed = outcome_of_review.passed();
 
     let mut problems = Vec::new();
@@ -1193,62 +1224,114 @@ pub async fn submit_scores(
     let mut answer = json!({"sheets_sha256": digest, "submitted": submitted,
                             "members": ev.members.len(), "all_in": all_in});
     if all_in {
-        let stored = all_sheets(&mut tx, &tid).await?;
-        let sheets: Vec<ScoreSheet> = stored.iter().map(|(s, _)| s.clone()).collect();
         let facts: Vec<BidFacts> = bids
             .into_iter()
             .filter(|b| passed.contains(&b.bid))
             .collect();
-        let book = rulebook(state, &ev.tender)?;
-        let outcome = match ev.method()? {
-            EvaluationMethod::Comprehensive => {
-                ranking::rank_comprehensive(book, &ev.plan, &ev.member_ids(), &facts, &sheets)
-            }
-            EvaluationMethod::LowestPrice => ranking::rank_lowest_price(book, &facts, &[]),
-        }
-        .map_err(EvaluationError::Ranking)?;
-        if let Outcome::Failed { .. } = outcome {
-            fail(&mut tx, now, &tid, "scoring", &outcome).await?;
-        } else {
-            let report = json!({
-                "v": 1, "tender_id": tid, "tender_code": code, "method": ev.tender.evaluation_method,
-                "ranked_at": audit::entry_time(now), "members": ev.members,
-                "leader": ev.row.leader_user_id, "review_criteria": ev.criteria,
-                "review_rule": ev.row.review_rule, "review": outcome_of_review,
-                "plan": ev.plan,
-                "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid,
-                    "scores": s.scores, "sha256": sha})).collect::<Vec<_>>(),
-                "outcome": outcome,
-            });
-            let report_json = serde_json_canonicalizer::to_string(&report).map_err(corrupt)?;
-            let report_sha256 = sha256_hex(report_json.as_bytes());
-            q_exec!(
-                tx,
-                "update evaluation set state = 'ranked', ranking_json = $1, ranked_at = $2,
-                    report_json = $3, report_sha256 = $4
-                 where tender_id = $5 and state = 'scoring'",
-                serde_json::to_string(&outcome).map_err(corrupt)?,
-                to_millis(now),
-                report_json,
-                report_sha256.clone(),
-                tid.clone()
-            )?;
-            answer["report_sha256"] = json!(report_sha256);
-            event(
-                &mut tx,
-                now,
-                &Actor::system(),
-                "evaluation.ranking",
-                &tid,
-                json!({"outcome": outcome, "report_sha256": report_sha256,
-                       "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid, "sha256": sha})).collect::<Vec<_>>()}),
-            )
-            .await?;
+        let (outcome, report_sha256) = rank_and_report(
+            &mut tx,
+            state,
+            &ev,
+            now,
+            RankInput {
+                code,
+                review: &outcome_of_review,
+                facts,
+                adjustments: &[],
+            },
+        )
+        .await?;
+        if let Some(sha) = report_sha256 {
+            answer["report_sha256"] = json!(sha);
         }
         answer["outcome"] = serde_json::to_value(&outcome).map_err(corrupt)?;
     }
     tx.commit().await?;
     Ok(answer)
+}
+
+/// What [`rank_and_report`] ranks.
+pub(super) struct RankInput<'a> {
+    /// The tender's code (named in the report).
+    pub(super) code: &'a str,
+    /// The decided preliminary review.
+    pub(super) review: &'a ReviewOutcome,
+    /// The bids that passed it.
+    pub(super) facts: Vec<BidFacts>,
+    /// The committee's price adjustments (lowest evaluated price only).
+    pub(super) adjustments: &'a [ranking::Adjustment],
+}
+
+/// Ranks the valid bids by the tender's method once the detailed review is complete (every
+/// member's sheets, or the leader's price comparison table), in the transaction of the step
+/// that completed it, and stores the outcome: the ranking and the report every member signs,
+/// or the failure. Returns the outcome and the report's SHA-256.
+pub(super) async fn rank_and_report(
+    tx: &mut Tx,
+    state: &AppState,
+    ev: &Evaluation,
+    now: DateTime<Utc>,
+    input: RankInput<'_>,
+) -> Result<(Outcome, Option<String>), EvaluationError> {
+    let tid = ev.tender.tender_id.clone();
+    let method = ev.method()?;
+    let stored = all_sheets(tx, &tid).await?;
+    let sheets: Vec<ScoreSheet> = stored.iter().map(|(s, _)| s.clone()).collect();
+    let book = rulebook(state, &ev.tender)?;
+    let outcome = match method {
+        EvaluationMethod::Comprehensive => {
+            ranking::rank_comprehensive(book, &ev.plan, &ev.member_ids(), &input.facts, &sheets)
+        }
+        EvaluationMethod::LowestPrice => {
+            ranking::rank_lowest_price(book, &input.facts, input.adjustments)
+        }
+    }
+    .map_err(EvaluationError::Ranking)?;
+    if let Outcome::Failed { .. } = outcome {
+        fail(tx, now, &tid, "scoring", &outcome).await?;
+        return Ok((outcome, None));
+    }
+    let mut report = json!({
+        "v": 1, "tender_id": tid, "tender_code": input.code, "method": ev.tender.evaluation_method,
+        "ranked_at": audit::entry_time(now), "members": ev.members,
+        "leader": ev.row.leader_user_id, "review_criteria": ev.criteria,
+        "review_rule": ev.row.review_rule, "review": input.review,
+        "plan": ev.plan,
+        "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid,
+            "scores": s.scores, "sha256": sha})).collect::<Vec<_>>(),
+        "outcome": outcome,
+    });
+    // The price comparison table (标价比较表) is part of what the members sign.
+    if method == EvaluationMethod::LowestPrice {
+        report["adjustments"] = serde_json::to_value(input.adjustments).map_err(corrupt)?;
+    }
+    let report_json = serde_json_canonicalizer::to_string(&report).map_err(corrupt)?;
+    let report_sha256 = sha256_hex(report_json.as_bytes());
+    let n = q_exec!(
+        tx,
+        "update evaluation set state = 'ranked', ranking_json = $1, ranked_at = $2,
+            report_json = $3, report_sha256 = $4
+         where tender_id = $5 and state = 'scoring'",
+        serde_json::to_string(&outcome).map_err(corrupt)?,
+        to_millis(now),
+        report_json,
+        report_sha256.clone(),
+        tid.clone()
+    )?;
+    if n == 0 {
+        return Err(wrong("rank the bids", ev));
+    }
+    event(
+        tx,
+        now,
+        &Actor::system(),
+        "evaluation.ranking",
+        &tid,
+        json!({"outcome": outcome, "report_sha256": report_sha256,
+               "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid, "sha256": sha})).collect::<Vec<_>>()}),
+    )
+    .await?;
+    Ok((outcome, Some(report_sha256)))
 }
 
 // ---- 5. the report and its signatures ---------------------------------------------------------
@@ -1533,7 +1616,13 @@ pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value
     let bids = opened_bids(&mut tx, &tid).await?;
     let ids: Vec<String> = bids.iter().map(|b| b.bid.clone()).collect();
     let review = review_outcome(&mut tx, &ev, &ids).await?;
-    let all_in = usize::try_from(submitted).unwrap_or(0) >= ev.members.len();
+    // The detailed review is complete: every member's sheets, or the leader's price table.
+    let all_in = match ev.method()? {
+        EvaluationMethod::Comprehensive => {
+            usize::try_from(submitted).unwrap_or(0) >= ev.members.len()
+        }
+        EvaluationMethod::LowestPrice => ev.row.report_sha256.is_some(),
+    };
     let mut out = json!({
         "tender_code": code,
         "state": ev.row.state,
@@ -1589,7 +1678,9 @@ pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value
                 out["signing"]["members"] =
                     serde_json::to_value(&status.members).map_err(corrupt)?;
                 if let Some(r) = &ev.row.report_json {
-                    out["report"] = serde_json::from_str(r).map_err(corrupt)?;
+                    let report: Value = serde_json::from_str(r).map_err(corrupt)?;
+                    out["price_table"] = report.get("adjustments").cloned().unwrap_or(Value::Null);
+                    out["report"] = report;
                 }
             }
         }

@@ -148,3 +148,35 @@ export async function checkIn(page, base, code) {
   const after = await page.locator(`article[data-draw]`, { hasText: code }).textContent();
   assert.match(after, /已签到|Checked in/, after);
 }
+
+/**
+ * The drawn members (from drawExperts) each confirm, register a passkey and check in, in a
+ * browser context of their own that keeps its authenticator for signing the report:
+ * [{ user, name, context, page }].
+ */
+export async function checkedInCommittee(browser, base, code, members) {
+  const experts = [];
+  for (const m of members) {
+    const user = expertLogin(m.name);
+    const ex = await pageWithAuthenticator(browser, true);
+    await login(ex.page, base, user);
+    await confirmAssignment(ex.page, base, code);
+    await registerPasskey(ex.page, base, `${user} 指纹`);
+    await checkIn(ex.page, base, code);
+    experts.push({ user, name: m.name, ...ex });
+  }
+  return experts;
+}
+
+/** Clicks a button that makes the page send to the API and reload; waits for the reload. */
+export async function submitAndReload(page, selector) {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+  await page.waitForLoadState("domcontentloaded");
+}
+
+/** The error lines a form shows, once it shows them. */
+export async function formError(page, formSelector) {
+  const box = page.locator(`${formSelector} .form-error`);
+  await box.waitFor({ state: "visible" });
+  return box.textContent();
+}

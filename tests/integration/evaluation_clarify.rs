@@ -18,13 +18,13 @@ use crate::both;
 use crate::harness::{Harness, PASSWORD, assert_error, next_serial};
 use crate::tenders::World;
 
-struct Fx {
-    w: World,
-    code: String,
+pub(crate) struct Fx {
+    pub(crate) w: World,
+    pub(crate) code: String,
     /// (bid id, bidder token)
-    bids: Vec<(String, String)>,
-    /// (user id, token)
-    experts: Vec<(String, String)>,
+    pub(crate) bids: Vec<(String, String)>,
+    /// (user id, token); the first is the leader.
+    pub(crate) experts: Vec<(String, String)>,
 }
 
 async fn exec(h: &Harness, sql: String) {
@@ -33,7 +33,7 @@ async fn exec(h: &Harness, sql: String) {
 
 /// A published tender moved to `opened` with three valid bids and five confirmed,
 /// checked-in experts, then the evaluation started over HTTP and the leader elected.
-async fn in_review(h: &Harness) -> Fx {
+pub(crate) async fn in_review(h: &Harness) -> Fx {
     let w = World::new(h).await;
     let code = format!("CLR-{}", next_serial());
     w.published(h, &code, "评标澄清测试工程", 25).await;

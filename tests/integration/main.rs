@@ -12,6 +12,7 @@ mod experts;
 mod identity;
 mod ops;
 mod portal;
+mod price_table;
 mod results;
 mod security;
 mod tenders;

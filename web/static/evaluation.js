@@ -158,10 +158,11 @@ if (startForm) {
       representatives: [...startForm.querySelectorAll("input[name=representative]:checked")].map((i) => i.value),
       review_criteria: parseCriteria(f.criteria.value),
       review_rule: f.review_rule.value,
-      aggregation: f.aggregation.value,
+      // A lowest-evaluated-price tender has no scores: neither aggregation nor price formula.
+      aggregation: f.aggregation?.value ?? "mean",
       price: null,
     };
-    if (f.price_criterion.value) {
+    if (f.price_criterion?.value) {
       body.price = {
         criterion: f.price_criterion.value,
         // down_bp is in basis points: 2.00 % = 200 bp, the same digits as hundredths.
@@ -226,6 +227,73 @@ if (scoresForm) {
     }
     if (problems.length) throw localError(problems);
     await call("/scores", { sheets });
+    reloadWith(t("evjs.sent"));
+  });
+}
+
+// ---- the leader: the price comparison table (lowest evaluated price) --------------------
+
+/**
+ * Yuan with at most two decimals and an optional sign → integer fen, exactly (string
+ * arithmetic); null when the text is not such an amount.
+ */
+export function toFen(text) {
+  const m = /^\s*([+-])?\s*(\d{1,13})(?:[.,](\d{1,2}))?\s*$/.exec(text ?? "");
+  if (!m) return null;
+  const fen = Number(m[2]) * 100 + Number((m[3] ?? "").padEnd(2, "0"));
+  return m[1] === "-" ? -fen : fen;
+}
+
+const priceTableForm = document.getElementById("price-table-form");
+if (priceTableForm) {
+  // Another line for the same bid: a copy of the row with empty fields.
+  priceTableForm.addEventListener("click", (ev) => {
+    const more = ev.target.closest("button.more-line");
+    if (!more) return;
+    const row = more.closest("tr");
+    const copy = row.cloneNode(true);
+    copy.querySelectorAll("input").forEach((i) => {
+      i.value = "";
+      i.removeAttribute("aria-invalid");
+    });
+    row.after(copy);
+    copy.querySelector("input.amount")?.focus();
+  });
+  onSubmit(priceTableForm, async () => {
+    const adjustments = [];
+    const rows = [];
+    const problems = [];
+    for (const row of priceTableForm.querySelectorAll("tr.adjustment")) {
+      const amount = row.querySelector("input.amount");
+      const reason = row.querySelector("input.reason");
+      const what = amount.dataset.label;
+      amount.removeAttribute("aria-invalid");
+      reason.removeAttribute("aria-invalid");
+      if (!amount.value.trim() && !reason.value.trim()) continue;
+      const fen = toFen(amount.value);
+      if (fen === null || fen === 0) {
+        problems.push(t("evjs.bad_amount", { what }));
+        amount.setAttribute("aria-invalid", "true");
+      }
+      if (!reason.value.trim()) {
+        problems.push(t("evjs.adjustment_reason", { what }));
+        reason.setAttribute("aria-invalid", "true");
+      }
+      adjustments.push({ bid_id: row.dataset.bid, amount_fen: fen, reason: reason.value.trim() });
+      rows.push(what);
+    }
+    if (problems.length) throw localError(problems);
+    try {
+      await call("/price-table", { adjustments });
+    } catch (e) {
+      // The server names lines in the order sent; name the bidder instead.
+      const lines = [e.message ?? String(e)];
+      for (const p of e.details?.problems ?? []) {
+        const where = p.line ? rows[p.line - 1] : null;
+        lines.push(where ? `${where}: ${p.message}` : p.message);
+      }
+      throw localError(lines);
+    }
     reloadWith(t("evjs.sent"));
   });
 }
