@@ -18,13 +18,18 @@ use crate::both;
 use crate::harness::{Harness, PASSWORD, assert_error, next_serial};
 use crate::tenders::World;
 
-struct Fx {
-    w: World,
-    code: String,
+/// A tender whose committee is in the preliminary review (shared with `evaluation_forms`).
+pub(crate) struct Fx {
+    pub(crate) w: World,
+    pub(crate) code: String,
     /// (bid id, bidder token)
-    bids: Vec<(String, String)>,
+    pub(crate) bids: Vec<(String, String)>,
+    /// The bidders' usernames, in the order of `bids` (for logging in to the pages).
+    pub(crate) bidder_names: Vec<String>,
     /// (user id, token)
-    experts: Vec<(String, String)>,
+    pub(crate) experts: Vec<(String, String)>,
+    /// The experts' usernames, in the order of `experts`; member number = index + 1.
+    pub(crate) expert_names: Vec<String>,
 }
 
 async fn exec(h: &Harness, sql: String) {
@@ -33,19 +38,22 @@ async fn exec(h: &Harness, sql: String) {
 
 /// A published tender moved to `opened` with three valid bids and five confirmed,
 /// checked-in experts, then the evaluation started over HTTP and the leader elected.
-async fn in_review(h: &Harness) -> Fx {
+pub(crate) async fn in_review(h: &Harness) -> Fx {
     let w = World::new(h).await;
     let code = format!("CLR-{}", next_serial());
     w.published(h, &code, "评标澄清测试工程", 25).await;
     let tender = format!("(select tender_id from tender where code = '{code}')");
     let t0 = sunbid::clock::to_millis(h.now());
     let mut bids = Vec::new();
+    let mut bidder_names = Vec::new();
     let mut record = Vec::new();
     for (i, price) in [100_000_000i64, 102_500_000, 140_000_000]
         .iter()
         .enumerate()
     {
-        let (org, user, token) = h.bidder(&format!("clr-bidder{}", next_serial())).await;
+        let username = format!("clr-bidder{}", next_serial());
+        let (org, user, token) = h.bidder(&username).await;
+        bidder_names.push(username);
         let id = new_id();
         exec(
             h,
@@ -108,10 +116,12 @@ async fn in_review(h: &Harness) -> Fx {
         .create_org(OrgKind::ExpertEmployer, "工程咨询研究院有限公司")
         .await;
     let mut experts = Vec::new();
+    let mut expert_names = Vec::new();
     for i in 0..5 {
         let name = format!("clr-expert{}", next_serial());
         let user = h.create_user(&name, Role::Expert, Some(&employer)).await;
         let token = h.login(&name, PASSWORD).await;
+        expert_names.push(name.clone());
         let expert_id = new_id();
         exec(
             h,
@@ -168,7 +178,9 @@ async fn in_review(h: &Harness) -> Fx {
         w,
         code,
         bids,
+        bidder_names,
         experts,
+        expert_names,
     }
 }
 
