@@ -17,7 +17,7 @@
 //!
 //! Beside the rules live the services that record each step (`service`, `clarification`,
 //! `replacement`, `result`), their JSON routes and their pages (`pages`,
-//! `clarification_pages`, `result_pages`).
+//! `clarification_pages`, `replacement_pages`, `result_pages`).
 //!
 //! Numbers: money is an integer number of fen (`i64`); scores are integers in hundredths of a
 //! point ([`Hundredths`]), so a criterion weighted 30 (percent) is scored 0..=3000. No float
@@ -33,6 +33,7 @@ pub mod pages;
 pub mod publicity;
 pub mod ranking;
 pub mod replacement;
+pub mod replacement_pages;
 pub mod report_doc;
 pub mod report_pdf;
 pub mod report_routes;
