@@ -147,6 +147,7 @@ paths.update({
  "/api/v1/tenders/{code}/evaluation/ballots": {"post": op("A member's one ballot for the committee leader (组长推选); counted when all have voted", "evaluation", "EvaluationBallot", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/review-marks": {"post": op("A member's preliminary review marks (pass/fail with reason), never changed; decided once complete", "evaluation", "ReviewMarks", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/scores": {"post": op("A member submits every score sheet once (hundredths of a point); ranked when all are in", "evaluation", "ScoreSheets", params=["code"], status="201", ok="Created")},
+ "/api/v1/tenders/{code}/evaluation/price-table": {"post": op("Lowest evaluated price: the leader records the committee's price comparison table (标价比较表) once; the bids are ranked by evaluated price and the report written at once. Every bad line at once: 422 PRICE_TABLE_INVALID", "evaluation", "PriceTable", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/report/sign/start": {"post": op("Start a member's passkey signature over the report; the challenge is the report's SHA-256 (refused before every score is in)", "evaluation", params=["code"])},
  "/api/v1/tenders/{code}/evaluation/report/sign/finish": {"post": op("Finish the signature with a user-verified assertion over the report's SHA-256 (实施条例 第53条)", "evaluation", "CheckinFinish", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/report/dissent": {"post": op("A member dissents from the report with a written reason (实施条例 第53条)", "evaluation", "StatusInput", params=["code"], status="201", ok="Created")},
@@ -155,6 +156,7 @@ schemas.update({
  "EvaluationStart": obj_any, "EvaluationBallot": obj({"for": s}),
  "ReviewMarks": obj({"marks": {"type": "array", "items": obj({"bid_id": s, "criterion": s, "verdict": {"type": "string", "enum": ["pass","fail"]}, "reason": s}, ["bid_id","criterion","verdict"])}}),
  "ScoreSheets": obj({"sheets": {"type": "array", "items": obj({"bid_id": s, "scores": {"type": "object", "additionalProperties": i}})}}),
+ "PriceTable": obj({"adjustments": {"type": "array", "items": obj({"bid_id": s, "amount_fen": i, "reason": s}, ["bid_id","amount_fen","reason"])}}, ["adjustments"]),
 })
 
 # Clarifications (澄清, 实施条例 第52条) and member replacement (实施条例 第48条), docs/evaluation.md.

@@ -17,6 +17,10 @@
 //! - [`publicity`]: candidate publicity, objections, award and contract timing
 //!   (实施条例 第54条, 招标投标法 第46条).
 //!
+//! Beside the rules live the services that record each step (`service`, `clarification`,
+//! `replacement`, `result`), their JSON routes and their pages (`pages`,
+//! `clarification_pages`, `replacement_pages`, `result_pages`).
+//!
 //! Numbers: money is an integer number of fen (`i64`); scores are integers in hundredths of a
 //! point ([`Hundredths`]), so a criterion weighted 30 (percent) is scored 0..=3000. No float
 //! appears in anything stored or compared. Every derived quantity (a mean, a price score) is
@@ -25,12 +29,14 @@
 //! writes the formulas down with examples.
 
 pub mod clarification;
+pub mod clarification_pages;
 pub mod committee;
 pub mod pages;
 pub mod price_table;
 pub mod publicity;
 pub mod ranking;
 pub mod replacement;
+pub mod replacement_pages;
 pub mod report_doc;
 pub mod report_pdf;
 pub mod report_routes;

@@ -225,10 +225,10 @@ struct MemberRow {
 }
 
 /// A bid as the opening record names it.
-struct BidLabel {
-    bid_id: String,
-    bidder: String,
-    price: String,
+pub(super) struct BidLabel {
+    pub(super) bid_id: String,
+    pub(super) bidder: String,
+    pub(super) price: String,
 }
 
 struct DecisionRow {
@@ -364,7 +364,7 @@ fn kind_label(lang: Lang, k: CriterionKind) -> &'static str {
     })
 }
 
-fn state_label(lang: Lang, s: &str) -> &'static str {
+pub(super) fn state_label(lang: Lang, s: &str) -> &'static str {
     lang.t(match s {
         "electing" => "evaluation.state.electing",
         "review" => "evaluation.state.review",
@@ -378,7 +378,7 @@ fn state_label(lang: Lang, s: &str) -> &'static str {
 }
 
 /// The valid bids of the opening record (开标记录), labelled with the bidder and price.
-async fn bid_labels(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidLabel>, ApiError> {
+pub(super) async fn bid_labels(tx: &mut Tx, tender_id: &str) -> Result<Vec<BidLabel>, ApiError> {
     let record: Option<(Option<String>,)> = q_opt!(
         tx,
         (Option<String>,),

@@ -786,7 +786,9 @@ async fn sheets_of(
 }
 
 /// The replacements of a tender: the owning agent (member numbers only), members, regulators
-/// and operators (with the members' ids).
+/// and operators (with the members' ids). A replacement still drawing says whether it can be
+/// completed (`ready`: the replacement expert is confirmed and checked in) or what it waits
+/// for (`waiting`), so the agent's page offers "complete" only when [`complete`] would accept.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
@@ -820,6 +822,17 @@ pub async fn list(
             "requested_at": from_millis(r.requested_at), "to_state": r.to_state,
             "completed_at": r.completed_at.map(from_millis),
         });
+        if r.state == "drawing" {
+            let chain = draw_chain(&mut tx, &r.tender_id, &r.draw_id).await?;
+            match replacement_expert(&mut tx, &r.tender_id, &chain).await {
+                Ok(_) => v["ready"] = json!(true),
+                Err(ReplacementError::NotReady(why)) => {
+                    v["ready"] = json!(false);
+                    v["waiting"] = json!(why);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if insider {
             v["member"] = json!(r.member);
             v["replacement"] = json!(r.replacement);

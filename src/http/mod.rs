@@ -96,6 +96,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::expert::pages::router())
         .merge(crate::evaluation::pages::router())
         .merge(crate::evaluation::result_pages::router())
+        .merge(crate::evaluation::clarification_pages::router())
+        .merge(crate::evaluation::replacement_pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,
         ));

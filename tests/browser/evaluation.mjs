@@ -160,6 +160,10 @@ test("the evaluation runs in the browser: start, leader, review, scores, ranking
   assert.equal(await evaluationState(first), "scoring");
   assert.equal(await first.locator("#review-outcome tr.passed").count(), 3);
 
+  // A written clarification while scoring: a member asks, bidder1 answers, on their pages.
+  await steps.clarificationRoundTrip(browser, base, first, ap, CODE);
+  await first.goto(evaluationUrl());
+
   // Detailed scoring: 施工组织设计 (0–30) and 企业信誉 (0–10) for each of the three bids.
   const bidders = await first.$$eval("#scores-form tr.sheet td:first-child", (tds) => tds.map((td) => td.firstChild.textContent.trim()));
   assert.equal(bidders.length, 3);

@@ -180,3 +180,58 @@ export async function formError(page, formSelector) {
   await box.waitFor({ state: "visible" });
   return box.textContent();
 }
+
+/**
+ * A written clarification while the committee reviews or scores, in the pages: the member
+ * (`memberPage`, logged in) follows the evaluation page's link and asks bidder1's company;
+ * bidder1 follows its notice to "Clarifications" and answers once; the member then sees the
+ * answer, and the agent (`agentPage`) sees the request without who asked.
+ */
+export async function clarificationRoundTrip(browser, base, memberPage, agentPage, code) {
+  const question = "请说明投标报价中安全文明施工费的计取依据。";
+  const answer = "安全文明施工费按苏州市现行费率计取，已含在投标报价中。";
+  await memberPage.goto(`${base}/tenders/${code}/evaluation`);
+  await Promise.all([memberPage.waitForNavigation(), memberPage.click("#clarifications-link")]);
+  assert.equal(new URL(memberPage.url()).pathname, `/tenders/${code}/evaluation/clarifications`);
+  const bid = await memberPage.$$eval("#ask-form select[name=bid_id] option", (os) =>
+    os.find((o) => o.textContent.includes("苏州华建"))?.value,
+  );
+  assert.ok(bid, "bidder1's bid is offered");
+  await memberPage.selectOption("#ask-form select[name=bid_id]", bid);
+  await memberPage.fill("#ask-form textarea[name=question]", question);
+  assert.equal(await memberPage.inputValue("#ask-form input[name=window_minutes]"), "60", "the default window");
+  await Promise.all([memberPage.waitForNavigation(), memberPage.click("#ask-form button")]);
+  const asked = memberPage.locator("article.clarification", { hasText: question });
+  assert.equal(await asked.getAttribute("data-status"), "pending");
+  const asker = (await asked.locator(".asked-by").textContent()).trim();
+  assert.match(asker, /评标专家\d/, "members see who asked");
+
+  const b = await session(browser, base, "bidder1");
+  await b.page.goto(`${base}/notices`);
+  await Promise.all([b.page.waitForNavigation(), b.page.locator("a.clarifications-link").first().click()]);
+  assert.equal(new URL(b.page.url()).pathname, "/clarifications");
+  const card = b.page.locator("article.clarification", { hasText: question });
+  assert.equal(await card.getAttribute("data-status"), "pending");
+  await card.locator("textarea[name=answer]").fill(answer);
+  await Promise.all([b.page.waitForNavigation(), card.locator("form button").click()]);
+  const answered = b.page.locator("article.clarification", { hasText: question });
+  assert.equal(await answered.getAttribute("data-status"), "answered", await b.page.content());
+  assert.equal(await answered.locator("form").count(), 0, "answered once, never again");
+  assert.doesNotMatch(await b.page.content(), /评标专家\d/, "the bidder never learns who asked");
+  await b.context.close();
+  // Another bidder sees nothing of it.
+  const other = await session(browser, base, "bidder2");
+  await other.page.goto(`${base}/clarifications`);
+  assert.equal(await other.page.locator("article.clarification", { hasText: question }).count(), 0);
+  await other.context.close();
+
+  await memberPage.reload();
+  const seen = memberPage.locator("article.clarification", { hasText: question });
+  assert.equal(await seen.getAttribute("data-status"), "answered");
+  assert.equal((await seen.locator("blockquote.answer").textContent()).trim(), answer);
+  await agentPage.goto(`${base}/tenders/${code}/evaluation/clarifications`);
+  const agentSees = agentPage.locator("article.clarification", { hasText: question });
+  assert.equal(await agentSees.getAttribute("data-status"), "answered");
+  assert.equal(await agentPage.locator("#ask-form").count(), 0);
+  assert.ok(!(await agentPage.content()).includes(asker), "the agent never sees who asked");
+}

@@ -18,13 +18,19 @@ use crate::both;
 use crate::harness::{Harness, PASSWORD, assert_error, next_serial};
 use crate::tenders::World;
 
+/// A tender whose committee is in the preliminary review (shared with `evaluation_forms`
+/// and `price_table`).
 pub(crate) struct Fx {
     pub(crate) w: World,
     pub(crate) code: String,
     /// (bid id, bidder token)
     pub(crate) bids: Vec<(String, String)>,
+    /// The bidders' usernames, in the order of `bids` (for logging in to the pages).
+    pub(crate) bidder_names: Vec<String>,
     /// (user id, token); the first is the leader.
     pub(crate) experts: Vec<(String, String)>,
+    /// The experts' usernames, in the order of `experts`; member number = index + 1.
+    pub(crate) expert_names: Vec<String>,
 }
 
 async fn exec(h: &Harness, sql: String) {
@@ -40,12 +46,15 @@ pub(crate) async fn in_review(h: &Harness) -> Fx {
     let tender = format!("(select tender_id from tender where code = '{code}')");
     let t0 = sunbid::clock::to_millis(h.now());
     let mut bids = Vec::new();
+    let mut bidder_names = Vec::new();
     let mut record = Vec::new();
     for (i, price) in [100_000_000i64, 102_500_000, 140_000_000]
         .iter()
         .enumerate()
     {
-        let (org, user, token) = h.bidder(&format!("clr-bidder{}", next_serial())).await;
+        let username = format!("clr-bidder{}", next_serial());
+        let (org, user, token) = h.bidder(&username).await;
+        bidder_names.push(username);
         let id = new_id();
         exec(
             h,
@@ -108,10 +117,12 @@ pub(crate) async fn in_review(h: &Harness) -> Fx {
         .create_org(OrgKind::ExpertEmployer, "工程咨询研究院有限公司")
         .await;
     let mut experts = Vec::new();
+    let mut expert_names = Vec::new();
     for i in 0..5 {
         let name = format!("clr-expert{}", next_serial());
         let user = h.create_user(&name, Role::Expert, Some(&employer)).await;
         let token = h.login(&name, PASSWORD).await;
+        expert_names.push(name.clone());
         let expert_id = new_id();
         exec(
             h,
@@ -168,7 +179,9 @@ pub(crate) async fn in_review(h: &Harness) -> Fx {
         w,
         code,
         bids,
+        bidder_names,
         experts,
+        expert_names,
     }
 }
 

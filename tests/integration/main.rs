@@ -7,6 +7,7 @@ mod harness;
 mod audit;
 mod bid_cli;
 mod evaluation_clarify;
+mod evaluation_forms;
 mod evaluation_pages;
 mod experts;
 mod identity;
