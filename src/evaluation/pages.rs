@@ -210,7 +210,8 @@ struct SigningDto {
 
 /// A committee member as this viewer may see them.
 struct MemberRow {
-    no: usize,
+    /// The draw's member number (experts), empty for a tenderee representative.
+    no: String,
     /// User id (only rendered for members, who vote with it).
     user_id: String,
     label: String,
@@ -493,12 +494,37 @@ async fn start_form(state: &AppState, ctx: &Ctx, tender: &Tender) -> Result<Star
     })
 }
 
+/// The draw's member number (评标专家编号) of each expert on the committee: the number the
+/// agent names a member by, here and when replacing one.
+async fn member_numbers(
+    tx: &mut Tx,
+    tender_id: &str,
+    members: &[Member],
+) -> Result<BTreeMap<String, i64>, ApiError> {
+    let mut out = BTreeMap::new();
+    for m in members.iter().filter(|m| m.role == MemberRole::Expert) {
+        let no: Option<(i64,)> = q_opt!(
+            tx,
+            (i64,),
+            "select a.member_no from expert_assignment a join expert e on e.expert_id = a.expert_id
+             where a.tender_id = $1 and e.user_id = $2 and a.role = 'member' and a.state = 'confirmed'",
+            tender_id.to_string(),
+            m.id.clone()
+        )
+        .map_err(sql)?;
+        if let Some((n,)) = no {
+            out.insert(m.id.clone(), n);
+        }
+    }
+    Ok(out)
+}
+
 /// Names of the committee members for insiders: display name, and the draw's member number
 /// for experts.
 async fn member_names(
     tx: &mut Tx,
-    tender_id: &str,
     members: &[Member],
+    numbers: &BTreeMap<String, i64>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for m in members {
@@ -509,20 +535,11 @@ async fn member_names(
             m.id.clone()
         )
         .map_err(sql)?;
-        let no: Option<(i64,)> = q_opt!(
-            tx,
-            (i64,),
-            "select a.member_no from expert_assignment a join expert e on e.expert_id = a.expert_id
-             where a.tender_id = $1 and e.user_id = $2 and a.role = 'member' and a.state = 'confirmed'",
-            tender_id.to_string(),
-            m.id.clone()
-        )
-        .map_err(sql)?;
         let name = name.map(|n| n.0).unwrap_or_else(|| m.id.clone());
         out.insert(
             m.id.clone(),
-            match no {
-                Some((n,)) => format!("{name} (#{n})"),
+            match numbers.get(&m.id) {
+                Some(n) => format!("{name} (#{n})"),
                 None => name,
             },
         );
@@ -565,8 +582,9 @@ async fn started_view(
         }
     };
     let is_member = insider && members.iter().any(|m| m.id == me);
+    let numbers = member_numbers(&mut tx, &tid, &members).await?;
     let names = if insider {
-        member_names(&mut tx, &tid, &members).await?
+        member_names(&mut tx, &members, &numbers).await?
     } else {
         BTreeMap::new()
     };
@@ -577,19 +595,32 @@ async fn started_view(
         tid.clone()
     )
     .map_err(sql)?;
+    // Without names (the agent), an expert is the draw's member number — the number the
+    // replacement page asks for — and a tenderee representative is counted apart, so the two
+    // never share a label.
     let label_of = |id: &str| -> String {
-        match members.iter().position(|m| m.id == id) {
-            Some(i) => names
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| format!("{} {}", lang.t("evaluation.member"), i + 1)),
-            None => id.to_string(),
+        let Some((i, m)) = members.iter().enumerate().find(|(_, m)| m.id == id) else {
+            return id.to_string();
+        };
+        if let Some(name) = names.get(id) {
+            return name.clone();
+        }
+        match numbers.get(id) {
+            Some(n) => format!("{} {n}", lang.t("evaluation.member")),
+            None if m.role == MemberRole::TendereeRepresentative => {
+                let k = members
+                    .iter()
+                    .take(i + 1)
+                    .filter(|m| m.role == MemberRole::TendereeRepresentative)
+                    .count();
+                format!("{} {k}", lang.t("evaluation.role.representative"))
+            }
+            None => format!("{} {}", lang.t("evaluation.member"), i + 1),
         }
     };
     let rows: Vec<MemberRow> = members
         .iter()
-        .enumerate()
-        .map(|(i, m)| {
+        .map(|m| {
             let act = acts.iter().find(|(who, _, _)| *who == m.id);
             let (sign_state, key) = match act.map(|a| a.1.as_str()) {
                 Some("signed") => ("signed", "evaluation.sign.signed"),
@@ -600,7 +631,7 @@ async fn started_view(
                 None => ("pending", "evaluation.sign.pending"),
             };
             MemberRow {
-                no: i + 1,
+                no: numbers.get(&m.id).map(i64::to_string).unwrap_or_default(),
                 user_id: if is_member {
                     m.id.clone()
                 } else {

@@ -613,6 +613,16 @@ async fn replacement_api_and_page(h: &Harness) {
     let (agent_b, agent_csrf) = logged_in(h, "agent1").await;
     let (bidder_b, bidder_csrf) = logged_in(h, &fx.bidder_names[0]).await;
     let (member_b, member_csrf) = logged_in(h, &fx.expert_names[0]).await;
+    // The agent's evaluation page names members by the draw's numbers, as this page does:
+    // the newcomer by its own number, member 2 gone.
+    let new_no = done["member_no"].as_i64().expect("member number");
+    let ev = agent_b.get(&format!("/tenders/{code}/evaluation")).await;
+    assert!(
+        ev.body.contains(&format!("成员 {new_no}</td>")),
+        "{}",
+        ev.body
+    );
+    assert!(!ev.body.contains("成员 2</td>"), "{}", ev.body);
     let p = agent_b.get(&page).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert!(p.body.contains("id=\"start-form\""), "{}", p.body);
