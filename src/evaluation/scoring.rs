@@ -191,10 +191,17 @@ pub enum SheetProblem {
 impl std::fmt::Display for SheetProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SheetProblem::NotAMember { expert } => write!(f, "{expert} is not on the committee"),
-            SheetProblem::UnknownBid { bid } => write!(f, "bid {bid} is not being scored"),
+            SheetProblem::NotAMember { expert } => {
+                write!(f, "{expert} is not on the committee / 不是评标委员会成员")
+            }
+            SheetProblem::UnknownBid { bid } => {
+                write!(f, "bid {bid} is not being scored / 该投标不在评分范围内")
+            }
             SheetProblem::Duplicate { expert, bid } => {
-                write!(f, "{expert} submitted two sheets for bid {bid}")
+                write!(
+                    f,
+                    "{expert} submitted two sheets for bid {bid} / 同一投标提交了两份评分表"
+                )
             }
             SheetProblem::UnknownCriterion {
                 expert,
@@ -202,11 +209,11 @@ impl std::fmt::Display for SheetProblem {
                 criterion,
             } => write!(
                 f,
-                "{expert} scored bid {bid} on unknown criterion {criterion}"
+                "{expert} scored bid {bid} on unknown criterion {criterion} / 评分项不存在"
             ),
             SheetProblem::PriceScoredByMember { expert, bid } => write!(
                 f,
-                "{expert} scored the price of bid {bid}; the price score is computed by the formula"
+                "{expert} scored the price of bid {bid}; the price score is computed by the formula / 价格分由公式计算，评委不评"
             ),
             SheetProblem::OutOfRange {
                 expert,
@@ -216,7 +223,7 @@ impl std::fmt::Display for SheetProblem {
                 max,
             } => write!(
                 f,
-                "{expert} gave bid {bid} {score} on {criterion}; allowed 0..={max} (hundredths)"
+                "{expert} gave bid {bid} {score} on {criterion}; allowed 0..={max} (hundredths) / 分值超出该评分项范围"
             ),
             SheetProblem::Missing {
                 expert,
@@ -224,7 +231,7 @@ impl std::fmt::Display for SheetProblem {
                 criteria,
             } => write!(
                 f,
-                "{expert} has not scored bid {bid} on {}",
+                "{expert} has not scored bid {bid} on {} / 尚有评分项未评",
                 criteria.join(", ")
             ),
         }
