@@ -14,7 +14,10 @@
 //! 3. [`record_marks`]: preliminary review marks, never changed; decided with
 //!    [`review::decide_review`] once complete. Too few valid bids and the tender fails (流标).
 //! 4. [`submit_scores`]: each member submits all their score sheets once; nobody sees
-//!    another's sheets until all are in; then price scores, aggregation and ranking.
+//!    another's sheets until all are in; then price scores, aggregation and ranking. Under the
+//!    lowest evaluated price there are no sheets: the leader records the committee's price
+//!    comparison table ([`super::price_table::record`]) and the same [`rank_and_report`]
+//!    ranks the bids.
 //!
 //! Parameters the tender does not carry yet (the preliminary review criteria and rule, the
 //! price formula, the aggregation rule) are given when the evaluation starts and stored with
