@@ -10,7 +10,7 @@
 //! check the score sheets get under comprehensive scoring.
 //!
 //! Recording the table ranks the bids in the same transaction (lowest evaluated price first,
-//! [`ranking::rank_lowest_price`]) and writes the report. The table is never changed; a
+//! [`super::ranking::rank_lowest_price`]) and writes the report. The table is never changed; a
 //! member replacement that redoes the review voids it with the report
 //! (`evaluation_void`, kind `price_table`).
 
