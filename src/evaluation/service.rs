@@ -16,7 +16,7 @@
 //! 4. [`submit_scores`]: each member submits all their score sheets once; nobody sees
 //!    another's sheets until all are in; then price scores, aggregation and ranking. Under the
 //!    lowest evaluated price there are no sheets: the leader records the committee's price
-//!    comparison table ([`super::price_table::record`]) and the same [`rank_and_report`]
+//!    comparison table ([`super::price_table::record`]) and the same `rank_and_report`
 //!    ranks the bids.
 //!
 //! Parameters the tender does not carry yet (the preliminary review criteria and rule, the
