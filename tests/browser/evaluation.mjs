@@ -19,6 +19,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { bin, launchChromium, startDemoServer, stopAll, stopServer } from "./harness.mjs";
 import * as steps from "./steps.mjs";
+import { formError, submitAndReload } from "./steps.mjs";
 
 const CODE = "SZ2026-JS-000";
 let server, browser, base, dataDir, port;
@@ -41,19 +42,6 @@ const evaluationUrl = () => `${base}/tenders/${CODE}/evaluation`;
 /** With SUNBID_SHOTS=<folder>, saves a full-page screenshot there (for reviewing the page). */
 async function shot(page, name) {
   if (process.env.SUNBID_SHOTS) await page.screenshot({ path: join(process.env.SUNBID_SHOTS, `${name}.png`), fullPage: true });
-}
-
-/** Clicks a button that makes the page send to the API and reload; waits for the reload. */
-async function submitAndReload(page, selector) {
-  await Promise.all([page.waitForNavigation(), page.click(selector)]);
-  await page.waitForLoadState("domcontentloaded");
-}
-
-/** The error lines a form shows, after it shows them. */
-async function formError(page, formSelector) {
-  const box = page.locator(`${formSelector} .form-error`);
-  await box.waitFor({ state: "visible" });
-  return box.textContent();
 }
 
 async function evaluationState(page) {
@@ -84,16 +72,7 @@ test("the evaluation runs in the browser: start, leader, review, scores, ranking
   assert.match(await ap.textContent("#start-blocker"), /评标委员会尚未组建完成/);
 
   // Each drawn expert, in a browser of their own that keeps its authenticator for signing.
-  const experts = [];
-  for (const m of members) {
-    const user = steps.expertLogin(m.name);
-    const ex = await steps.pageWithAuthenticator(browser, true);
-    await steps.login(ex.page, base, user);
-    await steps.confirmAssignment(ex.page, base, CODE);
-    await steps.registerPasskey(ex.page, base, `${user} 指纹`);
-    await steps.checkIn(ex.page, base, CODE);
-    experts.push({ user, name: m.name, ...ex });
-  }
+  const experts = await steps.checkedInCommittee(browser, base, CODE, members);
   // The assignment links to the evaluation page, which says the evaluation has not started.
   const first = experts[0].page;
   await first.goto(`${base}/expert/assignments`);
