@@ -5,6 +5,8 @@
 //! so every query is written once.
 
 pub mod blob;
+#[cfg(test)]
+mod parity_tests;
 
 use std::str::FromStr;
 use std::time::Duration;
