@@ -13,6 +13,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod custodian;
+pub mod fault;
 pub mod model;
 pub mod opening;
 pub mod pages;
