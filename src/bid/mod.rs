@@ -22,6 +22,8 @@ pub mod routes;
 pub mod service;
 
 #[cfg(test)]
+mod doc_codes;
+#[cfg(test)]
 mod tests;
 
 use axum::http::StatusCode;
