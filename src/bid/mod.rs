@@ -13,6 +13,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod custodian;
+pub mod fault;
 pub mod model;
 pub mod opening;
 pub mod pages;
@@ -20,6 +21,8 @@ pub mod receipt;
 pub mod routes;
 pub mod service;
 
+#[cfg(test)]
+mod doc_codes;
 #[cfg(test)]
 mod tests;
 

@@ -16,12 +16,13 @@
 //!    directory, its stored ciphertext is checked against the receipt digest, the bid form
 //!    is parsed, and the opening record (开标记录) is published; the tender becomes `opened`.
 //!    Key and shares are wiped on drop (zeroize).
-//! 4. Outcomes: a part that fails because of the bidder (`SealError::is_bidders_fault`, or
-//!    a bid form that is not valid) makes the bid revoked (撤销); a failure on the
-//!    platform's side (storage changed, I/O, key) makes it withdrawn (撤回) by the platform;
-//!    a platform failure takes precedence when both occur, so a bidder is never penalised
-//!    for the platform's fault. The reason is recorded either way and the opening of the
-//!    other bids goes on.
+//! 4. Outcomes, decided by [`super::fault`]: once the stored bytes match the receipt digest
+//!    (and the key was verified in step 3), any failure to open is in the bidder's bytes and
+//!    makes the bid revoked (撤销); a stored envelope that is missing or changed, or the
+//!    platform's own failure (I/O), makes it withdrawn (撤回) by the platform. A platform
+//!    failure takes precedence when both occur, so a bidder is never penalised for the
+//!    platform's fault. The reason is recorded either way and the opening of the other bids
+//!    goes on.
 //! 5. Plaintext: the parts of valid bids are kept in the blob store (content-addressed,
 //!    `bid_part.plain_sha256`) for the evaluation — the opening is public, so holding them
 //!    in clear from now on is lawful; parts of revoked/withdrawn bids are deleted at once.
@@ -36,6 +37,7 @@ use serde_json::{Value, json};
 
 use super::BidError;
 use super::custodian::{key_of, parse_public_key};
+use super::fault::{Fault, PartFailure};
 use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
 use super::service::{bidder_org, tender_ref};
 use crate::audit;
@@ -441,8 +443,18 @@ enum PartOutcome {
     Failed {
         code: String,
         message: String,
-        bidders_fault: bool,
+        fault: Fault,
     },
+}
+
+impl PartOutcome {
+    fn failed(failure: &PartFailure<'_>, message: String) -> PartOutcome {
+        PartOutcome::Failed {
+            code: failure.code().to_string(),
+            message,
+            fault: failure.fault(),
+        }
+    }
 }
 
 struct BidResult {
@@ -502,17 +514,8 @@ fn open_part(
     tender_id: &str,
     part: &OpeningPart,
 ) -> (PartOutcome, Option<BlobWriter>, Option<Vec<u8>>) {
-    let platform = |code: &str, message: String| {
-        (
-            PartOutcome::Failed {
-                code: code.to_string(),
-                message,
-                bidders_fault: false,
-            },
-            None,
-            None,
-        )
-    };
+    let failed =
+        |f: PartFailure<'_>, message: String| (PartOutcome::failed(&f, message), None, None);
     let file = match blobs
         .local_path(&part.sha256)
         .map_err(|e| e.to_string())
@@ -520,8 +523,8 @@ fn open_part(
     {
         Ok(f) => f,
         Err(e) => {
-            return platform(
-                "PLATFORM_STORAGE",
+            return failed(
+                PartFailure::EnvelopeUnreadable,
                 format!("the stored envelope cannot be read: {e}"),
             );
         }
@@ -529,8 +532,8 @@ fn open_part(
     let blob = match blobs.writer() {
         Ok(w) => w,
         Err(e) => {
-            return platform(
-                "PLATFORM_STORAGE",
+            return failed(
+                PartFailure::PlaintextStorage,
                 format!("no room for the plaintext: {e}"),
             );
         }
@@ -560,8 +563,8 @@ fn open_part(
     let _ = std::io::copy(&mut reader, &mut std::io::sink());
     let stored = hex::encode(reader.ctx.finish());
     if stored != part.sha256 {
-        return platform(
-            "PLATFORM_STORED_ENVELOPE_CHANGED",
+        return failed(
+            PartFailure::StoredEnvelopeChanged,
             format!(
                 "the stored envelope no longer matches the receipt digest {} (platform storage fault)",
                 part.sha256
@@ -582,24 +585,22 @@ fn open_part(
                 is_form.then_some(form.buf),
             )
         }
-        Err(_) if form.overflow => (
-            PartOutcome::Failed {
-                code: "BID_FORM_TOO_LARGE".into(),
-                message: format!("the bid form is larger than {MAX_FORM_BYTES} bytes"),
-                bidders_fault: true,
-            },
-            None,
-            None,
+        Err(_) if form.overflow => failed(
+            PartFailure::FormTooLarge,
+            format!("the bid form is larger than {MAX_FORM_BYTES} bytes"),
         ),
-        Err(e) => (
-            PartOutcome::Failed {
-                code: e.code().to_string(),
-                message: e.to_string(),
-                bidders_fault: e.is_bidders_fault(),
-            },
-            None,
-            None,
-        ),
+        Err(e) => {
+            let failure = PartFailure::Envelope(&e);
+            let message = match failure.fault() {
+                // Say why the bidder answers for it: the record is public.
+                Fault::Bidder => format!(
+                    "{e}; the stored envelope matches the receipt and the opening key was verified, \
+                     so the envelope as sealed by the bidder cannot be opened / 存储的密封文件与回执一致且开标密钥已验证，投标文件因投标人原因无法解密"
+                ),
+                Fault::Platform => e.to_string(),
+            };
+            failed(failure, message)
+        }
     }
 }
 
@@ -636,22 +637,18 @@ fn decrypt_all(
             writers.push(writer);
             outcomes.push((part, outcome));
         }
-        let platform_fail = outcomes.iter().find_map(|(p, o)| match o {
-            PartOutcome::Failed {
-                code,
-                message,
-                bidders_fault: false,
-            } => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
-            _ => None,
-        });
-        let bidder_fail = outcomes.iter().find_map(|(p, o)| match o {
-            PartOutcome::Failed {
-                code,
-                message,
-                bidders_fault: true,
-            } => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
-            _ => None,
-        });
+        let first_failure = |who: Fault| {
+            outcomes.iter().find_map(|(p, o)| match o {
+                PartOutcome::Failed {
+                    code,
+                    message,
+                    fault,
+                } if *fault == who => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
+                _ => None,
+            })
+        };
+        let platform_fail = first_failure(Fault::Platform);
+        let bidder_fail = first_failure(Fault::Bidder);
         let (mut status, mut reason, mut form) = match (platform_fail, bidder_fail) {
             (Some(r), _) => ("withdrawn", Some(r), None),
             (None, Some(r)) => ("revoked", Some(r), None),
@@ -662,11 +659,14 @@ fn decrypt_all(
                 Some(Ok(f)) => form = Some(f),
                 Some(Err(e)) => {
                     status = "revoked";
-                    reason = Some(format!("BID_FORM_INVALID: {e}"));
+                    reason = Some(format!("{}: {e}", PartFailure::FormInvalid.code()));
                 }
                 None => {
                     status = "revoked";
-                    reason = Some("BID_FORM_MISSING: no bid form was opened".into());
+                    reason = Some(format!(
+                        "{}: no bid form was opened",
+                        PartFailure::FormMissing.code()
+                    ));
                 }
             }
         }
@@ -683,8 +683,10 @@ fn decrypt_all(
                     Err(e) => {
                         status = "withdrawn";
                         reason = Some(format!(
-                            "{} ({}): PLATFORM_STORAGE: the plaintext could not be stored: {e}",
-                            part.name, part.label
+                            "{} ({}): {}: the plaintext could not be stored: {e}",
+                            part.name,
+                            part.label,
+                            PartFailure::PlaintextStorage.code()
                         ));
                     }
                 }
@@ -849,10 +851,10 @@ async fn run_opening(
                 PartOutcome::Failed {
                     code,
                     message,
-                    bidders_fault,
+                    fault,
                 } => (
                     json!({"outcome": "failed", "code": code, "message": message,
-                           "fault": if *bidders_fault { "bidder" } else { "platform" }}),
+                           "fault": fault.as_str()}),
                     None,
                 ),
             };

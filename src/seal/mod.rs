@@ -223,25 +223,6 @@ impl SealError {
             SealError::Io(_) => "SEAL_IO",
         }
     }
-
-    /// Whether the failure is the bidder's doing (a broken or misdirected envelope), as
-    /// opposed to the platform's (wrong key, I/O): the opening records the first as a revoked
-    /// bid (撤销) and the second as withdrawn (撤回).
-    pub fn is_bidders_fault(&self) -> bool {
-        matches!(
-            self,
-            SealError::NotAnEnvelope
-                | SealError::UnsupportedVersion(_)
-                | SealError::UnsupportedSuite { .. }
-                | SealError::Malformed(_)
-                | SealError::WrongTender { .. }
-                | SealError::WrongBidder { .. }
-                | SealError::Truncated { .. }
-                | SealError::TrailingData { .. }
-                | SealError::ChunkAltered { .. }
-                | SealError::ChunkOutOfOrder { .. }
-        )
-    }
 }
 
 /// A P-256 public key for HPKE: a tender's opening key or a custodian's key. Always a valid

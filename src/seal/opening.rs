@@ -231,6 +231,53 @@ mod tests {
         assert_eq!(back, shares[0]);
     }
 
+    /// docs/seal-format.md's description of the split, checked independently of vsss-rs:
+    /// share ids (x) are 1..=n, and Lagrange interpolation at x = 0 over GF(2^8) with the
+    /// AES polynomial x^8 + x^4 + x^3 + x + 1 (0x11B) rebuilds every seed byte.
+    #[test]
+    fn shamir_is_the_documented_one() {
+        fn mul(mut a: u8, mut b: u8) -> u8 {
+            let mut r = 0;
+            while b != 0 {
+                if b & 1 == 1 {
+                    r ^= a;
+                }
+                let carry = a & 0x80 != 0;
+                a <<= 1;
+                if carry {
+                    a ^= 0x1b; // 0x11B without the x^8 bit
+                }
+                b >>= 1;
+            }
+            r
+        }
+        fn inv(a: u8) -> u8 {
+            (1..=255u8).find(|&b| mul(a, b) == 1).unwrap()
+        }
+        let rng = SystemRandom::new();
+        let seed: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0xa5);
+        let shares = split_seed(&seed, 3, 5, &rng).unwrap();
+        let ids: Vec<u8> = shares.iter().map(Share::id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        for chosen in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
+            let xs: Vec<u8> = chosen.iter().map(|&i| shares[i].id()).collect();
+            for (byte, &expected) in seed.iter().enumerate() {
+                let mut secret = 0u8;
+                for (j, &i) in chosen.iter().enumerate() {
+                    // l_j(0) = prod_{m != j} x_m / (x_m - x_j); minus is xor in GF(2^8).
+                    let mut l = 1u8;
+                    for (m, &xm) in xs.iter().enumerate() {
+                        if m != j {
+                            l = mul(l, mul(xm, inv(xm ^ xs[j])));
+                        }
+                    }
+                    secret ^= mul(l, shares[i].as_bytes()[1 + byte]);
+                }
+                assert_eq!(secret, expected, "byte {byte} from shares {chosen:?}");
+            }
+        }
+    }
+
     #[test]
     fn thresholds_out_of_range_are_refused() {
         let rng = SystemRandom::new();

@@ -11,6 +11,7 @@ mod evaluation_forms;
 mod evaluation_pages;
 mod experts;
 mod identity;
+mod opening_faults;
 mod ops;
 mod portal;
 mod price_table;
