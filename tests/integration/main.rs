@@ -5,6 +5,7 @@
 mod harness;
 
 mod audit;
+mod authz_matrix;
 mod bid_cli;
 mod evaluation_clarify;
 mod evaluation_forms;
