@@ -1036,14 +1036,16 @@ async fn call(
     (status, ct, text)
 }
 
-/// The operations the server documents, as "METHOD path".
-async fn documented(h: &Harness) -> BTreeSet<String> {
+/// The operations the server documents, as "METHOD path", each with whether the document
+/// says it needs no login (`security: []`).
+async fn documented(h: &Harness) -> BTreeMap<String, bool> {
     let (status, doc) = h.api_get("/api/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    let mut out = BTreeSet::new();
+    let mut out = BTreeMap::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        for method in item.as_object().expect("path item").keys() {
-            out.insert(format!("{} {path}", method.to_uppercase()));
+        for (method, op) in item.as_object().expect("path item") {
+            let public = op["security"] == json!([]);
+            out.insert(format!("{} {path}", method.to_uppercase()), public);
         }
     }
     out
@@ -1051,11 +1053,20 @@ async fn documented(h: &Harness) -> BTreeSet<String> {
 
 async fn matrix(h: &Harness) {
     // Every documented operation has exactly one row, and every row a documented operation.
-    let documented = documented(h).await;
+    let documented_ops = documented(h).await;
+    let documented: BTreeSet<String> = documented_ops.keys().cloned().collect();
     let mut rows = BTreeSet::new();
     for r in MATRIX {
         let key = format!("{} {}", r.method, r.route);
         assert!(rows.insert(key.clone()), "two rows for {key}");
+        // The document tells clients (and schemathesis) which operations need no login.
+        if let Some(public) = documented_ops.get(&key) {
+            assert_eq!(
+                *public,
+                r.pass.contains(&Who::Anonymous),
+                "{key}: the OpenAPI document's security disagrees with the matrix"
+            );
+        }
         let filled_route = r.call.split('?').next().unwrap_or_default();
         assert_eq!(
             filled_route.matches('/').count(),
