@@ -25,7 +25,7 @@ paths = {
  "/api/v1/users": {"get": op("All users (operator, regulator)", "identity"), "post": op("Create a user (operator)", "identity", "NewUser", status="201", ok="Created")},
  "/api/v1/users/{user_id}/disable": {"post": op("Disable a user (operator)", "identity", params=["user_id"])},
  "/api/v1/users/{user_id}/enable": {"post": op("Enable a user (operator)", "identity", params=["user_id"])},
- "/api/v1/tenders": {"get": op("Public tenders, newest first, with Chinese substring search", "tenders", auth=False, query=[("q","string",False),("limit","integer",False),("offset","integer",False)]),
+ "/api/v1/tenders": {"get": op("Public tenders, newest first, with Chinese substring search", "tenders", auth=False, query=[("q","string",False),("limit",{"type":"integer","minimum":0,"maximum":2**32-1},False),("offset",{"type":"integer","minimum":0,"maximum":2**32-1},False)]),
                      "post": op("Draft a tender (agent)", "tenders", "TenderInput", status="201", ok="Created")},
  "/api/v1/tenders/{code}": {"get": op("One tender with documents, amendments and answered questions", "tenders", params=["code"], auth=False),
                             "put": op("Replace a draft (owning agent)", "tenders", "TenderInput", params=["code"])},
