@@ -1,16 +1,16 @@
 //! kill -9 in the middle of each long operation (issue 11, safety nets): the real `sunbid
 //! serve --demo` binary runs as a child process on its own data folder (SQLite, or a fresh
 //! PostgreSQL database), is killed with SIGKILL while a bid part streams in, while the last
-//! custodian's unlock opens the bids, and while the supervisor's input performs an expert
-//! draw, then started again on the same data. After the restart nothing committed is lost
-//! (the earlier bid's receipt still verifies against the server), nothing is half done (no
-//! part from the cut upload; the opening and the draw either happened with their audit
-//! event or not at all), `sunbid audit verify` accepts the log, and the operation can be
-//! completed.
+//! custodian's unlock opens the bids, while the supervisor's input performs an expert draw,
+//! and while a member's passkey signature of the evaluation report is recorded, then started
+//! again on the same data. After the restart nothing committed is lost (the earlier bid's
+//! receipt still verifies against the server, earlier signatures stay), nothing is half done
+//! (no part from the cut upload; the opening, the draw and the signature either happened
+//! with their audit event or not at all), `sunbid audit verify` accepts the log, and the
+//! operation can be completed.
 //!
-//! Report signing is not covered here: it needs a committee checked in with passkeys and a
-//! finished scoring, which the demo cannot reach without a browser; its transaction (the
-//! signature row and its audit event) is covered by the evaluation service tests.
+//! The short operations are killed a few milliseconds after the request is sent, while it is
+//! in flight; each test prints which side of the commit the kill fell on, and checks both.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,6 +21,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
+use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+use webauthn_authenticator_rs::prelude::Url;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::harness::{Backend, json_of, run_cli};
 
@@ -514,3 +517,241 @@ async fn killed_mid_draw(backend: Backend) {
 }
 
 sqlite_and_postgres!(kill9_mid_draw, killed_mid_draw);
+
+// ---- report signing -------------------------------------------------------------------
+
+/// A demo expert with a passkey.
+struct Member {
+    user_id: String,
+    token: String,
+    soft: SoftPasskey,
+}
+
+impl Server {
+    fn origin(&self) -> Url {
+        Url::parse(&format!("http://localhost:{}", self.port)).expect("origin")
+    }
+
+    async fn ok(&self, path: &str, token: &str, body: Value) -> Value {
+        let (status, v) = self.post(path, Some(token), &body).await;
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    /// A passkey assertion over `start`'s options (check-in or signature).
+    fn assert_with(&self, m: &mut Member, start: &Value) -> Value {
+        let options = serde_json::from_value(start["options"].clone()).expect("options");
+        let cred = m
+            .soft
+            .do_authentication(self.origin(), options)
+            .expect("assertion");
+        json!({"ceremony_id": start["ceremony_id"], "credential": cred})
+    }
+}
+
+/// SZ2026-JS-000 opened, five drawn experts confirmed and checked in with passkeys, the
+/// committee's review and scores in: the report waits for the members' signatures.
+async fn ranked(s: &Server, code: &str) -> Vec<Member> {
+    let agent = s.login("agent").await;
+    let opening = format!("/api/v1/tenders/{code}/opening");
+    s.ok(&format!("{opening}/start"), &agent, json!({})).await;
+    for c in ["custodian1", "custodian2"] {
+        let t = s.login(c).await;
+        s.ok(
+            &format!("{opening}/unlock"),
+            &t,
+            json!({"passphrase": DEMO_PASSWORD}),
+        )
+        .await;
+    }
+    let regulator = s.login("regulator").await;
+    let (_, me) = s.get("/api/v1/me", Some(&regulator)).await;
+    let when = (chrono::Utc::now() + chrono::Duration::minutes(20)).to_rfc3339();
+    let draw = s
+        .ok(
+            &format!("/api/v1/tenders/{code}/draws"),
+            &agent,
+            json!({"supervisor_user_id": me["user_id"], "evaluation_at": when,
+                   "evaluation_place": "评标室"}),
+        )
+        .await;
+    let draw_id = draw["draw"]["draw_id"].as_str().expect("draw").to_string();
+    s.ok(
+        &format!("/api/v1/draws/{draw_id}/supervisor-input"),
+        &regulator,
+        json!({"input": "4 4 1"}),
+    )
+    .await;
+    let mut members = Vec::new();
+    for i in 1..=7 {
+        let token = s.login(&format!("expert{i}")).await;
+        let (_, mine) = s.get("/api/v1/expert/assignments", Some(&token)).await;
+        let drawn = mine["assignments"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["draw_id"] == draw_id.as_str()));
+        if !drawn {
+            continue;
+        }
+        s.ok(
+            &format!("/api/v1/expert/assignments/{draw_id}/confirm"),
+            &token,
+            json!({}),
+        )
+        .await;
+        let mut soft = SoftPasskey::new(true);
+        let start = s
+            .ok("/api/v1/passkeys/register/start", &token, json!({}))
+            .await;
+        let options = serde_json::from_value(start["options"].clone()).expect("options");
+        let cred = soft
+            .do_registration(s.origin(), options)
+            .expect("registration");
+        s.ok(
+            "/api/v1/passkeys/register/finish",
+            &token,
+            json!({"ceremony_id": start["ceremony_id"], "credential": cred}),
+        )
+        .await;
+        let (_, me) = s.get("/api/v1/me", Some(&token)).await;
+        let mut m = Member {
+            user_id: me["user_id"].as_str().expect("id").to_string(),
+            token,
+            soft,
+        };
+        let start = s
+            .ok(
+                &format!("/api/v1/tenders/{code}/checkin/start"),
+                &m.token,
+                json!({}),
+            )
+            .await;
+        let body = s.assert_with(&mut m, &start);
+        s.ok(
+            &format!("/api/v1/tenders/{code}/checkin/finish"),
+            &m.token,
+            body,
+        )
+        .await;
+        members.push(m);
+    }
+    assert_eq!(members.len(), 5, "the demo committee has five members");
+
+    let ev = format!("/api/v1/tenders/{code}/evaluation");
+    s.ok(
+        &ev,
+        &agent,
+        json!({"review_criteria": [{"id": "投标函签字盖章", "kind": "formal"}],
+               "price": {"criterion": "投标报价", "benchmark": {"kind": "lowest"},
+                         "penalty_above": 100, "penalty_below": 50}}),
+    )
+    .await;
+    let leader = members[0].user_id.clone();
+    for m in &members {
+        s.ok(&format!("{ev}/ballots"), &m.token, json!({"for": leader}))
+            .await;
+    }
+    let (_, record) = s.get(&opening, None).await;
+    let bids: Vec<String> = record["record"]["bids"]
+        .as_array()
+        .expect("bids")
+        .iter()
+        .map(|b| b["bid_id"].as_str().expect("bid id").to_string())
+        .collect();
+    assert_eq!(bids.len(), 3, "{record}");
+    for m in &members {
+        let marks: Vec<Value> = bids
+            .iter()
+            .map(|b| json!({"bid_id": b, "criterion": "投标函签字盖章", "verdict": "pass"}))
+            .collect();
+        s.ok(
+            &format!("{ev}/review-marks"),
+            &m.token,
+            json!({"marks": marks}),
+        )
+        .await;
+    }
+    for (i, m) in members.iter().enumerate() {
+        let sheets: Vec<Value> = bids
+            .iter()
+            .enumerate()
+            .map(|(j, b)| {
+                json!({"bid_id": b, "scores": {"施工组织设计": 2000 + 100 * (i + j) as i64,
+                                               "企业信誉": 800}})
+            })
+            .collect();
+        s.ok(&format!("{ev}/scores"), &m.token, json!({"sheets": sheets}))
+            .await;
+    }
+    members
+}
+
+async fn killed_mid_signing(backend: Backend) {
+    let Some((dir, pg)) = place(backend).await else {
+        return;
+    };
+    let db = pg.as_ref().map(|g| g.url.clone());
+    let mut s = Server::start(&dir.path().join("data"), db).await;
+    let code = "SZ2026-JS-000";
+    let mut members = ranked(&s, code).await;
+    let sign = format!("/api/v1/tenders/{code}/evaluation/report/sign");
+    // Two members sign; the third's signature is in flight when the server dies.
+    for m in members.iter_mut().take(2) {
+        let start = s.ok(&format!("{sign}/start"), &m.token, json!({})).await;
+        let body = s.assert_with(m, &start);
+        s.ok(&format!("{sign}/finish"), &m.token, body).await;
+    }
+    let start = s
+        .ok(&format!("{sign}/start"), &members[2].token, json!({}))
+        .await;
+    let body = s.assert_with(&mut members[2], &start);
+    let url = s.url(&format!("{sign}/finish"));
+    let client = s.client.clone();
+    let token = members[2].token.clone();
+    let in_flight =
+        tokio::spawn(async move { client.post(url).bearer_auth(token).json(&body).send().await });
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    s.restart().await;
+    let _ = in_flight.await.expect("task");
+
+    // The two signatures are kept; the third happened with its event or not at all.
+    let signed = s.events("evaluation.report.sign").await;
+    let regulator = s.login("regulator").await;
+    let (status, view) = s
+        .get(
+            &format!("/api/v1/tenders/{code}/evaluation"),
+            Some(&regulator),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    eprintln!(
+        "signing after kill -9: {} sign events; view {}",
+        signed.len(),
+        view.to_string().chars().take(300).collect::<String>()
+    );
+    assert!(
+        (2..=3).contains(&signed.len()),
+        "signatures lost or doubled: {signed:?}"
+    );
+    // The recorded acts and the audit events agree: no signature without its event.
+    assert_eq!(view["signing"]["acted"], json!(signed.len()), "{view}");
+    s.audit_verifies().await;
+
+    // Signing completes after the restart: the third (again, if it was lost), then the rest.
+    for (i, m) in members.iter_mut().enumerate().skip(2) {
+        let (status, start) = s
+            .post(&format!("{sign}/start"), Some(&m.token), &json!({}))
+            .await;
+        if i == 2 && signed.len() == 3 {
+            assert!(status.is_client_error(), "signed twice: {status} {start}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{start}");
+        let body = s.assert_with(m, &start);
+        s.ok(&format!("{sign}/finish"), &m.token, body).await;
+    }
+    assert_eq!(s.events("evaluation.report.sign").await.len(), 5);
+    s.audit_verifies().await;
+    s.kill9().await;
+}
+
+sqlite_and_postgres!(kill9_mid_signing, killed_mid_signing);
