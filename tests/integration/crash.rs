@@ -81,8 +81,9 @@ impl Server {
             cmd.arg("--database-url").arg(url);
         }
         self.child = Some(cmd.spawn().expect("spawn sunbid serve"));
-        // The killed process's port may take a moment to be free again.
-        for _ in 0..600 {
+        // The killed process's port may take a moment to be free again, and the demo data
+        // takes a while under a loaded CI machine: up to two minutes.
+        for _ in 0..1200 {
             if let Ok(r) = self.client.get(self.url("/readyz")).send().await
                 && r.status().is_success()
             {
