@@ -7,7 +7,7 @@ def op(summary, tag, body=None, params=(), ok="OK", auth=True, okschema=None, st
     o = {"summary": summary, "tags": [tag], "responses": {status: {"description": ok}, "4XX": err}}
     if okschema: o["responses"][status]["content"] = {"application/json": {"schema": okschema}}
     ps = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
-    ps += [{"name": q, "in": "query", "required": req, "schema": {"type": t}} for q, t, req in query]
+    ps += [{"name": q, "in": "query", "required": req, "schema": t if isinstance(t, dict) else {"type": t}} for q, t, req in query]
     if ps: o["parameters"] = ps
     if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     if not auth: o["security"] = []
@@ -25,7 +25,7 @@ paths = {
  "/api/v1/users": {"get": op("All users (operator, regulator)", "identity"), "post": op("Create a user (operator)", "identity", "NewUser", status="201", ok="Created")},
  "/api/v1/users/{user_id}/disable": {"post": op("Disable a user (operator)", "identity", params=["user_id"])},
  "/api/v1/users/{user_id}/enable": {"post": op("Enable a user (operator)", "identity", params=["user_id"])},
- "/api/v1/tenders": {"get": op("Public tenders, newest first, with Chinese substring search", "tenders", auth=False, query=[("q","string",False),("limit","integer",False),("offset","integer",False)]),
+ "/api/v1/tenders": {"get": op("Public tenders, newest first, with Chinese substring search", "tenders", auth=False, query=[("q","string",False),("limit",{"type":"integer","minimum":0,"maximum":2**32-1},False),("offset",{"type":"integer","minimum":0,"maximum":2**32-1},False)]),
                      "post": op("Draft a tender (agent)", "tenders", "TenderInput", status="201", ok="Created")},
  "/api/v1/tenders/{code}": {"get": op("One tender with documents, amendments and answered questions", "tenders", params=["code"], auth=False),
                             "put": op("Replace a draft (owning agent)", "tenders", "TenderInput", params=["code"])},
@@ -42,11 +42,14 @@ paths = {
  "/api/v1/notices": {"get": op("The caller's notices (e.g. amendments to documents they downloaded)", "tenders")},
  "/api/v1/notices/{notice_id}/read": {"post": op("Mark a notice read", "tenders", params=["notice_id"])},
  "/api/v1/audit/checkpoint": {"get": op("The latest signed checkpoint (C2SP tlog-checkpoint) with the verifier key", "audit", auth=False)},
- "/api/v1/audit/events": {"get": op("Audit events with their canonical entries and leaf hashes; entries withheld until their disclosure time (e.g. document downloads, 招标投标法 第22条) have entry null except for regulators", "audit", auth=False, query=[("from","integer",False),("limit","integer",False)])},
+ "/api/v1/audit/events": {"get": op("Audit events with their canonical entries and leaf hashes; entries withheld until their disclosure time (e.g. document downloads, 招标投标法 第22条) have entry null except for regulators", "audit", auth=False, query=[("from",{"type":"integer","minimum":0},False),("limit",{"type":"integer","minimum":1,"maximum":1000},False)])},
  "/api/v1/audit/nodes/{level}/{index}": {"get": op("A stored perfect-subtree hash of the Merkle tree", "audit", params=["level","index"], auth=False)},
- "/api/v1/audit/proof/inclusion": {"get": op("RFC 9162 inclusion proof of an event", "audit", auth=False, query=[("seq","integer",True),("size","integer",True)])},
- "/api/v1/audit/proof/consistency": {"get": op("RFC 9162 consistency proof between two tree sizes", "audit", auth=False, query=[("old","integer",True),("new","integer",True)])},
+ "/api/v1/audit/proof/inclusion": {"get": op("RFC 9162 inclusion proof of an event", "audit", auth=False, query=[("seq",{"type":"integer","minimum":0},True),("size",{"type":"integer","minimum":1},True)])},
+ "/api/v1/audit/proof/consistency": {"get": op("RFC 9162 consistency proof between two tree sizes", "audit", auth=False, query=[("old",{"type":"integer","minimum":1},True),("new",{"type":"integer","minimum":1},True)])},
 }
+# The node's coordinates are integers (level 0–255 as u8, index as u64 within i64).
+for p_ in paths["/api/v1/audit/nodes/{level}/{index}"]["get"]["parameters"]:
+    p_["schema"] = {"type": "integer", "minimum": 0, "maximum": 255 if p_["name"] == "level" else 2**63 - 1}
 schemas = {
  "Error": obj({"code": s, "message": s, "details": {}}, ["code","message"]),
  "LoginRequest": obj({"username": s, "password": s}),
@@ -178,7 +181,7 @@ schemas.update({
 # The result (issue 5): report delivery, candidate publicity, objections, award, contract.
 paths.update({
  "/api/v1/tenders/{code}/evaluation/report/deliver": {"post": op("The owning agent delivers the signed report and closes signing; silent members are deemed to agree once every member acted or an hour after the ranking (实施条例 第53条)", "result", params=["code"])},
- "/api/v1/tenders/{code}/result": {"get": op("The result as the caller may see it: publicity with candidates, objections (texts to the objector, agent and regulators only), award, contract", "result", params=["code"])},
+ "/api/v1/tenders/{code}/result": {"get": op("The result as the caller may see it: publicity with candidates, objections (texts to the objector, agent and regulators only), award, contract", "result", params=["code"], auth=False)},
  "/api/v1/tenders/{code}/publicity": {"post": op("Publish the candidates from now until ends_at: within 3 days of the report, at least 3 days (实施条例 第54条)", "result", "PublicityInput", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/result-objections": {"post": op("A bidder of the tender objects to the result during the publicity (实施条例 第54条)", "result", "TextInput", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/result-objections/{id}/answer": {"post": op("The owning agent answers an objection in writing (due within 3 days; a late answer is recorded and flagged)", "result", "TextInput", params=["code", "id"], status="201", ok="Created")},

@@ -142,6 +142,28 @@ async fn create_pg_database() -> Result<(PgDatabase, String), String> {
     Ok((PgDatabase { admin_url, name }, url))
 }
 
+/// A fresh PostgreSQL database for a test that starts its own server process; dropped with
+/// the guard.
+pub struct PgGuard {
+    /// Its URL.
+    pub url: String,
+    _db: PgDatabase,
+}
+
+/// A fresh PostgreSQL database, or `None` (loudly) when there is none outside CI.
+pub async fn pg_database() -> Option<PgGuard> {
+    match create_pg_database().await {
+        Ok((db, url)) => Some(PgGuard { url, _db: db }),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL is required when CI is set: {why}")
+        }
+        Err(why) => {
+            eprintln!("\n!!!!!!!! SKIPPING the PostgreSQL half of this test: {why}\n");
+            None
+        }
+    }
+}
+
 /// A running server and the means to talk to it.
 pub struct Harness {
     running: Option<Running>,

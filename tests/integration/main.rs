@@ -5,7 +5,9 @@
 mod harness;
 
 mod audit;
+mod authz_matrix;
 mod bid_cli;
+mod crash;
 mod evaluation_clarify;
 mod evaluation_forms;
 mod evaluation_pages;
