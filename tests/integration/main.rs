@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod api_errors;
 mod audit;
 mod bid_cli;
 mod evaluation_clarify;
@@ -16,4 +17,5 @@ mod portal;
 mod price_table;
 mod results;
 mod security;
+mod sessions;
 mod tenders;
