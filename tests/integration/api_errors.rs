@@ -105,7 +105,11 @@ async fn api_errors_have_one_shape(h: &Harness) {
 
     // Anonymous with a malformed or invalid body: the missing login is the answer.
     let orgs = h.count("organisation").await;
-    for body in ["{", r#"{"unknown": 1}"#, r#"{"kind": "agent", "name": "匿名"}"#] {
+    for body in [
+        "{",
+        r#"{"unknown": 1}"#,
+        r#"{"kind": "agent", "name": "匿名"}"#,
+    ] {
         expect_json_error(
             h,
             h.client

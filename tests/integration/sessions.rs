@@ -21,7 +21,10 @@ async fn logout_revokes_that_session_only(h: &Harness) {
     h.create_user("sess_op", Role::Operator, None).await;
     let first = h.login("sess_op", PASSWORD).await;
     let second = h.login("sess_op", PASSWORD).await;
-    assert_eq!(h.api_get("/api/v1/me", Some(&first)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&first)).await.0,
+        StatusCode::OK
+    );
 
     let logouts = audit_count(h, "session.logout").await;
     let (status, body) = h
@@ -92,10 +95,17 @@ async fn page_logout_revokes_the_cookie(h: &Harness) {
         .send()
         .await
         .expect("GET");
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "sent to the login page");
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "sent to the login page"
+    );
     let got = h.api_get("/api/v1/me", Some(&cookie)).await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
-    assert_eq!(h.api_get("/api/v1/me", Some(&other)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&other)).await.0,
+        StatusCode::OK
+    );
 }
 both!(page_logout, page_logout_revokes_the_cookie);
 
@@ -122,7 +132,10 @@ async fn password_change_revokes_every_session(h: &Harness) {
         )
         .await;
     assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "WEAK_PASSWORD");
-    assert_eq!(h.api_get("/api/v1/me", Some(&second)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&second)).await.0,
+        StatusCode::OK
+    );
 
     let revocations = audit_count(h, "session.revoke").await;
     let (status, body) = h
@@ -148,7 +161,10 @@ async fn password_change_revokes_every_session(h: &Harness) {
         .await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "BAD_CREDENTIALS");
     let fresh = h.login("sess_pw", new_password).await;
-    assert_eq!(h.api_get("/api/v1/me", Some(&fresh)).await.0, StatusCode::OK);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&fresh)).await.0,
+        StatusCode::OK
+    );
 }
 both!(password_change, password_change_revokes_every_session);
 
@@ -211,7 +227,9 @@ async fn register_passkey(h: &Harness, token: &str) -> SoftPasskey {
 }
 
 async fn lockout_is_per_client_and_passkeys_bypass_it(h: &Harness) {
-    let centre = h.create_org(OrgKind::TradingCentre, "锁定测试交易中心").await;
+    let centre = h
+        .create_org(OrgKind::TradingCentre, "锁定测试交易中心")
+        .await;
     h.create_user("custodian_target", Role::Custodian, Some(&centre))
         .await;
     let token = h.login("custodian_target", PASSWORD).await;
@@ -242,7 +260,11 @@ async fn lockout_is_per_client_and_passkeys_bypass_it(h: &Harness) {
     // The page login says when to come back too.
     let page = h.browser().login("custodian_target", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(page.headers.contains_key("retry-after"), "{:?}", page.headers);
+    assert!(
+        page.headers.contains_key("retry-after"),
+        "{:?}",
+        page.headers
+    );
 
     // The custodian, from their own machine, still logs in with the password.
     let b = client_from("127.0.0.2");
@@ -272,4 +294,7 @@ async fn lockout_is_per_client_and_passkeys_bypass_it(h: &Harness) {
     let token = body["token"].as_str().expect("token");
     assert_eq!(h.api_get("/api/v1/me", Some(token)).await.0, StatusCode::OK);
 }
-both!(targeted_lockout, lockout_is_per_client_and_passkeys_bypass_it);
+both!(
+    targeted_lockout,
+    lockout_is_per_client_and_passkeys_bypass_it
+);
