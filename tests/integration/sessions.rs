@@ -66,7 +66,7 @@ async fn logout_revokes_that_session_only(h: &Harness) {
         .api_post(
             "/api/v1/organisations",
             Some(&second),
-            &json!({"kind": "agent", "name": "另一会话代理公司"}),
+            &json!({"kind": "regulator", "name": "另一会话监督单位"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
