@@ -17,7 +17,9 @@ s, i, b = {"type": "string"}, {"type": "integer", "format": "int64"}, {"type": "
 dt = {"type": "string", "format": "date-time"}
 paths = {
  "/api/v1/auth/login": {"post": op("Log in with a password; returns a Bearer token", "identity", "LoginRequest", auth=False)},
+ "/api/v1/auth/logout": {"post": op("Log out: the caller's session is revoked on the server, its token stops working", "identity")},
  "/api/v1/me": {"get": op("The logged-in user", "identity")},
+ "/api/v1/me/password": {"post": op("Change one's own password; every session of the caller's is revoked (log in again)", "identity", "PasswordChange")},
  "/api/v1/companies": {"post": op("A bidder company registers itself with its first user (pending approval)", "identity", "RegisterCompany", auth=False, status="201", ok="Created")},
  "/api/v1/organisations": {"get": op("All organisations (operator, regulator)", "identity"), "post": op("Create an organisation (operator)", "identity", "NewOrg", status="201", ok="Created")},
  "/api/v1/organisations/{org_id}/approve": {"post": op("Approve a pending company (operator)", "identity", params=["org_id"])},
@@ -53,6 +55,7 @@ for p_ in paths["/api/v1/audit/nodes/{level}/{index}"]["get"]["parameters"]:
 schemas = {
  "Error": obj({"code": s, "message": s, "details": {}}, ["code","message"]),
  "LoginRequest": obj({"username": s, "password": s}),
+ "PasswordChange": obj({"current_password": s, "new_password": {**s, "minLength": 10}}),
  "RegisterCompany": obj({"company_name": s, "uscc": {**s, "description": "统一社会信用代码, 18 characters, GB 32100-2015 check character"}, "username": s, "display_name": s, "password": {**s, "minLength": 10}}),
  "NewOrg": obj({"kind": {"type": "string", "enum": ["trading_centre","tenderee","agent","bidder","expert_employer","regulator"]}, "name": s, "uscc": s}, ["kind","name"]),
  "NewUser": obj({"username": s, "display_name": s, "role": {"type": "string", "enum": ["operator","agent","custodian","bidder","expert","regulator"]}, "org_id": s, "password": s}, ["username","display_name","role","password"]),

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};

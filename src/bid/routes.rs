@@ -2,7 +2,9 @@
 //! route). Handlers only parse, call the service and shape the answer.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;

@@ -1454,17 +1454,18 @@ pub(crate) async fn scenario_http_contract(kit: &Kit) {
 
     let t = published(kit).await;
     let app = crate::http::router(kit.state.clone());
-    let token = |c: &Caller| {
-        kit.state
-            .sessions
-            .issue(
-                kit.now(),
-                &c.user.user_id,
-                c.user.role.as_str(),
-                c.user.org_id.as_deref(),
-                &c.user.name,
-            )
-            .unwrap()
+    let token = async |c: &Caller| {
+        crate::identity::session_store::open_for(
+            &kit.state.db,
+            &kit.state.sessions,
+            kit.now(),
+            &c.user.user_id,
+            c.user.role.as_str(),
+            c.user.org_id.as_deref(),
+            &c.user.name,
+        )
+        .await
+        .unwrap()
     };
     let send = |req: Request<Body>| {
         let app = app.clone();
@@ -1504,7 +1505,7 @@ pub(crate) async fn scenario_http_contract(kit: &Kit) {
 
     let pk = opening_pk(kit, &t.code).await;
     let me = org_of(&kit.bidder);
-    let bearer = format!("Bearer {}", token(&kit.bidder));
+    let bearer = format!("Bearer {}", token(&kit.bidder).await);
     let post = |path: String, ct: &str, body: Vec<u8>| {
         Request::post(path)
             .header("authorization", bearer.clone())

@@ -1,7 +1,9 @@
 //! JSON API of the evaluation (评标). Handlers parse, call the service, and map; the rules
 //! live in the pure modules and `service`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};

@@ -1,7 +1,9 @@
 //! JSON API of the expert pool, draws, confirmations and check-in. Handlers parse,
 //! authorise through the service, and map; the rules live in `pool`, `service`, `checkin`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};

@@ -1,7 +1,7 @@
 //! The request context every handler extracts: who is asking (from a Bearer token or the
 //! session cookie), from where, in which language, under which request id.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
@@ -14,6 +14,7 @@ use super::{ApiError, AppState, REQUEST_ID};
 use crate::audit::Actor;
 use crate::identity::Role;
 use crate::identity::session::TokenError;
+use crate::identity::session_store::{self, SessionCheck};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sunbid_session";
@@ -44,6 +45,8 @@ pub struct Ctx {
     pub user_agent: Option<String>,
     /// The logged-in user, if any.
     pub user: Option<SessionUser>,
+    /// The logged-in user's session (what a logout revokes).
+    pub session_id: Option<String>,
     /// Page language.
     pub lang: Lang,
     /// The CSRF token to embed in forms (empty when the browser has none yet).
@@ -84,17 +87,6 @@ impl Ctx {
     }
 }
 
-async fn still_active(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    let mut tx = state.db.read().await?;
-    let row: Option<(String,)> = crate::q_opt!(
-        tx,
-        (String,),
-        "select status from app_user where user_id = $1",
-        user_id.to_string()
-    )?;
-    Ok(row.is_some_and(|(s,)| s == "active"))
-}
-
 fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<String> {
     if trust_proxy
         && let Some(first) = parts
@@ -121,6 +113,10 @@ impl FromRequestParts<AppState> for Ctx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Already worked out by `login_before_body` for this request: no second look-up.
+        if let Some(ctx) = parts.extensions.get::<Ctx>() {
+            return Ok(ctx.clone());
+        }
         let jar = CookieJar::from_headers(&parts.headers);
         let request_id = parts
             .headers
@@ -152,33 +148,44 @@ impl FromRequestParts<AppState> for Ctx {
                 .and_then(|c| state.sessions.verify(c.value(), now).ok()),
         };
         let user = claims.and_then(|c| {
-            Role::parse(&c.role).map(|role| SessionUser {
-                user_id: c.sub,
-                role,
-                org_id: c.org,
-                name: c.name,
+            Role::parse(&c.role).map(|role| {
+                let user = SessionUser {
+                    user_id: c.sub,
+                    role,
+                    org_id: c.org,
+                    name: c.name,
+                };
+                (user, c.sid)
             })
         });
-        // A token outlives an operator's decision to disable its user; one primary-key
-        // look-up per authenticated request makes the decision take effect at once.
+        // A token outlives a logout, a password change and an operator's decision to disable
+        // its user; one primary-key look-up per authenticated request ends it at once.
         let user = match user {
-            Some(u) if !still_active(state, &u.user_id).await? => {
-                if bearer.is_some() {
+            Some((u, sid)) => match session_store::check(&state.db, &sid, &u.user_id).await? {
+                SessionCheck::Active => Some((u, sid)),
+                _ if bearer.is_none() => None,
+                SessionCheck::UserInactive => {
                     return Err(ApiError::unauthorized(
                         "ACCOUNT_DISABLED",
                         "this account is disabled / 该账号已停用",
                     ));
                 }
-                None
-            }
-            other => other,
+                SessionCheck::Revoked => {
+                    return Err(ApiError::unauthorized(
+                        "SESSION_REVOKED",
+                        "this session has ended, please log in again / 登录已失效，请重新登录",
+                    ));
+                }
+            },
+            None => None,
         };
 
         Ok(Ctx {
             request_id,
             client_ip: client_ip(parts, state.config.trust_proxy),
             user_agent,
-            user,
+            session_id: user.as_ref().map(|(_, sid)| sid.clone()),
+            user: user.map(|(u, _)| u),
             lang: Lang::from_request(parts, &jar),
             csrf: jar
                 .get(CSRF_COOKIE)
@@ -234,4 +241,61 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiForm<T> {
             .map_err(ApiError::from)?;
         Ok(ApiForm(v))
     }
+}
+
+/// Path extractor whose rejections use the API's error format (400 `INVALID_PATH`).
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) = axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| ApiError::from(e))?;
+        Ok(ApiPath(v))
+    }
+}
+
+/// API calls open to anonymous callers that carry a body; every other API call that may
+/// carry one needs a login (the OpenAPI document marks the same ones `security: []`).
+const ANONYMOUS_API_WRITES: &[&str] = &[
+    "/api/v1/auth/login",
+    "/api/v1/companies",
+    "/api/v1/passkeys/login/start",
+    "/api/v1/passkeys/login/finish",
+];
+
+/// Middleware: an API call that may carry a body and needs a login is refused with 401
+/// before its body is read, so an anonymous caller learns nothing from body errors (422
+/// for a body nobody would have accepted from them anyway). The context it works out is
+/// kept for the handler's own `Ctx`, so the session is still looked up once.
+pub async fn login_before_body(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let needs_login = path.starts_with("/api/")
+        && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !ANONYMOUS_API_WRITES.contains(&path);
+    if !needs_login {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let ctx = match Ctx::from_request_parts(&mut parts, &state).await {
+        Ok(ctx) => ctx,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = ctx.user() {
+        return e.into_response();
+    }
+    parts.extensions.insert(ctx);
+    next.run(Request::from_parts(parts, body)).await
 }

@@ -2,8 +2,9 @@
 //! `{"code": "STABLE_CODE", "message": "…"}`, and a 5xx says nothing internal.
 
 use axum::Json;
-use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -20,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// Optional structured details (e.g. every violated rule).
     pub details: Option<serde_json::Value>,
+    /// Seconds to wait, sent as `Retry-After` (every 429 has one; 60 when not set).
+    pub retry_after: Option<u64>,
 }
 
 /// Result alias for handlers and services that speak HTTP.
@@ -33,7 +36,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
+    }
+
+    /// Sets the `Retry-After` seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Adds details.
@@ -105,7 +115,18 @@ impl IntoResponse for ApiError {
         if let Some(d) = self.details {
             body["details"] = d;
         }
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        let retry_after = match (self.retry_after, self.status) {
+            (Some(secs), _) => Some(secs),
+            // A client told "too many" must also be told when to come back.
+            (None, StatusCode::TOO_MANY_REQUESTS) => Some(60),
+            (None, _) => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 
@@ -146,13 +167,35 @@ impl From<JsonRejection> for ApiError {
                 "JSON_CONTENT_TYPE_REQUIRED",
                 "send the body as application/json",
             ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(),
             other => ApiError::bad_request("BAD_BODY", other.body_text()),
         }
     }
 }
 
+/// 413 for a body over the route's limit.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+        "the request body is too large / 请求内容过大",
+    )
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::bad_request(
+            "INVALID_PATH",
+            format!("invalid path parameter: {}", r.body_text()),
+        )
+    }
+}
+
 impl From<FormRejection> for ApiError {
     fn from(r: FormRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return too_large();
+        }
         ApiError::unprocessable(
             "INVALID_FORM",
             format!("the form is incomplete or invalid: {}", r.body_text()),
@@ -166,5 +209,33 @@ impl From<QueryRejection> for ApiError {
             "INVALID_QUERY",
             format!("invalid query parameters: {}", r.body_text()),
         )
+    }
+}
+
+/// The router's fallback: an unknown API route is a JSON 404, an unknown page an HTML one.
+pub async fn not_found(ctx: super::Ctx, uri: axum::http::Uri) -> Response {
+    let err = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("no such address: {} / 地址不存在", uri.path()),
+    );
+    error_for(&ctx, &uri, err)
+}
+
+/// The router's answer to a known route called with a method it does not serve.
+pub async fn method_not_allowed(ctx: super::Ctx, uri: axum::http::Uri) -> Response {
+    let err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this address does not accept this method / 该地址不支持此请求方法",
+    );
+    error_for(&ctx, &uri, err)
+}
+
+fn error_for(ctx: &super::Ctx, uri: &axum::http::Uri, err: ApiError) -> Response {
+    if uri.path().starts_with("/api/") {
+        err.into_response()
+    } else {
+        super::page::PageError::new(ctx, err).into_response()
     }
 }

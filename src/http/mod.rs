@@ -28,7 +28,7 @@ use crate::store::Db;
 use crate::store::blob::BlobStore;
 use crate::tender::rulebook::Rulebooks;
 
-pub use ctx::{ApiForm, ApiJson, ApiQuery, Ctx};
+pub use ctx::{ApiForm, ApiJson, ApiPath, ApiQuery, Ctx};
 pub use error::{ApiError, ApiResult};
 
 /// Everything a handler may need; cheap to clone.
@@ -117,6 +117,12 @@ pub fn router(state: AppState) -> Router {
         .merge(timed)
         .merge(crate::bid::routes::router())
         .merge(crate::bid::pages::router())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ctx::login_before_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(axum::middleware::from_fn(ops::track_metrics))
         .layer(

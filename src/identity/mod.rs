@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod service;
 pub mod session;
+pub mod session_store;
 pub mod uscc;
 
 pub use model::{OrgKind, Role};

@@ -3,7 +3,8 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::header::SET_COOKIE;
+use axum::http::HeaderValue;
+use axum::http::header::{RETRY_AFTER, SET_COOKIE};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -90,17 +91,27 @@ async fn login_submit(
                 username: form.username,
             });
             *resp.status_mut() = e.status;
+            if let Some(secs) = e.retry_after {
+                resp.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
             resp
         }
     }
 }
 
-async fn logout(State(state): State<AppState>) -> Response {
-    (
+/// Ends the cookie's session on the server too, so a copy of the cookie stops working.
+async fn logout(State(state): State<AppState>, ctx: Ctx) -> PageResult {
+    if let Some(sid) = &ctx.session_id {
+        super::session_store::logout(&state.db, state.clock.now(), &ctx.actor(), sid)
+            .await
+            .or_page(&ctx)?;
+    }
+    Ok((
         [(SET_COOKIE, session_cookie(&state, "", 0))],
         Redirect::to("/"),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn register_page(ctx: Ctx) -> Response {

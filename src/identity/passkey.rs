@@ -109,8 +109,12 @@ pub enum PasskeyError {
     #[error("this account is not active / 该账号不可用")]
     AccountInactive,
     /// Too many login attempts.
-    #[error("too many login attempts; wait a minute / 登录尝试过多，请稍后再试")]
-    RateLimited,
+    #[error(
+        "too many login attempts, try again in {} s / 登录尝试过多，请 {} 秒后再试",
+        .0.0,
+        .0.0
+    )]
+    RateLimited(super::ratelimit::RetryAfter),
     /// No such passkey of this user.
     #[error("passkey not found / 未找到该通行密钥")]
     NotFound,
@@ -147,7 +151,7 @@ impl PasskeyError {
             PasskeyError::InvalidChallenge => "PASSKEY_CHALLENGE_INVALID",
             PasskeyError::ChallengeMismatch => "PASSKEY_CHALLENGE_MISMATCH",
             PasskeyError::AccountInactive => "ACCOUNT_INACTIVE",
-            PasskeyError::RateLimited => "LOGIN_RATE_LIMITED",
+            PasskeyError::RateLimited(_) => "LOGIN_RATE_LIMITED",
             PasskeyError::NotFound => "NOT_FOUND",
             PasskeyError::Store(_) | PasskeyError::Internal(_) => "INTERNAL",
         }
@@ -173,7 +177,10 @@ impl From<PasskeyError> for ApiError {
             | PasskeyError::InvalidName
             | PasskeyError::InvalidChallenge
             | PasskeyError::ChallengeMismatch => S::UNPROCESSABLE_ENTITY,
-            PasskeyError::RateLimited => S::TOO_MANY_REQUESTS,
+            PasskeyError::RateLimited(wait) => {
+                return ApiError::new(S::TOO_MANY_REQUESTS, e.code(), e.to_string())
+                    .with_retry_after(wait.0);
+            }
         };
         if let PasskeyError::Rejected(why) = &e {
             // The reason helps an operator, not an attacker probing the verifier.
@@ -709,9 +716,11 @@ pub async fn start_login(
     client_ip: Option<&str>,
 ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
     webauthn(&state.config)?;
-    if !state.login_limiter.allow(username, client_ip) {
+    // Only the per-client limit: a passkey cannot be guessed, and a user whose password
+    // attempts someone exhausted must still get in with it.
+    if let Err(wait) = state.login_limiter.check_client(client_ip) {
         tracing::warn!(username, ip = ?client_ip, "passkey login rate limited");
-        return Err(PasskeyError::RateLimited);
+        return Err(PasskeyError::RateLimited(wait));
     }
     let mut tx = state.db.read().await?;
     let user: Option<(String,)> = q_opt!(

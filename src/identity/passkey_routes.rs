@@ -1,7 +1,9 @@
 //! JSON API for passkeys: register, list, remove, and log in with one (DESIGN.md "Check-in").
 //! The ceremony logic lives in [`super::passkey`]; these handlers parse, authorise and map.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -10,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::passkey::{self, PasskeyLogin};
-use crate::http::{ApiError, ApiJson, ApiResult, AppState, Ctx};
+use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 
 /// `POST /api/v1/passkeys/register/finish`.
 #[derive(Debug, Deserialize)]
@@ -112,16 +114,9 @@ pub async fn passkey_login_flow(
 ) -> ApiResult<(String, PasskeyLogin)> {
     let credential = passkey::parse_assertion(req.credential)?;
     let login = passkey::finish_login(state, &ctx.actor(), &req.ceremony_id, &credential).await?;
-    let token = state
-        .sessions
-        .issue(
-            state.clock.now(),
-            &login.user.user_id,
-            &login.user.role,
-            login.user.org_id.as_deref(),
-            &login.user.display_name,
-        )
-        .map_err(|e| ApiError::internal(&e))?;
+    let token =
+        super::session_store::open(&state.db, &state.sessions, state.clock.now(), &login.user)
+            .await?;
     Ok((token, login))
 }
 

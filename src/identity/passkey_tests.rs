@@ -537,11 +537,17 @@ fn an_ip_address_public_url_disables_passkeys() {
 async fn the_api_registers_lists_and_logs_in() {
     let kit = Kit::sqlite().await;
     let (user_id, username) = expert(&kit).await;
-    let token = kit
-        .state
-        .sessions
-        .issue(kit.now(), &user_id, "expert", None, "专家")
-        .expect("token");
+    let token = super::session_store::open_for(
+        &kit.state.db,
+        &kit.state.sessions,
+        kit.now(),
+        &user_id,
+        "expert",
+        None,
+        "专家",
+    )
+    .await
+    .expect("token");
     let app = crate::http::router(kit.state.clone());
     let call = |method: &str, uri: &str, body: Option<Value>, bearer: Option<&str>| {
         let mut req = Request::builder().method(method).uri(uri);

@@ -1,6 +1,8 @@
 //! JSON API for identity: login, self-registration, organisations and users.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -30,28 +32,20 @@ pub async fn login_flow(
     username: &str,
     password: String,
 ) -> ApiResult<(String, UserView)> {
-    if !state
+    if let Err(wait) = state
         .login_limiter
-        .allow(username, ctx.client_ip.as_deref())
+        .check(username, ctx.client_ip.as_deref())
     {
         tracing::warn!(username, ip = ?ctx.client_ip, "login rate limited");
-        return Err(IdentityError::RateLimited.into());
+        return Err(IdentityError::RateLimited(wait).into());
     }
     let user = service::authenticate(&state.db, username, password)
         .await
         .inspect_err(|e| {
             tracing::info!(username, ip = ?ctx.client_ip, reason = %e, "login refused");
         })?;
-    let token = state
-        .sessions
-        .issue(
-            state.clock.now(),
-            &user.user_id,
-            &user.role,
-            user.org_id.as_deref(),
-            &user.display_name,
-        )
-        .map_err(|e| crate::http::ApiError::internal(&e))?;
+    let token =
+        super::session_store::open(&state.db, &state.sessions, state.clock.now(), &user).await?;
     Ok((token, user))
 }
 
@@ -67,6 +61,55 @@ async fn login(
         "expires_in": state.sessions.lifetime_secs(),
         "user": user,
     })))
+}
+
+/// `POST /api/v1/auth/logout`: ends the caller's session on the server.
+async fn logout(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
+    ctx.user()?;
+    let sid = ctx.session_id.as_deref().unwrap_or_default();
+    if !super::session_store::logout(&state.db, state.clock.now(), &ctx.actor(), sid).await? {
+        // Only a request racing another logout of the same session gets here.
+        return Err(crate::http::ApiError::unauthorized(
+            "SESSION_REVOKED",
+            "this session has ended, please log in again / 登录已失效，请重新登录",
+        ));
+    }
+    Ok(Json(json!({"logged_out": true})))
+}
+
+/// Password change request body.
+// No `Debug`: it carries passwords.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// `POST /api/v1/me/password`: every session of the caller's, this one included, ends.
+async fn change_password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(req): ApiJson<PasswordChange>,
+) -> ApiResult<impl IntoResponse> {
+    let user = ctx.user()?;
+    // The current password is a password check like a login's, so it shares the limit.
+    state
+        .login_limiter
+        .check(&user.user_id, ctx.client_ip.as_deref())
+        .map_err(IdentityError::RateLimited)?;
+    let revoked = service::change_password(
+        &state.db,
+        state.clock.now(),
+        &ctx.actor(),
+        &user.user_id,
+        req.current_password,
+        req.new_password,
+    )
+    .await?;
+    Ok(Json(json!({"sessions_revoked": revoked})))
 }
 
 async fn me(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
@@ -165,7 +208,9 @@ async fn enable_user(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/me/password", post(change_password))
         .route("/api/v1/companies", post(register))
         .route("/api/v1/organisations", get(list_orgs).post(create_org))
         .route("/api/v1/organisations/{org_id}/approve", post(approve_org))

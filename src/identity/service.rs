@@ -50,8 +50,12 @@ pub enum IdentityError {
     #[error("this account is disabled / 该账号已停用")]
     Disabled,
     /// Too many attempts.
-    #[error("too many login attempts, wait a minute / 登录尝试过多，请一分钟后再试")]
-    RateLimited,
+    #[error(
+        "too many login attempts, try again in {} s / 登录尝试过多，请 {} 秒后再试",
+        .0.0,
+        .0.0
+    )]
+    RateLimited(super::ratelimit::RetryAfter),
     /// Not found.
     #[error("{0} not found / 未找到")]
     NotFound(&'static str),
@@ -84,7 +88,14 @@ impl From<IdentityError> for ApiError {
             IdentityError::BadCredentials => (StatusCode::UNAUTHORIZED, "BAD_CREDENTIALS"),
             IdentityError::PendingApproval => (StatusCode::FORBIDDEN, "PENDING_APPROVAL"),
             IdentityError::Disabled => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
-            IdentityError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "LOGIN_RATE_LIMITED"),
+            IdentityError::RateLimited(wait) => {
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "LOGIN_RATE_LIMITED",
+                    e.to_string(),
+                )
+                .with_retry_after(wait.0);
+            }
             IdentityError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             IdentityError::NotPending => (StatusCode::CONFLICT, "NOT_PENDING"),
             IdentityError::RoleOrgMismatch(_) => {
@@ -453,8 +464,60 @@ pub async fn set_user_status(
         json!({"user_id": user_id, "status": status}),
     )
     .await?;
+    if !active {
+        // Enabling the account again must not bring old tokens back to life.
+        super::session_store::revoke_all(&mut tx, now, actor, user_id, "disabled").await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// A user changes their own password; every session of theirs is revoked with it (a thief's
+/// token included), and the number revoked is returned.
+pub async fn change_password(
+    db: &Db,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    user_id: &str,
+    current: String,
+    new: String,
+) -> Result<u64, IdentityError> {
+    password::check_strength(&new).map_err(IdentityError::WeakPassword)?;
+    let mut tx = db.read().await?;
+    let row: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select password_hash from app_user where user_id = $1",
+        user_id.to_string()
+    )?;
+    drop(tx);
+    let (hash,) = row.ok_or(IdentityError::NotFound("user"))?;
+    if !password::verify(current, hash).await {
+        return Err(IdentityError::BadCredentials);
+    }
+    let hash = password::hash(new)
+        .await
+        .map_err(|e| IdentityError::Store(sqlx::Error::Protocol(e).into()))?;
+    let mut tx = db.begin().await?;
+    q_exec!(
+        tx,
+        "update app_user set password_hash = $1 where user_id = $2",
+        hash,
+        user_id.to_string()
+    )?;
+    audit::append(
+        &mut tx,
+        now,
+        actor,
+        "user.password",
+        None,
+        json!({"user_id": user_id}),
+    )
+    .await?;
+    let revoked =
+        super::session_store::revoke_all(&mut tx, now, actor, user_id, "password").await?;
+    tx.commit().await?;
+    Ok(revoked)
 }
 
 #[derive(sqlx::FromRow)]

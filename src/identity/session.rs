@@ -104,6 +104,8 @@ pub struct Claims {
     pub nbf: i64,
     /// Issued at.
     pub iat: i64,
+    /// Session id: the `user_session` row every request checks, so a logout ends the token.
+    pub sid: String,
 }
 
 /// Issues and checks tokens.
@@ -145,7 +147,9 @@ impl SessionKeys {
         }
     }
 
-    /// Signs a token for a user.
+    /// Signs a token for a user with a fresh session id that is not stored, so the server
+    /// refuses it after the signature checks; real sessions come from
+    /// [`super::session_store::open`].
     pub fn issue(
         &self,
         now: DateTime<Utc>,
@@ -154,7 +158,22 @@ impl SessionKeys {
         org: Option<&str>,
         name: &str,
     ) -> Result<String, TokenError> {
+        let sid = uuid::Uuid::now_v7().to_string();
+        self.issue_session(now, &sid, sub, role, org, name)
+    }
+
+    /// Signs a token for a user's session `sid`.
+    pub fn issue_session(
+        &self,
+        now: DateTime<Utc>,
+        sid: &str,
+        sub: &str,
+        role: &str,
+        org: Option<&str>,
+        name: &str,
+    ) -> Result<String, TokenError> {
         let claims = Claims {
+            sid: sid.into(),
             iss: self.issuer.clone(),
             aud: AUDIENCE.into(),
             sub: sub.into(),
@@ -177,6 +196,7 @@ impl SessionKeys {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[AUDIENCE]);
         v.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
+        // `sid` is required by `Claims` itself: a token without one does not deserialise.
         v.validate_exp = false;
         v.validate_nbf = false;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
@@ -191,6 +211,11 @@ impl SessionKeys {
             return Err(TokenError::Invalid);
         }
         Ok(claims)
+    }
+
+    /// Lifetime of a token.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 
     /// Lifetime in seconds, for the cookie's Max-Age.

@@ -2,7 +2,9 @@
 //! call the service (which checks rights, rules and state) and shape the answer.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
+// The API's own Path: a bad parameter is a `{code, message}` 400.
+use crate::http::ApiPath as Path;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -348,19 +350,20 @@ mod tests {
     use axum::http::{Method, Request};
     use tower::ServiceExt;
 
-    fn token(kit: &Kit, c: &Caller) -> String {
+    async fn token(kit: &Kit, c: &Caller) -> String {
         let u = &c.user;
-        kit.state
-            .sessions
-            .issue(
-                // Issued at the test clock's current time, against which it is checked.
-                kit.state.clock.now(),
-                &u.user_id,
-                u.role.as_str(),
-                u.org_id.as_deref(),
-                &u.name,
-            )
-            .expect("token")
+        crate::identity::session_store::open_for(
+            &kit.state.db,
+            &kit.state.sessions,
+            // Issued at the test clock's current time, against which it is checked.
+            kit.state.clock.now(),
+            &u.user_id,
+            u.role.as_str(),
+            u.org_id.as_deref(),
+            &u.name,
+        )
+        .await
+        .expect("token")
     }
 
     async fn call(
@@ -373,7 +376,7 @@ mod tests {
     ) -> (StatusCode, HeaderMap, Vec<u8>) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(c) = who {
-            req = req.header("authorization", format!("Bearer {}", token(kit, c)));
+            req = req.header("authorization", format!("Bearer {}", token(kit, c).await));
         }
         let req = req
             .header(CONTENT_TYPE, content_type)

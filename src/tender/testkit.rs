@@ -263,6 +263,7 @@ impl Kit {
             client_ip: caller.actor.client_ip.clone(),
             user_agent: caller.user_agent.clone(),
             user: Some(caller.user.clone()),
+            session_id: None,
             lang: Lang::Zh,
             csrf: String::new(),
         }

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod api_errors;
 mod audit;
 mod authz_matrix;
 mod bid_cli;
@@ -19,4 +20,5 @@ mod portal;
 mod price_table;
 mod results;
 mod security;
+mod sessions;
 mod tenders;

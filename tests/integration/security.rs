@@ -323,15 +323,18 @@ async fn disabled_user_token_stops_working(h: &Harness) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let got = h.api_get("/api/v1/me", Some(&token)).await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "ACCOUNT_DISABLED");
-    // Enabled again: the same token works again (it has not expired).
+    // Enabled again: the old token stays revoked (issue 11, item 9); a new login works.
     h.api_post(
         &format!("/api/v1/users/{user_id}/enable"),
         Some(&operator),
         &serde_json::json!({}),
     )
     .await;
+    let got = h.api_get("/api/v1/me", Some(&token)).await;
+    assert_error(&got, StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
+    let fresh = h.login("bidder_disabled", PASSWORD).await;
     assert_eq!(
-        h.api_get("/api/v1/me", Some(&token)).await.0,
+        h.api_get("/api/v1/me", Some(&fresh)).await.0,
         StatusCode::OK
     );
 }
