@@ -1656,13 +1656,15 @@ pub(crate) async fn record_view(
     what: Value,
     vis: Visibility,
 ) -> Result<(), ExpertError> {
-    audit::append(
+    // Public until the award, the look would tell who holds the list (a drawn member).
+    audit::append_withheld_until(
         tx,
         now,
         &caller.actor,
         "expert.draw.view",
-        Some(tender_id),
+        tender_id,
         json!({"what": what, "names": vis == Visibility::Names}),
+        audit::Stage::Award,
     )
     .await?;
     Ok(())
@@ -2278,6 +2280,20 @@ mod tests {
             tx.commit().await.unwrap();
         }
 
+        async fn count_public_events(&self, action: &str) -> i64 {
+            let mut tx = self.kit.db().read().await.unwrap();
+            q_one!(
+                tx,
+                (i64,),
+                "select count(*) from audit_event
+                 where tender_id = $1 and action = $2 and withheld_stage is null",
+                self.tender_id.clone(),
+                action.to_string()
+            )
+            .unwrap()
+            .0
+        }
+
         async fn count_events(&self, action: &str) -> i64 {
             let mut tx = self.kit.db().read().await.unwrap();
             q_one!(
@@ -2431,6 +2447,8 @@ mod tests {
             Err(ExpertError::NotFound(_))
         ));
         assert_eq!(fx.count_events("expert.draw.view").await, views_before + 2);
+        // A public look entry would name who opened the list before the award (法 第37条).
+        assert_eq!(fx.count_public_events("expert.draw.view").await, 0);
 
         // Each drawn expert sees their own assignment and a notice.
         let drawn: Vec<&(Caller, String)> = users
