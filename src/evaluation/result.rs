@@ -416,6 +416,12 @@ fn check_text(text: &str, what: &'static str) -> Result<String, ResultError> {
             ),
         ));
     }
+    if let Some(c) = crate::text::forbidden_char(t, crate::text::Lines::Multi) {
+        return Err(ResultError::Invalid(
+            "TEXT_CONTROL_CHARACTER",
+            crate::text::message(what, c),
+        ));
+    }
     Ok(t.to_string())
 }
 

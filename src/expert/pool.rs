@@ -354,7 +354,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ExpertError {
 fn check_text(field: &'static str, s: &str, max: usize) -> Result<String, ExpertError> {
     let t = s.trim();
     let n = t.chars().count();
-    if n == 0 || n > max || t.chars().any(char::is_control) {
+    if n == 0 || n > max || crate::text::forbidden_char(t, crate::text::Lines::Single).is_some() {
         return Err(invalid(
             field,
             format!("{field} must be 1–{max} characters / {field} 须为1–{max}个字符"),
