@@ -806,6 +806,22 @@ const MATRIX: &[Row] = &[
         J(r#"{"reason":"矩阵测试"}"#),
         &[E],
     ),
+    // A weak new password is refused before the current one is checked, so no session ends.
+    row(
+        "POST",
+        "/api/v1/me/password",
+        "/api/v1/me/password",
+        J(r#"{"current_password":"wrong","new_password":"a"}"#),
+        LOGGED_IN,
+    ),
+    // Last: logging out revokes the caller's token, which no later row may need.
+    row(
+        "POST",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/logout",
+        N,
+        LOGGED_IN,
+    ),
 ];
 
 /// The callers' tokens and the real ids the calls use.
