@@ -283,7 +283,12 @@ pub async fn login_before_body(
     use axum::response::IntoResponse;
     let path = req.uri().path();
     let needs_login = path.starts_with("/api/")
-        && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        // Only the methods the API serves with a body: any other one (TRACE, a made-up
+        // verb) is the router's 405 for everyone, logged in or not.
+        && matches!(
+            *req.method(),
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
         && !ANONYMOUS_API_WRITES.contains(&path);
     if !needs_login {
         return next.run(req).await;

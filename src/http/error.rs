@@ -213,7 +213,7 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// The router's fallback: an unknown API route is a JSON 404, an unknown page an HTML one.
-pub async fn not_found(ctx: super::Ctx, uri: axum::http::Uri) -> Response {
+pub async fn not_found(ctx: Result<super::Ctx, ApiError>, uri: axum::http::Uri) -> Response {
     let err = ApiError::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -223,7 +223,10 @@ pub async fn not_found(ctx: super::Ctx, uri: axum::http::Uri) -> Response {
 }
 
 /// The router's answer to a known route called with a method it does not serve.
-pub async fn method_not_allowed(ctx: super::Ctx, uri: axum::http::Uri) -> Response {
+pub async fn method_not_allowed(
+    ctx: Result<super::Ctx, ApiError>,
+    uri: axum::http::Uri,
+) -> Response {
     let err = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
@@ -232,10 +235,13 @@ pub async fn method_not_allowed(ctx: super::Ctx, uri: axum::http::Uri) -> Respon
     error_for(&ctx, &uri, err)
 }
 
-fn error_for(ctx: &super::Ctx, uri: &axum::http::Uri, err: ApiError) -> Response {
-    if uri.path().starts_with("/api/") {
-        err.into_response()
-    } else {
-        super::page::PageError::new(ctx, err).into_response()
+/// A wrong address or method is answered as such whoever asks: an expired or revoked token
+/// must not turn a 404 or 405 into a 401 (the route does not exist for anyone).
+fn error_for(ctx: &Result<super::Ctx, ApiError>, uri: &axum::http::Uri, err: ApiError) -> Response {
+    match ctx {
+        Ok(ctx) if !uri.path().starts_with("/api/") => {
+            super::page::PageError::new(ctx, err).into_response()
+        }
+        _ => err.into_response(),
     }
 }

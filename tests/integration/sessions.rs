@@ -55,6 +55,23 @@ async fn logout_revokes_that_session_only(h: &Harness) {
         .await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "SESSION_REVOKED");
     assert_eq!(audit_count(h, "session.logout").await, logouts + 1);
+    // A wrong method or address stays a 405 or 404 for a revoked token and for nobody: the
+    // route does not exist for anyone, so no login question arises.
+    for token in [Some(first.as_str()), None] {
+        let trace = reqwest::Method::from_bytes(b"TRACE").expect("a method");
+        let mut req = h.client.request(trace, h.url("/api/v1/audit/checkpoint"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let got = json_of(req.send().await.expect("TRACE")).await;
+        assert_error(&got, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+        let mut req = h.client.get(h.url("/api/v1/no-such-thing"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let got = json_of(req.send().await.expect("GET")).await;
+        assert_error(&got, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
     // Nobody to log out.
     let got = h.api_post("/api/v1/auth/logout", None, &json!({})).await;
     assert_error(&got, StatusCode::UNAUTHORIZED, "LOGIN_REQUIRED");
