@@ -44,7 +44,9 @@ pub fn entry_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The canonical entry bytes for one event (version 1 of the encoding).
+/// The canonical entry bytes for one event (version 1 of the encoding). A withheld entry
+/// carries a random `salt`: its leaf hash is public from the start, and without one anyone
+/// could test guesses of the hidden content (who was drawn, from which address) against it.
 pub fn canonical_entry(
     seq: u64,
     time: DateTime<Utc>,
@@ -52,8 +54,9 @@ pub fn canonical_entry(
     action: &str,
     tender_id: Option<&str>,
     payload: &Value,
+    salt: Option<&str>,
 ) -> String {
-    let value = json!({
+    let mut value = json!({
         "v": 1,
         "seq": seq,
         "time": entry_time(time),
@@ -65,6 +68,9 @@ pub fn canonical_entry(
         "request_id": actor.request_id,
         "client_ip": actor.client_ip,
     });
+    if let Some(salt) = salt {
+        value["salt"] = json!(salt);
+    }
     // Serialising a `Value` built from strings and integers cannot fail.
     serde_json_canonicalizer::to_string(&value).unwrap_or_default()
 }
@@ -180,7 +186,17 @@ async fn append_entry(
         "update audit_head set size = size + 1 where id = 1 returning size, frontier"
     )?;
     let seq = u64::try_from(size - 1).unwrap_or(0);
-    let entry = canonical_entry(seq, now, actor, action, tender_id, &payload);
+    let withheld = withheld_until.is_some() || withheld_stage.is_some();
+    let salt = withheld.then(crate::ids::new_salt);
+    let entry = canonical_entry(
+        seq,
+        now,
+        actor,
+        action,
+        tender_id,
+        &payload,
+        salt.as_deref(),
+    );
     let leaf = merkle::leaf_hash(entry.as_bytes());
     let old_hashes = split_hashes(&frontier);
     let new_nodes = merkle::append(seq, &old_hashes, leaf)
@@ -407,5 +423,41 @@ mod tests {
             .unwrap()
             .for_reader(now + Duration::days(2), false);
         assert!(later.entry.is_some() && later.withheld_until.is_none());
+
+        // The hidden entry is salted, the public one is not: knowing every other field of
+        // the hidden entry (the sequence number, the time, the action, the payload) is not
+        // enough to confirm a guess against its public leaf hash.
+        let all = events(&mut tx, 0, 10).await.unwrap();
+        assert!(!all[0].entry.as_deref().unwrap().contains("\"salt\""));
+        let hidden = all[1].entry.as_deref().unwrap();
+        let v: Value = serde_json::from_str(hidden).unwrap();
+        let salt = v["salt"].as_str().unwrap();
+        assert_eq!(salt.len(), 32, "128 bits in hex");
+        let guess = canonical_entry(
+            1,
+            now,
+            &Actor::system(),
+            "a.secret",
+            None,
+            &json!({"who": "x"}),
+            None,
+        );
+        assert_ne!(
+            merkle::leaf_hash(guess.as_bytes()).as_slice(),
+            all[1].leaf_hash
+        );
+        let with_salt = canonical_entry(
+            1,
+            now,
+            &Actor::system(),
+            "a.secret",
+            None,
+            &json!({"who": "x"}),
+            Some(salt),
+        );
+        assert_eq!(
+            with_salt, hidden,
+            "the stored entry is the salted canonical form"
+        );
     }
 }

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluation::review::Mark;
 use crate::evaluation::scoring::ScoreSheet;
+use crate::identity::Role;
+use crate::tender::model::TenderState;
 use crate::tender::rulebook::{RuleViolation, Rulebook};
 
 /// Article for the committee's composition.
@@ -36,6 +38,61 @@ pub const PLATFORM_RULE: &str = "平台规则";
 
 /// Largest committee accepted; far above any real committee, bounds the work of each check.
 pub const MAX_MEMBERS: usize = 101;
+
+/// Whether a reader may learn who sits on the committee: the committee itself and regulators
+/// always, everyone else (the tender's agent, operators) only once the result is settled —
+/// before it, the law keeps the list secret (招标投标法 第37条) and the platform's own staff
+/// are no exception.
+pub fn sees_members(role: Role, is_member: bool, state: Option<TenderState>) -> bool {
+    is_member || role == Role::Regulator || state.is_some_and(TenderState::committee_disclosed)
+}
+
+/// The label a member is known by to a reader who may not see the committee: its place in
+/// committee order, from 1.
+pub fn member_pseudonym(n: usize) -> String {
+    format!("member-{n}")
+}
+
+/// Replaces every member id in `value` (string values and object keys alike) by the
+/// member's pseudonym, in committee order, and drops every digest (`sha256`,
+/// `report_sha256`), the report's `salt` and passkey credential ids: a digest over data
+/// naming a member lets a reader test guesses of the committee (the expert pool is small),
+/// and a credential id is tied to its user.
+pub fn pseudonymise_members(value: &mut serde_json::Value, members: &[String]) {
+    use serde_json::Value;
+    let alias = |s: &str| {
+        members
+            .iter()
+            .position(|m| m == s)
+            .map(|i| member_pseudonym(i + 1))
+    };
+    match value {
+        Value::String(s) => {
+            if let Some(a) = alias(s) {
+                *s = a;
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                pseudonymise_members(v, members);
+            }
+        }
+        Value::Object(map) => {
+            let old = std::mem::take(map);
+            for (k, mut v) in old {
+                if matches!(
+                    k.as_str(),
+                    "sha256" | "report_sha256" | "credential_id" | "salt"
+                ) {
+                    continue;
+                }
+                pseudonymise_members(&mut v, members);
+                map.insert(alias(&k).unwrap_or(k), v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
 
 /// What a member is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -865,5 +922,55 @@ pub(crate) mod tests {
         assert_eq!(sheets.len(), 1);
         let none = void_conclusions("e9", &mut marks, &mut sheets);
         assert_eq!(none, Voided::default());
+    }
+
+    #[test]
+    fn who_sees_the_members() {
+        use TenderState as S;
+        for state in [S::Opened, S::Evaluating, S::Publicity] {
+            assert!(!sees_members(Role::Agent, false, Some(state)));
+            assert!(!sees_members(Role::Operator, false, Some(state)));
+            assert!(sees_members(Role::Regulator, false, Some(state)));
+            assert!(sees_members(Role::Expert, true, Some(state)));
+            assert!(!sees_members(Role::Expert, false, Some(state)));
+        }
+        for state in [S::Awarded, S::Contracted, S::Cancelled, S::Failed] {
+            assert!(sees_members(Role::Agent, false, Some(state)));
+            assert!(sees_members(Role::Operator, false, Some(state)));
+        }
+        assert!(!sees_members(Role::Operator, false, None), "unknown state");
+    }
+
+    #[test]
+    fn pseudonyms_replace_every_member_id_and_drop_digests() {
+        let members = vec!["u-aaa".to_string(), "u-bbb".to_string()];
+        let mut v = serde_json::json!({
+            "members": [{"id": "u-aaa", "role": "expert"}, {"id": "u-bbb"}],
+            "leader": "u-bbb",
+            "sheets": [{"member": "u-aaa", "bid_id": "b1", "sha256": "00ff"}],
+            "reasons": {"u-bbb": "price wrong", "u-ccc": "kept"},
+            "report_sha256": "abcd",
+            "salt": "5a17",
+            "signing": [{"member": "u-aaa", "credential_id": "cred-1"}],
+            "note": "u-aaa wrote this",
+        });
+        pseudonymise_members(&mut v, &members);
+        let text = v.to_string();
+        assert!(!text.contains("u-aaa\""), "{text}");
+        assert!(!text.contains("\"u-bbb"), "{text}");
+        assert!(
+            !text.contains("sha256") && !text.contains("cred-1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("5a17"),
+            "no salt to test guesses with: {text}"
+        );
+        assert_eq!(v["members"][0]["id"], "member-1");
+        assert_eq!(v["leader"], "member-2");
+        assert_eq!(v["sheets"][0]["member"], "member-1");
+        assert_eq!(v["reasons"]["member-2"], "price wrong");
+        assert_eq!(v["reasons"]["u-ccc"], "kept", "not a member: unchanged");
+        assert_eq!(v["note"], "u-aaa wrote this", "only whole values are ids");
     }
 }

@@ -89,6 +89,9 @@ struct ViewDto {
     sheets: Option<Vec<SheetDto>>,
     ranking: Option<RankingDto>,
     committee: Option<Vec<Member>>,
+    /// The committee is shown by member number only (before the award, to the agent and
+    /// operators): its ids are pseudonyms.
+    members_withheld: bool,
     report_sha256: Option<String>,
     signing: Option<SigningDto>,
     /// The price comparison table, once recorded (insiders).
@@ -566,10 +569,10 @@ async fn started_view(
     let bids = bid_labels(&mut tx, &tid).await?;
     // Members in committee order; the view names them to insiders only, so for the agent
     // the page reads the order from the evaluation and shows anonymous numbers.
-    let insider = v.committee.is_some();
+    let insider = v.committee.is_some() && !v.members_withheld;
     let members: Vec<Member> = match &v.committee {
-        Some(c) => c.clone(),
-        None => {
+        Some(c) if insider => c.clone(),
+        _ => {
             let row: Option<(String,)> = q_opt!(
                 tx,
                 (String,),

@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::committee::{Member, MemberRole};
+use super::committee::{Member, MemberRole, member_pseudonym, pseudonymise_members, sees_members};
 use super::review::{CriterionKind, ReviewCriterion};
 use super::scoring::{Aggregation, Benchmark, ScoringPlan};
 use crate::http::page::yuan;
@@ -29,6 +29,7 @@ use crate::http::{ApiError, AppState};
 use crate::identity::Role;
 use crate::store::StoreError;
 use crate::store::blob::sha256_hex;
+use crate::tender::model::TenderState;
 use crate::tender::service::Caller;
 use crate::{q_all, q_opt};
 
@@ -187,6 +188,8 @@ struct StoredSheet {
     member: String,
     bid_id: String,
     scores: BTreeMap<String, i64>,
+    /// Absent from the copy for a reader who may not see the committee.
+    #[serde(default)]
     sha256: String,
 }
 
@@ -261,7 +264,15 @@ pub struct Extras {
     pub signing_closed: bool,
     /// When the document is produced, for its footer.
     pub generated_at: DateTime<Utc>,
+    /// The reader may not learn who sits on the committee (see
+    /// [`super::committee::sees_members`]): the JSON carries pseudonyms, and the signed
+    /// digest, which would let a reader test guesses of the committee, is not shown.
+    pub members_withheld: bool,
 }
+
+/// What the document shows instead of the signed digest to a reader who may not see the
+/// committee (short: it also goes in the PDF's footer).
+pub const DIGEST_WITHHELD: &str = "中标结果确定前不显示 withheld until the award";
 
 // ---- the document model ------------------------------------------------------------------------
 
@@ -450,6 +461,12 @@ fn role_label(r: MemberRole) -> &'static str {
 
 fn sign_label(s: &SignState) -> (&'static str, String, String) {
     match s {
+        // The credential is left out for a reader who may not see the committee.
+        SignState::Signed { credential_id, at } if credential_id.is_empty() => (
+            "已签署 Signed",
+            cst_utc_ms(*at),
+            "以通行密钥签署 Signed with a passkey".into(),
+        ),
         SignState::Signed { credential_id, at } => (
             "已签署 Signed",
             cst_utc_ms(*at),
@@ -484,6 +501,13 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
         )));
     }
 
+    // Whoever may not see the committee sees no digest either: it was made over the ids.
+    let shown_digest = if extras.members_withheld {
+        DIGEST_WITHHELD
+    } else {
+        sha256
+    };
+
     // Members are numbered in committee order; bids in the order of the opening record.
     let member_no: BTreeMap<&str, usize> = r
         .members
@@ -496,7 +520,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
             .member_names
             .get(id)
             .map(String::as_str)
-            .unwrap_or(id);
+            .unwrap_or("—");
         match member_no.get(id) {
             Some(n) => format!("{n}. {name}"),
             None => name.to_string(),
@@ -532,7 +556,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
             ("评审完成时间 Ranked at".into(), ranked_at),
             (
                 "报告 SHA-256 Report SHA-256 (signed)".into(),
-                sha256.to_string(),
+                shown_digest.to_string(),
             ),
         ])],
     });
@@ -550,7 +574,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
                     .member_names
                     .get(&m.id)
                     .cloned()
-                    .unwrap_or_else(|| m.id.clone()),
+                    .unwrap_or_else(|| "—".into()),
                 role_label(m.role).to_string(),
                 if Some(m.id.as_str()) == leader {
                     "组长 Leader".into()
@@ -721,7 +745,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
             scoring_blocks.push(Block::Fields(f));
         }
         let mut digests: BTreeMap<&str, &str> = BTreeMap::new();
-        for s in &r.sheets {
+        for s in r.sheets.iter().filter(|s| !s.sha256.is_empty()) {
             digests
                 .entry(s.member.as_str())
                 .or_insert(s.sha256.as_str());
@@ -755,7 +779,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
                         .member_names
                         .get(&m.id)
                         .cloned()
-                        .unwrap_or_else(|| m.id.clone()),
+                        .unwrap_or_else(|| "—".into()),
                 ];
                 let mut sum: i64 = 0;
                 for c in &r.plan.criteria {
@@ -782,35 +806,38 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
                 numeric,
             }));
         }
-        scoring_blocks.push(Block::Table(Table {
-            caption: Some(
-                "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
-                    .into(),
-            ),
-            head: vec![
-                "序号 No.".into(),
-                "成员 Member".into(),
-                "评分表 SHA-256 Sheets SHA-256".into(),
-            ],
-            rows: r
-                .members
-                .iter()
-                .filter_map(|m| {
-                    digests.get(m.id.as_str()).map(|d| {
-                        vec![
-                            member_no.get(m.id.as_str()).map(usize::to_string).unwrap_or_default(),
-                            extras
-                                .member_names
-                                .get(&m.id)
-                                .cloned()
-                                .unwrap_or_else(|| m.id.clone()),
-                            d.to_string(),
-                        ]
+        // No digests in the copy for a reader who may not see the committee.
+        if !digests.is_empty() {
+            scoring_blocks.push(Block::Table(Table {
+                caption: Some(
+                    "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
+                        .into(),
+                ),
+                head: vec![
+                    "序号 No.".into(),
+                    "成员 Member".into(),
+                    "评分表 SHA-256 Sheets SHA-256".into(),
+                ],
+                rows: r
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        digests.get(m.id.as_str()).map(|d| {
+                            vec![
+                                member_no.get(m.id.as_str()).map(usize::to_string).unwrap_or_default(),
+                                extras
+                                    .member_names
+                                    .get(&m.id)
+                                    .cloned()
+                                    .unwrap_or_else(|| "—".into()),
+                                d.to_string(),
+                            ]
+                        })
                     })
-                })
-                .collect(),
-            numeric: vec![true, false, false],
-        }));
+                    .collect(),
+                numeric: vec![true, false, false],
+            }));
+        }
         sections.push(Section {
             heading: "四、详细评审 Detailed scoring".into(),
             blocks: scoring_blocks,
@@ -968,7 +995,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
                     .member_names
                     .get(id)
                     .cloned()
-                    .unwrap_or_else(|| id.clone()),
+                    .unwrap_or_else(|| "—".into()),
                 status.to_string(),
                 at,
                 detail,
@@ -979,7 +1006,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
         heading: "六、签署情况 Signatures".into(),
         blocks: vec![
             Block::Para(format!(
-                "每名成员以通行密钥对本报告的 SHA-256 签名，挑战值即该摘要 Each member signs this report's SHA-256 with a passkey; the challenge is the digest: {sha256}"
+                "每名成员以通行密钥对本报告的 SHA-256 签名，挑战值即该摘要 Each member signs this report's SHA-256 with a passkey; the challenge is the digest: {shown_digest}"
             )),
             Block::Table(Table {
                 caption: None,
@@ -1004,7 +1031,7 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
         tender_code: r.tender_code.clone(),
         title: format!("评标报告 Evaluation report — {}", r.tender_code),
         notice: "保密：仅限评标委员会成员、招标代理、平台运营和监管人员查阅 Confidential: for the committee, the tender's agent, operators and regulators only".into(),
-        sha256: sha256.to_string(),
+        sha256: shown_digest.to_string(),
         sections,
         signatures,
         footer: format!("生成时间 Generated at {}", cst_utc(extras.generated_at)),
@@ -1037,6 +1064,9 @@ pub struct Stored {
     pub sha256: String,
     /// The extras for the document.
     pub extras: Extras,
+    /// Whether `json` is the pseudonymised copy (member ids replaced, digests dropped) and
+    /// `sha256` its own digest, not the signed one.
+    pub redacted: bool,
 }
 
 /// Loads the stored report of tender `code` for `caller`: 404 for an unknown tender, 403
@@ -1105,7 +1135,7 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
          from evaluation_signature where tender_id = $1 order by member",
         t.tender_id.clone()
     )?;
-    Ok(Stored {
+    let stored = Stored {
         json,
         sha256,
         extras: Extras {
@@ -1117,7 +1147,64 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
             // or the tender has moved on from `evaluating`.
             signing_closed: ev_state != "ranked" || t.state != "evaluating",
             generated_at: state.clock.now(),
+            members_withheld: false,
         },
+        redacted: false,
+    };
+    let is_member = members.iter().any(|m| m.id == user.user_id);
+    if sees_members(user.role, is_member, TenderState::parse(&t.state)) {
+        Ok(stored)
+    } else {
+        let ids: Vec<String> = members.into_iter().map(|m| m.id).collect();
+        pseudonymised(stored, &ids)
+    }
+}
+
+/// The report for a reader who may not see the committee: member ids become `member-N`,
+/// digests and credentials are dropped, names are member numbers; each act keeps whether
+/// and when a member signed or dissented, and a dissent's written reason.
+fn pseudonymised(stored: Stored, members: &[String]) -> Result<Stored, ReportError> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&stored.json).map_err(|e| ReportError::Corrupt(e.to_string()))?;
+    pseudonymise_members(&mut v, members);
+    let json = v.to_string();
+    let sha256 = sha256_hex(json.as_bytes());
+    let alias = |id: &str| {
+        members
+            .iter()
+            .position(|m| m == id)
+            .map(|i| member_pseudonym(i + 1))
+    };
+    let signatures = stored
+        .extras
+        .signatures
+        .into_iter()
+        .filter_map(|s| {
+            Some(SignatureRecord {
+                member: alias(&s.member)?,
+                // Over the same digest as this copy, or marked as another one, never shown.
+                report_sha256: if s.report_sha256 == stored.sha256 {
+                    sha256.clone()
+                } else {
+                    DIGEST_WITHHELD.into()
+                },
+                credential_id: None,
+                ..s
+            })
+        })
+        .collect();
+    Ok(Stored {
+        json,
+        sha256,
+        extras: Extras {
+            member_names: (1..=members.len())
+                .map(|n| (member_pseudonym(n), format!("成员 {n} Member {n}")))
+                .collect(),
+            signatures,
+            members_withheld: true,
+            ..stored.extras
+        },
+        redacted: true,
     })
 }
 
@@ -1300,6 +1387,7 @@ pub(crate) mod testdata {
             signatures: Vec::new(),
             signing_closed: false,
             generated_at: crate::clock::from_millis(1_700_000_360_000),
+            members_withheld: false,
         }
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! - `GET /api/v1/tenders/{code}/evaluation/report`: the stored canonical JSON exactly as
 //!   signed (its SHA-256 in `X-Report-SHA256`), so anyone holding it can check the digest;
+//!   until the award, a reader outside the committee and the regulators (the agent, an
+//!   operator) gets a copy with member pseudonyms and no digests instead
+//!   (`X-Report-Redacted: members`, 招标投标法 第37条);
 //! - `GET /api/v1/tenders/{code}/evaluation/report.html` and the page
 //!   `GET /tenders/{code}/evaluation/report` (errors as pages, the login for no session);
 //! - `GET /api/v1/tenders/{code}/evaluation/report.pdf`: the same content as PDF (503 with
@@ -75,7 +78,11 @@ async fn report_json(
     let caller = Caller::from_ctx(&ctx)?;
     let stored = report_doc::load(&state, &caller, &code).await?;
     let mut resp = confidential(stored.json.into_response(), "application/json");
-    if let Ok(v) = HeaderValue::from_str(&stored.sha256) {
+    if stored.redacted {
+        // Not the signed bytes: say so, and give no digest a reader could test guesses with.
+        resp.headers_mut()
+            .insert("x-report-redacted", HeaderValue::from_static("members"));
+    } else if let Ok(v) = HeaderValue::from_str(&stored.sha256) {
         resp.headers_mut().insert("x-report-sha256", v);
     }
     Ok(resp)
@@ -286,19 +293,52 @@ mod tests {
         v["code"].as_str().unwrap_or_default().to_string()
     }
 
+    /// `who` reads the report in every form and learns no member's identity: no user id,
+    /// name or credential, and no digest made over them (招标投标法 第37条).
+    async fn withheld_from(kit: &Kit, fx: &Fixture, who: &Caller) {
+        let secrets: Vec<&str> = fx
+            .members
+            .iter()
+            .flat_map(|m| [m.user.user_id.as_str(), m.user.name.as_str()])
+            .chain(["cred-member-1", fx.sha256.as_str()])
+            .collect();
+        let (st, resp) = get(&kit.state, kit.ctx(who), &fx.code, Kind::Json).await;
+        assert_eq!(st, 200);
+        assert_eq!(resp.headers()["x-report-redacted"], "members");
+        assert!(resp.headers().get("x-report-sha256").is_none());
+        let json: serde_json::Value = serde_json::from_slice(&body(resp).await).unwrap();
+        assert_eq!(json["members"][0]["id"], "member-1");
+        assert!(json["sheets"].as_array().is_some_and(|s| !s.is_empty()));
+        let text = json.to_string();
+        for secret in &secrets {
+            assert!(!text.contains(secret), "JSON names {secret}");
+        }
+        let (st, resp) = get(&kit.state, kit.ctx(who), &fx.code, Kind::Html).await;
+        assert_eq!(st, 200);
+        let html = String::from_utf8(body(resp).await).unwrap();
+        for secret in &secrets {
+            assert!(!html.contains(secret), "HTML names {secret}");
+        }
+        assert!(html.contains("成员 1 Member 1") && html.contains("成员 5 Member 5"));
+        assert!(html.contains(report_doc::DIGEST_WITHHELD));
+        assert!(
+            html.contains("价格分计算有误"),
+            "a dissent's reason is the record's"
+        );
+        assert!(html.contains("以通行密钥签署 Signed with a passkey"));
+    }
+
     pub(crate) async fn scenario(kit: &Kit) {
         let fx = ranked(kit).await;
         let state = &kit.state;
 
-        // The committee, the owning agent, an operator and a regulator read it in every form.
+        // The committee, the owning agent, an operator and a regulator read it in every form;
+        // before the award, the agent and the operator without the members' identities.
         let operator = user(kit.db(), Role::Operator, None, "active").await;
-        let readers = [
-            &fx.members[0],
-            &fx.members[4],
-            &kit.agent,
-            &kit.regulator,
-            &operator,
-        ];
+        for who in [&kit.agent, &operator] {
+            withheld_from(kit, &fx, who).await;
+        }
+        let readers = [&fx.members[0], &fx.members[4], &kit.regulator];
         for who in readers {
             let (st, resp) = get(state, kit.ctx(who), &fx.code, Kind::Json).await;
             assert_eq!(st, 200);
@@ -350,6 +390,25 @@ mod tests {
         );
         assert!(!html.contains("待签署 Pending"));
         assert!(html.contains("cred-member-1") && html.contains("价格分计算有误"));
+
+        // After the award, the owning agent and operators see the committee as signed.
+        let mut tx = kit.db().begin().await.unwrap();
+        q_exec!(
+            tx,
+            "update tender set state = 'awarded' where code = $1",
+            fx.code.clone()
+        )
+        .unwrap();
+        tx.commit().await.unwrap();
+        for who in [&kit.agent, &operator] {
+            let (st, resp) = get(state, kit.ctx(who), &fx.code, Kind::Json).await;
+            assert_eq!(st, 200);
+            assert_eq!(resp.headers()["x-report-sha256"], fx.sha256.as_str());
+            assert_eq!(sha256_hex(&body(resp).await), fx.sha256);
+            let (_, resp) = get(state, kit.ctx(who), &fx.code, Kind::Html).await;
+            let html = String::from_utf8(body(resp).await).unwrap();
+            assert!(html.contains(&fx.members[0].user.name) && html.contains(&fx.sha256));
+        }
 
         // Outsiders: another agent, a bidder (even one who bid), nobody logged in.
         for who in [&kit.other_agent, &kit.bidder, &kit.bidder2] {

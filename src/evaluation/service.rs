@@ -48,7 +48,7 @@ use crate::identity::Role;
 use crate::identity::passkey::{self, PasskeyError};
 use crate::store::blob::sha256_hex;
 use crate::store::{StoreError, Tx, is_unique_violation};
-use crate::tender::model::{Criterion, EvaluationMethod};
+use crate::tender::model::{Criterion, EvaluationMethod, TenderState};
 use crate::tender::rulebook::Rulebook;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_opt};
@@ -1303,6 +1303,10 @@ pub(super) async fn rank_and_report(
         "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid,
             "scores": s.scores, "sha256": sha})).collect::<Vec<_>>(),
         "outcome": outcome,
+        // The digest is published with the candidates (公示) before the names may be known;
+        // without a salt, anyone holding the rest of the report could test guesses of the
+        // committee against it.
+        "salt": crate::ids::new_salt(),
     });
     // The price comparison table (标价比较表) is part of what the members sign.
     if method == EvaluationMethod::LowestPrice {
@@ -1690,6 +1694,13 @@ pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value
     } else if let Some(r) = &ev.row.ranking_json {
         // A failed review: the outcome names no member.
         out["ranking"] = serde_json::from_str(r).map_err(corrupt)?;
+    }
+    // Operators (and the agent) follow the evaluation by member number until the result is
+    // settled; the committee's identity is secret until then (招标投标法 第37条).
+    let state = TenderState::parse(&ev.tender.state);
+    if !committee::sees_members(caller.user.role, is_member, state) {
+        committee::pseudonymise_members(&mut out, &ev.member_ids());
+        out["members_withheld"] = json!(true);
     }
     Ok(out)
 }

@@ -1244,7 +1244,10 @@ pub async fn respond(
     )
     .await?;
     if !accept {
-        replace_member(&mut tx, now, &caller.actor, &a).await?;
+        // The replacement's commitment is public at once; were it the declining expert's
+        // act (their id, their address), it would publish who was drawn (招标投标法
+        // 第37条). The platform commits it, as the consequence of the withheld decline.
+        replace_member(&mut tx, now, &Actor::system(), &a).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -70,6 +70,18 @@ impl TenderState {
         })
     }
 
+    /// Whether the tender has reached its result (awarded, or ended without one), after
+    /// which the committee's names are no longer secret (招标投标法 第37条: 中标结果确定前保密).
+    pub fn committee_disclosed(self) -> bool {
+        matches!(
+            self,
+            TenderState::Awarded
+                | TenderState::Contracted
+                | TenderState::Cancelled
+                | TenderState::Failed
+        )
+    }
+
     /// Chinese label for messages and pages.
     pub fn label_zh(self) -> &'static str {
         match self {

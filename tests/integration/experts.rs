@@ -371,6 +371,25 @@ async fn check_in(
     .await
 }
 
+/// Every event of the log, as the holder of `token` (or anyone) reads it.
+async fn whole_log(h: &Harness, token: Option<&str>) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let (status, page) = h
+            .api_get(
+                &format!("/api/v1/audit/events?from={}&limit=500", out.len()),
+                token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let events = page["events"].as_array().expect("events").clone();
+        if events.is_empty() {
+            return out;
+        }
+        out.extend(events);
+    }
+}
+
 async fn replacement_checkin_verify(h: &Harness) {
     let s = setup(h).await;
     // Four experts with logins and passkeys.
@@ -379,6 +398,7 @@ async fn replacement_checkin_verify(h: &Harness) {
         .await;
     let mut people = Vec::new();
     let mut usernames = std::collections::HashMap::new();
+    let mut user_ids = std::collections::HashMap::new();
     for i in 0..4 {
         let username = format!("expert{i}");
         let uid = h
@@ -388,6 +408,7 @@ async fn replacement_checkin_verify(h: &Harness) {
         let eid = add_expert(h, &s.op, None, Some(&uid)).await;
         let soft = register_passkey(h, &token).await;
         usernames.insert(eid.clone(), username);
+        user_ids.insert(eid.clone(), uid);
         people.push((eid, token, soft));
     }
     let (_, body) = h
@@ -539,6 +560,56 @@ async fn replacement_checkin_verify(h: &Harness) {
         "手机故障，已核验身份证"
     );
     let _ = &mut replacement;
+
+    // The whole public log, read as anyone can, names no expert who was drawn (招标投标法
+    // 第37条): the draw, the views of the assignment, the confirmation, the refusal, the
+    // check-ins are there only as leaf hashes. The pool's own events (an expert added, a
+    // login created, a passkey registered) exist for every expert alike and name no tender.
+    let (_, t) = h
+        .api_get(&format!("/api/v1/tenders/{}", s.code), Some(&agent))
+        .await;
+    let tender_id = t["tender_id"].as_str().expect("tender id").to_string();
+    let mut secrets: Vec<String> = Vec::new();
+    for (eid, _, _) in drawn.iter().chain([&replacement]) {
+        secrets.push(eid.clone());
+        let username = usernames[eid].clone();
+        secrets.push(user_ids[eid].clone());
+        secrets.push(format!("\"{username}\""));
+    }
+    let pool_events = ["user.create", "expert.add", "passkey.register"];
+    let public = whole_log(h, None).await;
+    let mut hidden = 0;
+    for e in &public {
+        let Some(entry) = e["entry"].as_str() else {
+            hidden += 1;
+            continue;
+        };
+        let v: Value = serde_json::from_str(entry).expect("entry JSON");
+        let action = v["action"].as_str().unwrap_or_default();
+        for secret in &secrets {
+            if entry.contains(secret.as_str()) {
+                assert!(
+                    pool_events.contains(&action) && !entry.contains(&tender_id),
+                    "public entry names a drawn expert ({secret}): {entry}"
+                );
+            }
+        }
+    }
+    assert!(
+        hidden >= 8,
+        "the draw's events are withheld, not missing: {hidden}"
+    );
+    // The regulator reads every entry, so the walk above saw the real log.
+    let supervised = whole_log(h, Some(&reg)).await;
+    assert_eq!(supervised.len(), public.len());
+    assert!(supervised.iter().all(|e| e["entry"].is_string()));
+    assert!(
+        supervised
+            .iter()
+            .filter_map(|e| e["entry"].as_str())
+            .any(|e| e.contains("expert.draw.view") && e.contains(&user_ids[&drawn[0].0])),
+        "the drawn expert's look at the assignment is logged"
+    );
 
     // Before the award nothing is public; after it, the reveal lets anyone replay.
     let (status, _) = h
