@@ -482,7 +482,12 @@ pub async fn list_for_tender(
         ev.tender.tender_id.clone()
     )?;
     if insider || agent {
-        return Ok(rows.into_iter().map(|r| r.view(now, insider)).collect());
+        // Who asked is a member's identity: operators learn it only once the result is
+        // settled, like the agent (招标投标法 第37条).
+        let is_member = ev.member(&caller.user.user_id).is_some();
+        let state = crate::tender::model::TenderState::parse(&ev.tender.state);
+        let names = insider && super::committee::sees_members(caller.user.role, is_member, state);
+        return Ok(rows.into_iter().map(|r| r.view(now, names)).collect());
     }
     if caller.user.role == Role::Bidder {
         return Ok(rows
@@ -677,6 +682,11 @@ mod tests {
         assert!(agent.iter().all(|c| c.asked_by.is_none()));
         let reg = list_for_tender(s, &kit.regulator, &fx.code).await.unwrap();
         assert!(reg.iter().all(|c| c.asked_by.is_some()));
+        // An operator follows the clarifications but not who asked, until the award.
+        let op = user(kit.db(), Role::Operator, None, "active").await;
+        let ops = list_for_tender(s, &op, &fx.code).await.unwrap();
+        assert_eq!(ops.len(), 2);
+        assert!(ops.iter().all(|c| c.asked_by.is_none()));
         assert_eq!(
             list_for_tender(s, &fx.experts[4], &fx.code)
                 .await

@@ -785,8 +785,8 @@ async fn sheets_of(
     Ok((sheets, raw))
 }
 
-/// The replacements of a tender: the owning agent (member numbers only), members, regulators
-/// and operators (with the members' ids). A replacement still drawing says whether it can be
+/// The replacements of a tender: the owning agent and operators (member numbers only until
+/// the award), members and regulators (with the members' ids). A replacement still drawing says whether it can be
 /// completed (`ready`: the replacement expert is confirmed and checked in) or what it waits
 /// for (`waiting`), so the agent's page offers "complete" only when [`complete`] would accept.
 pub async fn list(
@@ -804,6 +804,13 @@ pub async fn list(
         )
         .into());
     }
+    // Operators see the members' ids only once the result is settled (招标投标法 第37条).
+    let names = insider
+        && super::committee::sees_members(
+            caller.user.role,
+            ev.member(&caller.user.user_id).is_some(),
+            crate::tender::model::TenderState::parse(&ev.tender.state),
+        );
     let sql = format!("{COLS} where tender_id = $1 order by requested_at, replacement_id");
     let rows = q_all!(
         tx,
@@ -833,7 +840,7 @@ pub async fn list(
                 Err(e) => return Err(e),
             }
         }
-        if insider {
+        if names {
             v["member"] = json!(r.member);
             v["replacement"] = json!(r.replacement);
         }
@@ -1201,6 +1208,11 @@ mod tests {
         assert!(agent[0].get("member").is_none());
         let reg = list(s, &kit.regulator, &fx.code).await.unwrap();
         assert_eq!(reg[0]["member"], json!(gone));
+        // An operator, like the agent, until the award (招标投标法 第37条).
+        let op = user(kit.db(), Role::Operator, None, "active").await;
+        let ops = list(s, &op, &fx.code).await.unwrap();
+        assert_eq!(ops[0]["member_no"], json!(2));
+        assert!(ops[0].get("member").is_none() && ops[0].get("replacement").is_none());
         let r = list(s, &kit.bidder, &fx.code).await;
         assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
     }
