@@ -65,6 +65,9 @@ pub enum IdentityError {
     /// A role that needs an organisation of a matching kind.
     #[error("role {0} needs an organisation of a matching kind / 该角色需要对应类型的单位")]
     RoleOrgMismatch(&'static str),
+    /// An operator disabling their own account would lock themself out mid-session.
+    #[error("you cannot disable your own account / 不能停用自己的账号")]
+    DisableSelf,
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -85,6 +88,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_PASSWORD"),
             IdentityError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
             IdentityError::UsccTaken => (StatusCode::CONFLICT, "USCC_TAKEN"),
+            IdentityError::DisableSelf => (StatusCode::CONFLICT, "CANNOT_DISABLE_SELF"),
             IdentityError::BadCredentials => (StatusCode::UNAUTHORIZED, "BAD_CREDENTIALS"),
             IdentityError::PendingApproval => (StatusCode::FORBIDDEN, "PENDING_APPROVAL"),
             IdentityError::Disabled => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
@@ -444,6 +448,9 @@ pub async fn set_user_status(
     user_id: &str,
     active: bool,
 ) -> Result<(), IdentityError> {
+    if !active && actor.user_id.as_deref() == Some(user_id) {
+        return Err(IdentityError::DisableSelf);
+    }
     let mut tx = db.begin().await?;
     let status = if active { "active" } else { "disabled" };
     let n = q_exec!(

@@ -337,5 +337,22 @@ async fn disabled_user_token_stops_working(h: &Harness) {
         h.api_get("/api/v1/me", Some(&fresh)).await.0,
         StatusCode::OK
     );
+    // An operator cannot lock themself out: 409, still active, nothing audited.
+    let (_, me) = h.api_get("/api/v1/me", Some(&operator)).await;
+    let own = me["user_id"].as_str().expect("own id").to_string();
+    let before = h.snapshot().await;
+    let got = h
+        .api_post(
+            &format!("/api/v1/users/{own}/disable"),
+            Some(&operator),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "CANNOT_DISABLE_SELF");
+    assert_eq!(h.snapshot().await, before);
+    assert_eq!(
+        h.api_get("/api/v1/me", Some(&operator)).await.0,
+        StatusCode::OK
+    );
 }
 both!(disabled_user, disabled_user_token_stops_working);
