@@ -4,7 +4,8 @@
 //!    rulebook's minimum (法 第28条: 3): the tender fails (流标) at once and nothing is
 //!    decrypted. Otherwise the opening waits for key shares (`unlocking`).
 //! 2. Each custodian of the tender unlocks their share with their passphrase. A wrong
-//!    passphrase changes nothing (try again). The unlocked share is kept **only in this
+//!    passphrase is counted and audited, and five in a row delay the next attempt
+//!    ([`super::unlock_limit`]). The unlocked share is kept **only in this
 //!    process's memory** ([`Ceremonies`], in `AppState`); the database records who unlocked
 //!    and when, never the share. So the ceremony must run against one server process (pin
 //!    it with the load balancer); a restart loses the shares in memory and the custodians
@@ -38,6 +39,7 @@ use serde_json::{Value, json};
 use super::BidError;
 use super::custodian::{key_of, parse_public_key};
 use super::fault::{Fault, PartFailure};
+use super::unlock_limit;
 use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
 use super::service::{bidder_org, tender_ref};
 use crate::audit;
@@ -45,7 +47,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::http::AppState;
 use crate::identity::Role;
 use crate::ids::new_id;
-use crate::seal::{self, PrivateKey, SealError, SealedShare, Share};
+use crate::seal::{self, LockedCustodianKey, PrivateKey, SealError, SealedShare, Share};
 use crate::store::blob::{BlobStore, BlobWriter, sha256_hex};
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::rulebook::Rulebooks;
@@ -313,6 +315,95 @@ async fn insert_opening(
     }
 }
 
+/// One passphrase check of one custodian, with everything it records.
+struct Attempt {
+    state: AppState,
+    actor: audit::Actor,
+    tender: TenderRef,
+    user_id: String,
+}
+
+impl Attempt {
+    /// Checks the passphrase; a wrong one is counted and audited, a right one records the
+    /// unlock and resets the count. Any other outcome just releases the attempt's lease.
+    async fn run(
+        self,
+        locked: LockedCustodianKey,
+        sealed: SealedShare,
+        passphrase: String,
+    ) -> Result<Share, BidError> {
+        // PBKDF2 + HPKE open: slow, off the async threads.
+        let tender_id = self.tender.tender_id.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
+        })
+        .await;
+        let result = match opened {
+            Ok(Ok(share)) => self.record_unlock(&share).await.map(|()| share),
+            Ok(Err(SealError::WrongPassphrase)) => {
+                return Err(unlock_limit::record_failure(
+                    &self.state.db,
+                    self.state.clock.now(),
+                    &self.actor,
+                    &self.tender.tender_id,
+                    &self.user_id,
+                )
+                .await?);
+            }
+            Ok(Err(other)) => Err(BidError::Crypto(other)),
+            Err(e) => Err(BidError::Corrupt(format!("unlock task: {e}"))),
+        };
+        if result.is_err() {
+            // The passphrase was not judged wrong: the count stays as it was.
+            if let Err(e) =
+                unlock_limit::release(&self.state.db, &self.tender.tender_id, &self.user_id).await
+            {
+                tracing::warn!(error = %e, "could not release an unlock attempt; it expires");
+            }
+        }
+        result
+    }
+
+    /// Records the unlock (never the share) and resets the failure count.
+    async fn record_unlock(&self, share: &Share) -> Result<(), BidError> {
+        let (tender, user_id) = (&self.tender, &self.user_id);
+        let now = self.state.clock.now();
+        let mut tx = self.state.db.begin().await?;
+        if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
+            return Err(BidError::NotUnlocking);
+        }
+        let repeat = q_opt!(
+            tx,
+            (i64,),
+            "select unlocked_at from opening_unlock where tender_id = $1 and user_id = $2",
+            tender.tender_id.clone(),
+            user_id.clone()
+        )?
+        .is_some();
+        if !repeat {
+            q_exec!(
+                tx,
+                "insert into opening_unlock (tender_id, user_id, unlocked_at) values ($1, $2, $3)",
+                tender.tender_id.clone(),
+                user_id.clone(),
+                to_millis(now)
+            )?;
+        }
+        unlock_limit::reset(&mut tx, &tender.tender_id, user_id).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &self.actor,
+            "opening.unlock",
+            Some(&tender.tender_id),
+            json!({"custodian": user_id, "share_index": share.id(), "repeat": repeat}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// A custodian unlocks their share (see the module comment); the k-th unlock runs the
 /// opening before answering.
 pub async fn unlock(
@@ -353,51 +444,20 @@ pub async fn unlock(
     if state.openings.holds(&tender.tender_id, &user_id) {
         return Err(BidError::AlreadyUnlocked);
     }
-    // PBKDF2 + HPKE open: slow, off the async threads. A wrong passphrase records nothing.
-    let tender_id = tender.tender_id.clone();
-    let share = tokio::task::spawn_blocking(move || {
-        seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
-    })
-    .await
-    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?
-    .map_err(|e| match e {
-        SealError::WrongPassphrase => BidError::WrongPassphrase,
-        other => BidError::Crypto(other),
-    })?;
-    let share_index = share.id();
-
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
-        return Err(BidError::NotUnlocking);
-    }
-    let repeat = q_opt!(
-        tx,
-        (i64,),
-        "select unlocked_at from opening_unlock where tender_id = $1 and user_id = $2",
-        tender.tender_id.clone(),
-        user_id.clone()
-    )?
-    .is_some();
-    if !repeat {
-        q_exec!(
-            tx,
-            "insert into opening_unlock (tender_id, user_id, unlocked_at) values ($1, $2, $3)",
-            tender.tender_id.clone(),
-            user_id.clone(),
-            to_millis(now)
-        )?;
-    }
-    audit::append(
-        &mut tx,
-        now,
-        &caller.actor,
-        "opening.unlock",
-        Some(&tender.tender_id),
-        json!({"custodian": user_id, "share_index": share_index, "repeat": repeat}),
-    )
-    .await?;
-    tx.commit().await?;
+    // Counted per tender and custodian (see `unlock_limit`): refused while a delay runs,
+    // before the passphrase is even looked at.
+    unlock_limit::begin(&state.db, state.clock.now(), &tender.tender_id, &user_id).await?;
+    // The check and its record run in their own task, so that a client that disconnects
+    // cannot leave a guess unrecorded or the attempt's lease taken.
+    let attempt = Attempt {
+        state: state.clone(),
+        actor: caller.actor.clone(),
+        tender: tender.clone(),
+        user_id: user_id.clone(),
+    };
+    let share = tokio::spawn(async move { attempt.run(locked, sealed, passphrase).await })
+        .await
+        .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))??;
 
     if let Some(shares) = state
         .openings

@@ -22,3 +22,4 @@ mod results;
 mod security;
 mod sessions;
 mod tenders;
+mod unlock_limit;
