@@ -65,6 +65,9 @@ pub enum IdentityError {
     /// A role that needs an organisation of a matching kind.
     #[error("role {0} needs an organisation of a matching kind / 该角色需要对应类型的单位")]
     RoleOrgMismatch(&'static str),
+    /// A name holds a control or bidi-override character (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] crate::text::ForbiddenChar),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -82,6 +85,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::Uscc(u) => (StatusCode::UNPROCESSABLE_ENTITY, u.code()),
             IdentityError::BadUsername => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_USERNAME"),
             IdentityError::BadName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_NAME"),
+            IdentityError::Text(_) => (StatusCode::UNPROCESSABLE_ENTITY, crate::text::CODE),
             IdentityError::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_PASSWORD"),
             IdentityError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
             IdentityError::UsccTaken => (StatusCode::CONFLICT, "USCC_TAKEN"),
@@ -168,11 +172,11 @@ fn check_username(u: &str) -> Result<(), IdentityError> {
 
 fn check_name(field: &'static str, v: &str) -> Result<(), IdentityError> {
     let n = v.trim().chars().count();
-    if (1..=200).contains(&n) {
-        Ok(())
-    } else {
-        Err(IdentityError::BadName(field))
+    if !(1..=200).contains(&n) {
+        return Err(IdentityError::BadName(field));
     }
+    crate::text::check(field, v.trim(), crate::text::Lines::Single)?;
+    Ok(())
 }
 
 fn map_unique(e: sqlx::Error, taken: IdentityError) -> IdentityError {
@@ -271,6 +275,7 @@ pub async fn register_company(
     req: RegisterCompany,
 ) -> Result<(String, String), IdentityError> {
     check_username(&req.username)?;
+    check_name("company_name", &req.company_name)?;
     check_name("display_name", &req.display_name)?;
     password::check_strength(&req.password).map_err(IdentityError::WeakPassword)?;
     // Validate before the (slow) hash so bad input is answered at once.
