@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn xml_safe_replaces_only_what_xml_cannot_carry() {
-        assert_eq!(xml_safe("a\0b\u{1B}c\u{FFFE}"), "a\u{FFFD}b\u{FFFD}c\u{FFFD}");
+        assert_eq!(
+            xml_safe("a\0b\u{1B}c\u{FFFE}"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
+        );
         assert!(matches!(
             xml_safe("道路 <&> \t\n é \u{85} \u{202E}"),
             std::borrow::Cow::Borrowed(_)

@@ -11,9 +11,6 @@ create table custodian_unlock_attempt (
     failures        bigint not null default 0,
     -- no attempt is taken before this instant (null: not delayed)
     locked_until    bigint,
-    -- an attempt is running (its passphrase being checked) until this instant at the latest;
-    -- a second attempt meanwhile is refused, so parallel requests cannot outrun the count
-    attempt_until   bigint,
     last_failure_at bigint,
     primary key (tender_id, user_id)
 );

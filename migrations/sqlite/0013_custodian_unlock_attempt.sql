@@ -11,9 +11,6 @@ create table custodian_unlock_attempt (
     failures        integer not null default 0,
     -- no attempt is taken before this instant (null: not delayed)
     locked_until    integer,
-    -- an attempt is running (its passphrase being checked) until this instant at the latest;
-    -- a second attempt meanwhile is refused, so parallel requests cannot outrun the count
-    attempt_until   integer,
     last_failure_at integer,
     primary key (tender_id, user_id)
 );

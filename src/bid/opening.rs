@@ -28,9 +28,9 @@
 //!    `bid_part.plain_sha256`) for the evaluation — the opening is public, so holding them
 //!    in clear from now on is lawful; parts of revoked/withdrawn bids are deleted at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ring::digest;
@@ -39,9 +39,9 @@ use serde_json::{Value, json};
 use super::BidError;
 use super::custodian::{key_of, parse_public_key};
 use super::fault::{Fault, PartFailure};
-use super::unlock_limit;
 use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
 use super::service::{bidder_org, tender_ref};
+use super::unlock_limit;
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::http::AppState;
@@ -54,10 +54,30 @@ use crate::tender::rulebook::Rulebooks;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_one, q_opt};
 
-/// Unlocked shares held in this process, by tender id. Never persisted, never logged.
+/// Unlocked shares held in this process, by tender id, and the unlock attempts being
+/// checked. Never persisted, never logged.
 #[derive(Default)]
 pub struct Ceremonies {
     inner: Mutex<HashMap<String, Pending>>,
+    /// (tender id, custodian user id) of the passphrase checks running now.
+    attempts: Mutex<HashSet<(String, String)>>,
+}
+
+/// One running passphrase check; dropping it (however the attempt ends, a panic or a
+/// cancelled request included) lets the next attempt of that custodian in.
+pub(super) struct AttemptGuard {
+    ceremonies: Arc<Ceremonies>,
+    key: (String, String),
+}
+
+impl Drop for AttemptGuard {
+    fn drop(&mut self) {
+        self.ceremonies
+            .attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
 }
 
 impl std::fmt::Debug for Ceremonies {
@@ -113,6 +133,27 @@ impl Ceremonies {
             return Ok(Some(shares.into_iter().map(|(_, s)| s).collect()));
         }
         Ok(None)
+    }
+
+    /// Claims the one passphrase check of `user_id` for `tender_id` that may run at a time.
+    pub(super) fn begin_attempt(
+        self: &Arc<Self>,
+        tender_id: &str,
+        user_id: &str,
+    ) -> Result<AttemptGuard, BidError> {
+        let key = (tender_id.to_string(), user_id.to_string());
+        let fresh = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return Err(BidError::UnlockInProgress);
+        }
+        Ok(AttemptGuard {
+            ceremonies: Arc::clone(self),
+            key,
+        })
     }
 
     /// Forgets everything about a tender (after the opening, or after it failed).
@@ -325,7 +366,7 @@ struct Attempt {
 
 impl Attempt {
     /// Checks the passphrase; a wrong one is counted and audited, a right one records the
-    /// unlock and resets the count. Any other outcome just releases the attempt's lease.
+    /// unlock and resets the count. Any other outcome leaves the count as it was.
     async fn run(
         self,
         locked: LockedCustodianKey,
@@ -337,31 +378,20 @@ impl Attempt {
         let opened = tokio::task::spawn_blocking(move || {
             seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
         })
-        .await;
-        let result = match opened {
-            Ok(Ok(share)) => self.record_unlock(&share).await.map(|()| share),
-            Ok(Err(SealError::WrongPassphrase)) => {
-                return Err(unlock_limit::record_failure(
-                    &self.state.db,
-                    self.state.clock.now(),
-                    &self.actor,
-                    &self.tender.tender_id,
-                    &self.user_id,
-                )
-                .await?);
-            }
-            Ok(Err(other)) => Err(BidError::Crypto(other)),
-            Err(e) => Err(BidError::Corrupt(format!("unlock task: {e}"))),
-        };
-        if result.is_err() {
-            // The passphrase was not judged wrong: the count stays as it was.
-            if let Err(e) =
-                unlock_limit::release(&self.state.db, &self.tender.tender_id, &self.user_id).await
-            {
-                tracing::warn!(error = %e, "could not release an unlock attempt; it expires");
-            }
+        .await
+        .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?;
+        match opened {
+            Ok(share) => self.record_unlock(&share).await.map(|()| share),
+            Err(SealError::WrongPassphrase) => Err(unlock_limit::record_failure(
+                &self.state.db,
+                self.state.clock.now(),
+                &self.actor,
+                &self.tender.tender_id,
+                &self.user_id,
+            )
+            .await?),
+            Err(other) => Err(BidError::Crypto(other)),
         }
-        result
     }
 
     /// Records the unlock (never the share) and resets the failure count.
@@ -444,20 +474,25 @@ pub async fn unlock(
     if state.openings.holds(&tender.tender_id, &user_id) {
         return Err(BidError::AlreadyUnlocked);
     }
-    // Counted per tender and custodian (see `unlock_limit`): refused while a delay runs,
-    // before the passphrase is even looked at.
-    unlock_limit::begin(&state.db, state.clock.now(), &tender.tender_id, &user_id).await?;
+    // One check at a time per tender and custodian, counted (see `unlock_limit`): refused
+    // while a delay runs, before the passphrase is even looked at.
+    let guard = state.openings.begin_attempt(&tender.tender_id, &user_id)?;
+    unlock_limit::check(&state.db, state.clock.now(), &tender.tender_id, &user_id).await?;
     // The check and its record run in their own task, so that a client that disconnects
-    // cannot leave a guess unrecorded or the attempt's lease taken.
+    // cannot leave a guess unrecorded.
     let attempt = Attempt {
         state: state.clone(),
         actor: caller.actor.clone(),
         tender: tender.clone(),
         user_id: user_id.clone(),
     };
-    let share = tokio::spawn(async move { attempt.run(locked, sealed, passphrase).await })
-        .await
-        .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))??;
+    let share = tokio::spawn(async move {
+        let share = attempt.run(locked, sealed, passphrase).await;
+        drop(guard);
+        share
+    })
+    .await
+    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))??;
 
     if let Some(shares) = state
         .openings

@@ -15,9 +15,10 @@
 //!   read the whole log as it happens (`GET /api/v1/audit/events`, the tender's history);
 //! - a successful unlock resets the count, in the transaction that records the unlock.
 //!
-//! While one attempt's passphrase is being checked, the row holds a short lease
-//! (`attempt_until`) and a second attempt is refused: parallel requests cannot run many
-//! guesses past the count. A crashed attempt's lease simply expires.
+//! One attempt per tender and custodian is checked at a time in a server process
+//! ([`super::opening::Ceremonies`] holds the in-flight set, like the unlocked shares the
+//! ceremony is pinned to one process for): parallel requests cannot run many guesses past the
+//! count, and a crash leaves nothing behind that would keep the custodian out.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -26,7 +27,7 @@ use super::BidError;
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::store::{Db, Tx};
-use crate::{q_exec, q_one};
+use crate::{q_exec, q_one, q_opt};
 
 /// Wrong passphrases in a row that are answered without a delay.
 pub const FREE_FAILURES: i64 = 5;
@@ -34,9 +35,6 @@ pub const FREE_FAILURES: i64 = 5;
 pub const FIRST_DELAY_MS: i64 = 60_000;
 /// The longest wait.
 pub const MAX_DELAY_MS: i64 = 3_600_000;
-/// Longer than any passphrase check takes (PBKDF2 ≈ 0.3 s), short enough that a crash in
-/// the middle of one does not keep the custodian out for long.
-const ATTEMPT_LEASE_MS: i64 = 60_000;
 
 /// The wait imposed after the `failures`-th wrong passphrase in a row, if any.
 pub fn delay_after(failures: i64) -> Option<i64> {
@@ -45,7 +43,11 @@ pub fn delay_after(failures: i64) -> Option<i64> {
     }
     // Past six doublings the cap applies anyway; bounding the shift keeps it in range.
     let doublings = u32::try_from((failures - FREE_FAILURES).min(16)).unwrap_or(16);
-    Some(FIRST_DELAY_MS.saturating_mul(1 << doublings).min(MAX_DELAY_MS))
+    Some(
+        FIRST_DELAY_MS
+            .saturating_mul(1 << doublings)
+            .min(MAX_DELAY_MS),
+    )
 }
 
 /// Whole seconds from `now_ms` to `until_ms`, rounded up so that a client that waits them
@@ -55,56 +57,34 @@ fn seconds_until(now_ms: i64, until_ms: i64) -> u64 {
     u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
 }
 
-/// Claims the right to check one passphrase of `user_id` for `tender_id` at `now`: refused
-/// with [`BidError::TooManyAttempts`] while a delay runs, and with
-/// [`BidError::UnlockInProgress`] while another attempt is being checked.
-pub async fn begin(
+/// Whether `user_id` may try a passphrase for `tender_id` at `now`: refused with
+/// [`BidError::TooManyAttempts`] while a delay runs.
+pub async fn check(
     db: &Db,
     now: DateTime<Utc>,
     tender_id: &str,
     user_id: &str,
 ) -> Result<(), BidError> {
     let now_ms = to_millis(now);
-    let mut tx = db.begin().await?;
-    q_exec!(
-        tx,
-        "insert into custodian_unlock_attempt (tender_id, user_id, failures) values ($1, $2, 0)
-         on conflict (tender_id, user_id) do nothing",
-        tender_id.to_string(),
-        user_id.to_string()
-    )?;
-    let (locked_until,): (Option<i64>,) = q_one!(
+    let mut tx = db.read().await?;
+    let locked_until = q_opt!(
         tx,
         (Option<i64>,),
         "select locked_until from custodian_unlock_attempt where tender_id = $1 and user_id = $2",
         tender_id.to_string(),
         user_id.to_string()
-    )?;
-    if let Some(until) = locked_until.filter(|&u| u > now_ms) {
-        return Err(BidError::TooManyAttempts {
+    )?
+    .and_then(|r| r.0);
+    match locked_until {
+        Some(until) if until > now_ms => Err(BidError::TooManyAttempts {
             retry_after_secs: seconds_until(now_ms, until),
-        });
+        }),
+        _ => Ok(()),
     }
-    // Conditional, so that of two concurrent attempts only one takes the lease (PostgreSQL
-    // re-checks the condition after the row lock; SQLite holds the write lock).
-    let claimed = q_exec!(
-        tx,
-        "update custodian_unlock_attempt set attempt_until = $1
-         where tender_id = $2 and user_id = $3 and (attempt_until is null or attempt_until <= $4)",
-        now_ms + ATTEMPT_LEASE_MS,
-        tender_id.to_string(),
-        user_id.to_string(),
-        now_ms
-    )?;
-    if claimed == 0 {
-        return Err(BidError::UnlockInProgress);
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
-/// Records a wrong passphrase: raises the count, sets the delay it earns, releases the
-/// lease and appends `opening.unlock.fail`, all in one transaction. Returns the error to
+/// Records a wrong passphrase: raises the count, sets the delay it earns and appends
+/// `opening.unlock.fail`, all in one transaction. Returns the error to
 /// answer with.
 pub async fn record_failure(
     db: &Db,
@@ -118,12 +98,14 @@ pub async fn record_failure(
     let (failures,): (i64,) = q_one!(
         tx,
         (i64,),
-        "update custodian_unlock_attempt
-         set failures = failures + 1, last_failure_at = $1, attempt_until = null
-         where tender_id = $2 and user_id = $3 returning failures",
-        now_ms,
+        "insert into custodian_unlock_attempt (tender_id, user_id, failures, last_failure_at)
+         values ($1, $2, 1, $3)
+         on conflict (tender_id, user_id) do update
+           set failures = custodian_unlock_attempt.failures + 1, last_failure_at = $3
+         returning failures",
         tender_id.to_string(),
-        user_id.to_string()
+        user_id.to_string(),
+        now_ms
     )?;
     let delay = delay_after(failures);
     let locked_until = delay.map(|d| now_ms + d);
@@ -158,20 +140,6 @@ pub async fn record_failure(
     Ok(BidError::WrongPassphrase)
 }
 
-/// Releases the lease after an attempt that ended without judging the passphrase (a
-/// platform-side failure): the count is unchanged.
-pub async fn release(db: &Db, tender_id: &str, user_id: &str) -> Result<(), BidError> {
-    let mut tx = db.begin().await?;
-    q_exec!(
-        tx,
-        "update custodian_unlock_attempt set attempt_until = null where tender_id = $1 and user_id = $2",
-        tender_id.to_string(),
-        user_id.to_string()
-    )?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// Forgets the count after a successful unlock, inside the transaction that records it.
 pub async fn reset(tx: &mut Tx, tender_id: &str, user_id: &str) -> Result<(), BidError> {
     q_exec!(
@@ -197,6 +165,23 @@ mod tests {
             .collect();
         assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60, 60]);
         assert_eq!(delay_after(i64::MAX), Some(MAX_DELAY_MS));
+    }
+
+    #[test]
+    fn one_attempt_at_a_time_per_tender_and_custodian() {
+        let c = std::sync::Arc::new(super::super::opening::Ceremonies::default());
+        let first = c.begin_attempt("T1", "alice");
+        assert!(first.is_ok());
+        assert!(matches!(
+            c.begin_attempt("T1", "alice"),
+            Err(BidError::UnlockInProgress)
+        ));
+        // Someone else, or the same custodian at another tender, is not held up.
+        assert!(c.begin_attempt("T1", "bob").is_ok());
+        assert!(c.begin_attempt("T2", "alice").is_ok());
+        // However the attempt ends, dropping its guard lets the next one in.
+        drop(first);
+        assert!(c.begin_attempt("T1", "alice").is_ok());
     }
 
     #[test]

@@ -32,9 +32,9 @@ use crate::http::ctx::SessionUser;
 use crate::http::{ApiError, AppState, Ctx};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
-use crate::text::{self, Lines};
 use crate::store::blob::{BlobError, sha256_hex};
 use crate::store::{Db, StoreError, Tx, is_unique_violation, like_pattern};
+use crate::text::{self, Lines};
 use crate::{q_all, q_exec, q_one, q_opt};
 
 /// Largest page of the public list.
@@ -502,7 +502,13 @@ fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validated, TenderE
     }
     let mut quotas = Vec::with_capacity(input.expert_quotas.len());
     for q in &input.expert_quotas {
-        let specialty = check_text("expert_quotas.specialty", &q.specialty, 1, 100, Lines::Single)?;
+        let specialty = check_text(
+            "expert_quotas.specialty",
+            &q.specialty,
+            1,
+            100,
+            Lines::Single,
+        )?;
         if !(1..=99).contains(&q.count) {
             return Err(TenderError::BadQuotas(
                 "each expert quota count must be 1–99 / 每个专业的专家人数须为1–99",

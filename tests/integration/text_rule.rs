@@ -34,20 +34,37 @@ async fn control_characters_are_refused_everywhere(h: &Harness) {
         ("opening_place", json!("开标室\u{202E}1")),
         ("title", json!("标题\u{85}续")),
         ("title", json!("第1标段\u{2066}")),
-        ("criteria", json!([{"name": "技术\u{7}", "weight": 60}, {"name": "价格", "weight": 40}])),
+        (
+            "criteria",
+            json!([{"name": "技术\u{7}", "weight": 60}, {"name": "价格", "weight": 40}]),
+        ),
     ];
     for (field, value) in cases {
-        let mut input = w.input(&format!("TXT-{}", next_serial()), "文本规则测试工程", docs_at, 20);
+        let mut input = w.input(
+            &format!("TXT-{}", next_serial()),
+            "文本规则测试工程",
+            docs_at,
+            20,
+        );
         input[field] = value;
         let got = h.api_post("/api/v1/tenders", Some(&w.agent), &input).await;
         refused(got, field);
     }
     // A line break is refused in a title, allowed in a description.
-    let mut input = w.input(&format!("TXT-{}", next_serial()), "标题\n第二行", docs_at, 20);
+    let mut input = w.input(
+        &format!("TXT-{}", next_serial()),
+        "标题\n第二行",
+        docs_at,
+        20,
+    );
     let got = h.api_post("/api/v1/tenders", Some(&w.agent), &input).await;
     refused(got, "title");
     assert_eq!(h.count("tender").await, before, "nothing stored");
-    assert_eq!(h.snapshot().await, snapshot, "nothing stored, nothing audited");
+    assert_eq!(
+        h.snapshot().await,
+        snapshot,
+        "nothing stored, nothing audited"
+    );
 
     // U+2028 (line separator) is neither a control nor a bidi override: the rule lets it
     // through, and XML carries it.
@@ -127,7 +144,12 @@ both!(text_rule, control_characters_are_refused_everywhere);
 
 /// The feed as XML text, checked to parse; returns the entry titles.
 async fn feed_titles(h: &Harness) -> Vec<String> {
-    let r = h.client.get(h.url("/feed.atom")).send().await.expect("feed");
+    let r = h
+        .client
+        .get(h.url("/feed.atom"))
+        .send()
+        .await
+        .expect("feed");
     assert_eq!(r.status(), StatusCode::OK);
     let xml = r.text().await.expect("xml");
     let doc = roxmltree::Document::parse(&xml)
@@ -150,7 +172,9 @@ async fn feed_survives_stored_control_characters(h: &Harness) {
         Backend::Postgres => "'河道' || chr(1) || '整治' || chr(27) || '工程' || chr(65534)",
     };
     let n = h
-        .exec(&format!("update tender set title = {bad} where code = '{code}'"))
+        .exec(&format!(
+            "update tender set title = {bad} where code = '{code}'"
+        ))
         .await
         .expect("update");
     assert_eq!(n, 1);

@@ -16,7 +16,12 @@ use crate::tenders::World;
 const WRONG: &str = "not-the-passphrase-42";
 
 /// An unlock attempt: status, `Retry-After` (if any) and body.
-async fn unlock(h: &Harness, o: &Open, token: &str, passphrase: &str) -> (StatusCode, Option<u64>, Value) {
+async fn unlock(
+    h: &Harness,
+    o: &Open,
+    token: &str,
+    passphrase: &str,
+) -> (StatusCode, Option<u64>, Value) {
     let resp = h
         .client
         .post(h.url(&format!("/api/v1/tenders/{}/opening/unlock", o.code)))
@@ -80,12 +85,20 @@ async fn attempts_are_limited_per_custodian_and_tender(h: &Harness) {
     // Five wrong passphrases are answered, each counted.
     for _ in 0..5 {
         let (s, retry, body) = unlock(h, &t1, &c0, WRONG).await;
-        assert_error(&(s, body), StatusCode::UNPROCESSABLE_ENTITY, "WRONG_PASSPHRASE");
+        assert_error(
+            &(s, body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "WRONG_PASSPHRASE",
+        );
         assert_eq!(retry, None);
     }
     // The sixth waits, even with the right passphrase, and is told how long.
     let (s, retry, body) = unlock(h, &t1, &c0, PASSWORD).await;
-    assert_error(&(s, body), StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_UNLOCK_ATTEMPTS");
+    assert_error(
+        &(s, body),
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_UNLOCK_ATTEMPTS",
+    );
     let wait = retry.expect("Retry-After on the 429");
     assert!((55..=60).contains(&wait), "about a minute: {wait}");
 
@@ -112,9 +125,17 @@ async fn attempts_are_limited_per_custodian_and_tender(h: &Harness) {
     // After the minute the next attempt is taken; one more failure doubles the wait.
     h.clock.advance(Duration::seconds(61));
     let (s, _, body) = unlock(h, &t1, &c0, WRONG).await;
-    assert_error(&(s, body), StatusCode::UNPROCESSABLE_ENTITY, "WRONG_PASSPHRASE");
+    assert_error(
+        &(s, body),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "WRONG_PASSPHRASE",
+    );
     let (s, retry, body) = unlock(h, &t1, &c0, PASSWORD).await;
-    assert_error(&(s, body), StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_UNLOCK_ATTEMPTS");
+    assert_error(
+        &(s, body),
+        StatusCode::TOO_MANY_REQUESTS,
+        "TOO_MANY_UNLOCK_ATTEMPTS",
+    );
     let wait = retry.expect("Retry-After");
     assert!((115..=120).contains(&wait), "two minutes: {wait}");
     h.clock.advance(Duration::seconds(121));
@@ -123,7 +144,10 @@ async fn attempts_are_limited_per_custodian_and_tender(h: &Harness) {
     let (s, _, body) = unlock(h, &t1, &c0, PASSWORD).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "opened", "{body}");
-    assert_eq!(entries(h, "opening.unlock.fail", &t1.tender_id).await.len(), 6);
+    assert_eq!(
+        entries(h, "opening.unlock.fail", &t1.tender_id).await.len(),
+        6
+    );
     assert_eq!(
         h.count("custodian_unlock_attempt").await,
         0,
@@ -134,24 +158,3 @@ both!(
     unlock_attempts_are_limited,
     attempts_are_limited_per_custodian_and_tender
 );
-
-async fn one_attempt_at_a_time(h: &Harness) {
-    let world = World::new(h).await;
-    let t = published_by(h, &world).await;
-    let user = &world.custodians[2];
-    let db = h.db();
-    let now = h.now();
-    let limit = |at| sunbid::bid::unlock_limit::begin(db, at, &t.tender_id, user);
-    limit(now).await.expect("the first attempt takes the lease");
-    let second = limit(now).await.expect_err("a parallel attempt is refused");
-    assert_eq!(second.code(), "UNLOCK_IN_PROGRESS");
-    sunbid::bid::unlock_limit::release(db, &t.tender_id, user)
-        .await
-        .expect("release");
-    limit(now).await.expect("free again once released");
-    // A crashed attempt's lease expires by itself.
-    limit(now + Duration::minutes(2))
-        .await
-        .expect("an abandoned lease expires");
-}
-both!(unlock_one_attempt_at_a_time, one_attempt_at_a_time);
