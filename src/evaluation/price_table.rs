@@ -334,6 +334,7 @@ pub(crate) mod tests {
                 line("b2", 10, "   "),
                 line("b2", 10, &"长".repeat(MAX_REASON_CHARS + 1)),
                 line("b1", -1_000_001, "more than the price"),
+                line("b2", 10, "偏差\u{1B}[31m折价"),
             ],
         };
         let p = check_table(&valid, &t).unwrap_err();
@@ -346,10 +347,12 @@ pub(crate) mod tests {
                 ("out_of_range", Some(3)),
                 ("no_reason", Some(4)),
                 ("reason_too_long", Some(5)),
+                ("reason_control_character", Some(7)),
                 ("negative_evaluated_price", None),
             ]
         );
         assert!(p[0].to_string().contains("第1行"));
+        assert!(p[5].to_string().contains("U+001B"), "{}", p[5]);
         // Exactly down to zero is allowed; the sum decides, not each line.
         let ok = PriceTableInput {
             adjustments: vec![line("b1", -1_500_000, "a"), line("b1", 500_000, "b")],
