@@ -75,6 +75,7 @@ async fn control_characters_are_refused_everywhere(h: &Harness) {
     let code = input["code"].as_str().expect("code").to_string();
 
     // Organisation and user names, a company registering itself.
+    let snapshot = h.snapshot().await;
     let got = h
         .api_post(
             "/api/v1/organisations",
@@ -112,6 +113,11 @@ async fn control_characters_are_refused_everywhere(h: &Harness) {
         )
         .await;
     refused(got, "name");
+    assert_eq!(
+        h.snapshot().await,
+        snapshot,
+        "no organisation, user or audit event stored"
+    );
 
     // Questions and amendments of a published tender.
     let pcode = format!("TXT-{}", next_serial());
