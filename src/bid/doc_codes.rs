@@ -51,10 +51,13 @@ fn variant(e: &BidError) -> usize {
         BidError::Corrupt(_) => 31,
         BidError::Blob(_) => 32,
         BidError::Store(_) => 33,
+        BidError::TooManyAttempts { .. } => 34,
+        BidError::UnlockInProgress => 35,
+        BidError::Text(_) => 36,
     }
 }
 
-const VARIANTS: usize = 34;
+const VARIANTS: usize = 37;
 
 /// One example of every variant, and every envelope refusal the upload can give.
 fn every_error() -> Vec<BidError> {
@@ -108,6 +111,10 @@ fn every_error() -> Vec<BidError> {
         BidError::NotACustodian,
         BidError::AlreadyUnlocked,
         BidError::WrongPassphrase,
+        BidError::TooManyAttempts {
+            retry_after_secs: 60,
+        },
+        BidError::UnlockInProgress,
         BidError::KeyMismatch,
         BidError::NotOpened,
         BidError::NotInRecord,
@@ -118,6 +125,10 @@ fn every_error() -> Vec<BidError> {
             max: 2000,
         },
         BidError::AlreadyAnswered,
+        BidError::Text(crate::text::ForbiddenChar {
+            field: "body".into(),
+            found: '\0',
+        }),
         BidError::Crypto(SealError::Rng),
         BidError::Corrupt("x".into()),
         BidError::Blob(crate::store::blob::BlobError::BadId),

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod receipt;
 pub mod routes;
 pub mod service;
+pub mod unlock_limit;
 
 #[cfg(test)]
 mod doc_codes;
@@ -124,11 +125,24 @@ pub enum BidError {
     /// A second unlock by the same custodian.
     #[error("you have already unlocked your share / 您已解锁过您的密钥份额")]
     AlreadyUnlocked,
-    /// Wrong custodian passphrase; nothing was consumed.
+    /// Wrong custodian passphrase: counted and audited (see [`unlock_limit`]).
     #[error(
-        "wrong passphrase; nothing was used up, you may try again / 口令错误，未作任何记录，可重试"
+        "wrong passphrase; the attempt is recorded, and after 5 wrong passphrases in a row each further attempt must wait (1, 2, 4 … minutes) / 口令错误，已记录；连续5次错误后，每次再试须等待（1、2、4……分钟）"
     )]
     WrongPassphrase,
+    /// Too many wrong passphrases in a row: no attempt before the delay is over.
+    #[error(
+        "too many wrong passphrases for this opening; try again in {retry_after_secs} seconds / 口令错误次数过多，请{retry_after_secs}秒后再试"
+    )]
+    TooManyAttempts {
+        /// Whole seconds until the next attempt is taken.
+        retry_after_secs: u64,
+    },
+    /// Another unlock attempt of the same custodian is being checked.
+    #[error(
+        "another unlock attempt of yours is being checked; wait for its answer / 您的另一次解锁尝试正在校验，请等待结果"
+    )]
+    UnlockInProgress,
     /// The unlocked shares do not rebuild the published key.
     #[error(
         "the unlocked shares do not rebuild this tender's published opening key; the custodians must unlock again / 密钥份额无法恢复开标密钥，请保管人重新解锁"
@@ -156,6 +170,9 @@ pub enum BidError {
     /// The objection was answered already.
     #[error("this objection has already been answered / 该异议已答复")]
     AlreadyAnswered,
+    /// A text holds a control or bidi-override character (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] crate::text::ForbiddenChar),
     /// Key material or a platform-side cryptographic failure.
     #[error("cryptographic failure: {0}")]
     Crypto(SealError),
@@ -204,12 +221,15 @@ impl BidError {
             BidError::NotACustodian => "NOT_A_CUSTODIAN",
             BidError::AlreadyUnlocked => "ALREADY_UNLOCKED",
             BidError::WrongPassphrase => "WRONG_PASSPHRASE",
+            BidError::TooManyAttempts { .. } => "TOO_MANY_UNLOCK_ATTEMPTS",
+            BidError::UnlockInProgress => "UNLOCK_IN_PROGRESS",
             BidError::KeyMismatch => "OPENING_KEY_MISMATCH",
             BidError::NotOpened => "OPENING_NOT_PUBLISHED",
             BidError::NotInRecord => "NOT_IN_OPENING_RECORD",
             BidError::AlreadyConfirmed => "ALREADY_CONFIRMED",
             BidError::BadText { .. } => "INVALID_TEXT",
             BidError::AlreadyAnswered => "ALREADY_ANSWERED",
+            BidError::Text(_) => crate::text::CODE,
             BidError::Crypto(_) | BidError::Corrupt(_) | BidError::Blob(_) | BidError::Store(_) => {
                 "INTERNAL"
             }
@@ -235,6 +255,7 @@ impl BidError {
             | BidError::WrongState { .. }
             | BidError::NotUnlocking
             | BidError::AlreadyUnlocked
+            | BidError::UnlockInProgress
             | BidError::KeyMismatch
             | BidError::NotOpened
             | BidError::AlreadyConfirmed
@@ -245,7 +266,9 @@ impl BidError {
             | BidError::WeakPassphrase(_)
             | BidError::CustodiansNotEnrolled(_)
             | BidError::WrongPassphrase
-            | BidError::BadText { .. } => S::UNPROCESSABLE_ENTITY,
+            | BidError::BadText { .. }
+            | BidError::Text(_) => S::UNPROCESSABLE_ENTITY,
+            BidError::TooManyAttempts { .. } => S::TOO_MANY_REQUESTS,
             BidError::PartTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             BidError::BadBody(_) => S::BAD_REQUEST,
             BidError::Crypto(_) | BidError::Corrupt(_) | BidError::Blob(_) | BidError::Store(_) => {
@@ -266,6 +289,9 @@ impl From<BidError> for ApiError {
             BidError::CustodiansNotEnrolled(who) => {
                 err.with_details(serde_json::json!({ "not_enrolled": who }))
             }
+            BidError::TooManyAttempts { retry_after_secs } => {
+                err.with_retry_after(*retry_after_secs)
+            }
             BidError::Envelope(seal) => err.with_details(serde_json::json!({
                 "accepted": false,
                 "reason": seal.to_string(),
@@ -275,7 +301,8 @@ impl From<BidError> for ApiError {
     }
 }
 
-/// Checks a free-text field's length in characters (after trimming).
+/// Checks a multi-line free-text field's length in characters (after trimming) and its
+/// characters (`crate::text`).
 pub(crate) fn check_text(
     field: &'static str,
     value: &str,
@@ -287,5 +314,6 @@ pub(crate) fn check_text(
     if n < min || n > max {
         return Err(BidError::BadText { field, min, max });
     }
+    crate::text::check(field, v, crate::text::Lines::Multi)?;
     Ok(v.to_string())
 }

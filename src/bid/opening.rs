@@ -4,7 +4,8 @@
 //!    rulebook's minimum (法 第28条: 3): the tender fails (流标) at once and nothing is
 //!    decrypted. Otherwise the opening waits for key shares (`unlocking`).
 //! 2. Each custodian of the tender unlocks their share with their passphrase. A wrong
-//!    passphrase changes nothing (try again). The unlocked share is kept **only in this
+//!    passphrase is counted and audited, and five in a row delay the next attempt
+//!    ([`super::unlock_limit`]). The unlocked share is kept **only in this
 //!    process's memory** ([`Ceremonies`], in `AppState`); the database records who unlocked
 //!    and when, never the share. So the ceremony must run against one server process (pin
 //!    it with the load balancer); a restart loses the shares in memory and the custodians
@@ -27,9 +28,9 @@
 //!    `bid_part.plain_sha256`) for the evaluation — the opening is public, so holding them
 //!    in clear from now on is lawful; parts of revoked/withdrawn bids are deleted at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ring::digest;
@@ -40,22 +41,43 @@ use super::custodian::{key_of, parse_public_key};
 use super::fault::{Fault, PartFailure};
 use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
 use super::service::{bidder_org, tender_ref};
+use super::unlock_limit;
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::http::AppState;
 use crate::identity::Role;
 use crate::ids::new_id;
-use crate::seal::{self, PrivateKey, SealError, SealedShare, Share};
+use crate::seal::{self, LockedCustodianKey, PrivateKey, SealError, SealedShare, Share};
 use crate::store::blob::{BlobStore, BlobWriter, sha256_hex};
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::rulebook::Rulebooks;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_one, q_opt};
 
-/// Unlocked shares held in this process, by tender id. Never persisted, never logged.
+/// Unlocked shares held in this process, by tender id, and the unlock attempts being
+/// checked. Never persisted, never logged.
 #[derive(Default)]
 pub struct Ceremonies {
     inner: Mutex<HashMap<String, Pending>>,
+    /// (tender id, custodian user id) of the passphrase checks running now.
+    attempts: Mutex<HashSet<(String, String)>>,
+}
+
+/// One running passphrase check; dropping it (however the attempt ends, a panic or a
+/// cancelled request included) lets the next attempt of that custodian in.
+pub(super) struct AttemptGuard {
+    ceremonies: Arc<Ceremonies>,
+    key: (String, String),
+}
+
+impl Drop for AttemptGuard {
+    fn drop(&mut self) {
+        self.ceremonies
+            .attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
 }
 
 impl std::fmt::Debug for Ceremonies {
@@ -111,6 +133,27 @@ impl Ceremonies {
             return Ok(Some(shares.into_iter().map(|(_, s)| s).collect()));
         }
         Ok(None)
+    }
+
+    /// Claims the one passphrase check of `user_id` for `tender_id` that may run at a time.
+    pub(super) fn begin_attempt(
+        self: &Arc<Self>,
+        tender_id: &str,
+        user_id: &str,
+    ) -> Result<AttemptGuard, BidError> {
+        let key = (tender_id.to_string(), user_id.to_string());
+        let fresh = self
+            .attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return Err(BidError::UnlockInProgress);
+        }
+        Ok(AttemptGuard {
+            ceremonies: Arc::clone(self),
+            key,
+        })
     }
 
     /// Forgets everything about a tender (after the opening, or after it failed).
@@ -313,6 +356,84 @@ async fn insert_opening(
     }
 }
 
+/// One passphrase check of one custodian, with everything it records.
+struct Attempt {
+    state: AppState,
+    actor: audit::Actor,
+    tender: TenderRef,
+    user_id: String,
+}
+
+impl Attempt {
+    /// Checks the passphrase; a wrong one is counted and audited, a right one records the
+    /// unlock and resets the count. Any other outcome leaves the count as it was.
+    async fn run(
+        self,
+        locked: LockedCustodianKey,
+        sealed: SealedShare,
+        passphrase: String,
+    ) -> Result<Share, BidError> {
+        // PBKDF2 + HPKE open: slow, off the async threads.
+        let tender_id = self.tender.tender_id.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
+        })
+        .await
+        .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?;
+        match opened {
+            Ok(share) => self.record_unlock(&share).await.map(|()| share),
+            Err(SealError::WrongPassphrase) => Err(unlock_limit::record_failure(
+                &self.state.db,
+                self.state.clock.now(),
+                &self.actor,
+                &self.tender.tender_id,
+                &self.user_id,
+            )
+            .await?),
+            Err(other) => Err(BidError::Crypto(other)),
+        }
+    }
+
+    /// Records the unlock (never the share) and resets the failure count.
+    async fn record_unlock(&self, share: &Share) -> Result<(), BidError> {
+        let (tender, user_id) = (&self.tender, &self.user_id);
+        let now = self.state.clock.now();
+        let mut tx = self.state.db.begin().await?;
+        if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
+            return Err(BidError::NotUnlocking);
+        }
+        let repeat = q_opt!(
+            tx,
+            (i64,),
+            "select unlocked_at from opening_unlock where tender_id = $1 and user_id = $2",
+            tender.tender_id.clone(),
+            user_id.clone()
+        )?
+        .is_some();
+        if !repeat {
+            q_exec!(
+                tx,
+                "insert into opening_unlock (tender_id, user_id, unlocked_at) values ($1, $2, $3)",
+                tender.tender_id.clone(),
+                user_id.clone(),
+                to_millis(now)
+            )?;
+        }
+        unlock_limit::reset(&mut tx, &tender.tender_id, user_id).await?;
+        audit::append(
+            &mut tx,
+            now,
+            &self.actor,
+            "opening.unlock",
+            Some(&tender.tender_id),
+            json!({"custodian": user_id, "share_index": share.id(), "repeat": repeat}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// A custodian unlocks their share (see the module comment); the k-th unlock runs the
 /// opening before answering.
 pub async fn unlock(
@@ -353,51 +474,25 @@ pub async fn unlock(
     if state.openings.holds(&tender.tender_id, &user_id) {
         return Err(BidError::AlreadyUnlocked);
     }
-    // PBKDF2 + HPKE open: slow, off the async threads. A wrong passphrase records nothing.
-    let tender_id = tender.tender_id.clone();
-    let share = tokio::task::spawn_blocking(move || {
-        seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
+    // One check at a time per tender and custodian, counted (see `unlock_limit`): refused
+    // while a delay runs, before the passphrase is even looked at.
+    let guard = state.openings.begin_attempt(&tender.tender_id, &user_id)?;
+    unlock_limit::check(&state.db, state.clock.now(), &tender.tender_id, &user_id).await?;
+    // The check and its record run in their own task, so that a client that disconnects
+    // cannot leave a guess unrecorded.
+    let attempt = Attempt {
+        state: state.clone(),
+        actor: caller.actor.clone(),
+        tender: tender.clone(),
+        user_id: user_id.clone(),
+    };
+    let share = tokio::spawn(async move {
+        let share = attempt.run(locked, sealed, passphrase).await;
+        drop(guard);
+        share
     })
     .await
-    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?
-    .map_err(|e| match e {
-        SealError::WrongPassphrase => BidError::WrongPassphrase,
-        other => BidError::Crypto(other),
-    })?;
-    let share_index = share.id();
-
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
-    if opening_state(&mut tx, &tender.tender_id).await?.as_deref() != Some("unlocking") {
-        return Err(BidError::NotUnlocking);
-    }
-    let repeat = q_opt!(
-        tx,
-        (i64,),
-        "select unlocked_at from opening_unlock where tender_id = $1 and user_id = $2",
-        tender.tender_id.clone(),
-        user_id.clone()
-    )?
-    .is_some();
-    if !repeat {
-        q_exec!(
-            tx,
-            "insert into opening_unlock (tender_id, user_id, unlocked_at) values ($1, $2, $3)",
-            tender.tender_id.clone(),
-            user_id.clone(),
-            to_millis(now)
-        )?;
-    }
-    audit::append(
-        &mut tx,
-        now,
-        &caller.actor,
-        "opening.unlock",
-        Some(&tender.tender_id),
-        json!({"custodian": user_id, "share_index": share_index, "repeat": repeat}),
-    )
-    .await?;
-    tx.commit().await?;
+    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))??;
 
     if let Some(shares) = state
         .openings

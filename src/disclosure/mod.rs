@@ -16,6 +16,7 @@ use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, ApiQuery, AppState, Ctx};
 use crate::tender::model::{QuestionInput, TenderDetail, TenderSummary};
 use crate::tender::service::{self as tenders, Caller};
+use crate::text::xml_safe;
 
 const PAGE_SIZE: u32 = 20;
 
@@ -232,16 +233,20 @@ async fn feed(State(state): State<AppState>) -> Result<Response, ApiError> {
         |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let entries: Vec<FeedEntry> = list
         .iter()
+        // Rows stored before the text rule (or written by other means) may hold characters
+        // that XML 1.0 cannot carry even escaped; one of them would break the feed for every
+        // subscriber, so they are replaced here whatever is stored.
         .map(|t| FeedEntry {
-            code: t.code.clone(),
-            title: t.title.clone(),
+            code: xml_safe(&t.code).into_owned(),
+            title: xml_safe(&t.title).into_owned(),
             updated: iso(&t.published_at.unwrap_or(t.bid_deadline_at)),
-            summary: format!(
+            summary: xml_safe(&format!(
                 "{} · {} · 投标截止 {} (UTC+8)",
                 t.tenderee_name,
                 crate::http::page::yuan(t.estimated_price_fen),
                 crate::http::page::cst(t.bid_deadline_at.timestamp_millis())
-            ),
+            ))
+            .into_owned(),
         })
         .collect();
     let updated = entries

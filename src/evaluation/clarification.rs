@@ -241,6 +241,8 @@ fn text_of(
             format!("the {what} must be 1 to {max} characters (got {n}) / 内容须为1至{max}个字符"),
         ));
     }
+    crate::text::check(what, text, crate::text::Lines::Multi)
+        .map_err(|e| invalid(crate::text::CODE, e.to_string()))?;
     Ok(text.to_string())
 }
 

@@ -92,6 +92,16 @@ pub enum LineProblem {
         /// The line.
         line: usize,
     },
+    /// A reason holding a control or bidi-override character (`crate::text`).
+    #[error(
+        "line {line}: the reason must not contain control or bidi-override characters (found U+{:04X}) / 第{line}行：理由不得包含控制字符或双向覆盖字符", *.found as u32
+    )]
+    ReasonCharacter {
+        /// The line.
+        line: usize,
+        /// The first character refused.
+        found: char,
+    },
     /// The adjustments of a bid take its evaluated price below zero.
     #[error(
         "the adjustments of bid {bid} take its evaluated price below zero / 该投标调整后的评标价为负"
@@ -111,6 +121,7 @@ impl LineProblem {
             LineProblem::OutOfRange { .. } => "out_of_range",
             LineProblem::NoReason { .. } => "no_reason",
             LineProblem::ReasonTooLong { .. } => "reason_too_long",
+            LineProblem::ReasonCharacter { .. } => "reason_control_character",
             LineProblem::Negative { .. } => "negative_evaluated_price",
         }
     }
@@ -122,7 +133,8 @@ impl LineProblem {
             | LineProblem::Zero { line }
             | LineProblem::OutOfRange { line }
             | LineProblem::NoReason { line }
-            | LineProblem::ReasonTooLong { line } => Some(*line),
+            | LineProblem::ReasonTooLong { line }
+            | LineProblem::ReasonCharacter { line, .. } => Some(*line),
             LineProblem::Negative { .. } => None,
         }
     }
@@ -160,6 +172,8 @@ pub fn check_table(
             problems.push(LineProblem::NoReason { line });
         } else if reason.chars().count() > MAX_REASON_CHARS {
             problems.push(LineProblem::ReasonTooLong { line });
+        } else if let Some(found) = crate::text::forbidden_char(reason, crate::text::Lines::Multi) {
+            problems.push(LineProblem::ReasonCharacter { line, found });
         }
         out.push(Adjustment {
             bid: a.bid_id.clone(),
@@ -320,6 +334,7 @@ pub(crate) mod tests {
                 line("b2", 10, "   "),
                 line("b2", 10, &"长".repeat(MAX_REASON_CHARS + 1)),
                 line("b1", -1_000_001, "more than the price"),
+                line("b2", 10, "偏差\u{1B}[31m折价"),
             ],
         };
         let p = check_table(&valid, &t).unwrap_err();
@@ -332,10 +347,12 @@ pub(crate) mod tests {
                 ("out_of_range", Some(3)),
                 ("no_reason", Some(4)),
                 ("reason_too_long", Some(5)),
+                ("reason_control_character", Some(7)),
                 ("negative_evaluated_price", None),
             ]
         );
         assert!(p[0].to_string().contains("第1行"));
+        assert!(p[5].to_string().contains("U+001B"), "{}", p[5]);
         // Exactly down to zero is allowed; the sum decides, not each line.
         let ok = PriceTableInput {
             adjustments: vec![line("b1", -1_500_000, "a"), line("b1", 500_000, "b")],

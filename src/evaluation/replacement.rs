@@ -237,6 +237,8 @@ pub async fn start(
     if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
         return Err(ReplacementError::ReasonRequired);
     }
+    crate::text::check("reason", &reason, crate::text::Lines::Multi)
+        .map_err(EvaluationError::from)?;
     let mut tx = state.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     if !service::owns(caller, &ev.tender) {

@@ -418,7 +418,7 @@ fn check_text(text: &str, what: &'static str) -> Result<String, ResultError> {
     }
     if let Some(c) = crate::text::forbidden_char(t, crate::text::Lines::Multi) {
         return Err(ResultError::Invalid(
-            "TEXT_CONTROL_CHARACTER",
+            crate::text::CODE,
             crate::text::message(what, c),
         ));
     }
@@ -873,6 +873,10 @@ pub async fn award(
             "AWARD_REASON_REQUIRED",
             "awarding another candidate than the first needs a written reason (招标投标法实施条例 第55条) / 确定排名第一以外的中标人须书面说明理由".into(),
         ));
+    }
+    if let Some(r) = reason {
+        crate::text::check("reason", r, crate::text::Lines::Multi)
+            .map_err(|e| ResultError::Invalid(crate::text::CODE, e.to_string()))?;
     }
     if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
         return Err(ResultError::Invalid(

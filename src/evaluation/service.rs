@@ -152,6 +152,12 @@ pub enum EvaluationError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::text::ForbiddenChar> for EvaluationError {
+    fn from(e: crate::text::ForbiddenChar) -> Self {
+        EvaluationError::Invalid(crate::text::CODE, e.to_string())
+    }
+}
+
 impl From<sqlx::Error> for EvaluationError {
     fn from(e: sqlx::Error) -> Self {
         EvaluationError::Store(StoreError::Sql(e))
@@ -613,6 +619,7 @@ fn check_review_criteria(criteria: &[ReviewCriterion]) -> Result<(), EvaluationE
                 c.id
             )));
         }
+        crate::text::check("review_criteria.id", &c.id, crate::text::Lines::Single)?;
     }
     Ok(())
 }
@@ -942,6 +949,7 @@ pub async fn record_marks(
         .map(|b| b.bid)
         .collect();
     for m in &input.marks {
+        crate::text::check("marks.reason", m.reason.trim(), crate::text::Lines::Multi)?;
         let mark = Mark {
             expert: member.clone(),
             bid: m.bid_id.clone(),
@@ -1548,6 +1556,7 @@ pub async fn dissent(
     input: &DissentInput,
 ) -> Result<Value, EvaluationError> {
     let reason = input.reason.trim().to_string();
+    crate::text::check("reason", &reason, crate::text::Lines::Multi)?;
     if reason.chars().count() > review::MAX_REASON_CHARS {
         return Err(EvaluationError::Invalid(
             "REPORT_DISSENT_TOO_LONG",

@@ -294,6 +294,7 @@ pub async fn emergency_checkin(
     if !(5..=2000).contains(&n) {
         return Err(ExpertError::ReasonRequired);
     }
+    crate::text::check("reason", reason, crate::text::Lines::Multi)?;
     let mut tx = db.begin().await?;
     let tender = tender_by_code(&mut tx, code).await?;
     let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 and member_no = $2");

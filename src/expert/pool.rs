@@ -354,12 +354,13 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ExpertError {
 fn check_text(field: &'static str, s: &str, max: usize) -> Result<String, ExpertError> {
     let t = s.trim();
     let n = t.chars().count();
-    if n == 0 || n > max || crate::text::forbidden_char(t, crate::text::Lines::Single).is_some() {
+    if n == 0 || n > max {
         return Err(invalid(
             field,
             format!("{field} must be 1–{max} characters / {field} 须为1–{max}个字符"),
         ));
     }
+    crate::text::check(field, t, crate::text::Lines::Single)?;
     Ok(t.to_string())
 }
 
@@ -725,7 +726,10 @@ pub async fn change_status(
     reason: &str,
 ) -> Result<ExpertView, ExpertError> {
     ensure_operator(caller)?;
-    let reason = check_text("reason", reason, 2000).map_err(|_| ExpertError::ReasonRequired)?;
+    let reason = match check_text("reason", reason, 2000) {
+        Err(ExpertError::Invalid { .. }) => return Err(ExpertError::ReasonRequired),
+        other => other?,
+    };
     let mut tx = db.begin().await?;
     let current = load(&mut tx, expert_id).await?;
     if !change.allowed_from().contains(&current.status_str()) {

@@ -80,6 +80,9 @@ pub enum ExpertError {
         /// Why.
         message: String,
     },
+    /// A text holds a control or bidi-override character (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] crate::text::ForbiddenChar),
     /// A specialty that is not in the tree.
     #[error("unknown specialty {0:?} (use a code such as A0101, an alias or its name) / 未知专业")]
     UnknownSpecialty(String),
@@ -189,6 +192,7 @@ impl ExpertError {
             ExpertError::Forbidden(_) => "FORBIDDEN",
             ExpertError::NotFound(_) => "NOT_FOUND",
             ExpertError::Invalid { .. } => "INVALID_EXPERT_FIELD",
+            ExpertError::Text(_) => crate::text::CODE,
             ExpertError::UnknownSpecialty(_) => "UNKNOWN_SPECIALTY",
             ExpertError::UnknownOrg(_) => "UNKNOWN_ORGANISATION",
             ExpertError::BadExpertUser => "BAD_EXPERT_USER",
@@ -700,7 +704,10 @@ pub async fn request_draw(
                 .iter()
                 .map(|x| pool::check_region(x))
                 .collect::<Result<_, _>>()?,
-            reason: r.reason.trim().to_string(),
+            reason: {
+                crate::text::check("region.reason", r.reason.trim(), crate::text::Lines::Multi)?;
+                r.reason.trim().to_string()
+            },
         }),
         None => None,
     };
@@ -718,6 +725,7 @@ pub async fn request_draw(
             "evaluation_place must be 1–200 characters / 评标地点须为1–200个字符",
         ));
     }
+    crate::text::check("evaluation_place", place, crate::text::Lines::Single)?;
     if input.excluded_experts.iter().any(|e| !is_id(e)) || input.excluded_experts.len() > 500 {
         return Err(invalid(
             "excluded_experts",
@@ -930,6 +938,8 @@ pub async fn enter_supervisor_input(
         "failed" => return Err(ExpertError::DrawFailed),
         _ => return Err(ExpertError::DrawAlreadyPerformed),
     }
+    // Used byte for byte in the seed, and shown on the draw page and in the public log.
+    crate::text::check("input", input, crate::text::Lines::Single)?;
     validate_supervisor_input(input)?;
     let claimed = q_exec!(
         tx,
@@ -1192,6 +1202,9 @@ pub async fn respond(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(2000).collect::<String>());
+    if let Some(r) = &reason {
+        crate::text::check("reason", r, crate::text::Lines::Multi)?;
+    }
     let mut tx = db.begin().await?;
     let me = pool::expert_of_user(&mut tx, &caller.user.user_id)
         .await?

@@ -522,7 +522,9 @@ fn clean_name(name: Option<String>, now: DateTime<Utc>) -> Result<String, Passke
     if name.is_empty() {
         return Ok(format!("Passkey {}", now.format("%Y-%m-%d")));
     }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS
+        || crate::text::forbidden_char(&name, crate::text::Lines::Single).is_some()
+    {
         return Err(PasskeyError::InvalidName);
     }
     Ok(name)

@@ -68,6 +68,9 @@ pub enum IdentityError {
     /// An operator disabling their own account would lock themself out mid-session.
     #[error("you cannot disable your own account / 不能停用自己的账号")]
     DisableSelf,
+    /// A name holds a control or bidi-override character (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] crate::text::ForbiddenChar),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -85,6 +88,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::Uscc(u) => (StatusCode::UNPROCESSABLE_ENTITY, u.code()),
             IdentityError::BadUsername => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_USERNAME"),
             IdentityError::BadName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_NAME"),
+            IdentityError::Text(_) => (StatusCode::UNPROCESSABLE_ENTITY, crate::text::CODE),
             IdentityError::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_PASSWORD"),
             IdentityError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
             IdentityError::UsccTaken => (StatusCode::CONFLICT, "USCC_TAKEN"),
@@ -172,11 +176,11 @@ fn check_username(u: &str) -> Result<(), IdentityError> {
 
 fn check_name(field: &'static str, v: &str) -> Result<(), IdentityError> {
     let n = v.trim().chars().count();
-    if (1..=200).contains(&n) {
-        Ok(())
-    } else {
-        Err(IdentityError::BadName(field))
+    if !(1..=200).contains(&n) {
+        return Err(IdentityError::BadName(field));
     }
+    crate::text::check(field, v.trim(), crate::text::Lines::Single)?;
+    Ok(())
 }
 
 fn map_unique(e: sqlx::Error, taken: IdentityError) -> IdentityError {
@@ -275,6 +279,7 @@ pub async fn register_company(
     req: RegisterCompany,
 ) -> Result<(String, String), IdentityError> {
     check_username(&req.username)?;
+    check_name("company_name", &req.company_name)?;
     check_name("display_name", &req.display_name)?;
     password::check_strength(&req.password).map_err(IdentityError::WeakPassword)?;
     // Validate before the (slow) hash so bad input is answered at once.

@@ -207,8 +207,9 @@ pub fn encrypt_share_to(
 }
 
 /// Unlocks the custodian key with `passphrase` and opens a share sealed to it for
-/// `expected_tender`. Nothing is consumed: on a wrong passphrase
-/// ([`SealError::WrongPassphrase`]) the custodian simply tries again.
+/// `expected_tender`. Nothing is consumed here: on a wrong passphrase
+/// ([`SealError::WrongPassphrase`]) the record is unchanged; how often a custodian may try
+/// again at an opening is the caller's rule (`bid::unlock_limit`).
 pub fn decrypt_share(
     locked: &LockedCustodianKey,
     passphrase: &str,

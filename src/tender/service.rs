@@ -34,6 +34,7 @@ use crate::identity::Role;
 use crate::ids::{is_id, new_id};
 use crate::store::blob::{BlobError, sha256_hex};
 use crate::store::{Db, StoreError, Tx, is_unique_violation, like_pattern};
+use crate::text::{self, Lines};
 use crate::{q_all, q_exec, q_one, q_opt};
 
 /// Largest page of the public list.
@@ -116,6 +117,9 @@ pub enum TenderError {
     /// Expert quotas malformed.
     #[error("{0}")]
     BadQuotas(&'static str),
+    /// A text holds a control or bidi-override character (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] text::ForbiddenChar),
     /// The rulebook refuses (every violation, each with its article).
     #[error("{}", violations_text(.0))]
     Rulebook(Vec<RuleViolation>),
@@ -218,6 +222,7 @@ impl From<TenderError> for ApiError {
             TenderError::BadCustodian(_) => (S::UNPROCESSABLE_ENTITY, "BAD_CUSTODIAN"),
             TenderError::BadCriteria(_) => (S::UNPROCESSABLE_ENTITY, "INVALID_CRITERIA"),
             TenderError::BadQuotas(_) => (S::UNPROCESSABLE_ENTITY, "INVALID_EXPERT_QUOTAS"),
+            TenderError::Text(_) => (S::UNPROCESSABLE_ENTITY, text::CODE),
             TenderError::Rulebook(v) => {
                 // One broken rule answers with its own code; several with the umbrella code.
                 // `details` always lists each rule with its article.
@@ -320,20 +325,21 @@ pub fn check_code(code: &str) -> Result<(), TenderError> {
     }
 }
 
-/// Trims and checks the length in characters.
+/// Trims and checks the length in characters and the characters (`crate::text`).
 pub fn check_text(
     field: &'static str,
     value: &str,
     min: usize,
     max: usize,
+    lines: Lines,
 ) -> Result<String, TenderError> {
     let v = value.trim();
     let n = v.chars().count();
-    if (min..=max).contains(&n) {
-        Ok(v.to_string())
-    } else {
-        Err(TenderError::BadText { field, min, max })
+    if !(min..=max).contains(&n) {
+        return Err(TenderError::BadText { field, min, max });
     }
+    text::check(field, v, lines)?;
+    Ok(v.to_string())
 }
 
 /// Parses an RFC 3339 time between 2000 and 2200 (anything outside is a typing error).
@@ -446,9 +452,9 @@ struct Validated {
 fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validated, TenderError> {
     let code = input.code.trim().to_string();
     check_code(&code)?;
-    let title = check_text("title", &input.title, 1, 200)?;
-    let description = check_text("description", &input.description, 0, 20_000)?;
-    let opening_place = check_text("opening_place", &input.opening_place, 1, 200)?;
+    let title = check_text("title", &input.title, 1, 200, Lines::Single)?;
+    let description = check_text("description", &input.description, 0, 20_000, Lines::Multi)?;
+    let opening_place = check_text("opening_place", &input.opening_place, 1, 200, Lines::Single)?;
     let category = input.category.trim().to_string();
     let procedure = input.procedure.trim().to_string();
     let book = books
@@ -481,7 +487,7 @@ fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validated, TenderE
     }
     let mut criteria = Vec::with_capacity(input.criteria.len());
     for c in &input.criteria {
-        let name = check_text("criteria.name", &c.name, 1, 100)?;
+        let name = check_text("criteria.name", &c.name, 1, 100, Lines::Single)?;
         if c.weight > 100 {
             return Err(TenderError::BadCriteria(
                 "each criterion weight is a percentage 0–100 / 评分项权重须为0–100的百分数",
@@ -496,7 +502,13 @@ fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validated, TenderE
     }
     let mut quotas = Vec::with_capacity(input.expert_quotas.len());
     for q in &input.expert_quotas {
-        let specialty = check_text("expert_quotas.specialty", &q.specialty, 1, 100)?;
+        let specialty = check_text(
+            "expert_quotas.specialty",
+            &q.specialty,
+            1,
+            100,
+            Lines::Single,
+        )?;
         if !(1..=99).contains(&q.count) {
             return Err(TenderError::BadQuotas(
                 "each expert quota count must be 1–99 / 每个专业的专家人数须为1–99",
@@ -1320,8 +1332,8 @@ pub async fn amend(
     code: &str,
     input: &AmendmentInput,
 ) -> Result<Amendment, TenderError> {
-    let summary = check_text("summary", &input.summary, 1, 200)?;
-    let body = check_text("body", &input.body, 1, 20_000)?;
+    let summary = check_text("summary", &input.summary, 1, 200, Lines::Single)?;
+    let body = check_text("body", &input.body, 1, 20_000, Lines::Multi)?;
     let mut tx = db.begin().await?;
     let tender = find_tender(&mut tx, code).await?;
     ensure_owner(caller, &tender)?;
@@ -1407,7 +1419,7 @@ pub async fn ask_question(
     if !caller.is(Role::Bidder) {
         return Err(TenderError::Forbidden(BIDDERS_ONLY));
     }
-    let body = check_text("body", &input.body, 1, 5_000)?;
+    let body = check_text("body", &input.body, 1, 5_000, Lines::Multi)?;
     let mut tx = db.begin().await?;
     if !bidder_company_active(&mut tx, &caller.user.user_id).await? {
         return Err(TenderError::CompanyNotActive);
@@ -1477,7 +1489,7 @@ pub async fn answer_question(
     question_id: &str,
     input: &AnswerInput,
 ) -> Result<QuestionView, TenderError> {
-    let answer = check_text("answer", &input.answer, 1, 10_000)?;
+    let answer = check_text("answer", &input.answer, 1, 10_000, Lines::Multi)?;
     if !is_id(question_id) {
         return Err(TenderError::NotFound("question"));
     }
@@ -1552,8 +1564,10 @@ pub async fn cancel(
     code: &str,
     input: &CancelInput,
 ) -> Result<Tender, TenderError> {
-    let reason =
-        check_text("reason", &input.reason, 1, 2_000).map_err(|_| TenderError::ReasonRequired)?;
+    let reason = match check_text("reason", &input.reason, 1, 2_000, Lines::Multi) {
+        Err(TenderError::BadText { .. }) => return Err(TenderError::ReasonRequired),
+        other => other?,
+    };
     let mut tx = db.begin().await?;
     let tender = find_tender(&mut tx, code).await?;
     ensure_owner(caller, &tender)?;

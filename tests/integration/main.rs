@@ -22,3 +22,5 @@ mod results;
 mod security;
 mod sessions;
 mod tenders;
+mod text_rule;
+mod unlock_limit;

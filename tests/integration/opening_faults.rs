@@ -15,14 +15,19 @@ use crate::harness::{Harness, PASSWORD, next_serial};
 use crate::tenders::World;
 
 /// A published tender and what a bidder needs to seal for it.
-struct Open {
-    code: String,
-    tender_id: String,
-    pk: PublicKey,
+pub(crate) struct Open {
+    pub(crate) code: String,
+    pub(crate) tender_id: String,
+    pub(crate) pk: PublicKey,
 }
 
 async fn published(h: &Harness) -> Open {
     let world = World::new(h).await;
+    published_by(h, &world).await
+}
+
+/// Another tender of `world`'s agent, published with its custodians.
+pub(crate) async fn published_by(h: &Harness, world: &World) -> Open {
     let code = format!("OPF-{}", next_serial());
     world.published(h, &code, "开标责任认定测试工程", 20).await;
     let (s, key) = h
@@ -120,7 +125,7 @@ async fn submit(h: &Harness, o: &Open, token: &str, form: &[u8], attachment: &[u
 }
 
 /// A correctly sealed bid.
-async fn honest_bid(h: &Harness, o: &Open, org: &str, token: &str, price_fen: i64) {
+pub(crate) async fn honest_bid(h: &Harness, o: &Open, org: &str, token: &str, price_fen: i64) {
     let f = seal(&o.pk, &o.tender_id, org, "bid-form.json", &form(price_fen));
     let a = seal(
         &o.pk,
