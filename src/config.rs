@@ -328,12 +328,16 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let load = || Config::load(None, &Overrides::default()).map_err(|e| e.to_string());
             let cfg = load()?;
-            let loc = cfg.key_location(Purpose::Platform).map_err(|e| e.to_string())?;
+            let loc = cfg
+                .key_location(Purpose::Platform)
+                .map_err(|e| e.to_string())?;
             assert!(loc.source.in_data_dir());
 
             jail.set_env("CREDENTIALS_DIRECTORY", "/run/credentials/sunbid.service");
             let cfg = load()?;
-            let loc = cfg.key_location(Purpose::Session).map_err(|e| e.to_string())?;
+            let loc = cfg
+                .key_location(Purpose::Session)
+                .map_err(|e| e.to_string())?;
             assert_eq!(
                 loc.source,
                 KeySource::KeyDir(PathBuf::from(
@@ -343,14 +347,27 @@ mod tests {
 
             jail.set_env("SUNBID_KEY_DIR", "/etc/sunbid/keys");
             jail.set_env("SUNBID_PLATFORM_KEY_FILE", "/run/secrets/platform.pk8");
-            jail.set_env("SUNBID_SESSION_KEY", "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC");
+            jail.set_env(
+                "SUNBID_SESSION_KEY",
+                "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC",
+            );
             let cfg = load()?;
             assert_eq!(cfg.key_dir(), PathBuf::from("/etc/sunbid/keys"));
-            let p = cfg.key_location(Purpose::Platform).map_err(|e| e.to_string())?;
-            assert_eq!(p.source, KeySource::File("/run/secrets/platform.pk8".into()));
-            let s = cfg.key_location(Purpose::Session).map_err(|e| e.to_string())?;
+            let p = cfg
+                .key_location(Purpose::Platform)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                p.source,
+                KeySource::File("/run/secrets/platform.pk8".into())
+            );
+            let s = cfg
+                .key_location(Purpose::Session)
+                .map_err(|e| e.to_string())?;
             assert_eq!(s.source, KeySource::Inline);
-            assert!(s.inline.is_some_and(|k| k.ends_with("dVhC")), "base64 kept as text");
+            assert!(
+                s.inline.is_some_and(|k| k.ends_with("dVhC")),
+                "base64 kept as text"
+            );
 
             jail.set_env("SUNBID_SESSION_KEY_FILE", "/run/secrets/session.pk8");
             let cfg = load()?;

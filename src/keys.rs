@@ -157,7 +157,7 @@ impl SigningKey {
             Some(t) if t.contains("-----BEGIN") => {
                 let start = t.find("-----BEGIN").unwrap_or(0);
                 match pem_rfc7468::decode_vec(t.get(start..).unwrap_or(t).as_bytes()) {
-                    Ok((label, der)) if label == "PRIVATE KEY" => der,
+                    Ok(("PRIVATE KEY", der)) => der,
                     Ok((label, _)) if label.contains("PRIVATE KEY") => {
                         // "RSA PRIVATE KEY", "EC PRIVATE KEY": not PKCS#8, not Ed25519.
                         return Err(KeyError::WrongAlgorithm(name.into()));
@@ -347,7 +347,8 @@ impl RetiredKey {
                     .map(|t| DateTime::parse_from_rfc3339(t.trim()).map_err(|_| bad()))
                     .transpose()?
                     .map(|t| t.with_timezone(&Utc));
-                let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|_| bad())?;
+                let (label, der) =
+                    pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|_| bad())?;
                 if label != "PUBLIC KEY" {
                     return Err(bad());
                 }
@@ -595,7 +596,9 @@ pub fn rotate(
         public: old.public(),
         retired_at: Some(now),
     };
-    let retired_file = loc.key_dir.join(loc.purpose.retired_file_name(&retired.kid));
+    let retired_file = loc
+        .key_dir
+        .join(loc.purpose.retired_file_name(&retired.kid));
     fs::create_dir_all(&loc.key_dir).map_err(|source| KeyError::Io {
         path: loc.key_dir.display().to_string(),
         source,
@@ -706,12 +709,18 @@ mod tests {
         fs::write(&path, SigningKey::generate().unwrap().pkcs8()).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = SigningKey::load_file(&path).unwrap_err();
-        assert!(matches!(err, KeyError::TooOpen { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::TooOpen { mode: 0o644, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(SigningKey::load_file(&path).is_ok());
         fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
-        assert!(SigningKey::load_file(&path).is_ok(), "group-readable only warns");
+        assert!(
+            SigningKey::load_file(&path).is_ok(),
+            "group-readable only warns"
+        );
     }
 
     #[test]
@@ -725,7 +734,10 @@ mod tests {
             public: key.public(),
             retired_at: Some(now),
         };
-        assert_eq!(RetiredKey::parse(r.to_file_text().as_bytes(), "f").unwrap(), r);
+        assert_eq!(
+            RetiredKey::parse(r.to_file_text().as_bytes(), "f").unwrap(),
+            r
+        );
         // `openssl pkey -pubout` of the RFC 8410 §10.3 key: no Retired line.
         let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
         let p = RetiredKey::parse(pem.as_bytes(), "f").unwrap();
@@ -741,7 +753,11 @@ mod tests {
     fn rotation_keeps_the_old_public_key_and_signs_with_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
         let active = dir.path().join(Purpose::Platform.file_name());
-        let l = loc(Purpose::Platform, KeySource::KeyDir(active.clone()), dir.path());
+        let l = loc(
+            Purpose::Platform,
+            KeySource::KeyDir(active.clone()),
+            dir.path(),
+        );
         assert!(matches!(KeyRing::load(&l), Err(KeyError::Missing(_))));
         let first = generate_file(&active).unwrap();
         let ring = KeyRing::load(&l).unwrap();

@@ -134,11 +134,18 @@ mod tests {
         let mut r = sample();
         assert!(!r.canonical().unwrap().contains("kid"));
         r.kid = Some(key.kid());
-        assert!(r.canonical().unwrap().contains(&format!("\"kid\":\"{}\"", key.kid())));
+        assert!(
+            r.canonical()
+                .unwrap()
+                .contains(&format!("\"kid\":\"{}\"", key.kid()))
+        );
         let sig = r.sign(&key).unwrap();
         let mut other = r.clone();
         other.kid = Some("0000000000000000".into());
         assert!(r.verify(&key.public(), &sig));
-        assert!(!other.verify(&key.public(), &sig), "the kid is covered by the signature");
+        assert!(
+            !other.verify(&key.public(), &sig),
+            "the kid is covered by the signature"
+        );
     }
 }

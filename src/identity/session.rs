@@ -161,7 +161,12 @@ impl SessionKeys {
         Self::build(ring.active(), ring.retired(), issuer, lifetime)
     }
 
-    fn build(active: &SigningKey, retired: &[RetiredKey], issuer: String, lifetime: Duration) -> Self {
+    fn build(
+        active: &SigningKey,
+        retired: &[RetiredKey],
+        issuer: String,
+        lifetime: Duration,
+    ) -> Self {
         install_provider();
         let mut verifying: HashMap<String, Verifying> = retired
             .iter()
@@ -380,7 +385,10 @@ mod tests {
         assert!(matches!(k.verify(&unknown, now), Err(TokenError::Invalid)));
         let none = resign(&t, &key, None, now);
         assert!(matches!(k.verify(&none, now), Err(TokenError::Invalid)));
-        assert!(k.verify(&resign(&t, &key, Some(&key.kid()), now), now).is_ok());
+        assert!(
+            k.verify(&resign(&t, &key, Some(&key.kid()), now), now)
+                .is_ok()
+        );
         // Another key claiming our kid is refused by the signature check.
         let other = SigningKey::generate().unwrap();
         let forged = resign(&t, &other, Some(&key.kid()), now);
@@ -403,20 +411,34 @@ mod tests {
         let old_ring = KeyRing::load(&loc).unwrap();
         let old = SessionKeys::from_ring(&old_ring, issuer.clone(), life);
         let now = Utc::now();
-        let before = old.issue(now - Duration::minutes(5), "u1", "agent", None, "A").unwrap();
+        let before = old
+            .issue(now - Duration::minutes(5), "u1", "agent", None, "A")
+            .unwrap();
 
         let rot = crate::keys::rotate(&loc, now, None).unwrap();
         let new = SessionKeys::from_ring(&KeyRing::load(&loc).unwrap(), issuer, life);
         assert_eq!(new.kid(), rot.new_kid);
-        assert_eq!(new.verify(&before, now).unwrap().sub, "u1", "still valid after rotation");
+        assert_eq!(
+            new.verify(&before, now).unwrap().sub,
+            "u1",
+            "still valid after rotation"
+        );
         let fresh = new.issue(now, "u2", "agent", None, "B").unwrap();
         assert!(new.verify(&fresh, now).is_ok());
         // Minted with the retired key after its retirement: refused, even backdated with a
         // long lifetime.
-        let after = old.issue(now + Duration::minutes(1), "u1", "agent", None, "A").unwrap();
+        let after = old
+            .issue(now + Duration::minutes(1), "u1", "agent", None, "A")
+            .unwrap();
         assert!(new.verify(&after, now + Duration::minutes(2)).is_err());
-        let long = SessionKeys::new(old_ring.active(), "http://localhost:8080".into(), Duration::days(30));
-        let backdated = long.issue(now - Duration::minutes(1), "u1", "agent", None, "A").unwrap();
+        let long = SessionKeys::new(
+            old_ring.active(),
+            "http://localhost:8080".into(),
+            Duration::days(30),
+        );
+        let backdated = long
+            .issue(now - Duration::minutes(1), "u1", "agent", None, "A")
+            .unwrap();
         assert!(new.verify(&backdated, now + Duration::hours(1)).is_err());
     }
 }

@@ -143,9 +143,11 @@ impl BlobStore {
         let Some(root) = self.root.clone() else {
             return Ok(Sweep::default());
         };
-        tokio::task::spawn_blocking(move || sweep_dir(&root.join("tmp"), max_age, SystemTime::now()))
-            .await
-            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || {
+            sweep_dir(&root.join("tmp"), max_age, SystemTime::now())
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
     }
 
     /// Stores `data` and returns its SHA-256 hex digest; storing the same bytes twice is a no-op.
@@ -205,7 +207,8 @@ fn sweep_dir(dir: &Path, max_age: Duration, now: SystemTime) -> Result<Sweep, Bl
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => continue,
-            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {}
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            }
             Err(std::fs::TryLockError::Error(_)) => continue,
         }
         match std::fs::remove_file(&path) {
@@ -371,7 +374,13 @@ mod tests {
 
         let hour = Duration::from_secs(3600);
         let swept = store.sweep_tmp(hour).await.unwrap();
-        assert_eq!(swept, Sweep { files: 1, bytes: 1000 });
+        assert_eq!(
+            swept,
+            Sweep {
+                files: 1,
+                bytes: 1000
+            }
+        );
         assert!(!stale.exists());
         assert!(fresh.exists() && other.exists() && live.tmp.exists());
         // With no minimum age, only the locked live upload survives among the .part files.
@@ -379,7 +388,10 @@ mod tests {
         assert_eq!(swept, Sweep { files: 1, bytes: 5 });
         assert!(!fresh.exists() && live.tmp.exists());
         let (id, _) = live.finish().unwrap();
-        assert_eq!(store.get(&id).await.unwrap(), Bytes::from_static(b"still coming"));
+        assert_eq!(
+            store.get(&id).await.unwrap(),
+            Bytes::from_static(b"still coming")
+        );
         // A fresh `.new` (a writer between creation and lock) is kept even at age zero.
         let new = tmp.join("0003.new");
         std::fs::write(&new, b"").unwrap();

@@ -325,11 +325,19 @@ async fn killed_mid_upload(backend: Backend) {
             })
             .unwrap_or_default()
     };
-    assert_eq!(leftovers().len(), 1, "the cut upload streams into one temp file");
+    assert_eq!(
+        leftovers().len(),
+        1,
+        "the cut upload streams into one temp file"
+    );
     s.restart().await;
     drop(tcp);
     // The restart swept the temp file the killed upload left (issue 11, item 5).
-    assert_eq!(leftovers(), Vec::<String>::new(), "stale upload temp files survived a restart");
+    assert_eq!(
+        leftovers(),
+        Vec::<String>::new(),
+        "stale upload temp files survived a restart"
+    );
 
     // Nothing committed is lost: the bid, its receipt, the receipt's signature.
     let (status, after) = s

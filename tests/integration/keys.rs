@@ -138,7 +138,8 @@ fn token_kid(token: &str) -> String {
 /// The claims of `token`, signed again with `key` under a header naming `kid`.
 fn resigned(token: &str, key: &SigningKey, kid: &str) -> String {
     let claims = token.split('.').nth(1).expect("claims");
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}).to_string());
     let input = format!("{header}.{claims}");
     let sig = key.pair.sign(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
@@ -236,7 +237,11 @@ async fn rotation_keeps_old_signatures_valid(backend: Backend) {
         let out = s.secret(name).display().to_string();
         let (ok, stdout, stderr) = run_cli(&["keys", "generate", "--out", &out]).await;
         assert!(ok, "{stdout}\n{stderr}");
-        kids.push(SigningKey::load_file(&s.secret(name)).expect("generated key").kid());
+        kids.push(
+            SigningKey::load_file(&s.secret(name))
+                .expect("generated key")
+                .kid(),
+        );
     }
     let (platform_kid, session_kid) = (kids[0].clone(), kids[1].clone());
     s.start().await;
@@ -256,7 +261,8 @@ async fn rotation_keeps_old_signatures_valid(backend: Backend) {
     let receipt_file = s.dir.path().join("receipt.json");
     std::fs::write(&receipt_file, receipt.to_string()).expect("receipt file");
     let receipt_path = receipt_file.display().to_string();
-    let (ok, out, err) = run_cli(&["receipt", "verify", &receipt_path, "--server", &s.base()]).await;
+    let (ok, out, err) =
+        run_cli(&["receipt", "verify", &receipt_path, "--server", &s.base()]).await;
     assert!(ok, "{out}\n{err}");
     s.stop().await;
 
@@ -269,7 +275,10 @@ async fn rotation_keeps_old_signatures_valid(backend: Backend) {
     }
     let (ok, listed, err) = keys(&["keys", "list"], &site_args).await;
     assert!(ok, "{listed}\n{err}");
-    assert!(listed.contains(&platform_kid) && listed.contains(&session_kid), "{listed}");
+    assert!(
+        listed.contains(&platform_kid) && listed.contains(&session_kid),
+        "{listed}"
+    );
     let new_platform = SigningKey::load_file(&s.secret("platform.pk8")).expect("new key");
     let new_session = SigningKey::load_file(&s.secret("session.pk8")).expect("new key");
     assert_ne!(new_platform.kid(), platform_kid);
@@ -295,10 +304,20 @@ async fn rotation_keeps_old_signatures_valid(backend: Backend) {
             )
         })
         .collect();
-    assert!(listed.contains(&(new_platform.kid(), "active".into())), "{published}");
-    assert!(listed.contains(&(platform_kid.clone(), "retired".into())), "{published}");
-    let (ok, out, err) = run_cli(&["receipt", "verify", &receipt_path, "--server", &s.base()]).await;
-    assert!(ok, "a receipt of the retired key no longer verifies:\n{out}\n{err}");
+    assert!(
+        listed.contains(&(new_platform.kid(), "active".into())),
+        "{published}"
+    );
+    assert!(
+        listed.contains(&(platform_kid.clone(), "retired".into())),
+        "{published}"
+    );
+    let (ok, out, err) =
+        run_cli(&["receipt", "verify", &receipt_path, "--server", &s.base()]).await;
+    assert!(
+        ok,
+        "a receipt of the retired key no longer verifies:\n{out}\n{err}"
+    );
     assert!(out.starts_with("OK "), "{out}");
     // The bid's view names the key that signed the receipt, not the active one.
     let (status, mine) = s
@@ -346,7 +365,10 @@ macro_rules! sqlite_and_postgres {
     };
 }
 
-sqlite_and_postgres!(rotation_and_external_keys, rotation_keeps_old_signatures_valid);
+sqlite_and_postgres!(
+    rotation_and_external_keys,
+    rotation_keeps_old_signatures_valid
+);
 
 /// Runs `sunbid serve` with a platform key file and returns (exited in time, status, stderr).
 async fn serve_with_key_file(data: &Path, key_file: &Path) -> (Option<i32>, String) {
@@ -393,7 +415,10 @@ async fn bad_key_files_stop_the_start_up_with_a_clear_error() {
         .expect("b64");
     let cases = [
         (dir.path().join("missing.pk8"), "does not exist"),
-        (file("garbage.pk8", b"this is not a key\n", 0o600), "not a PKCS#8"),
+        (
+            file("garbage.pk8", b"this is not a key\n", 0o600),
+            "not a PKCS#8",
+        ),
         (file("p256.pk8", &p256, 0o600), "not an Ed25519 key"),
         (file("open.pk8", good.pkcs8(), 0o644), "too open"),
     ];
@@ -401,7 +426,10 @@ async fn bad_key_files_stop_the_start_up_with_a_clear_error() {
         let (code, stderr) = serve_with_key_file(&data, &path).await;
         assert_eq!(code, Some(2), "{}: {stderr}", path.display());
         assert!(stderr.contains(expected), "{}: {stderr}", path.display());
-        assert!(stderr.contains(&path.display().to_string()), "names the file: {stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "names the file: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(
             !data.join("keys").join("platform-ed25519.pk8").exists(),
