@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::{KeyError, KeyLocation, KeySource, Purpose};
+
 /// Everything `sunbid serve` needs to run.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +45,21 @@ pub struct Config {
     /// A TTF/OTF/TTC font with Chinese glyphs for the PDF evaluation report; `None` looks
     /// for Debian's fonts-wqy-microhei, fonts-wqy-zenhei or fonts-noto-cjk.
     pub report_font: Option<PathBuf>,
+    /// Folder of the active signing keys and the retired public keys; `None` means
+    /// systemd's `$CREDENTIALS_DIRECTORY` when set (resolved by [`Config::load`]), else
+    /// `<data_dir>/keys`, where missing keys are created on first start.
+    pub key_dir: Option<PathBuf>,
+    /// The platform key (receipts, checkpoints) as a PKCS#8 file, e.g. a secret mount.
+    pub platform_key_file: Option<PathBuf>,
+    /// The session key (login tokens) as a PKCS#8 file, e.g. a secret mount.
+    pub session_key_file: Option<PathBuf>,
+    /// The platform key inline: base64 of the PKCS#8 DER, or PEM (secret).
+    pub platform_key: Option<String>,
+    /// The session key inline: base64 of the PKCS#8 DER, or PEM (secret).
+    pub session_key: Option<String>,
+    /// Upload temp files (`blobs/tmp/*.part`) untouched this long, in seconds, and held
+    /// by no live upload, are removed at start-up and every few minutes.
+    pub upload_tmp_max_age_seconds: u64,
 }
 
 impl Default for Config {
@@ -62,6 +79,12 @@ impl Default for Config {
             job_poll_seconds: 5,
             list_cache_ms: 1000,
             report_font: None,
+            key_dir: None,
+            platform_key_file: None,
+            session_key_file: None,
+            platform_key: None,
+            session_key: None,
+            upload_tmp_max_age_seconds: 3600,
         }
     }
 }
@@ -87,6 +110,15 @@ impl fmt::Debug for Config {
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("list_cache_ms", &self.list_cache_ms)
             .field("report_font", &self.report_font)
+            .field("key_dir", &self.key_dir)
+            .field("platform_key_file", &self.platform_key_file)
+            .field("session_key_file", &self.session_key_file)
+            .field("platform_key", &self.platform_key.as_ref().map(|_| "***"))
+            .field("session_key", &self.session_key.as_ref().map(|_| "***"))
+            .field(
+                "upload_tmp_max_age_seconds",
+                &self.upload_tmp_max_age_seconds,
+            )
             .finish()
     }
 }
@@ -116,6 +148,12 @@ pub struct Overrides {
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_key_file: Option<PathBuf>,
 }
 
 /// The configuration keys, as accepted from the environment (`SUNBID_<KEY>`).
@@ -134,6 +172,12 @@ const KEYS: &[&str] = &[
     "job_poll_seconds",
     "list_cache_ms",
     "report_font",
+    "key_dir",
+    "platform_key_file",
+    "session_key_file",
+    "platform_key",
+    "session_key",
+    "upload_tmp_max_age_seconds",
 ];
 
 impl Config {
@@ -146,6 +190,11 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("sunbid.toml"));
         if file.exists() {
             fig = fig.merge(Toml::file(file));
+        }
+        // systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY: the natural key
+        // folder when nothing more specific is configured.
+        if let Some(creds) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|v| !v.is_empty()) {
+            fig = fig.merge(Serialized::default("key_dir", PathBuf::from(creds)));
         }
         // Only known keys: other SUNBID_* variables (test settings, say) are not config.
         fig.merge(Env::prefixed("SUNBID_").only(KEYS))
@@ -166,9 +215,41 @@ impl Config {
         self.data_dir.join("blobs")
     }
 
-    /// Where the server's generated signing keys live.
+    /// The folder of the signing keys and retired public keys.
     pub fn key_dir(&self) -> PathBuf {
-        self.data_dir.join("keys")
+        self.key_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys"))
+    }
+
+    /// Where the keys of `purpose` come from. Precedence: `<purpose>_key_file`, then the
+    /// inline `<purpose>_key` (both at once is an error), then `<key_dir>/<purpose>-ed25519.pk8`;
+    /// only the data-folder default is created when missing.
+    pub fn key_location(&self, purpose: Purpose) -> Result<KeyLocation<'_>, KeyError> {
+        let (file, inline) = match purpose {
+            Purpose::Platform => (&self.platform_key_file, &self.platform_key),
+            Purpose::Session => (&self.session_key_file, &self.session_key),
+        };
+        let inline = inline.as_deref().filter(|s| !s.trim().is_empty());
+        let source = match (file, inline) {
+            (Some(_), Some(_)) => return Err(KeyError::Conflict(purpose.name())),
+            (Some(f), None) => KeySource::File(f.clone()),
+            (None, Some(_)) => KeySource::Inline,
+            (None, None) => {
+                let path = self.key_dir().join(purpose.file_name());
+                if self.key_dir.is_some() {
+                    KeySource::KeyDir(path)
+                } else {
+                    KeySource::DataDir(path)
+                }
+            }
+        };
+        Ok(KeyLocation {
+            purpose,
+            source,
+            inline,
+            key_dir: self.key_dir(),
+        })
     }
 
     /// Whether cookies must carry `Secure` (only when served over HTTPS).
@@ -227,6 +308,73 @@ mod tests {
             };
             let cfg = Config::load(None, &flags).map_err(|e| e.to_string())?;
             assert_eq!(cfg.public_url, "http://flag:1");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_hides_inline_keys() {
+        let cfg = Config {
+            platform_key: Some("MC4CAQAwBQYDK2VwBCIEINTuctv5".into()),
+            ..Config::default()
+        };
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("MC4CAQ"), "{shown}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn key_sources_follow_the_documented_precedence() {
+        figment::Jail::expect_with(|jail| {
+            let load = || Config::load(None, &Overrides::default()).map_err(|e| e.to_string());
+            let cfg = load()?;
+            let loc = cfg
+                .key_location(Purpose::Platform)
+                .map_err(|e| e.to_string())?;
+            assert!(loc.source.in_data_dir());
+
+            jail.set_env("CREDENTIALS_DIRECTORY", "/run/credentials/sunbid.service");
+            let cfg = load()?;
+            let loc = cfg
+                .key_location(Purpose::Session)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                loc.source,
+                KeySource::KeyDir(PathBuf::from(
+                    "/run/credentials/sunbid.service/session-ed25519.pk8"
+                ))
+            );
+
+            jail.set_env("SUNBID_KEY_DIR", "/etc/sunbid/keys");
+            jail.set_env("SUNBID_PLATFORM_KEY_FILE", "/run/secrets/platform.pk8");
+            jail.set_env(
+                "SUNBID_SESSION_KEY",
+                "MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC",
+            );
+            let cfg = load()?;
+            assert_eq!(cfg.key_dir(), PathBuf::from("/etc/sunbid/keys"));
+            let p = cfg
+                .key_location(Purpose::Platform)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                p.source,
+                KeySource::File("/run/secrets/platform.pk8".into())
+            );
+            let s = cfg
+                .key_location(Purpose::Session)
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.source, KeySource::Inline);
+            assert!(
+                s.inline.is_some_and(|k| k.ends_with("dVhC")),
+                "base64 kept as text"
+            );
+
+            jail.set_env("SUNBID_SESSION_KEY_FILE", "/run/secrets/session.pk8");
+            let cfg = load()?;
+            assert!(matches!(
+                cfg.key_location(Purpose::Session),
+                Err(KeyError::Conflict("session"))
+            ));
             Ok(())
         });
     }

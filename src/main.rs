@@ -14,6 +14,7 @@ use sunbid::clock::{Clock, SystemClock};
 use sunbid::config::{Config, Overrides};
 use sunbid::identity::Role;
 use sunbid::identity::service::{NewUser, create_user};
+use sunbid::keys::{KeyRing, Purpose};
 
 #[derive(Parser)]
 #[command(
@@ -39,12 +40,40 @@ struct ConfigArgs {
     database_url: Option<String>,
 }
 
+/// Where the signing keys are (docs/sealed-bidding.md, "Signing keys").
+#[derive(Args, Clone)]
+struct KeyArgs {
+    /// Folder of the signing keys and retired public keys (default $CREDENTIALS_DIRECTORY,
+    /// else <data dir>/keys).
+    #[arg(long)]
+    key_dir: Option<PathBuf>,
+    /// The platform key (receipts, audit checkpoints) as a PKCS#8 file.
+    #[arg(long)]
+    platform_key_file: Option<PathBuf>,
+    /// The session key (login tokens) as a PKCS#8 file.
+    #[arg(long)]
+    session_key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            key_dir: self.key_dir.clone(),
+            platform_key_file: self.platform_key_file.clone(),
+            session_key_file: self.session_key_file.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the platform.
     Serve {
         #[command(flatten)]
         cfg: ConfigArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
@@ -89,6 +118,43 @@ enum Command {
     Draw {
         #[command(subcommand)]
         command: DrawCommand,
+    },
+    /// The platform's signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a fresh Ed25519 key (PKCS#8 DER, mode 0600) to a new file, e.g. for a secret.
+    Generate {
+        /// The file to create (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Retire the active key of one purpose and make a fresh one: the old public key is kept
+    /// in the key folder so what it signed still verifies. Restart every server process
+    /// afterwards.
+    Rotate {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// platform (receipts, audit checkpoints) or session (login tokens).
+        #[arg(long)]
+        purpose: String,
+        /// Write the new key here instead of over the active key's file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show the key ids of the active and retired keys, and where they come from.
+    List {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
     },
 }
 
@@ -220,6 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
             cfg,
+            keys,
             listen,
             public_url,
             demo,
@@ -231,7 +298,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     listen,
                     public_url,
                     demo: demo.then_some(true),
-                    ..Overrides::default()
+                    ..keys.overrides()
                 },
             )?;
             init_logs(config.log_json);
@@ -289,6 +356,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created user {id}");
         }
+        Command::Keys { command } => return keys_command(command, clock.as_ref()),
         Command::Draw {
             command: DrawCommand::Verify { server, draw },
         } => match sunbid::expert::service::verify_remote(&server, &draw).await? {
@@ -440,6 +508,59 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys_command(command: KeysCommand, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Generate { out } => {
+            let kid = sunbid::keys::generate_file(&out)?;
+            println!("wrote key {kid} to {}", out.display());
+        }
+        KeysCommand::Rotate {
+            cfg,
+            keys,
+            purpose,
+            out,
+        } => {
+            let purpose = Purpose::parse(&purpose)
+                .ok_or_else(|| anyhow::anyhow!("--purpose is platform or session"))?;
+            let config = load_config(&cfg, keys.overrides())?;
+            let loc = config.key_location(purpose)?;
+            let done = sunbid::keys::rotate(&loc, clock.now(), out.as_deref())?;
+            println!(
+                "retired {} key {} (public key kept in {})",
+                purpose.name(),
+                done.old_kid,
+                done.retired_file.display()
+            );
+            println!(
+                "new {} key {} written to {}",
+                purpose.name(),
+                done.new_kid,
+                done.new_file.display()
+            );
+            eprintln!(
+                "restart every sunbid serve process now: until then they sign with the old key"
+            );
+        }
+        KeysCommand::List { cfg, keys } => {
+            let config = load_config(&cfg, keys.overrides())?;
+            for purpose in [Purpose::Platform, Purpose::Session] {
+                let loc = config.key_location(purpose)?;
+                // Listing never creates a key.
+                let ring = KeyRing::load(&loc.existing())?;
+                for k in ring.all() {
+                    let state = match (k.active, k.retired_at) {
+                        (true, _) => format!("active   {}", loc.source.describe()),
+                        (false, Some(t)) => format!("retired  {}", t.to_rfc3339()),
+                        (false, None) => "retired".to_string(),
+                    };
+                    println!("{:<9} {}  {state}", purpose.name(), k.kid);
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ use crate::disclosure::cache::ListCache;
 use crate::http::{self, AppState};
 use crate::identity::ratelimit::LoginLimiter;
 use crate::identity::session::SessionKeys;
-use crate::keys::SigningKey;
+use crate::keys::{KeyRing, Purpose};
 use crate::store::Db;
 use crate::store::blob::BlobStore;
 use crate::tender::rulebook::Rulebooks;
@@ -29,10 +29,11 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     let blobs = BlobStore::local(&config.blob_dir()).context("opening the blob store")?;
-    let platform_key = SigningKey::load_or_create(&config.key_dir().join("platform-ed25519.pk8"))?;
-    let session_key = SigningKey::load_or_create(&config.key_dir().join("session-ed25519.pk8"))?;
-    let sessions = SessionKeys::new(
-        &session_key,
+    sweep_upload_tmp(&blobs, &config).await;
+    let platform_keys = load_keys(&config, Purpose::Platform)?;
+    let session_keys = load_keys(&config, Purpose::Session)?;
+    let sessions = SessionKeys::from_ring(
+        &session_keys,
         config.public_url.clone(),
         chrono::Duration::minutes(config.session_minutes),
     );
@@ -46,7 +47,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         blobs,
         config: Arc::new(config),
         clock,
-        platform_key: Arc::new(platform_key),
+        platform_key: platform_keys.active().clone(),
+        platform_keys: Arc::new(platform_keys),
         sessions: Arc::new(sessions),
         rulebooks: Arc::new(rulebooks),
         login_limiter: Arc::new(LoginLimiter::default()),
@@ -60,6 +62,50 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }
     Ok(state)
 }
+
+/// Loads one purpose's key ring; warns when the signing key lives in the data folder,
+/// where every copy of the data carries it (docs/sealed-bidding.md, "Signing keys").
+fn load_keys(config: &Config, purpose: Purpose) -> anyhow::Result<KeyRing> {
+    let loc = config.key_location(purpose)?;
+    let ring = KeyRing::load(&loc)
+        .with_context(|| format!("loading the {} signing key", purpose.name()))?;
+    let kid = ring.active().kid();
+    if loc.source.in_data_dir() {
+        tracing::warn!(
+            purpose = purpose.name(),
+            kid,
+            file = %loc.source.describe(),
+            "the {} signing key lives in the data directory: anyone with a copy of it can {}; \
+             set SUNBID_{}_KEY_FILE (or SUNBID_KEY_DIR) to a secret mount outside it",
+            purpose.name(),
+            match purpose {
+                Purpose::Platform => "forge bid receipts and audit checkpoints",
+                Purpose::Session => "mint login tokens",
+            },
+            purpose.name().to_uppercase(),
+        );
+    } else {
+        tracing::info!(purpose = purpose.name(), kid, source = %loc.source.describe(), retired = ring.retired().len(), "signing key loaded");
+    }
+    Ok(ring)
+}
+
+/// Removes upload temp files left by a crash; logs what it removed (never fails start-up).
+async fn sweep_upload_tmp(blobs: &BlobStore, config: &Config) {
+    let max_age = Duration::from_secs(config.upload_tmp_max_age_seconds);
+    match blobs.sweep_tmp(max_age).await {
+        Ok(s) if s.files > 0 => tracing::info!(
+            files = s.files,
+            bytes = s.bytes,
+            "removed stale upload temp files"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweeping upload temp files"),
+    }
+}
+
+/// How often the job loop sweeps upload temp files.
+const TMP_SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// A running server.
 pub struct Running {
@@ -103,7 +149,12 @@ pub async fn serve(
 
 async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(state.config.job_poll_seconds.max(1));
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
+        if last_sweep.elapsed() >= TMP_SWEEP_EVERY {
+            last_sweep = tokio::time::Instant::now();
+            sweep_upload_tmp(&state.blobs, &state.config).await;
+        }
         match crate::tender::jobs::run_due(&state).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "ran due jobs"),

@@ -5,7 +5,10 @@
 //! `serde_json_canonicalizer`): any verifier re-canonicalises the `receipt` object it got and
 //! checks the signature against the platform public key (`GET /api/v1/platform-key`, the
 //! same key as the audit checkpoints' `vkey`). `audit_index` is the sequence number of the
-//! submission's audit event, so the receipt can be matched to the public log.
+//! submission's audit event, so the receipt can be matched to the public log. `kid` names
+//! the platform key that signed it (see [`crate::keys`]), so that after a key rotation a
+//! verifier picks the right one of the published keys; receipts issued before key ids
+//! existed have no `kid`, and their canonical JSON (and signature) stays what it was.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -50,6 +53,9 @@ pub struct Receipt {
     pub server_time: String,
     /// Sequence number of the submission's audit event.
     pub audit_index: u64,
+    /// Key id of the platform key that signs this receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
 }
 
 impl Receipt {
@@ -98,6 +104,7 @@ mod tests {
             }],
             server_time: "2026-01-01T00:00:00.000Z".into(),
             audit_index: 7,
+            kid: None,
         }
     }
 
@@ -118,6 +125,27 @@ mod tests {
             r.canonical()
                 .unwrap()
                 .starts_with("{\"audit_index\":7,\"bid_id\":\"b\"")
+        );
+    }
+
+    #[test]
+    fn the_key_id_is_signed_and_absent_when_unset() {
+        let key = SigningKey::generate().unwrap();
+        let mut r = sample();
+        assert!(!r.canonical().unwrap().contains("kid"));
+        r.kid = Some(key.kid());
+        assert!(
+            r.canonical()
+                .unwrap()
+                .contains(&format!("\"kid\":\"{}\"", key.kid()))
+        );
+        let sig = r.sign(&key).unwrap();
+        let mut other = r.clone();
+        other.kid = Some("0000000000000000".into());
+        assert!(r.verify(&key.public(), &sig));
+        assert!(
+            !other.verify(&key.public(), &sig),
+            "the kid is covered by the signature"
         );
     }
 }

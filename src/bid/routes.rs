@@ -61,11 +61,33 @@ fn caller(ctx: &Ctx) -> Result<Caller, BidError> {
     Caller::from_ctx(ctx).map_err(|_| BidError::LoginRequired)
 }
 
+/// The active platform key (top-level fields, as before key rotation existed) and every
+/// key the platform ever signed with (`keys`), so receipts and checkpoints signed by a
+/// retired key still verify.
 async fn platform_key(State(state): State<AppState>) -> impl IntoResponse {
+    let origin = state.config.log_origin();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let keys: Vec<_> = state
+        .platform_keys
+        .all()
+        .into_iter()
+        .map(|k| {
+            json!({
+                "kid": k.kid,
+                "vkey": crate::audit::checkpoint::verifier_key(&origin, &k.public),
+                "public_key": b64.encode(k.public),
+                "algorithm": "Ed25519",
+                "status": if k.active { "active" } else { "retired" },
+                "retired_at": k.retired_at.map(crate::audit::entry_time),
+            })
+        })
+        .collect();
     Json(json!({
+        "kid": state.platform_key.kid(),
         "vkey": crate::audit::routes::vkey(&state),
-        "public_key": base64::engine::general_purpose::STANDARD.encode(state.platform_key.public()),
+        "public_key": b64.encode(state.platform_key.public()),
         "algorithm": "Ed25519",
+        "keys": keys,
     }))
 }
 

@@ -552,6 +552,7 @@ pub async fn submit(
         parts: receipt_parts,
         server_time: audit::entry_time(now),
         audit_index: seq,
+        kid: Some(state.platform_key.kid()),
     };
     let canonical = receipt
         .canonical()
@@ -573,6 +574,33 @@ pub async fn submit(
         signature,
         vkey: crate::audit::routes::vkey(state),
     })
+}
+
+/// The verifier key of the platform key that signed a stored receipt: the one its `kid`
+/// names, or for a receipt from before key ids, the published key its signature verifies
+/// with; the active key when neither is known (the client's check will then say so).
+fn signing_vkey(state: &AppState, receipt: &Value, canonical: &str, signature: &str) -> String {
+    use base64::Engine as _;
+    let origin = state.config.log_origin();
+    let keys = state.platform_keys.all();
+    let by_kid = receipt
+        .get("kid")
+        .and_then(Value::as_str)
+        .and_then(|kid| keys.iter().find(|k| k.kid == kid));
+    let found = by_kid.or_else(|| {
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(signature.trim())
+            .ok()?;
+        keys.iter().find(|k| {
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, k.public)
+                .verify(canonical.as_bytes(), &sig)
+                .is_ok()
+        })
+    });
+    match found {
+        Some(k) => crate::audit::checkpoint::verifier_key(&origin, &k.public),
+        None => crate::audit::routes::vkey(state),
+    }
 }
 
 /// The bidder withdraws (撤回) the company's current bid before the deadline. 条例 第35条:
@@ -670,8 +698,8 @@ pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Val
                    "submitted_at": audit::entry_time(from_millis(b.submitted_at)),
                    "closed_at": b.closed_at.map(|t| audit::entry_time(from_millis(t))),
                    "withdrawn_by": b.withdrawn_by, "reason": b.reason,
-                   "receipt": receipt, "signature": b.signature,
-                   "vkey": crate::audit::routes::vkey(state)})
+                   "vkey": signing_vkey(state, &receipt, &b.receipt_json, &b.signature),
+                   "receipt": receipt, "signature": b.signature})
         }
     };
     Ok(json!({

@@ -25,7 +25,9 @@ pub mod receipt;
 pub mod submit;
 
 pub use form::{BidForm, FormError, validate_form};
-pub use receipt::{Receipt, ReceiptError, ReceiptPart, SignedReceipt, verify_receipt};
+pub use receipt::{
+    Receipt, ReceiptError, ReceiptPart, SignedReceipt, verify_receipt, verify_receipt_any,
+};
 pub use submit::{Credentials, SubmitOptions, SubmitOutcome, submit_bid, verify_receipt_file};
 
 /// Everything `sunbid bid submit` and `sunbid receipt verify` can fail with. The message is

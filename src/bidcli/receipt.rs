@@ -13,7 +13,10 @@
 //! The signature covers the receipt object exactly as received — re-canonicalised from the
 //! parsed JSON value, never from our own struct, so a field this build does not know about
 //! is still covered. The `vkey` inside the file is only a hint: the key that counts is the
-//! one the caller trusts (pinned, or fetched from the platform).
+//! one the caller trusts (pinned, or fetched from the platform). A receipt names the key
+//! that signed it (`kid`, hex of the first 8 bytes of SHA-256 of the public key), so after a
+//! rotation the right one of the platform's published keys is used; a receipt without a
+//! `kid` (issued before key ids) is checked against each trusted key.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit::checkpoint::{VerifierKey, parse_verifier_key};
+use crate::keys::kid_of;
 
 /// The receipt format this build reads.
 pub const RECEIPT_VERSION: u64 = 1;
@@ -61,6 +65,9 @@ pub struct Receipt {
     pub server_time: Value,
     /// The audit log index of the submission event.
     pub audit_index: u64,
+    /// The id of the platform key that signed it (absent in receipts before key ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
 }
 
 impl Receipt {
@@ -117,6 +124,16 @@ pub fn key_label(key: &VerifierKey) -> String {
 ///
 /// The signature is checked before any receipt field is interpreted.
 pub fn verify_receipt(text: &[u8], key: &VerifierKey) -> Result<SignedReceipt, ReceiptError> {
+    verify_receipt_any(text, std::slice::from_ref(key)).map(|(signed, _)| signed)
+}
+
+/// Checks a receipt file against a set of trusted keys (the platform's active and retired
+/// keys): the key its `kid` names, or each key when it names none. Returns the receipt and
+/// the key that verified it. Panic-free on any input.
+pub fn verify_receipt_any(
+    text: &[u8],
+    keys: &[VerifierKey],
+) -> Result<(SignedReceipt, VerifierKey), ReceiptError> {
     if text.len() > MAX_RECEIPT_LEN {
         return Err(ReceiptError::Malformed(format!(
             "{} bytes is far larger than any receipt",
@@ -139,26 +156,37 @@ pub fn verify_receipt(text: &[u8], key: &VerifierKey) -> Result<SignedReceipt, R
         .map_err(|_| ReceiptError::Malformed("the signature is not base64".into()))?;
     let canonical = serde_json_canonicalizer::to_vec(receipt_value)
         .map_err(|e| ReceiptError::Malformed(format!("cannot canonicalise the receipt: {e}")))?;
-    let expected = key_label(key);
-    if UnparsedPublicKey::new(&ED25519, key.public_key)
-        .verify(&canonical, &signature)
-        .is_err()
-    {
-        // Name the file's key only when it is another key than the trusted one.
+    // The kid is only a hint for choosing the key (it is signed, so a changed kid fails).
+    let kid = receipt_value.get("kid").and_then(Value::as_str);
+    let verified = keys
+        .iter()
+        .filter(|k| kid.is_none_or(|kid| kid_of(&k.public_key) == kid))
+        .find(|k| {
+            UnparsedPublicKey::new(&ED25519, k.public_key)
+                .verify(&canonical, &signature)
+                .is_ok()
+        });
+    let Some(key) = verified else {
+        let expected = keys.iter().map(key_label).collect::<Vec<_>>().join(", ");
+        // Name the file's key only when it is another key than the trusted ones.
         let claimed = vkey
             .as_deref()
             .and_then(|v| parse_verifier_key(v).ok())
+            .filter(|k| !keys.contains(k))
             .map(|k| key_label(&k))
-            .filter(|label| *label != expected);
+            .or_else(|| {
+                kid.filter(|kid| !keys.iter().any(|k| kid_of(&k.public_key) == *kid))
+                    .map(|kid| format!("kid {kid}"))
+            });
         return Err(ReceiptError::BadSignature { expected, claimed });
-    }
+    };
     let version = receipt_value.get("v").and_then(Value::as_u64);
     if version != Some(RECEIPT_VERSION) {
         return Err(ReceiptError::UnsupportedVersion(version.unwrap_or(0)));
     }
     let receipt: Receipt = serde_json::from_value(receipt_value.clone())
         .map_err(|e| ReceiptError::Malformed(format!("receipt fields: {e}")))?;
-    Ok(SignedReceipt { receipt, vkey })
+    Ok((SignedReceipt { receipt, vkey }, key.clone()))
 }
 
 /// What the client sent for one part: the envelope's digest and size.
@@ -436,6 +464,31 @@ mod tests {
             verify_receipt(&bytes(&sign(&v2, &kp)), &key),
             Err(ReceiptError::UnsupportedVersion(2))
         );
+    }
+
+    #[test]
+    fn after_a_rotation_the_key_the_receipt_names_verifies_it() {
+        let (old, new) = (keypair(), keypair());
+        let trusted = [
+            parse_verifier_key(&vkey_of(&new)).unwrap(),
+            parse_verifier_key(&vkey_of(&old)).unwrap(),
+        ];
+        let old_pk: [u8; 32] = old.public_key().as_ref().try_into().unwrap();
+        let mut r = receipt_value();
+        r["kid"] = json!(kid_of(&old_pk));
+        let (ok, key) = verify_receipt_any(&bytes(&sign(&r, &old)), &trusted).unwrap();
+        assert_eq!(key, trusted[1]);
+        assert_eq!(ok.receipt.kid.as_deref(), Some(kid_of(&old_pk).as_str()));
+        // Without a kid (a receipt from before key ids), every trusted key is tried.
+        let (_, key) = verify_receipt_any(&bytes(&sign(&receipt_value(), &old)), &trusted).unwrap();
+        assert_eq!(key, trusted[1]);
+        // Only the new key trusted (the old one not published): refused, naming the kid.
+        let err = verify_receipt_any(&bytes(&sign(&r, &old)), &trusted[..1]).unwrap_err();
+        assert!(matches!(err, ReceiptError::BadSignature { .. }), "{err}");
+        // A kid naming a trusted key other than the signer: refused.
+        let mut lying = r.clone();
+        lying["kid"] = json!(kid_of(&trusted[0].public_key));
+        assert!(verify_receipt_any(&bytes(&sign(&lying, &old)), &trusted).is_err());
     }
 
     #[test]

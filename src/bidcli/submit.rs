@@ -24,6 +24,7 @@ use tokio::io::AsyncReadExt as _;
 use super::form::{BidForm, MAX_FORM_LEN, validate_form};
 use super::receipt::{
     MAX_RECEIPT_LEN, Receipt, SentPart, SignedReceipt, check_matches, key_label, verify_receipt,
+    verify_receipt_any,
 };
 use super::{ClientError, ReceiptError};
 use crate::audit::checkpoint::{VerifierKey, parse_verifier_key};
@@ -139,6 +140,28 @@ struct UploadAnswer {
 #[derive(Deserialize)]
 struct PlatformKeyAnswer {
     vkey: String,
+    /// Every key, active and retired (servers before key rotation list none).
+    #[serde(default)]
+    keys: Vec<PublishedKey>,
+}
+
+#[derive(Deserialize)]
+struct PublishedKey {
+    vkey: String,
+}
+
+/// Every key the platform publishes (active first), to verify a receipt that a retired key
+/// may have signed.
+async fn published_keys(api: &Api) -> Result<Vec<(VerifierKey, String)>, ClientError> {
+    let answer: PlatformKeyAnswer = api.get("/api/v1/platform-key").await?;
+    std::iter::once(answer.vkey)
+        .chain(answer.keys.into_iter().map(|k| k.vkey))
+        .map(|v| {
+            parse_verifier_key(&v)
+                .map(|k| (k, v))
+                .map_err(|e| ClientError::Protocol(format!("platform key: {e}")))
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -645,13 +668,17 @@ pub async fn verify_receipt_file(
         .into());
     }
     let text = std::fs::read(path).map_err(ClientError::io(what))?;
-    let (key, vkey, source) = match (vkey, server) {
+    let (keys, source) = match (vkey, server) {
         (Some(v), _) => {
             let key = parse_verifier_key(v.trim())
                 .map_err(|e| ClientError::Usage(format!("--vkey: {e}")))?;
-            (key, v.trim().to_owned(), KeySource::Pinned)
+            (vec![(key, v.trim().to_owned())], KeySource::Pinned)
         }
-        (None, Some(server)) => platform_key(&Api::new(server)?, None).await?,
+        (None, Some(server)) => {
+            let api = Api::new(server)?;
+            let keys = published_keys(&api).await?;
+            (keys, KeySource::Published(api.url("/api/v1/platform-key")))
+        }
         (None, None) => {
             return Err(ClientError::Usage(
                 "give --vkey KEY (pinned) or --server URL (fetch the platform's published key)"
@@ -659,7 +686,13 @@ pub async fn verify_receipt_file(
             ));
         }
     };
-    let signed = verify_receipt(&text, &key)?;
+    let trusted: Vec<VerifierKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let (signed, key) = verify_receipt_any(&text, &trusted)?;
+    let vkey = keys
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_default();
     Ok((signed, key_label(&key), vkey, source))
 }
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The platform's signing key (audit checkpoints, receipts).
     pub platform_key: Arc<SigningKey>,
+    /// Every platform key, active and retired, for the published key list.
+    pub platform_keys: Arc<crate::keys::KeyRing>,
     /// Session token keys.
     pub sessions: Arc<SessionKeys>,
     /// Rulebooks by category and procedure.

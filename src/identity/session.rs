@@ -1,6 +1,13 @@
 //! Session tokens: EdDSA-signed JWTs (jsonwebtoken with a small ring-backed provider, so
 //! the `rsa` crate is never linked), carried in an HttpOnly cookie for pages and as a
 //! Bearer token for the API. Validation is strict: algorithm, iss, aud, sub, exp, nbf.
+//!
+//! Every token names its signing key in the header (`kid`, see [`crate::keys`]): the active
+//! session key signs, and a key retired by a rotation still verifies the tokens it signed
+//! before its retirement, until they expire. A token without a `kid`, or with one the server
+//! does not hold, is invalid.
+
+use std::collections::HashMap;
 
 use std::sync::Once;
 
@@ -11,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::SigningKey;
+use crate::keys::{KeyRing, RetiredKey, SigningKey};
 
 /// The audience every token carries.
 const AUDIENCE: &str = "sunbid";
@@ -53,7 +60,7 @@ fn signer_factory(
     if *alg != Algorithm::EdDSA {
         return Err(new_error(ErrorKind::InvalidAlgorithm));
     }
-    let pair = Ed25519KeyPair::from_pkcs8(key.as_bytes())
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes())
         .map_err(|_| new_error(ErrorKind::InvalidEddsaKey))?;
     Ok(Box::new(RingEdSigner(pair)))
 }
@@ -108,10 +115,18 @@ pub struct Claims {
     pub sid: String,
 }
 
+/// A key that verifies tokens.
+struct Verifying {
+    decoding: DecodingKey,
+    /// For a retired key: it verifies only tokens issued before this instant.
+    retired_at: Option<DateTime<Utc>>,
+}
+
 /// Issues and checks tokens.
 pub struct SessionKeys {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: HashMap<String, Verifying>,
     issuer: String,
     lifetime: Duration,
 }
@@ -136,15 +151,54 @@ pub enum TokenError {
 }
 
 impl SessionKeys {
-    /// Keys from the server's session signing key.
+    /// Keys from one session signing key (no retired keys).
     pub fn new(key: &SigningKey, issuer: String, lifetime: Duration) -> Self {
+        Self::build(key, &[], issuer, lifetime)
+    }
+
+    /// Keys from the session key ring: the active key signs, the retired ones verify.
+    pub fn from_ring(ring: &KeyRing, issuer: String, lifetime: Duration) -> Self {
+        Self::build(ring.active(), ring.retired(), issuer, lifetime)
+    }
+
+    fn build(
+        active: &SigningKey,
+        retired: &[RetiredKey],
+        issuer: String,
+        lifetime: Duration,
+    ) -> Self {
         install_provider();
+        let mut verifying: HashMap<String, Verifying> = retired
+            .iter()
+            .map(|r| {
+                let v = Verifying {
+                    decoding: DecodingKey::from_ed_der(&r.public),
+                    // A retired key without a recorded retirement time verifies nothing:
+                    // as if retired at the epoch.
+                    retired_at: Some(r.retired_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)),
+                };
+                (r.kid.clone(), v)
+            })
+            .collect();
+        verifying.insert(
+            active.kid(),
+            Verifying {
+                decoding: DecodingKey::from_ed_der(&active.public()),
+                retired_at: None,
+            },
+        );
         Self {
-            encoding: EncodingKey::from_ed_der(key.pkcs8()),
-            decoding: DecodingKey::from_ed_der(&key.public()),
+            kid: active.kid(),
+            encoding: EncodingKey::from_ed_der(active.pkcs8()),
+            verifying,
             issuer,
             lifetime,
         }
+    }
+
+    /// The id of the key that signs new tokens.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// Signs a token for a user with a fresh session id that is not stored, so the server
@@ -184,14 +238,24 @@ impl SessionKeys {
             nbf: now.timestamp() - 5,
             iat: now.timestamp(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.encoding)
-            .map_err(|_| TokenError::Invalid)
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|_| TokenError::Invalid)
     }
 
     /// Verifies a token at `now`: EdDSA only (so `alg: none` and HS256 tricks fail),
     /// issuer, audience, subject, expiry and not-before all required. Times are checked
     /// here against the injected clock rather than by jsonwebtoken against the system's.
+    /// The header's `kid` picks the key; a retired key verifies only tokens issued before
+    /// it was retired and valid for at most one lifetime, so a stolen retired key cannot
+    /// mint new ones.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[AUDIENCE]);
@@ -199,9 +263,16 @@ impl SessionKeys {
         // `sid` is required by `Claims` itself: a token without one does not deserialise.
         v.validate_exp = false;
         v.validate_nbf = false;
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &v)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)?;
+        if let Some(retired) = key.retired_at {
+            let issued_in_time = claims.iat <= retired.timestamp();
+            let bounded = claims.exp.saturating_sub(claims.iat) <= self.lifetime.num_seconds();
+            if !(issued_in_time && bounded) {
+                return Err(TokenError::Invalid);
+            }
+        }
         const LEEWAY: i64 = 5;
         let t = now.timestamp();
         if claims.exp + LEEWAY <= t {
@@ -225,8 +296,10 @@ impl SessionKeys {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::keys::Purpose;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -285,5 +358,87 @@ mod tests {
                 .is_err()
         );
         assert!(k.verify("garbage", Utc::now()).is_err());
+    }
+
+    /// Signs `claims` of a real token again with `key` under a header naming `kid`.
+    fn resign(token: &str, key: &SigningKey, kid: Option<&str>, now: DateTime<Utc>) -> String {
+        let _ = now;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Claims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.map(str::to_string);
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(key.pkcs8())).unwrap()
+    }
+
+    #[test]
+    fn tokens_name_their_key_and_an_unknown_or_missing_kid_is_refused() {
+        let key = SigningKey::generate().unwrap();
+        let k = SessionKeys::new(&key, "http://localhost:8080".into(), Duration::minutes(30));
+        let now = Utc::now();
+        let t = k.issue(now, "u1", "agent", None, "A").unwrap();
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(key.kid().as_str()));
+        assert_eq!(k.kid(), key.kid());
+        // The right signature under another kid, or under none, is refused.
+        let unknown = resign(&t, &key, Some("0011223344556677"), now);
+        assert!(matches!(k.verify(&unknown, now), Err(TokenError::Invalid)));
+        let none = resign(&t, &key, None, now);
+        assert!(matches!(k.verify(&none, now), Err(TokenError::Invalid)));
+        assert!(
+            k.verify(&resign(&t, &key, Some(&key.kid()), now), now)
+                .is_ok()
+        );
+        // Another key claiming our kid is refused by the signature check.
+        let other = SigningKey::generate().unwrap();
+        let forged = resign(&t, &other, Some(&key.kid()), now);
+        assert!(matches!(k.verify(&forged, now), Err(TokenError::Invalid)));
+    }
+
+    #[test]
+    fn a_retired_key_verifies_only_what_it_signed_before_retirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let active = dir.path().join(Purpose::Session.file_name());
+        let loc = crate::keys::KeyLocation {
+            purpose: Purpose::Session,
+            source: crate::keys::KeySource::KeyDir(active.clone()),
+            inline: None,
+            key_dir: dir.path().to_path_buf(),
+        };
+        crate::keys::generate_file(&active).unwrap();
+        let issuer = "http://localhost:8080".to_string();
+        let life = Duration::minutes(30);
+        let old_ring = KeyRing::load(&loc).unwrap();
+        let old = SessionKeys::from_ring(&old_ring, issuer.clone(), life);
+        let now = Utc::now();
+        let before = old
+            .issue(now - Duration::minutes(5), "u1", "agent", None, "A")
+            .unwrap();
+
+        let rot = crate::keys::rotate(&loc, now, None).unwrap();
+        let new = SessionKeys::from_ring(&KeyRing::load(&loc).unwrap(), issuer, life);
+        assert_eq!(new.kid(), rot.new_kid);
+        assert_eq!(
+            new.verify(&before, now).unwrap().sub,
+            "u1",
+            "still valid after rotation"
+        );
+        let fresh = new.issue(now, "u2", "agent", None, "B").unwrap();
+        assert!(new.verify(&fresh, now).is_ok());
+        // Minted with the retired key after its retirement: refused, even backdated with a
+        // long lifetime.
+        let after = old
+            .issue(now + Duration::minutes(1), "u1", "agent", None, "A")
+            .unwrap();
+        assert!(new.verify(&after, now + Duration::minutes(2)).is_err());
+        let long = SessionKeys::new(
+            old_ring.active(),
+            "http://localhost:8080".into(),
+            Duration::days(30),
+        );
+        let backdated = long
+            .issue(now - Duration::minutes(1), "u1", "agent", None, "A")
+            .unwrap();
+        assert!(new.verify(&backdated, now + Duration::hours(1)).is_err());
     }
 }

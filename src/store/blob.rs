@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use object_store::local::LocalFileSystem;
@@ -30,6 +31,20 @@ pub enum BlobError {
     #[error("streaming writes need a local blob directory")]
     NotLocal,
 }
+
+/// What a sweep of upload temp files removed (for the log: counts, never contents).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Files removed.
+    pub files: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// A file being created is named `*.new` until its writer holds the lock, then renamed to
+/// `*.part`; a sweep leaves `*.new` files alone for at least this long, so it can never
+/// take a file in the instant between its creation and its lock.
+const NEW_FILE_GRACE: Duration = Duration::from_secs(60);
 
 /// The blob store handle, cheap to clone.
 #[derive(Clone, Debug)]
@@ -75,15 +90,33 @@ impl BlobStore {
     /// (`tmp/`, same file system, so the final rename is atomic) and are hashed on the way;
     /// [`BlobWriter::finish`] renames the file to its content address. Nothing is ever held
     /// whole in memory, and a reader never sees a partial blob.
+    ///
+    /// The writer holds an exclusive advisory lock on its temp file until it is done, so a
+    /// sweep ([`Self::sweep_tmp`]) in any process on this host can tell a live upload from
+    /// one whose process died (the kernel drops the lock of a killed process).
     pub fn writer(&self) -> Result<BlobWriter, BlobError> {
         let root = self.root.clone().ok_or(BlobError::NotLocal)?;
         let tmp_dir = root.join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
-        let tmp = tmp_dir.join(format!("{}.part", uuid::Uuid::now_v7().simple()));
+        let stem = uuid::Uuid::now_v7().simple().to_string();
+        let new = tmp_dir.join(format!("{stem}.new"));
+        let tmp = tmp_dir.join(format!("{stem}.part"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)?;
+            .open(&new)?;
+        let locked = match file.try_lock() {
+            Ok(()) => Ok(()),
+            // A file system without locks: the sweep falls back on the file's age alone.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                Ok(())
+            }
+            Err(e) => Err(std::io::Error::from(e)),
+        };
+        if let Err(e) = locked.and_then(|()| std::fs::rename(&new, &tmp)) {
+            let _ = std::fs::remove_file(&new);
+            return Err(e.into());
+        }
         Ok(BlobWriter {
             file: Some(file),
             tmp,
@@ -99,6 +132,22 @@ impl BlobStore {
         let root = self.root.as_ref().ok_or(BlobError::NotLocal)?;
         let path = object_path(digest)?;
         Ok(root.join(path.as_ref()))
+    }
+
+    /// Removes upload temp files (`tmp/*.part`) that no live writer holds and that were not
+    /// written to for `max_age`: what a crash (kill -9, power loss) leaves behind. Files of
+    /// uploads in progress in any process on this host are locked and kept whatever their
+    /// age; `max_age` also protects writers on other hosts of a shared file system whose
+    /// locks this host cannot see.
+    pub async fn sweep_tmp(&self, max_age: Duration) -> Result<Sweep, BlobError> {
+        let Some(root) = self.root.clone() else {
+            return Ok(Sweep::default());
+        };
+        tokio::task::spawn_blocking(move || {
+            sweep_dir(&root.join("tmp"), max_age, SystemTime::now())
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
     }
 
     /// Stores `data` and returns its SHA-256 hex digest; storing the same bytes twice is a no-op.
@@ -120,6 +169,59 @@ impl BlobStore {
         }
         Ok(data)
     }
+}
+
+fn sweep_dir(dir: &Path, max_age: Duration, now: SystemTime) -> Result<Sweep, BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Sweep::default()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut swept = Sweep::default();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let min_age = match path.extension().and_then(|e| e.to_str()) {
+            Some("part") => max_age,
+            Some("new") => max_age.max(NEW_FILE_GRACE),
+            _ => continue,
+        };
+        // Symbolic links and folders are not ours to remove.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        if age < min_age {
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            }
+            Err(std::fs::TryLockError::Error(_)) => continue,
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                swept.files += 1;
+                swept.bytes += meta.len();
+            }
+            // Another process's sweep got there first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(swept)
 }
 
 /// A blob being written (see [`BlobStore::writer`]). Blocking I/O: async callers write
@@ -240,5 +342,61 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    fn backdate(path: &Path, secs: u64) {
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_stale_temp_files_and_keeps_fresh_and_live_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        // Left by a crash two hours ago, and one just now (maybe another process's).
+        let stale = tmp.join("0001.part");
+        std::fs::write(&stale, vec![1u8; 1000]).unwrap();
+        backdate(&stale, 7200);
+        let fresh = tmp.join("0002.part");
+        std::fs::write(&fresh, b"fresh").unwrap();
+        // A live upload that has been silent for two hours: its writer holds the lock.
+        let mut live = store.writer().unwrap();
+        live.write_all(b"still coming").unwrap();
+        backdate(&live.tmp, 7200);
+        // Not ours: other names, folders.
+        let other = tmp.join("notes.txt");
+        std::fs::write(&other, b"x").unwrap();
+        backdate(&other, 7200);
+        std::fs::create_dir(tmp.join("old.part")).unwrap();
+
+        let hour = Duration::from_secs(3600);
+        let swept = store.sweep_tmp(hour).await.unwrap();
+        assert_eq!(
+            swept,
+            Sweep {
+                files: 1,
+                bytes: 1000
+            }
+        );
+        assert!(!stale.exists());
+        assert!(fresh.exists() && other.exists() && live.tmp.exists());
+        // With no minimum age, only the locked live upload survives among the .part files.
+        let swept = store.sweep_tmp(Duration::ZERO).await.unwrap();
+        assert_eq!(swept, Sweep { files: 1, bytes: 5 });
+        assert!(!fresh.exists() && live.tmp.exists());
+        let (id, _) = live.finish().unwrap();
+        assert_eq!(
+            store.get(&id).await.unwrap(),
+            Bytes::from_static(b"still coming")
+        );
+        // A fresh `.new` (a writer between creation and lock) is kept even at age zero.
+        let new = tmp.join("0003.new");
+        std::fs::write(&new, b"").unwrap();
+        assert_eq!(store.sweep_tmp(Duration::ZERO).await.unwrap().files, 0);
+        backdate(&new, 120);
+        assert_eq!(store.sweep_tmp(Duration::ZERO).await.unwrap().files, 1);
     }
 }

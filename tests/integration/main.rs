@@ -14,6 +14,7 @@ mod evaluation_forms;
 mod evaluation_pages;
 mod experts;
 mod identity;
+mod keys;
 mod opening_faults;
 mod ops;
 mod portal;
