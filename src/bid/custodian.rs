@@ -1,15 +1,26 @@
 //! Custodians (开标密钥保管人) and the tender's opening key.
 //!
-//! A custodian enrols once: the server creates a P-256 key pair and stores its private half
-//! only locked under the custodian's passphrase (PBKDF2-HMAC-SHA256, 600,000 iterations,
-//! in `spawn_blocking`); the passphrase is neither logged, stored nor returned. At
-//! publication [`issue_opening_key`] runs inside the publishing transaction: it draws the
+//! A custodian enrols once, in one of two ways (docs/sealed-bidding.md, "Custodian keys"):
+//!
+//! - with a passkey ([`start_passkey_enrolment`], [`finish_passkey_enrolment`]): the
+//!   browser generates the P-256 key pair, wraps the private scalar under a key derived from
+//!   the passkey's PRF output for a salt the server issued, and sends the public key and the
+//!   wrapped scalar with a WebAuthn assertion (user verification required) whose challenge
+//!   binds the salt and the custodian. The server never sees the private key or the PRF
+//!   output, so nothing stored can be opened by guessing;
+//! - with a passphrase ([`enrol`]), for authenticators without PRF: the server creates the
+//!   key pair and stores its private half locked under the passphrase (PBKDF2-HMAC-SHA256,
+//!   600,000 iterations, in `spawn_blocking`) after [`check_passphrase`]; the passphrase is
+//!   neither logged, stored nor returned.
+//!
+//! At publication [`issue_opening_key`] runs inside the publishing transaction: it draws the
 //! opening seed, keeps only the derived public key, splits the seed k of n (k from the
-//! rulebook's custodian quorum, n = the tender's custodians) and seals each share to its
-//! custodian. Seed and private key are wiped before the function returns.
+//! rulebook's custodian quorum, n = the tender's custodians), seals each share to its
+//! custodian and stores each share's digest (the check of a share opened in a browser).
+//! Seed and private key are wiped before the function returns.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use ring::rand::SystemRandom;
 use serde::Serialize;
@@ -18,7 +29,10 @@ use serde_json::json;
 use super::BidError;
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
+use crate::http::AppState;
 use crate::identity::Role;
+use crate::identity::passkey;
+use crate::seal::custodian::{PRF_LEN, share_digest};
 use crate::seal::{self, LockedCustodianKey, PublicKey, SealError};
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::service::Caller;
@@ -31,10 +45,14 @@ pub struct CustodianKeyView {
     pub user_id: String,
     /// Standard base64 of the 65-byte SEC1 public key.
     pub public_key: String,
-    /// Key derivation of the lock.
+    /// What holds the key: `webauthn-prf` (a passkey) or `pbkdf2-hmac-sha256` (a passphrase).
     pub kdf: String,
-    /// PBKDF2 iterations.
-    pub iterations: u32,
+    /// PBKDF2 iterations (passphrase keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u32>,
+    /// The passkey holding the key, base64url (passkey keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
     /// Enrolled.
     pub created_at: DateTime<Utc>,
 }
@@ -44,9 +62,39 @@ fn view(user_id: &str, locked: &LockedCustodianKey, created_at: i64) -> Custodia
         user_id: user_id.to_string(),
         public_key: base64::engine::general_purpose::STANDARD.encode(locked.public_key.to_bytes()),
         kdf: locked.kdf.clone(),
-        iterations: locked.iterations,
+        iterations: (!locked.is_passkey()).then_some(locked.iterations),
+        credential_id: locked.credential_id.clone(),
         created_at: from_millis(created_at),
     }
+}
+
+/// The passphrase rule for a custodian key (the fallback for authenticators without PRF):
+/// at least [`seal::custodian::MIN_PASSPHRASE_CHARS`] characters and zxcvbn's top score, 4
+/// (an estimated 10^10 guesses or more), with the custodian's own name counted as a known
+/// word. zxcvbn recognises common passwords, English words and names, keyboard patterns,
+/// repeats, sequences and dates. The key is stored where a stolen database copy can be
+/// attacked offline, so the bar is high: a score of 3 (10^8 guesses) falls to PBKDF2 at
+/// 600,000 iterations in hours on a few GPUs.
+pub fn check_passphrase(passphrase: &str, user_inputs: &[&str]) -> Result<(), BidError> {
+    let min = seal::custodian::MIN_PASSPHRASE_CHARS;
+    if passphrase.chars().count() < min {
+        return Err(BidError::WeakPassphrase(min));
+    }
+    // zxcvbn's cost grows with the length; a passphrase past this is not weak by length,
+    // and only its first part is scored.
+    let scored: String = passphrase.chars().take(100).collect();
+    // Names are typed with and without their spaces ("Zhang Wei", "zhangwei").
+    let squeezed: Vec<String> = user_inputs
+        .iter()
+        .map(|u| u.split_whitespace().collect::<String>())
+        .collect();
+    let mut inputs: Vec<&str> = user_inputs.to_vec();
+    inputs.extend(squeezed.iter().map(String::as_str));
+    let score = zxcvbn::zxcvbn(&scored, &inputs).score();
+    if u8::from(score) < 4 {
+        return Err(BidError::WeakPassphrase(min));
+    }
+    Ok(())
 }
 
 fn require_custodian(caller: &Caller) -> Result<(), BidError> {
@@ -68,12 +116,8 @@ pub async fn enrol(
     passphrase: String,
 ) -> Result<CustodianKeyView, BidError> {
     require_custodian(caller)?;
-    {
-        let mut tx = db.read().await?;
-        if key_of(&mut tx, &caller.user.user_id).await?.is_some() {
-            return Err(BidError::AlreadyEnrolled);
-        }
-    }
+    ensure_not_enrolled(db, &caller.user.user_id).await?;
+    check_passphrase(&passphrase, &[caller.user.name.as_str()])?;
     // PBKDF2 with 600,000 iterations takes a noticeable fraction of a second.
     let locked = tokio::task::spawn_blocking(move || {
         LockedCustodianKey::generate(&passphrase, &SystemRandom::new())
@@ -84,8 +128,34 @@ pub async fn enrol(
         SealError::WeakPassphrase(n) => BidError::WeakPassphrase(n),
         other => BidError::Crypto(other),
     })?;
+    store_key(
+        db,
+        now,
+        caller,
+        &locked,
+        json!({"iterations": locked.iterations}),
+    )
+    .await
+}
+
+async fn ensure_not_enrolled(db: &Db, user_id: &str) -> Result<(), BidError> {
+    let mut tx = db.read().await?;
+    if key_of(&mut tx, user_id).await?.is_some() {
+        return Err(BidError::AlreadyEnrolled);
+    }
+    Ok(())
+}
+
+/// Stores a new custodian key and appends `custodian.enrol` (public key, kdf and `extra`).
+async fn store_key(
+    db: &Db,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    locked: &LockedCustodianKey,
+    extra: serde_json::Value,
+) -> Result<CustodianKeyView, BidError> {
     let locked_json =
-        serde_json::to_string(&locked).map_err(|e| BidError::Corrupt(e.to_string()))?;
+        serde_json::to_string(locked).map_err(|e| BidError::Corrupt(e.to_string()))?;
     let public_b64 = base64::engine::general_purpose::STANDARD.encode(locked.public_key.to_bytes());
     let mut tx = db.begin().await?;
     let inserted = q_exec!(
@@ -101,18 +171,148 @@ pub async fn enrol(
         Err(e) if is_unique_violation(&e) => return Err(BidError::AlreadyEnrolled),
         Err(e) => return Err(e.into()),
     }
+    let mut payload = json!({"custodian": caller.user.user_id, "public_key": public_b64,
+                             "kdf": locked.kdf});
+    if let (Some(p), Some(extra)) = (payload.as_object_mut(), extra.as_object()) {
+        p.extend(extra.clone());
+    }
     audit::append(
         &mut tx,
         now,
         &caller.actor,
         "custodian.enrol",
         None,
-        json!({"custodian": caller.user.user_id, "public_key": public_b64,
-               "kdf": locked.kdf, "iterations": locked.iterations}),
+        payload,
     )
     .await?;
     tx.commit().await?;
-    Ok(view(&caller.user.user_id, &locked, to_millis(now)))
+    Ok(view(&caller.user.user_id, locked, to_millis(now)))
+}
+
+/// What the browser needs to enrol a key held by a passkey.
+#[derive(Debug, Serialize)]
+pub struct PasskeyEnrolment {
+    /// The assertion ceremony to finish with.
+    pub ceremony_id: String,
+    /// Options for `navigator.credentials.get` (the browser adds the PRF extension).
+    pub options: webauthn_rs::prelude::RequestChallengeResponse,
+    /// The PRF input `eval.first` for this key: 32 random bytes, standard base64.
+    pub prf_salt: String,
+}
+
+/// The challenge of an enrolment assertion: it binds the custodian and the PRF salt the
+/// server issued, so the finish cannot bring another salt.
+fn enrol_challenge(user_id: &str, prf_salt: &[u8]) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"sunbid/v1/custodian-enrol\0");
+    ctx.update(user_id.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(prf_salt);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// Starts enrolling a key held by one of the caller's passkeys: a fresh PRF salt and an
+/// assertion ceremony (user verification required) whose challenge binds it. The caller
+/// must have registered a passkey (404 `NO_PASSKEY` otherwise).
+pub async fn start_passkey_enrolment(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<PasskeyEnrolment, BidError> {
+    require_custodian(caller)?;
+    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    let mut salt = [0u8; PRF_LEN];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut salt)
+        .map_err(|_| BidError::Crypto(SealError::Rng))?;
+    let challenge = enrol_challenge(&caller.user.user_id, &salt);
+    let (ceremony_id, options) =
+        passkey::start_signature_for_user(state, &caller.user.user_id, &challenge).await?;
+    Ok(PasskeyEnrolment {
+        ceremony_id,
+        options,
+        prf_salt: STANDARD.encode(salt),
+    })
+}
+
+/// What the browser sends to finish a passkey enrolment (base64 fields standard, with
+/// padding).
+#[derive(Debug)]
+pub struct PasskeyEnrolInput {
+    /// From [`start_passkey_enrolment`].
+    pub ceremony_id: String,
+    /// The assertion (`PublicKeyCredential` JSON, without PRF results).
+    pub credential: serde_json::Value,
+    /// The salt issued at the start.
+    pub prf_salt: String,
+    /// The new public key, SEC1 uncompressed (65 bytes).
+    pub public_key: String,
+    /// The AES-256-GCM nonce (12 bytes).
+    pub nonce: String,
+    /// The wrapped private scalar and tag (48 bytes).
+    pub wrapped_key: String,
+}
+
+fn decode_field(name: &str, text: &str) -> Result<Vec<u8>, BidError> {
+    STANDARD
+        .decode(text.as_bytes())
+        .map_err(|_| BidError::InvalidKeyRecord(format!("{name} is not standard base64")))
+}
+
+/// Finishes a passkey enrolment: the record is checked first (a malformed one leaves the
+/// ceremony usable), then the assertion (the caller's, user verified, challenge binding the
+/// issued salt); the key is stored bound to the credential that signed, with
+/// `custodian.enrol` (kdf `webauthn-prf`, credential id, signature counter).
+pub async fn finish_passkey_enrolment(
+    state: &AppState,
+    caller: &Caller,
+    input: PasskeyEnrolInput,
+) -> Result<CustodianKeyView, BidError> {
+    require_custodian(caller)?;
+    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    let prf_salt = decode_field("prf_salt", &input.prf_salt)?;
+    let public_key = PublicKey::from_bytes(&decode_field("public_key", &input.public_key)?)
+        .map_err(|_| {
+            BidError::InvalidKeyRecord("public_key is not a 65-byte P-256 point".into())
+        })?;
+    let nonce = decode_field("nonce", &input.nonce)?;
+    let wrapped = decode_field("wrapped_key", &input.wrapped_key)?;
+    // The credential id is the one that signs; a placeholder passes the length checks now.
+    LockedCustodianKey::from_passkey_prf(
+        public_key.clone(),
+        nonce.clone(),
+        wrapped.clone(),
+        "AA".into(),
+        prf_salt.clone(),
+    )
+    .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
+    let credential = passkey::parse_assertion(input.credential)?;
+    let verified = passkey::verify_signature(
+        state,
+        &caller.actor,
+        &caller.user.user_id,
+        &input.ceremony_id,
+        &credential,
+        &enrol_challenge(&caller.user.user_id, &prf_salt),
+    )
+    .await?;
+    let locked = LockedCustodianKey::from_passkey_prf(
+        public_key,
+        nonce,
+        wrapped,
+        verified.credential_id.clone(),
+        prf_salt,
+    )
+    .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
+    store_key(
+        &state.db,
+        state.clock.now(),
+        caller,
+        &locked,
+        json!({"credential_id": verified.credential_id, "passkey_id": verified.passkey_id,
+               "sign_count": verified.counter, "user_verified": verified.user_verified}),
+    )
+    .await
 }
 
 /// The caller's enrolled key (public part).
@@ -202,11 +402,13 @@ pub async fn issue_opening_key(
             serde_json::to_string(&sealed).map_err(|e| BidError::Corrupt(e.to_string()))?;
         q_exec!(
             tx,
-            "insert into tender_key_share (tender_id, user_id, share_index, sealed_json) values ($1, $2, $3, $4)",
+            "insert into tender_key_share (tender_id, user_id, share_index, sealed_json, share_sha256)
+             values ($1, $2, $3, $4, $5)",
             tender_id.to_string(),
             user_id.clone(),
             i64::from(share.id()),
-            sealed_json
+            sealed_json,
+            hex::encode(share_digest(tender_id, share))
         )?;
         issued.push((user_id.clone(), share.id()));
     }
@@ -270,4 +472,39 @@ pub(crate) fn parse_public_key(b64url: &str) -> Result<PublicKey, BidError> {
         .decode(b64url.as_bytes())
         .map_err(|e| BidError::Corrupt(format!("opening public key: {e}")))?;
     PublicKey::from_bytes(&bytes).map_err(BidError::Crypto)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_passphrase_rule_refuses_short_common_and_patterned_ones() {
+        for weak in [
+            "short",
+            "password1234",
+            "passwordpassword",
+            "123456789012",
+            "qwertyuiopasdf",
+            "aaaaaaaaaaaaaaaa",
+            "zhangwei19850101",
+            "Zhang Wei 2024!",
+        ] {
+            assert!(
+                matches!(
+                    check_passphrase(weak, &["Zhang Wei"]),
+                    Err(BidError::WeakPassphrase(12))
+                ),
+                "{weak} was accepted"
+            );
+        }
+        for strong in [
+            "correct-horse-battery",
+            "sunbid-demo-2026",
+            "plum river lantern seventeen",
+            "我的开标口令是青山绿水长流",
+        ] {
+            assert!(check_passphrase(strong, &[]).is_ok(), "{strong} was refused");
+        }
+    }
 }

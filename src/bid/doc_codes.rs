@@ -54,10 +54,15 @@ fn variant(e: &BidError) -> usize {
         BidError::TooManyAttempts { .. } => 34,
         BidError::UnlockInProgress => 35,
         BidError::Text(_) => 36,
+        BidError::WrongShare => 37,
+        BidError::InvalidKeyRecord(_) => 38,
+        BidError::WrongUnlockMethod(_) => 39,
+        BidError::WrongPasskey => 40,
+        BidError::Passkey(_) => 41,
     }
 }
 
-const VARIANTS: usize = 37;
+const VARIANTS: usize = 42;
 
 /// One example of every variant, and every envelope refusal the upload can give.
 fn every_error() -> Vec<BidError> {
@@ -111,6 +116,10 @@ fn every_error() -> Vec<BidError> {
         BidError::NotACustodian,
         BidError::AlreadyUnlocked,
         BidError::WrongPassphrase,
+        BidError::WrongShare,
+        BidError::InvalidKeyRecord("x".into()),
+        BidError::WrongUnlockMethod("x"),
+        BidError::WrongPasskey,
         BidError::TooManyAttempts {
             retry_after_secs: 60,
         },
@@ -135,6 +144,27 @@ fn every_error() -> Vec<BidError> {
         BidError::Store(StoreError::UnsupportedUrl),
     ];
     all.extend(upload_refusals.into_iter().map(BidError::Envelope));
+    // What the passkey enrolment and unlock can answer from the passkey module.
+    {
+        use crate::identity::passkey::PasskeyError as P;
+        all.extend(
+            [
+                P::NoPasskey,
+                P::CeremonyUnknown,
+                P::CeremonyExpired,
+                P::WrongUser,
+                P::UserNotVerified,
+                P::Malformed("x".into()),
+                P::Rejected("x".into()),
+                P::CounterRegression,
+                P::ChallengeMismatch,
+                P::NeedsHostname("x".into()),
+                P::Misconfigured("x".into()),
+            ]
+            .into_iter()
+            .map(BidError::Passkey),
+        );
+    }
     all
 }
 

@@ -92,9 +92,26 @@ pub enum BidError {
     /// The custodian has no key.
     #[error("no custodian key enrolled for this user / 该用户尚未登记开标密钥")]
     NotEnrolled,
-    /// A new passphrase that is too short.
-    #[error("the passphrase must have at least {0} characters / 口令至少需要{0}个字符")]
+    /// A new passphrase that is too short or too easy to guess (see
+    /// [`custodian::check_passphrase`]).
+    #[error(
+        "the passphrase is too weak: it needs at least {0} characters and must not be a common word, name, date or pattern (four unrelated words work well); better still, hold the key with a passkey / 口令强度不足：至少{0}个字符，且不能是常见词、姓名、日期或规律组合（可用四个互不相关的词）；建议改用通行密钥保管"
+    )]
     WeakPassphrase(usize),
+    /// A custodian key record sent at a passkey enrolment that is not well formed.
+    #[error("the custodian key is not well formed: {0} / 开标密钥格式错误：{0}")]
+    InvalidKeyRecord(String),
+    /// The unlock does not match how the custodian's key is held.
+    #[error("{0}")]
+    WrongUnlockMethod(&'static str),
+    /// The passkey used is not the one that holds the custodian's key.
+    #[error(
+        "this passkey is not the one that holds your custodian key; use the passkey you enrolled it with / 该通行密钥不是保管您开标密钥的那一个，请使用登记时的通行密钥"
+    )]
+    WrongPasskey,
+    /// A passkey ceremony failed (the passkey module's code and status).
+    #[error(transparent)]
+    Passkey(#[from] crate::identity::passkey::PasskeyError),
     /// Publication needs every custodian's key.
     #[error(
         "every custodian must enrol a key before publication; not enrolled: {} / 以下开标密钥保管人尚未登记密钥：{}", .0.join(", "), .0.join("、")
@@ -130,6 +147,12 @@ pub enum BidError {
         "wrong passphrase; the attempt is recorded, and after 5 wrong passphrases in a row each further attempt must wait (1, 2, 4 … minutes) / 口令错误，已记录；连续5次错误后，每次再试须等待（1、2、4……分钟）"
     )]
     WrongPassphrase,
+    /// The share a custodian's browser opened is not the one issued to them: counted and
+    /// audited like a wrong passphrase.
+    #[error(
+        "this is not the key share issued to you for this tender; the attempt is recorded, and after 5 failures in a row each further attempt must wait (1, 2, 4 … minutes) / 该密钥份额不是本项目发给您的份额，已记录；连续5次失败后，每次再试须等待（1、2、4……分钟）"
+    )]
+    WrongShare,
     /// Too many wrong passphrases in a row: no attempt before the delay is over.
     #[error(
         "too many wrong passphrases for this opening; try again in {retry_after_secs} seconds / 口令错误次数过多，请{retry_after_secs}秒后再试"
@@ -221,6 +244,11 @@ impl BidError {
             BidError::NotACustodian => "NOT_A_CUSTODIAN",
             BidError::AlreadyUnlocked => "ALREADY_UNLOCKED",
             BidError::WrongPassphrase => "WRONG_PASSPHRASE",
+            BidError::WrongShare => "WRONG_SHARE",
+            BidError::InvalidKeyRecord(_) => "INVALID_CUSTODIAN_KEY",
+            BidError::WrongUnlockMethod(_) => "WRONG_UNLOCK_METHOD",
+            BidError::WrongPasskey => "CUSTODIAN_PASSKEY_MISMATCH",
+            BidError::Passkey(e) => e.code(),
             BidError::TooManyAttempts { .. } => "TOO_MANY_UNLOCK_ATTEMPTS",
             BidError::UnlockInProgress => "UNLOCK_IN_PROGRESS",
             BidError::KeyMismatch => "OPENING_KEY_MISMATCH",
@@ -244,6 +272,7 @@ impl BidError {
             BidError::Forbidden(_)
             | BidError::CompanyNotActive
             | BidError::NotACustodian
+            | BidError::WrongPasskey
             | BidError::NotInRecord => S::FORBIDDEN,
             BidError::NotFound(_) | BidError::NoBid | BidError::NotEnrolled => S::NOT_FOUND,
             BidError::NotAcceptingBids(_)
@@ -256,6 +285,7 @@ impl BidError {
             | BidError::NotUnlocking
             | BidError::AlreadyUnlocked
             | BidError::UnlockInProgress
+            | BidError::WrongUnlockMethod(_)
             | BidError::KeyMismatch
             | BidError::NotOpened
             | BidError::AlreadyConfirmed
@@ -266,11 +296,14 @@ impl BidError {
             | BidError::WeakPassphrase(_)
             | BidError::CustodiansNotEnrolled(_)
             | BidError::WrongPassphrase
+            | BidError::WrongShare
+            | BidError::InvalidKeyRecord(_)
             | BidError::BadText { .. }
             | BidError::Text(_) => S::UNPROCESSABLE_ENTITY,
             BidError::TooManyAttempts { .. } => S::TOO_MANY_REQUESTS,
             BidError::PartTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
             BidError::BadBody(_) => S::BAD_REQUEST,
+            BidError::Passkey(e) => e.status(),
             BidError::Crypto(_) | BidError::Corrupt(_) | BidError::Blob(_) | BidError::Store(_) => {
                 S::INTERNAL_SERVER_ERROR
             }
@@ -280,6 +313,9 @@ impl BidError {
 
 impl From<BidError> for ApiError {
     fn from(e: BidError) -> Self {
+        if let BidError::Passkey(p) = e {
+            return p.into();
+        }
         let status = e.status();
         if status.is_server_error() {
             return ApiError::internal(&e);

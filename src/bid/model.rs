@@ -70,6 +70,47 @@ impl std::fmt::Debug for PassphraseInput {
     }
 }
 
+/// Body of `POST /api/v1/custodian/key/passkey` (base64 fields standard, with padding).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyEnrolBody {
+    /// From `POST /api/v1/custodian/key/passkey/start`.
+    pub ceremony_id: String,
+    /// The WebAuthn assertion, without PRF results.
+    pub credential: serde_json::Value,
+    /// The PRF salt issued at the start.
+    pub prf_salt: String,
+    /// The public key made in the browser (65-byte SEC1 point).
+    pub public_key: String,
+    /// The AES-256-GCM nonce (12 bytes).
+    pub nonce: String,
+    /// The wrapped private scalar with its tag (48 bytes).
+    pub wrapped_key: String,
+}
+
+/// Body of `POST …/opening/unlock/passkey`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyUnlockBody {
+    /// From `POST …/opening/unlock/passkey/start`.
+    pub ceremony_id: String,
+    /// The WebAuthn assertion, without PRF results.
+    pub credential: serde_json::Value,
+    /// The nonce issued at the start (standard base64).
+    pub nonce: String,
+    /// The share the browser opened (standard base64 of 33 bytes). Secret.
+    pub share: String,
+}
+
+impl std::fmt::Debug for PasskeyUnlockBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyUnlockBody")
+            .field("ceremony_id", &self.ceremony_id)
+            .field("share", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
 /// Body of `POST …/opening/objections`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,5 +299,15 @@ mod tests {
             }
         );
         assert!(!shown.contains("secret"));
+        let shown = format!(
+            "{:?}",
+            PasskeyUnlockBody {
+                ceremony_id: "c".into(),
+                credential: serde_json::Value::Null,
+                nonce: "n".into(),
+                share: "c2VjcmV0IHNoYXJl".into(),
+            }
+        );
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
     }
 }

@@ -14,7 +14,8 @@ use base64::Engine;
 use serde_json::json;
 
 use super::model::{
-    ObjectionAnswerInput, ObjectionInput, PassphraseInput, SubmitInput, UploadQuery,
+    ObjectionAnswerInput, ObjectionInput, PassphraseInput, PasskeyEnrolBody, PasskeyUnlockBody,
+    SubmitInput, UploadQuery,
 };
 use super::service::{self, UploadMeta};
 use super::{BidError, custodian, opening};
@@ -29,6 +30,11 @@ pub fn router() -> Router<AppState> {
             "/api/v1/custodian/key",
             get(get_custodian_key).post(enrol_custodian),
         )
+        .route(
+            "/api/v1/custodian/key/passkey/start",
+            post(start_passkey_enrolment),
+        )
+        .route("/api/v1/custodian/key/passkey", post(enrol_with_passkey))
         .route("/api/v1/tenders/{code}/opening-key", get(get_opening_key))
         .route(
             "/api/v1/tenders/{code}/bid/parts",
@@ -43,6 +49,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tenders/{code}/opening", get(get_opening))
         .route("/api/v1/tenders/{code}/opening/start", post(start_opening))
         .route("/api/v1/tenders/{code}/opening/unlock", post(unlock_share))
+        .route(
+            "/api/v1/tenders/{code}/opening/unlock/passkey/start",
+            post(start_passkey_unlock),
+        )
+        .route(
+            "/api/v1/tenders/{code}/opening/unlock/passkey",
+            post(unlock_share_with_passkey),
+        )
         .route(
             "/api/v1/tenders/{code}/opening/confirm",
             post(confirm_record),
@@ -98,6 +112,34 @@ async fn enrol_custodian(
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
     let key = custodian::enrol(&state.db, state.clock.now(), &caller, input.passphrase).await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+async fn start_passkey_enrolment(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    Ok(Json(
+        custodian::start_passkey_enrolment(&state, &caller).await?,
+    ))
+}
+
+async fn enrol_with_passkey(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(input): ApiJson<PasskeyEnrolBody>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let input = custodian::PasskeyEnrolInput {
+        ceremony_id: input.ceremony_id,
+        credential: input.credential,
+        prf_salt: input.prf_salt,
+        public_key: input.public_key,
+        nonce: input.nonce,
+        wrapped_key: input.wrapped_key,
+    };
+    let key = custodian::finish_passkey_enrolment(&state, &caller, input).await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -209,9 +251,35 @@ async fn unlock_share(
     ApiJson(input): ApiJson<PassphraseInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
+    let proof = opening::UnlockProof::Passphrase(input.passphrase);
+    Ok(Json(opening::unlock(&state, &caller, &code, proof).await?))
+}
+
+async fn start_passkey_unlock(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
     Ok(Json(
-        opening::unlock(&state, &caller, &code, input.passphrase).await?,
+        opening::start_passkey_unlock(&state, &caller, &code).await?,
     ))
+}
+
+async fn unlock_share_with_passkey(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<PasskeyUnlockBody>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = caller(&ctx)?;
+    let proof = opening::UnlockProof::Passkey(opening::PasskeyUnlock {
+        ceremony_id: input.ceremony_id,
+        credential: input.credential,
+        nonce: input.nonce,
+        share: input.share,
+    });
+    Ok(Json(opening::unlock(&state, &caller, &code, proof).await?))
 }
 
 async fn confirm_record(

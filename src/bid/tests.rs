@@ -307,7 +307,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
     )
     .await
     .expect("enrol");
-    assert_eq!(key.iterations, 600_000);
+    assert_eq!(key.iterations, Some(600_000));
     assert!(matches!(
         custodian::enrol(
             kit.db(),
@@ -856,7 +856,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     );
     assert_eq!(kit.state.openings.held(&t.tender_id).0, 0);
     // Someone who is not a custodian of the tender.
-    let e = opening::unlock(&kit.state, &kit.bidder, &t.code, "x".repeat(12))
+    let e = opening::unlock(&kit.state, &kit.bidder, &t.code, "x".repeat(12).into())
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "NOT_A_CUSTODIAN");

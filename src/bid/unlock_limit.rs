@@ -1,4 +1,6 @@
-//! How often a custodian may try a passphrase at an opening (issue 11 item 3).
+//! How often a custodian may try a passphrase at an opening (issue 11 item 3), and, with
+//! the same count, how often their browser may post a share that is not the one issued
+//! (a custodian whose key is held by a passkey, issue 11 item 4).
 //!
 //! A custodian's key is locked under a passphrase, so a stolen custodian session could
 //! otherwise guess it as fast as PBKDF2 allows, unseen. Attempts are therefore counted per
@@ -83,15 +85,40 @@ pub async fn check(
     }
 }
 
-/// Records a wrong passphrase: raises the count, sets the delay it earns and appends
-/// `opening.unlock.fail`, all in one transaction. Returns the error to
-/// answer with.
+/// What failed in an unlock attempt that counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A wrong passphrase (a passphrase-locked key).
+    Passphrase,
+    /// A posted share that is not the one issued (a passkey-held key).
+    Share,
+}
+
+impl Failure {
+    fn method(self) -> &'static str {
+        match self {
+            Failure::Passphrase => "passphrase",
+            Failure::Share => "passkey",
+        }
+    }
+
+    fn error(self) -> BidError {
+        match self {
+            Failure::Passphrase => BidError::WrongPassphrase,
+            Failure::Share => BidError::WrongShare,
+        }
+    }
+}
+
+/// Records a wrong passphrase or share: raises the count, sets the delay it earns and
+/// appends `opening.unlock.fail`, all in one transaction. Returns the error to answer with.
 pub async fn record_failure(
     db: &Db,
     now: DateTime<Utc>,
     actor: &audit::Actor,
     tender_id: &str,
     user_id: &str,
+    failure: Failure,
 ) -> Result<BidError, BidError> {
     let now_ms = to_millis(now);
     let mut tx = db.begin().await?;
@@ -124,6 +151,7 @@ pub async fn record_failure(
         Some(tender_id),
         json!({
             "custodian": user_id,
+            "method": failure.method(),
             "failures_in_a_row": failures,
             "delay_seconds": delay.map(|d| d / 1000),
             "next_attempt_at": locked_until.map(|u| audit::entry_time(from_millis(u))),
@@ -135,9 +163,10 @@ pub async fn record_failure(
         tender_id,
         custodian = user_id,
         failures,
-        "wrong custodian passphrase at an opening"
+        method = failure.method(),
+        "wrong custodian passphrase or share at an opening"
     );
-    Ok(BidError::WrongPassphrase)
+    Ok(failure.error())
 }
 
 /// Forgets the count after a successful unlock, inside the transaction that records it.

@@ -158,11 +158,13 @@ impl PasskeyError {
     }
 }
 
-impl From<PasskeyError> for ApiError {
-    fn from(e: PasskeyError) -> Self {
+impl PasskeyError {
+    /// The HTTP status of the error (callers in other features that wrap a `PasskeyError`
+    /// answer with the same).
+    pub fn status(&self) -> axum::http::StatusCode {
         use axum::http::StatusCode as S;
-        let status = match &e {
-            PasskeyError::Store(_) | PasskeyError::Internal(_) => return ApiError::internal(&e),
+        match self {
+            PasskeyError::Store(_) | PasskeyError::Internal(_) => S::INTERNAL_SERVER_ERROR,
             PasskeyError::NeedsHostname(_)
             | PasskeyError::Misconfigured(_)
             | PasskeyError::CeremonyUnknown
@@ -177,11 +179,20 @@ impl From<PasskeyError> for ApiError {
             | PasskeyError::InvalidName
             | PasskeyError::InvalidChallenge
             | PasskeyError::ChallengeMismatch => S::UNPROCESSABLE_ENTITY,
-            PasskeyError::RateLimited(wait) => {
-                return ApiError::new(S::TOO_MANY_REQUESTS, e.code(), e.to_string())
-                    .with_retry_after(wait.0);
-            }
-        };
+            PasskeyError::RateLimited(_) => S::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        let status = e.status();
+        if status.is_server_error() {
+            return ApiError::internal(&e);
+        }
+        if let PasskeyError::RateLimited(wait) = &e {
+            return ApiError::new(status, e.code(), e.to_string()).with_retry_after(wait.0);
+        }
         if let PasskeyError::Rejected(why) = &e {
             // The reason helps an operator, not an attacker probing the verifier.
             tracing::info!(reason = %why, "passkey response rejected");

@@ -1,9 +1,17 @@
 //! A custodian's personal key pair and the opening-key shares sealed to it.
 //!
-//! The private half exists at rest only as [`LockedCustodianKey`]: AES-256-GCM under a key
-//! derived from the custodian's passphrase with PBKDF2-HMAC-SHA256 (ring, at least 600,000
-//! iterations, a random 16-byte salt per key), with the public key as associated data. The
-//! server never stores the passphrase, so a copy of the database alone unlocks nothing.
+//! The private half exists at rest only as [`LockedCustodianKey`], AES-256-GCM with the
+//! public key as associated data, under one of two wrapping keys:
+//!
+//! - `webauthn-prf` (record version 2, the default): a key that the custodian's browser
+//!   derives with HKDF-SHA256 ([`PRF_WRAP_INFO`]) from the output of their passkey's WebAuthn
+//!   PRF extension for a random per-key salt. The key pair is generated in the browser and
+//!   only the wrapped scalar reaches the server; the PRF secret never leaves the
+//!   authenticator, so nothing stored here can be opened by guessing.
+//! - `pbkdf2-hmac-sha256` (record version 1, for authenticators without PRF): a key derived
+//!   from a passphrase with PBKDF2-HMAC-SHA256 (ring, at least 600,000 iterations, a random
+//!   16-byte salt per key). The server never stores the passphrase, so a copy of the
+//!   database alone unlocks nothing, but a guessed passphrase would.
 //!
 //! Shares travel as [`SealedShare`]: HPKE base mode (RFC 9180 §5.1.1, §6.1 single-shot
 //! `Seal`) to the custodian's public key with `info = "sunbid/v1/share/" ‖ tender_id`, so a
@@ -15,8 +23,10 @@
 use std::num::NonZeroU32;
 
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::pbkdf2;
+use ring::{hkdf, pbkdf2};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -33,27 +43,39 @@ pub type CustodianPublicKey = PublicKey;
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
 /// Refuse stored counts above this, so a tampered record cannot stall the server.
 const MAX_ITERATIONS: u32 = 10_000_000;
-/// The shortest passphrase accepted when a key is created.
-pub const MIN_PASSPHRASE_CHARS: usize = 10;
+/// The shortest passphrase accepted when a key is created (the enrolment service adds a
+/// strength rule, `bid::custodian::check_passphrase`).
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const LOCKED_LEN: usize = 32 + 16;
 const KDF_NAME: &str = "pbkdf2-hmac-sha256";
+/// The `kdf` of a key wrapped under a passkey's PRF output (record version 2).
+pub const KDF_WEBAUTHN_PRF: &str = "webauthn-prf";
+/// HKDF-SHA256 `info` turning a PRF output into the AES-256-GCM wrapping key (salt empty).
+pub const PRF_WRAP_INFO: &[u8] = b"sunbid/v1/custodian-key/webauthn-prf";
+/// Length of a WebAuthn PRF output (`results.first`) and of the per-key PRF salt.
+pub const PRF_LEN: usize = 32;
+/// Longest credential id WebAuthn allows (Level 3, §5.8.3: 1023 bytes).
+const MAX_CREDENTIAL_ID_LEN: usize = 1023;
+/// Domain label of the share digest stored at issue ([`share_digest`]).
+const SHARE_DIGEST_LABEL: &[u8] = b"sunbid/v1/share-digest/";
 
 /// A custodian's key pair as stored: the public key in clear, the private scalar encrypted
-/// under the passphrase.
+/// under a passphrase (version 1) or a passkey's PRF output (version 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedCustodianKey {
-    /// Format version of this record (1).
+    /// Format version of this record: 1 (passphrase) or 2 (passkey PRF).
     pub version: u8,
     /// The custodian's public key, to which shares are sealed.
     pub public_key: CustodianPublicKey,
-    /// Always `pbkdf2-hmac-sha256` in version 1.
+    /// `pbkdf2-hmac-sha256` in version 1, `webauthn-prf` in version 2.
     pub kdf: String,
-    /// PBKDF2 iteration count (≥ 600,000).
+    /// PBKDF2 iteration count (≥ 600,000; version 1 only).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub iterations: u32,
-    /// The random per-key salt (16 bytes).
-    #[serde(with = "super::b64")]
+    /// The random per-key PBKDF2 salt (16 bytes; version 1 only).
+    #[serde(default, with = "super::b64", skip_serializing_if = "Vec::is_empty")]
     pub salt: Vec<u8>,
     /// The AES-256-GCM nonce (12 bytes).
     #[serde(with = "super::b64")]
@@ -61,6 +83,53 @@ pub struct LockedCustodianKey {
     /// AES-256-GCM(private scalar) ‖ tag, with the public key as associated data.
     #[serde(with = "super::b64")]
     pub ciphertext: Vec<u8>,
+    /// The passkey whose PRF wraps the key: its WebAuthn credential id, base64url without
+    /// padding (version 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// The PRF input `eval.first` (32 random bytes issued by the server; version 2 only).
+    #[serde(default, with = "super::b64", skip_serializing_if = "Vec::is_empty")]
+    pub prf_salt: Vec<u8>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The AES-256-GCM key that wraps a custodian scalar under a passkey: HKDF-SHA256 with an
+/// empty salt, the PRF output as input key material and [`PRF_WRAP_INFO`] (the browser does
+/// the same with WebCrypto).
+pub(crate) fn prf_wrapping_key_bytes(prf_output: &[u8]) -> Result<Zeroizing<[u8; 32]>, SealError> {
+    if prf_output.len() != PRF_LEN {
+        return Err(SealError::BadKeyMaterial("a PRF output has 32 bytes"));
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    hkdf::Salt::new(hkdf::HKDF_SHA256, &[])
+        .extract(prf_output)
+        .expand(&[PRF_WRAP_INFO], hkdf::HKDF_SHA256)
+        .and_then(|okm| okm.fill(key.as_mut_slice()))
+        .map_err(|_| SealError::BadKeyMaterial("HKDF"))?;
+    Ok(key)
+}
+
+fn prf_wrapping_key(prf_output: &[u8]) -> Result<LessSafeKey, SealError> {
+    let key = prf_wrapping_key_bytes(prf_output)?;
+    let unbound = UnboundKey::new(&AES_256_GCM, key.as_slice())
+        .map_err(|_| SealError::BadKeyMaterial("PRF wrapping key"))?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+/// Checks a WebAuthn credential id as sent (base64url, no padding, 1–1023 bytes).
+fn check_credential_id(credential_id: &str) -> Result<(), SealError> {
+    let raw = URL_SAFE_NO_PAD
+        .decode(credential_id.as_bytes())
+        .map_err(|_| SealError::BadKeyMaterial("the credential id is not base64url"))?;
+    if raw.is_empty() || raw.len() > MAX_CREDENTIAL_ID_LEN {
+        return Err(SealError::BadKeyMaterial(
+            "a credential id has 1 to 1023 bytes",
+        ));
+    }
+    Ok(())
 }
 
 fn passphrase_key(
@@ -115,7 +184,110 @@ impl LockedCustodianKey {
             salt: salt.to_vec(),
             nonce: nonce.to_vec(),
             ciphertext: buf.to_vec(),
+            credential_id: None,
+            prf_salt: Vec::new(),
         })
+    }
+
+    /// A record wrapped under a passkey's PRF, as the custodian's browser sends it: the
+    /// lengths are checked here (nonce 12, ciphertext 48, PRF salt 32 bytes, credential id
+    /// 1–1023 bytes of base64url); the public key was checked when it was parsed. Whether the
+    /// ciphertext really wraps the matching scalar only the passkey can tell, at the opening.
+    pub fn from_passkey_prf(
+        public_key: CustodianPublicKey,
+        nonce: Vec<u8>,
+        ciphertext: Vec<u8>,
+        credential_id: String,
+        prf_salt: Vec<u8>,
+    ) -> Result<Self, SealError> {
+        if nonce.len() != NONCE_LEN {
+            return Err(SealError::BadKeyMaterial("the nonce has 12 bytes"));
+        }
+        if ciphertext.len() != LOCKED_LEN {
+            return Err(SealError::BadKeyMaterial(
+                "the wrapped key has 48 bytes (32-byte scalar and 16-byte tag)",
+            ));
+        }
+        if prf_salt.len() != PRF_LEN {
+            return Err(SealError::BadKeyMaterial("the PRF salt has 32 bytes"));
+        }
+        check_credential_id(&credential_id)?;
+        Ok(LockedCustodianKey {
+            version: 2,
+            public_key,
+            kdf: KDF_WEBAUTHN_PRF.to_owned(),
+            iterations: 0,
+            salt: Vec::new(),
+            nonce,
+            ciphertext,
+            credential_id: Some(credential_id),
+            prf_salt,
+        })
+    }
+
+    /// Wraps `sk` under a PRF output, as the browser does at enrolment (the server never
+    /// runs this outside tests and test vectors: it never sees a PRF output).
+    pub fn wrap_with_prf(
+        sk: &PrivateKey,
+        prf_output: &[u8],
+        credential_id: String,
+        prf_salt: Vec<u8>,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Self, SealError> {
+        let public_key = sk.public_key();
+        let key = prf_wrapping_key(prf_output)?;
+        let mut buf = Zeroizing::new(sk.to_scalar_bytes().to_vec());
+        key.seal_in_place_append_tag(
+            nonce_from(&nonce)?,
+            Aad::from(public_key.to_bytes()),
+            &mut *buf,
+        )
+        .map_err(|_| SealError::BadKeyMaterial("seal"))?;
+        Self::from_passkey_prf(
+            public_key,
+            nonce.to_vec(),
+            buf.to_vec(),
+            credential_id,
+            prf_salt,
+        )
+    }
+
+    /// Whether the key is held by a passkey (PRF) rather than a passphrase.
+    pub fn is_passkey(&self) -> bool {
+        self.version == 2 && self.kdf == KDF_WEBAUTHN_PRF
+    }
+
+    /// Unwraps a version-2 key with the passkey's PRF output (what the browser does at the
+    /// opening). A wrong output is [`SealError::WrongPassphrase`], like a wrong passphrase.
+    pub fn unlock_with_prf(&self, prf_output: &[u8]) -> Result<PrivateKey, SealError> {
+        if !self.is_passkey() {
+            return Err(SealError::BadKeyMaterial("unknown custodian key format"));
+        }
+        if self.ciphertext.len() != LOCKED_LEN {
+            return Err(SealError::BadKeyMaterial("ciphertext length"));
+        }
+        let key = prf_wrapping_key(prf_output)?;
+        self.open_scalar(&key)
+    }
+
+    /// AES-256-GCM open of the wrapped scalar, checked against the stored public key.
+    fn open_scalar(&self, key: &LessSafeKey) -> Result<PrivateKey, SealError> {
+        let mut buf = Zeroizing::new(self.ciphertext.clone());
+        let plain = key
+            .open_in_place(
+                nonce_from(&self.nonce)?,
+                Aad::from(self.public_key.to_bytes()),
+                buf.as_mut_slice(),
+            )
+            .map_err(|_| SealError::WrongPassphrase)?;
+        let sk = PrivateKey::from_scalar_bytes(plain)?;
+        // Belt and braces: the scalar must belong to the stored public key.
+        if sk.public_key() != self.public_key {
+            return Err(SealError::BadKeyMaterial(
+                "private key does not match public key",
+            ));
+        }
+        Ok(sk)
     }
 
     /// Unlocks the private key. A wrong passphrase (or a record whose public key or
@@ -134,22 +306,7 @@ impl LockedCustodianKey {
             return Err(SealError::BadKeyMaterial("salt or ciphertext length"));
         }
         let key = passphrase_key(passphrase, &self.salt, self.iterations)?;
-        let mut buf = Zeroizing::new(self.ciphertext.clone());
-        let plain = key
-            .open_in_place(
-                nonce_from(&self.nonce)?,
-                Aad::from(self.public_key.to_bytes()),
-                buf.as_mut_slice(),
-            )
-            .map_err(|_| SealError::WrongPassphrase)?;
-        let sk = PrivateKey::from_scalar_bytes(plain)?;
-        // Belt and braces: the scalar must belong to the stored public key.
-        if sk.public_key() != self.public_key {
-            return Err(SealError::BadKeyMaterial(
-                "private key does not match public key",
-            ));
-        }
-        Ok(sk)
+        self.open_scalar(&key)
     }
 }
 
@@ -186,7 +343,18 @@ pub fn encrypt_share_to(
     }
     let ikm_e = random_array::<32>(rng)?;
     let stream_key = random_array::<32>(rng)?;
-    let mut drawn = DrawnRng::new(ikm_e.as_slice(), &stream_key);
+    encrypt_share_with(custodian_pk, share, tender_id, &ikm_e, &stream_key)
+}
+
+/// [`encrypt_share_to`] with the ephemeral key's randomness given (test vectors).
+pub(crate) fn encrypt_share_with(
+    custodian_pk: &CustodianPublicKey,
+    share: &Share,
+    tender_id: &str,
+    ikm_e: &[u8; 32],
+    stream_key: &[u8; 32],
+) -> Result<SealedShare, SealError> {
+    let mut drawn = DrawnRng::new(ikm_e.as_slice(), stream_key);
     let (enc, mut ctx) = hpke::setup_sender_with_rng::<HpkeAead, Kdf, Kem>(
         &OpModeS::Base,
         &custodian_pk.0,
@@ -226,6 +394,25 @@ pub fn decrypt_share(
         return Err(SealError::ShareUnwrap);
     }
     let sk = locked.unlock(passphrase)?;
+    open_share(&sk, sealed, expected_tender)
+}
+
+/// Opens a share sealed to `sk` for `expected_tender` (RFC 9180 §6.1 `OpenBase`, the same
+/// `info` as [`encrypt_share_to`]). With a passkey-held key the browser does this.
+pub fn open_share(
+    sk: &PrivateKey,
+    sealed: &SealedShare,
+    expected_tender: &str,
+) -> Result<Share, SealError> {
+    if sealed.tender_id != expected_tender {
+        return Err(SealError::WrongTender {
+            expected: expected_tender.to_owned(),
+            found: sealed.tender_id.clone(),
+        });
+    }
+    if sealed.version != 1 || sealed.custodian_key != sk.public_key() {
+        return Err(SealError::ShareUnwrap);
+    }
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
         .map_err(|_| SealError::ShareUnwrap)?;
     let mut ctx = hpke::setup_receiver::<HpkeAead, Kdf, Kem>(
@@ -240,6 +427,21 @@ pub fn decrypt_share(
             .map_err(|_| SealError::ShareUnwrap)?,
     );
     Share::from_bytes(&plain)
+}
+
+/// The digest of a share stored when it is issued, against which a share that a custodian's
+/// browser opened is checked: SHA-256(`"sunbid/v1/share-digest/"` ‖ tender id ‖ 0x00 ‖ the
+/// 33 share bytes). A share is 256 bits of uniform randomness plus its index, so the digest
+/// gives nothing away.
+pub fn share_digest(tender_id: &str, share: &Share) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(SHARE_DIGEST_LABEL);
+    ctx.update(tender_id.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(share.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 #[cfg(test)]
@@ -322,9 +524,121 @@ mod tests {
             Err(SealError::WrongPassphrase)
         ));
         assert!(locked.unlock(PASS).is_ok());
+        // A passphrase record is version 1 as before: no passkey fields are written.
+        let json = serde_json::to_value(&locked).unwrap();
+        assert_eq!(json["version"], 1);
+        assert!(json.get("credential_id").is_none() && json.get("prf_salt").is_none());
+        assert!(!locked.is_passkey());
         // A bad base64 or point is refused when read.
         let mut json: serde_json::Value = serde_json::to_value(&locked).unwrap();
         json["public_key"] = serde_json::Value::String("AAAA".into());
         assert!(serde_json::from_value::<LockedCustodianKey>(json).is_err());
+    }
+
+    /// A version-1 record as stored before passkey-held keys existed still reads and opens.
+    #[test]
+    fn a_stored_version_1_record_still_unlocks() {
+        let rng = SystemRandom::new();
+        let locked = LockedCustodianKey::generate(PASS, &rng).unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // Exactly the fields the first format wrote.
+        let old = serde_json::json!({
+            "version": 1, "public_key": b64(&locked.public_key.to_bytes()),
+            "kdf": "pbkdf2-hmac-sha256", "iterations": locked.iterations,
+            "salt": b64(&locked.salt), "nonce": b64(&locked.nonce),
+            "ciphertext": b64(&locked.ciphertext),
+        });
+        let read: LockedCustodianKey = serde_json::from_value(old).unwrap();
+        assert_eq!(read, locked);
+        assert!(read.unlock(PASS).is_ok());
+    }
+
+    #[test]
+    fn a_passkey_record_unwraps_only_with_its_prf_output() {
+        let rng = SystemRandom::new();
+        let (sk, pk) = Kem::derive_keypair(&[7u8; 32]);
+        let sk = PrivateKey(sk);
+        let prf = [0x42u8; PRF_LEN];
+        let locked = LockedCustodianKey::wrap_with_prf(
+            &sk,
+            &prf,
+            "Y3JlZGVudGlhbA".into(),
+            vec![9u8; PRF_LEN],
+            [1u8; NONCE_LEN],
+        )
+        .unwrap();
+        assert_eq!(locked.public_key, PublicKey(pk));
+        assert!(locked.is_passkey());
+        // Stored as version 2 with the passkey fields and no PBKDF2 ones.
+        let json = serde_json::to_value(&locked).unwrap();
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["kdf"], "webauthn-prf");
+        assert_eq!(json["credential_id"], "Y3JlZGVudGlhbA");
+        assert!(json.get("iterations").is_none() && json.get("salt").is_none());
+        let read: LockedCustodianKey = serde_json::from_value(json).unwrap();
+        assert_eq!(read, locked);
+
+        let opened = read.unlock_with_prf(&prf).unwrap();
+        assert_eq!(opened.public_key(), read.public_key);
+        assert!(matches!(
+            read.unlock_with_prf(&[0x43u8; PRF_LEN]),
+            Err(SealError::WrongPassphrase)
+        ));
+        assert!(read.unlock_with_prf(&prf[..31]).is_err());
+        // Neither a passphrase opens it, nor a PRF output a passphrase record.
+        assert!(matches!(
+            read.unlock(PASS),
+            Err(SealError::BadKeyMaterial(_))
+        ));
+        let v1 = LockedCustodianKey::generate(PASS, &rng).unwrap();
+        assert!(matches!(
+            v1.unlock_with_prf(&prf),
+            Err(SealError::BadKeyMaterial(_))
+        ));
+        // Another public key in the record: the AAD no longer matches.
+        let mut swapped = read.clone();
+        swapped.public_key = v1.public_key.clone();
+        assert!(swapped.unlock_with_prf(&prf).is_err());
+
+        // What the browser sends is checked for every length.
+        let ok = |nonce: usize, ct: usize, salt: usize, cred: &str| {
+            LockedCustodianKey::from_passkey_prf(
+                read.public_key.clone(),
+                vec![0; nonce],
+                vec![0; ct],
+                cred.into(),
+                vec![0; salt],
+            )
+            .is_ok()
+        };
+        assert!(ok(12, 48, 32, "AAAA"));
+        assert!(!ok(11, 48, 32, "AAAA"));
+        assert!(!ok(12, 47, 32, "AAAA"));
+        assert!(!ok(12, 48, 16, "AAAA"));
+        assert!(!ok(12, 48, 32, ""));
+        assert!(!ok(12, 48, 32, "not base64url!"));
+        assert!(!ok(12, 48, 32, &"A".repeat(1400)));
+    }
+
+    #[test]
+    fn a_browser_opened_share_is_checked_by_its_digest() {
+        let rng = SystemRandom::new();
+        let (sk, pk) = Kem::derive_keypair(&[3u8; 32]);
+        let sk = PrivateKey(sk);
+        let (_, shares) = new_opening_key(2, 3, &rng).unwrap();
+        let sealed = encrypt_share_to(&PublicKey(pk), &shares[0], "T-1", &rng).unwrap();
+        let opened = open_share(&sk, &sealed, "T-1").unwrap();
+        assert_eq!(opened, shares[0]);
+        let issued = share_digest("T-1", &shares[0]);
+        assert_eq!(share_digest("T-1", &opened), issued);
+        // Another share, or the same share for another tender, has another digest.
+        assert_ne!(share_digest("T-1", &shares[1]), issued);
+        assert_ne!(share_digest("T-2", &shares[0]), issued);
+        // The label is part of the digest: not a bare SHA-256 of the share.
+        assert_ne!(crate::seal::sha256(shares[0].as_bytes()), issued);
+        assert!(matches!(
+            open_share(&sk, &sealed, "T-2"),
+            Err(SealError::WrongTender { .. })
+        ));
     }
 }

@@ -592,3 +592,135 @@ export async function openEnvelope(bytes, { openingSeed, tenderId, bidderId }) {
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Custodian keys held by a passkey (docs/seal-format.md, "Custodian keys")
+// ---------------------------------------------------------------------------------------
+
+/** HKDF-SHA256 `info` that turns a WebAuthn PRF output into the key-wrapping key. */
+export const PRF_WRAP_INFO = utf8.encode("sunbid/v1/custodian-key/webauthn-prf");
+const PRF_LEN = 32;
+const SHARE_LEN = 33;
+
+/** Standard base64 (with padding) → Uint8Array. */
+export function fromBase64(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Uint8Array → standard base64 (with padding). */
+export function toBase64(bytes) {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/** The 32-byte AES-256-GCM key wrapping a custodian scalar: HKDF-SHA256(salt empty, PRF output, info). */
+export async function prfWrappingKey(prfOutput) {
+  const prf = new Uint8Array(prfOutput);
+  if (prf.length !== PRF_LEN) throw new SealError("SEAL_BAD_KEY_MATERIAL", "a PRF output has 32 bytes");
+  const ikm = await subtle.importKey("raw", prf, "HKDF", false, ["deriveBits"]);
+  const bits = await subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: PRF_WRAP_INFO },
+    ikm,
+    256,
+  );
+  return new Uint8Array(bits);
+}
+
+function leftPad32(bytes) {
+  if (bytes.length >= 32) return bytes;
+  return concat(new Uint8Array(32 - bytes.length), bytes);
+}
+
+/** A fresh P-256 key pair made here (WebCrypto): {scalar (32 bytes), publicKey (65 bytes)}. */
+export async function generateCustodianKeyPair() {
+  const pair = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+  const jwk = await subtle.exportKey("jwk", pair.privateKey);
+  const scalar = leftPad32(fromBase64url(jwk.d));
+  const publicKey = concat(Uint8Array.of(4), leftPad32(fromBase64url(jwk.x)), leftPad32(fromBase64url(jwk.y)));
+  return { scalar, publicKey };
+}
+
+/**
+ * Wraps a custodian scalar under a PRF output: AES-256-GCM with the public key as associated
+ * data. `nonce` (12 bytes) is random unless given (test vectors). Returns {nonce, wrapped}.
+ */
+export async function wrapCustodianScalar(scalar, publicKey, prfOutput, nonce) {
+  const iv = nonce ?? crypto.getRandomValues(new Uint8Array(12));
+  const raw = await prfWrappingKey(prfOutput);
+  const key = await aesGcmKey(raw, "encrypt");
+  raw.fill(0);
+  const wrapped = new Uint8Array(
+    await subtle.encrypt({ name: "AES-GCM", iv, additionalData: publicKey }, key, scalar),
+  );
+  return { nonce: iv, wrapped };
+}
+
+/**
+ * Unwraps the scalar of a version-2 custodian key record (JSON as stored) with the passkey's
+ * PRF output; checks that it belongs to the record's public key. Returns the 32-byte scalar.
+ */
+export async function unwrapCustodianScalar(record, prfOutput) {
+  if (record.version !== 2 || record.kdf !== "webauthn-prf") {
+    throw new SealError("SEAL_BAD_KEY_MATERIAL", "not a custodian key held by a passkey");
+  }
+  const publicKey = fromBase64(record.public_key);
+  const raw = await prfWrappingKey(prfOutput);
+  const key = await aesGcmKey(raw, "decrypt");
+  raw.fill(0);
+  let scalar;
+  try {
+    scalar = new Uint8Array(
+      await subtle.decrypt(
+        { name: "AES-GCM", iv: fromBase64(record.nonce), additionalData: publicKey },
+        key,
+        fromBase64(record.ciphertext),
+      ),
+    );
+  } catch {
+    throw new SealError("SEAL_WRONG_PASSPHRASE", "this passkey does not unlock this custodian key");
+  }
+  const { publicKey: derived } = await importPrivateScalar(scalar);
+  if (toHex(derived) !== toHex(publicKey)) {
+    throw new SealError("SEAL_BAD_KEY_MATERIAL", "the private key does not match the public key");
+  }
+  return scalar;
+}
+
+/**
+ * RFC 9180 §6.1 OpenBase of a share sealed to a custodian (SealedShare JSON as stored):
+ * info = "sunbid/v1/share/" ‖ tender id, empty associated data, sequence number 0.
+ * Returns the 33-byte share.
+ */
+export async function openShare(sealed, scalar, tenderId) {
+  if (sealed.version !== 1) throw new SealError("SEAL_SHARE_UNWRAP", "unknown sealed share version");
+  if (sealed.tender_id !== tenderId) throw new SealError("SEAL_WRONG_TENDER", "a share of another tender");
+  const { privateKey, publicKey } = await importPrivateScalar(scalar);
+  if (toHex(fromBase64(sealed.custodian_key)) !== toHex(publicKey)) {
+    throw new SealError("SEAL_SHARE_UNWRAP", "this share was not sealed to this custodian key");
+  }
+  let share;
+  try {
+    const ss = await decap(fromBase64(sealed.enc), privateKey, publicKey);
+    const { key, baseNonce } = await keySchedule(ss, utf8.encode(`sunbid/v1/share/${tenderId}`));
+    share = new Uint8Array(
+      await subtle.decrypt(
+        { name: "AES-GCM", iv: baseNonce, additionalData: new Uint8Array(0) },
+        await aesGcmKey(key, "decrypt"),
+        fromBase64(sealed.ciphertext),
+      ),
+    );
+  } catch {
+    throw new SealError("SEAL_SHARE_UNWRAP", "this share does not open with this custodian key");
+  }
+  if (share.length !== SHARE_LEN) throw new SealError("SEAL_INVALID_SHARES", "a share must be 33 bytes");
+  return share;
+}
+
+/** The digest stored for a share when it is issued: SHA-256("sunbid/v1/share-digest/" ‖ tender id ‖ 0x00 ‖ share). */
+export async function shareDigest(tenderId, share) {
+  return sha256(concat(utf8.encode(`sunbid/v1/share-digest/${tenderId}`), Uint8Array.of(0), share));
+}
