@@ -77,7 +77,9 @@ schemas = {
 paths.update({
  "/api/v1/platform-key": {"get": op("The platform's Ed25519 key that signs receipts and checkpoints", "bids", auth=False)},
  "/api/v1/custodian/key": {"get": op("The caller's enrolled custodian public key", "bids"),
-                           "post": op("Enrol a custodian key pair, its private half locked under a passphrase the server never keeps", "bids", "Passphrase", status="201", ok="Created")},
+                           "post": op("Enrol a custodian key pair, its private half locked under a passphrase the server never keeps (fallback for passkeys without PRF; weak passphrases are refused with 422 WEAK_PASSPHRASE)", "bids", "Passphrase", status="201", ok="Created")},
+ "/api/v1/custodian/key/passkey/start": {"post": op("Start enrolling a custodian key held by the caller's passkey: a PRF salt and an assertion ceremony binding it", "bids")},
+ "/api/v1/custodian/key/passkey": {"post": op("Finish a passkey enrolment: the public key and the scalar wrapped in the browser under the passkey's PRF output, with the assertion", "bids", "PasskeyEnrol", status="201", ok="Created")},
  "/api/v1/tenders/{code}/opening-key": {"get": op("The tender's opening public key (HPKE P-256) that bids are sealed to", "bids", params=["code"], auth=False)},
  "/api/v1/tenders/{code}/bid/parts": {"post": {**op("Upload one sealed part (envelope, docs/seal-format.md), streamed; refused unless well-formed and bound to this tender and bidder", "bids", params=["code"], query=[("label","string",True),("name","string",False)], status="201", ok="Created"),
       "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}},
@@ -89,12 +91,16 @@ paths.update({
  "/api/v1/tenders/{code}/opening": {"get": op("The opening ceremony (quorum progress) and, once opened, the opening record", "bids", params=["code"], auth=False)},
  "/api/v1/tenders/{code}/opening/start": {"post": op("Start the opening after the deadline (owning agent); fewer valid bids than the minimum fails the tender (流标)", "bids", params=["code"])},
  "/api/v1/tenders/{code}/opening/unlock": {"post": op("A custodian unlocks their share with their passphrase; at the quorum every bid is opened", "bids", "Passphrase", params=["code"])},
+ "/api/v1/tenders/{code}/opening/unlock/passkey/start": {"post": op("A custodian whose key is held by a passkey starts an unlock: their sealed share, key record and an assertion ceremony bound to this unlock", "bids", params=["code"])},
+ "/api/v1/tenders/{code}/opening/unlock/passkey": {"post": op("A custodian posts the share their browser opened, with the assertion; a share that is not the one issued is 422 WRONG_SHARE, counted like a wrong passphrase; at the quorum every bid is opened", "bids", "PasskeyUnlock", params=["code"])},
  "/api/v1/tenders/{code}/opening/confirm": {"post": op("A bidder confirms the opening record", "bids", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/opening/objections": {"post": op("A bidder raises an objection at the opening (开标异议)", "bids", "ObjectionInput", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/opening/objections/{objection_id}/answer": {"post": op("The agent answers an objection", "bids", "AnswerInput", params=["code","objection_id"])},
 })
 schemas.update({
  "Passphrase": obj({"passphrase": s}),
+ "PasskeyEnrol": obj({"ceremony_id": s, "credential": {"type": "object"}, "prf_salt": s, "public_key": s, "nonce": s, "wrapped_key": s}),
+ "PasskeyUnlock": obj({"ceremony_id": s, "credential": {"type": "object"}, "nonce": s, "share": s}),
  "SubmitBid": obj({"parts": {"type": "array", "items": s}}),
  "ObjectionInput": obj({"body": s}),
 })

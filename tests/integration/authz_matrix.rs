@@ -369,6 +369,23 @@ const MATRIX: &[Row] = &[
         J(r#"{"passphrase":"{password}"}"#),
         &[C],
     ),
+    // The fixture's custodian is enrolled already: it passes and gets 409.
+    row(
+        "POST",
+        "/api/v1/custodian/key/passkey/start",
+        "/api/v1/custodian/key/passkey/start",
+        J("{}"),
+        &[C],
+    ),
+    row(
+        "POST",
+        "/api/v1/custodian/key/passkey",
+        "/api/v1/custodian/key/passkey",
+        J(
+            r#"{"ceremony_id":"{fake}","credential":{},"prf_salt":"","public_key":"","nonce":"","wrapped_key":""}"#,
+        ),
+        &[C],
+    ),
     row(
         "GET",
         "/api/v1/tenders/{code}/opening-key",
@@ -430,6 +447,20 @@ const MATRIX: &[Row] = &[
         "/api/v1/tenders/{code}/opening/unlock",
         "/api/v1/tenders/{pub}/opening/unlock",
         J(r#"{"passphrase":"{password}"}"#),
+        &[C],
+    ),
+    row(
+        "POST",
+        "/api/v1/tenders/{code}/opening/unlock/passkey/start",
+        "/api/v1/tenders/{pub}/opening/unlock/passkey/start",
+        J("{}"),
+        &[C],
+    ),
+    row(
+        "POST",
+        "/api/v1/tenders/{code}/opening/unlock/passkey",
+        "/api/v1/tenders/{pub}/opening/unlock/passkey",
+        J(r#"{"ceremony_id":"{fake}","credential":{},"nonce":"","share":""}"#),
         &[C],
     ),
     row(

@@ -182,3 +182,53 @@ test("keySchedule matches for AES-256-GCM (CFRG vector)", async () => {
   assert.equal(toHex(ks.key), cfrgAes256.key);
   assert.equal(toHex(ks.baseNonce), cfrgAes256.base_nonce);
 });
+
+// Custodian keys held by a passkey: tests/vectors/custodian-prf-v1.json (src/seal/vectors.rs).
+import {
+  fromBase64,
+  openShare,
+  prfWrappingKey,
+  shareDigest,
+  toBase64,
+  unwrapCustodianScalar,
+  wrapCustodianScalar,
+  generateCustodianKeyPair,
+} from "../../web/static/seal.js";
+
+const prf = JSON.parse(
+  readFileSync(fileURLToPath(new URL("../vectors/custodian-prf-v1.json", import.meta.url)), "utf8"),
+);
+
+test("custodian key: HKDF wrapping key and the wrapped scalar match the Rust record byte for byte", async () => {
+  const output = fromHex(prf.prf_output);
+  assert.equal(toHex(await prfWrappingKey(output)), prf.wrapping_key);
+  const scalar = fromHex(prf.private_scalar);
+  const publicKey = fromBase64(prf.record.public_key);
+  const { nonce, wrapped } = await wrapCustodianScalar(scalar, publicKey, output, fromBase64(prf.record.nonce));
+  assert.equal(toBase64(nonce), prf.record.nonce);
+  assert.equal(toBase64(wrapped), prf.record.ciphertext);
+  assert.equal(toHex(await unwrapCustodianScalar(prf.record, output)), prf.private_scalar);
+  const wrong = output.slice();
+  wrong[0] ^= 1;
+  await assert.rejects(unwrapCustodianScalar(prf.record, wrong), { code: "SEAL_WRONG_PASSPHRASE" });
+});
+
+test("custodian key: the sealed share opens (HPKE OpenBase) to the share whose digest was stored", async () => {
+  const scalar = fromHex(prf.private_scalar);
+  const share = await openShare(prf.sealed_share, scalar, prf.tender_id);
+  assert.equal(toBase64(share), prf.share);
+  assert.equal(toHex(await shareDigest(prf.tender_id, share)), prf.share_digest);
+  await assert.rejects(openShare(prf.sealed_share, scalar, "another tender"), { code: "SEAL_WRONG_TENDER" });
+  const other = await generateCustodianKeyPair();
+  await assert.rejects(openShare(prf.sealed_share, other.scalar, prf.tender_id), { code: "SEAL_SHARE_UNWRAP" });
+});
+
+test("custodian key: a key pair made in the browser wraps and unwraps", async () => {
+  const { scalar, publicKey } = await generateCustodianKeyPair();
+  assert.equal(scalar.length, 32);
+  assert.equal(publicKey.length, 65);
+  const output = crypto.getRandomValues(new Uint8Array(32));
+  const { nonce, wrapped } = await wrapCustodianScalar(scalar, publicKey, output);
+  const record = { version: 2, kdf: "webauthn-prf", public_key: toBase64(publicKey), nonce: toBase64(nonce), ciphertext: toBase64(wrapped) };
+  assert.equal(toHex(await unwrapCustodianScalar(record, output)), toHex(scalar));
+});
