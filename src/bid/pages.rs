@@ -176,6 +176,8 @@ struct CustodianList {
     base: Base,
     /// When the key was enrolled (None: not enrolled yet).
     enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The key is held by a passkey (else by a passphrase).
+    passkey: bool,
     public_key: String,
     tenders: Vec<CustodianTender>,
     strings: String,
@@ -186,8 +188,8 @@ async fn custodian_list(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let mut tx = state.db.read().await.or_page(&ctx)?;
     let key = q_opt!(
         tx,
-        (String, i64),
-        "select public_key, created_at from custodian_key where user_id = $1",
+        (String, i64, String),
+        "select public_key, created_at, locked_json from custodian_key where user_id = $1",
         user.user_id.clone()
     )
     .map_err(BidError::from)
@@ -220,13 +222,14 @@ async fn custodian_list(State(state): State<AppState>, ctx: Ctx) -> PageResult {
             },
         )
         .collect();
-    let (public_key, enrolled_at) = match key {
-        Some((pk, at)) => (pk, Some(from_millis(at))),
-        None => (String::new(), None),
+    let (public_key, enrolled_at, passkey) = match key {
+        Some((pk, at, locked)) => (pk, Some(from_millis(at)), held_by_passkey(&locked)),
+        None => (String::new(), None, false),
     };
     Ok(render(&CustodianList {
         base: Base::new(&ctx),
         enrolled_at,
+        passkey,
         public_key,
         tenders,
         strings: js_strings(ctx.lang),
@@ -241,7 +244,15 @@ struct CustodianUnlock {
     title: String,
     deadline: chrono::DateTime<chrono::Utc>,
     enrolled: bool,
+    /// The key is held by a passkey (the page offers the passkey unlock).
+    passkey: bool,
     strings: String,
+}
+
+/// Whether a stored key record (`custodian_key.locked_json`) is held by a passkey.
+fn held_by_passkey(locked_json: &str) -> bool {
+    serde_json::from_str::<crate::seal::LockedCustodianKey>(locked_json)
+        .is_ok_and(|k| k.is_passkey())
 }
 
 async fn custodian_unlock(
@@ -254,8 +265,8 @@ async fn custodian_unlock(
     let tender = tender_ref(&mut tx, &code).await.or_page(&ctx)?;
     let row = q_opt!(
         tx,
-        (String, Option<i64>),
-        "select t.title, (select k.created_at from custodian_key k where k.user_id = c.user_id)
+        (String, Option<String>),
+        "select t.title, (select k.locked_json from custodian_key k where k.user_id = c.user_id)
          from tender_custodian c join tender t on t.tender_id = c.tender_id
          where c.tender_id = $1 and c.user_id = $2",
         tender.tender_id.clone(),
@@ -272,6 +283,7 @@ async fn custodian_unlock(
         title,
         deadline: from_millis(tender.bid_deadline_at),
         enrolled: enrolled.is_some(),
+        passkey: enrolled.as_deref().is_some_and(held_by_passkey),
         strings: js_strings(ctx.lang),
     }))
 }

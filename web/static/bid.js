@@ -1,6 +1,7 @@
 // Sealed bidding in the browser (issue 3): the bidder's page seals the bid form and every
 // attachment with seal.js (WebCrypto, 64 KiB chunks) and uploads the envelopes; the
-// custodian pages enrol a key and unlock a share; the opening page follows the ceremony and
+// custodian pages enrol a key and unlock a share (with a passkey's PRF, or a passphrase);
+// the opening page follows the ceremony and
 // shows the opening record. Everything goes through the JSON API under /api/v1 with the
 // CSRF header, and every refusal is shown with the server's own message.
 //
@@ -18,7 +19,17 @@
 //     blobs beyond a few hundred MiB this way (ERR_BLOB_REFERENCED_BLOB_BROKEN), so it is
 //     the last resort only.
 
-import { sealStream, envelopeLength, collect } from "./seal.js";
+import {
+  sealStream,
+  envelopeLength,
+  collect,
+  fromBase64,
+  toBase64,
+  generateCustodianKeyPair,
+  wrapCustodianScalar,
+  unwrapCustodianScalar,
+  openShare,
+} from "./seal.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const strings = JSON.parse($("#bid-strings")?.textContent ?? "{}");
@@ -91,6 +102,11 @@ function fromB64url(text) {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
   const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** ArrayBuffer → base64url without padding (WebAuthn JSON). */
+function toB64url(buf) {
+  return toBase64(new Uint8Array(buf)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -477,9 +493,118 @@ function pollOpening(code, onView) {
   tick();
 }
 
+// ---------------------------------------------------------------------------------------
+// Custodian keys held by a passkey (WebAuthn PRF; docs/sealed-bidding.md "Custodian keys").
+// The PRF output, the private scalar and the opened share exist only in this page's memory;
+// the server gets the public key and the wrapped scalar at enrolment, and the share (which
+// it checks against the digest it stored) with a user-verified assertion at the opening.
+// ---------------------------------------------------------------------------------------
+
+const PRF_MISSING =
+  "此通行密钥不支持 PRF 扩展：请改用支持 PRF 的认证器，或用口令登记 / this passkey does not support the PRF extension: use an authenticator with PRF, or enrol with a passphrase";
+
+function passkeyError(e) {
+  if (e?.name === "NotAllowedError") return "操作已取消或超时 / the passkey request was cancelled or timed out";
+  return errorText(e);
+}
+
+/**
+ * One assertion with the PRF extension evaluated at `salt` (user verification required),
+ * restricted to `credentialId` when given. Returns the assertion for the server — without
+ * the PRF results — and the 32-byte PRF output, which stays here.
+ */
+async function assertWithPrf(options, salt, credentialId) {
+  if (!window.PublicKeyCredential) throw new Error("此浏览器不支持通行密钥 / this browser does not support passkeys");
+  const pk = structuredClone(options.publicKey);
+  pk.challenge = fromB64url(pk.challenge);
+  let allow = pk.allowCredentials ?? [];
+  const only = credentialId ? allow.filter((c) => c.id === credentialId) : [];
+  if (only.length) allow = only;
+  pk.allowCredentials = allow.map((c) => ({ ...c, id: fromB64url(c.id) }));
+  pk.userVerification = "required";
+  pk.extensions = { ...(pk.extensions ?? {}), prf: { eval: { first: salt } } };
+  const cred = await navigator.credentials.get({ publicKey: pk });
+  const first = cred.getClientExtensionResults?.().prf?.results?.first;
+  if (!first) throw new Error(PRF_MISSING);
+  return {
+    credential: {
+      id: cred.id,
+      rawId: toB64url(cred.rawId),
+      type: cred.type,
+      response: {
+        authenticatorData: toB64url(cred.response.authenticatorData),
+        clientDataJSON: toB64url(cred.response.clientDataJSON),
+        signature: toB64url(cred.response.signature),
+        userHandle: cred.response.userHandle ? toB64url(cred.response.userHandle) : null,
+      },
+      extensions: {},
+    },
+    prf: new Uint8Array(first),
+  };
+}
+
+/** Enrols a custodian key held by one of the user's passkeys. */
+async function enrolWithPasskey() {
+  const start = await api("POST", "/api/v1/custodian/key/passkey/start", {});
+  const { credential, prf } = await assertWithPrf(start.options, fromBase64(start.prf_salt));
+  const { scalar, publicKey } = await generateCustodianKeyPair();
+  let wrapped;
+  try {
+    wrapped = await wrapCustodianScalar(scalar, publicKey, prf);
+  } finally {
+    scalar.fill(0);
+    prf.fill(0);
+  }
+  return api("POST", "/api/v1/custodian/key/passkey", {
+    ceremony_id: start.ceremony_id,
+    credential,
+    prf_salt: start.prf_salt,
+    public_key: toBase64(publicKey),
+    nonce: toBase64(wrapped.nonce),
+    wrapped_key: toBase64(wrapped.wrapped),
+  });
+}
+
+/** Unlocks this custodian's share of tender `code` with their passkey. */
+async function unlockWithPasskey(code) {
+  const base = `/api/v1/tenders/${encodeURIComponent(code)}/opening/unlock/passkey`;
+  const start = await api("POST", `${base}/start`, {});
+  const { credential, prf } = await assertWithPrf(start.options, fromBase64(start.key.prf_salt), start.key.credential_id);
+  let share;
+  try {
+    const scalar = await unwrapCustodianScalar(start.key, prf);
+    try {
+      share = await openShare(start.sealed_share, scalar, start.tender_id);
+    } finally {
+      scalar.fill(0);
+    }
+  } finally {
+    prf.fill(0);
+  }
+  try {
+    return await api("POST", base, { ceremony_id: start.ceremony_id, credential, nonce: start.nonce, share: toBase64(share) });
+  } finally {
+    share.fill(0);
+  }
+}
+
 function initUnlockPage(page) {
   const code = page.dataset.code;
   pollOpening(code, renderCeremony);
+  const passkeyButton = $("#unlock-passkey-button");
+  passkeyButton?.addEventListener("click", async () => {
+    show($("#unlock-error"), "");
+    show($("#unlock-message"), "");
+    passkeyButton.disabled = true;
+    try {
+      renderCeremony(await unlockWithPasskey(code));
+      show($("#unlock-message"), t("bidjs.unlocked"));
+    } catch (e) {
+      show($("#unlock-error"), passkeyError(e));
+    } finally {
+      passkeyButton.disabled = false;
+    }
+  });
   const form = $("#unlock-form");
   form?.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -501,6 +626,20 @@ function initUnlockPage(page) {
 }
 
 function initCustodianPage() {
+  const passkeyButton = $("#enrol-passkey-button");
+  passkeyButton?.addEventListener("click", async () => {
+    show($("#custodian-error"), "");
+    passkeyButton.disabled = true;
+    try {
+      await enrolWithPasskey();
+      show($("#custodian-message"), t("bidjs.enrolled"));
+      setTimeout(() => location.reload(), 800);
+    } catch (e) {
+      show($("#custodian-error"), passkeyError(e));
+    } finally {
+      passkeyButton.disabled = false;
+    }
+  });
   const form = $("#enrol-form");
   form?.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -508,7 +647,7 @@ function initCustodianPage() {
     const a = form.passphrase.value;
     const b = form.passphrase2.value;
     if (a !== b) return show($("#custodian-error"), t("bidjs.passphrase_mismatch"));
-    if ([...a].length < 10) return show($("#custodian-error"), t("bidjs.passphrase_short"));
+    if ([...a].length < 12) return show($("#custodian-error"), t("bidjs.passphrase_short"));
     const button = form.querySelector("button");
     button.disabled = true;
     try {

@@ -52,6 +52,10 @@ export async function createCredential(options) {
   pk.challenge = fromB64url(pk.challenge);
   pk.user.id = fromB64url(pk.user.id);
   pk.excludeCredentials = (pk.excludeCredentials ?? []).map((c) => ({ ...c, id: fromB64url(c.id) }));
+  // Ask the authenticator to enable the PRF extension (CTAP2 hmac-secret) for the new
+  // credential: a custodian can then hold their opening key with it (bid.js). Authenticators
+  // and browsers without PRF ignore the request.
+  pk.extensions = { ...(pk.extensions ?? {}), prf: {} };
   const cred = await navigator.credentials.create({ publicKey: pk });
   return {
     id: cred.id,
