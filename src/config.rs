@@ -43,6 +43,18 @@ pub struct Config {
     /// A TTF/OTF/TTC font with Chinese glyphs for the PDF evaluation report; `None` looks
     /// for Debian's fonts-wqy-microhei, fonts-wqy-zenhei or fonts-noto-cjk.
     pub report_font: Option<PathBuf>,
+    /// Seconds a client has to send a request's complete headers, counted from the moment
+    /// the server waits for them: on a new connection from the accept, on a kept-alive one
+    /// from the end of the previous response (so it is also the keep-alive idle timeout).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may go without receiving a byte before the request fails and
+    /// its connection closes; a body that keeps arriving (a large bid upload) is never cut.
+    pub body_idle_timeout_secs: u64,
+    /// Connections served at once on each listener; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// Address of the separate Prometheus `/metrics` listener; `None` serves no metrics.
+    /// The public listener never serves them.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -62,6 +74,10 @@ impl Default for Config {
             job_poll_seconds: 5,
             list_cache_ms: 1000,
             report_font: None,
+            header_read_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            max_connections: 1024,
+            metrics_listen: None,
         }
     }
 }
@@ -87,6 +103,10 @@ impl fmt::Debug for Config {
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("list_cache_ms", &self.list_cache_ms)
             .field("report_font", &self.report_font)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -116,6 +136,8 @@ pub struct Overrides {
     pub public_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The configuration keys, as accepted from the environment (`SUNBID_<KEY>`).
@@ -134,6 +156,10 @@ const KEYS: &[&str] = &[
     "job_poll_seconds",
     "list_cache_ms",
     "report_font",
+    "header_read_timeout_secs",
+    "body_idle_timeout_secs",
+    "max_connections",
+    "metrics_listen",
 ];
 
 impl Config {
