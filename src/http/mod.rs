@@ -4,6 +4,7 @@
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod headers;
 pub mod i18n;
 pub mod openapi;
 pub mod ops;
@@ -137,5 +138,6 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7))
+        .layer(headers::layers())
         .with_state(state)
 }
