@@ -4,11 +4,10 @@
 
 use std::sync::LazyLock;
 
+use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use base64::Engine as _;
-use tower::ServiceBuilder;
-use tower::layer::util::{Identity, Stack};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The evaluation report's HTML page keeps its style sheet inline so that a saved copy
@@ -69,15 +68,13 @@ fn policy_for(resp: &Response) -> Option<HeaderValue> {
 type SetHeader = SetResponseHeaderLayer<HeaderValue>;
 type SetPolicy = SetResponseHeaderLayer<fn(&Response) -> Option<HeaderValue>>;
 
-/// The layers that add the headers; a handler that sets one of them itself keeps its own
-/// (downloaded tender documents are sandboxed that way).
-pub fn layers()
--> ServiceBuilder<Stack<SetHeader, Stack<SetHeader, Stack<SetHeader, Stack<SetPolicy, Identity>>>>>
-{
+/// Adds the headers to every response of `router`; a handler that sets one of them itself
+/// keeps its own (downloaded tender documents are sandboxed that way).
+pub fn add<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     let set = |name: HeaderName, value: &'static str| {
         SetHeader::if_not_present(name, HeaderValue::from_static(value))
     };
-    ServiceBuilder::new()
+    router
         .layer(SetPolicy::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             policy_for as fn(&Response) -> Option<HeaderValue>,

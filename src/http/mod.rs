@@ -114,7 +114,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(300),
         ));
 
-    Router::new()
+    let app = Router::new()
         .merge(timed)
         .merge(crate::bid::routes::router())
         .merge(crate::bid::pages::router())
@@ -137,7 +137,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7))
-        .layer(headers::layers())
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7));
+    headers::add(app).with_state(state)
 }
