@@ -9,6 +9,7 @@ mod audit;
 mod authz_matrix;
 mod bid_cli;
 mod crash;
+mod edge;
 mod evaluation_clarify;
 mod evaluation_forms;
 mod evaluation_pages;
