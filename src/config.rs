@@ -60,6 +60,18 @@ pub struct Config {
     /// Upload temp files (`blobs/tmp/*.part`) untouched this long, in seconds, and held
     /// by no live upload, are removed at start-up and every few minutes.
     pub upload_tmp_max_age_seconds: u64,
+    /// Seconds a client has to send a request's complete headers, counted from the moment
+    /// the server waits for them: on a new connection from the accept, on a kept-alive one
+    /// from the end of the previous response (so it is also the keep-alive idle timeout).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may go without receiving a byte before the request fails and
+    /// its connection closes; a body that keeps arriving (a large bid upload) is never cut.
+    pub body_idle_timeout_secs: u64,
+    /// Connections served at once on each listener; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// Address of the separate Prometheus `/metrics` listener; `None` serves no metrics.
+    /// The public listener never serves them.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -85,6 +97,10 @@ impl Default for Config {
             platform_key: None,
             session_key: None,
             upload_tmp_max_age_seconds: 3600,
+            header_read_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            max_connections: 1024,
+            metrics_listen: None,
         }
     }
 }
@@ -119,6 +135,10 @@ impl fmt::Debug for Config {
                 "upload_tmp_max_age_seconds",
                 &self.upload_tmp_max_age_seconds,
             )
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -154,6 +174,7 @@ pub struct Overrides {
     pub platform_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_key_file: Option<PathBuf>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The configuration keys, as accepted from the environment (`SUNBID_<KEY>`).
@@ -178,6 +199,10 @@ const KEYS: &[&str] = &[
     "platform_key",
     "session_key",
     "upload_tmp_max_age_seconds",
+    "header_read_timeout_secs",
+    "body_idle_timeout_secs",
+    "max_connections",
+    "metrics_listen",
 ];
 
 impl Config {

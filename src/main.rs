@@ -80,6 +80,10 @@ enum Command {
         /// Public URL users open (default http://localhost:8080).
         #[arg(long)]
         public_url: Option<String>,
+        /// Serve Prometheus metrics at /metrics on this separate address, e.g.
+        /// 127.0.0.1:9464 (default: no metrics; the public address never serves them).
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Load demo organisations, users and tenders into an empty database.
         #[arg(long)]
         demo: bool,
@@ -289,6 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             keys,
             listen,
             public_url,
+            metrics_listen,
             demo,
             demo_clock_offset_hours,
         } => {
@@ -297,6 +302,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Overrides {
                     listen,
                     public_url,
+                    metrics_listen,
                     demo: demo.then_some(true),
                     ..keys.overrides()
                 },

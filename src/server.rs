@@ -6,8 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -111,6 +121,8 @@ const TMP_SWEEP_EVERY: Duration = Duration::from_secs(600);
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the separate metrics listener listens, when one is configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// Its state (tests use the database and clock directly).
     pub state: AppState,
     stop: watch::Sender<bool>,
@@ -127,24 +139,125 @@ impl Running {
     }
 }
 
-/// Serves on `listener` until `stop` is signalled; also runs the job loop.
+/// What each listener allows a connection: slow or idle clients cannot pile up.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnLimits {
+    /// Time to send a request's complete headers (also the keep-alive idle time).
+    pub header_read: Duration,
+    /// Longest wait for the next bytes of a request body.
+    pub body_idle: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl ConnLimits {
+    /// The limits of `config`; zero values are raised to the smallest usable ones.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            header_read: Duration::from_secs(config.header_read_timeout_secs.max(1)),
+            body_idle: Duration::from_secs(config.body_idle_timeout_secs.max(1)),
+            max_connections: config.max_connections.max(1),
+        }
+    }
+}
+
+/// Serves on `listener` (and the metrics listener, if any) until `stop` is signalled;
+/// also runs the job loop.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
+    metrics: Option<TcpListener>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let jobs = tokio::spawn(job_loop(state.clone(), stop.clone()));
-    let app = http::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await?;
+    let limits = ConnLimits::from_config(&state.config);
+    let metrics = metrics.map(|l| {
+        tokio::spawn(serve_http(
+            l,
+            http::ops::metrics_router(),
+            limits,
+            stop.clone(),
+        ))
+    });
+    serve_http(listener, http::router(state), limits, stop).await;
+    if let Some(m) = metrics {
+        m.await?;
+    }
     jobs.abort();
     Ok(())
+}
+
+/// The accept loop. HTTP/1.1 only: TLS and HTTP/2 end at the reverse proxy, and hyper has
+/// no header or idle timeout for HTTP/2, so a cleartext HTTP/2 client could hold a
+/// connection forever.
+pub async fn serve_http(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read);
+    loop {
+        // A connection is accepted only with a free slot; beyond the cap, clients wait in
+        // the listen backlog until one is released.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let body_idle = limits.body_idle;
+        let service = app.clone().map_request(move |req: Request<Incoming>| {
+            let mut req = req.map(|body| Body::new(TimeoutBody::new(body_idle, body)));
+            // Handlers read the client address from here (what `axum::serve` provided).
+            req.extensions_mut().insert(ConnectInfo(remote));
+            req
+        });
+        let conn = graceful
+            .watch(http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%remote, error = %e, "connection closed with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Resolves once `stop` is signalled (without holding the channel's lock after).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Per-connection accept errors are the client's and harmless; others (too many open
+/// files) would spin the loop, so it pauses as `axum::serve` does.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
@@ -173,12 +286,22 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     listener: TcpListener,
 ) -> anyhow::Result<Running> {
+    let metrics = match config.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding the metrics listener {at}"))?,
+        ),
+        None => None,
+    };
     let state = build_state(config, clock).await?;
     let addr = listener.local_addr()?;
+    let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(serve(state.clone(), listener, rx));
+    let task = tokio::spawn(serve(state.clone(), listener, metrics, rx));
     Ok(Running {
         addr,
+        metrics_addr,
         state,
         stop: tx,
         task,
@@ -193,6 +316,9 @@ pub async fn run_until_signal(config: Config, clock: Arc<dyn Clock>) -> anyhow::
     let public = config.public_url.clone();
     let running = start(config, clock, listener).await?;
     tracing::info!(addr = %running.addr, public_url = %public, db = running.state.db.dialect(), "Sunbid is listening");
+    if let Some(at) = running.metrics_addr {
+        tracing::info!(addr = %at, "metrics at /metrics");
+    }
     println!("Sunbid is running: open {public}");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -54,10 +54,11 @@ pub fn member_pseudonym(n: usize) -> String {
 }
 
 /// Replaces every member id in `value` (string values and object keys alike) by the
-/// member's pseudonym, in committee order, and drops every digest (`sha256`,
-/// `report_sha256`), the report's `salt` and passkey credential ids: a digest over data
-/// naming a member lets a reader test guesses of the committee (the expert pool is small),
-/// and a credential id is tied to its user.
+/// member's pseudonym, in committee order, and drops the score sheets' digests (`sha256`),
+/// the report's `salt` and passkey credential ids: a digest over data naming a member lets
+/// a reader test guesses of the committee (the expert pool is small), and a credential id
+/// is tied to its user. The report's own digest (`report_sha256`) stays: the report is
+/// salted, and the salt is what this copy leaves out.
 pub fn pseudonymise_members(value: &mut serde_json::Value, members: &[String]) {
     use serde_json::Value;
     let alias = |s: &str| {
@@ -80,10 +81,7 @@ pub fn pseudonymise_members(value: &mut serde_json::Value, members: &[String]) {
         Value::Object(map) => {
             let old = std::mem::take(map);
             for (k, mut v) in old {
-                if matches!(
-                    k.as_str(),
-                    "sha256" | "report_sha256" | "credential_id" | "salt"
-                ) {
+                if matches!(k.as_str(), "sha256" | "credential_id" | "salt") {
                     continue;
                 }
                 pseudonymise_members(&mut v, members);
@@ -958,14 +956,12 @@ pub(crate) mod tests {
         let text = v.to_string();
         assert!(!text.contains("u-aaa\""), "{text}");
         assert!(!text.contains("\"u-bbb"), "{text}");
-        assert!(
-            !text.contains("sha256") && !text.contains("cred-1"),
-            "{text}"
-        );
+        assert!(!text.contains("00ff") && !text.contains("cred-1"), "{text}");
         assert!(
             !text.contains("5a17"),
             "no salt to test guesses with: {text}"
         );
+        assert_eq!(v["report_sha256"], "abcd", "over a salted report: kept");
         assert_eq!(v["members"][0]["id"], "member-1");
         assert_eq!(v["leader"], "member-2");
         assert_eq!(v["sheets"][0]["member"], "member-1");

@@ -265,14 +265,11 @@ pub struct Extras {
     /// When the document is produced, for its footer.
     pub generated_at: DateTime<Utc>,
     /// The reader may not learn who sits on the committee (see
-    /// [`super::committee::sees_members`]): the JSON carries pseudonyms, and the signed
-    /// digest, which would let a reader test guesses of the committee, is not shown.
-    pub members_withheld: bool,
+    /// [`super::committee::sees_members`]): the JSON is the pseudonymised copy, and this is
+    /// the digest the members signed, shown in its place (the report is salted, so the
+    /// digest tells nothing about the ids the copy leaves out).
+    pub members_withheld: Option<String>,
 }
-
-/// What the document shows instead of the signed digest to a reader who may not see the
-/// committee (short: it also goes in the PDF's footer).
-pub const DIGEST_WITHHELD: &str = "中标结果确定前不显示 withheld until the award";
 
 // ---- the document model ------------------------------------------------------------------------
 
@@ -501,12 +498,8 @@ pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportD
         )));
     }
 
-    // Whoever may not see the committee sees no digest either: it was made over the ids.
-    let shown_digest = if extras.members_withheld {
-        DIGEST_WITHHELD
-    } else {
-        sha256
-    };
+    // A pseudonymised copy hashes to its own digest; the document names the signed one.
+    let shown_digest = extras.members_withheld.as_deref().unwrap_or(sha256);
 
     // Members are numbered in committee order; bids in the order of the opening record.
     let member_no: BTreeMap<&str, usize> = r
@@ -1147,7 +1140,7 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
             // or the tender has moved on from `evaluating`.
             signing_closed: ev_state != "ranked" || t.state != "evaluating",
             generated_at: state.clock.now(),
-            members_withheld: false,
+            members_withheld: None,
         },
         redacted: false,
     };
@@ -1182,11 +1175,12 @@ fn pseudonymised(stored: Stored, members: &[String]) -> Result<Stored, ReportErr
         .filter_map(|s| {
             Some(SignatureRecord {
                 member: alias(&s.member)?,
-                // Over the same digest as this copy, or marked as another one, never shown.
+                // An act over the signed digest reads as one over this copy; an act over
+                // another digest keeps it, for the document's note.
                 report_sha256: if s.report_sha256 == stored.sha256 {
                     sha256.clone()
                 } else {
-                    DIGEST_WITHHELD.into()
+                    s.report_sha256
                 },
                 credential_id: None,
                 ..s
@@ -1201,7 +1195,7 @@ fn pseudonymised(stored: Stored, members: &[String]) -> Result<Stored, ReportErr
                 .map(|n| (member_pseudonym(n), format!("成员 {n} Member {n}")))
                 .collect(),
             signatures,
-            members_withheld: true,
+            members_withheld: Some(stored.sha256.clone()),
             ..stored.extras
         },
         redacted: true,
@@ -1387,7 +1381,7 @@ pub(crate) mod testdata {
             signatures: Vec::new(),
             signing_closed: false,
             generated_at: crate::clock::from_millis(1_700_000_360_000),
-            members_withheld: false,
+            members_withheld: None,
         }
     }
 }

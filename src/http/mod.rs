@@ -4,6 +4,7 @@
 pub mod csrf;
 pub mod ctx;
 pub mod error;
+pub mod headers;
 pub mod i18n;
 pub mod openapi;
 pub mod ops;
@@ -115,7 +116,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(300),
         ));
 
-    Router::new()
+    let app = Router::new()
         .merge(timed)
         .merge(crate::bid::routes::router())
         .merge(crate::bid::pages::router())
@@ -138,6 +139,6 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeUuid7));
+    headers::add(app).with_state(state)
 }

@@ -1,12 +1,12 @@
-//! Operations endpoints (`/healthz`, `/readyz`, `/metrics`), request metrics, and the
-//! embedded static assets.
+//! Operations endpoints (`/healthz`, `/readyz`; `/metrics` on its own listener only),
+//! request metrics with bounded labels, and the embedded static assets.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,8 +24,23 @@ pub fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Counts requests and their latency by route template (never by raw path, which would
-/// let clients create unbounded label values).
+/// The method as a metrics label: the standard ones by name, anything a client makes up
+/// as `other`, so no request can add a label value.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts requests and their latency by route template (never by raw path) and bounded
+/// method; statuses come from our own handlers, so their set is fixed by the code.
 pub async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
@@ -33,10 +48,10 @@ pub async fn track_metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("sunbid_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    let status = resp.status().as_str().to_string();
+    metrics::counter!("sunbid_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("sunbid_http_request_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
@@ -93,6 +108,10 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/bid.js"),
             "text/javascript; charset=utf-8",
         ),
+        "checkin.js" => (
+            include_str!("../../web/static/checkin.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "evaluation.js" => (
             include_str!("../../web/static/evaluation.js"),
             "text/javascript; charset=utf-8",
@@ -117,12 +136,37 @@ async fn openapi() -> Response {
         .into_response()
 }
 
+/// The router of the separate metrics listener (`--metrics-listen`): `/metrics` only, so
+/// scrapers reach it on an address the public never sees.
+pub fn metrics_router() -> Router {
+    // Install the recorder now: metrics recorded before it exists are dropped.
+    metrics_handle();
+    Router::new().route("/metrics", get(metrics_page))
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_page))
         .route("/static/{name}", get(static_file))
         .route("/api/openapi.json", get(openapi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        for made_up in ["MADEUP", "get", "PROPFIND", "X-1"] {
+            let m = Method::from_bytes(made_up.as_bytes()).expect("a token");
+            assert_eq!(method_label(&m), "other", "{made_up}");
+        }
+        // CONNECT and TRACE are standard but never served: no label of their own either.
+        assert_eq!(method_label(&Method::CONNECT), "other");
+        assert_eq!(method_label(&Method::TRACE), "other");
+    }
 }

@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, readFileSync, readdirSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { bin, CHROMIUM_ARGS, launchChromium, startDemoServer, stopAll } from "./harness.mjs";
+import { bin, CHROMIUM_ARGS, launchChromium, startDemoServer, stopAll, watchCsp } from "./harness.mjs";
 import * as steps from "./steps.mjs";
 
 const CODE = "SZ2026-JS-001";
@@ -314,11 +314,13 @@ test("a large attachment is sealed in the browser in bounded memory", async () =
   // OPFS file on disk. (In an incognito context such as browser.newContext() it works too,
   // but OPFS lives in the browser process's memory there: ~1.2 GiB peak for 1 GiB.)
   const profile = mkdtempSync(join(tmpdir(), "sunbid-browser-profile-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-  });
+  const context = watchCsp(
+    await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+      args: CHROMIUM_ARGS,
+      acceptDownloads: true,
+    }),
+  );
   const page = context.pages()[0] ?? (await context.newPage());
   await login(page, "bidder1");
   const { answer, seconds } = await submitBid(page, { price: "11,750,000.00", duration: 235, files: [path], watch: big });

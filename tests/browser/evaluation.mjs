@@ -235,6 +235,10 @@ test("the evaluation runs in the browser: start, leader, review, scores, ranking
   if (report.status() !== 404) {
     assert.equal(report.status(), 200);
     assert.ok((await report.text()).includes(await ap.textContent("#report-sha256")), "the report names its SHA-256");
+    // Opened in the browser, the report's own inline style sheet applies: the
+    // Content-Security-Policy admits it by its hash (a violation would fail stopAll).
+    await ap.goto(`${base}/tenders/${CODE}/evaluation/report`);
+    assert.equal(await ap.$eval("h1", (h) => getComputedStyle(h).fontSize), "22px");
   }
   // The regulator sees the same progress with names.
   await rp.goto(evaluationUrl());

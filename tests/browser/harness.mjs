@@ -72,9 +72,40 @@ export async function stopServer(server) {
   await exited;
 }
 
-/** Launches Debian's chromium (or $CHROMIUM). */
-export function launchChromium(options = {}) {
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS, ...options });
+/**
+ * Content-Security-Policy violations seen by any page of a browser from launchChromium
+ * (the console messages chromium prints for them); stopAll fails when there are any, so a
+ * page that needs inline script or style under the server's policy fails its test.
+ */
+export const cspViolations = [];
+
+export function watchCsp(context) {
+  context.on("console", (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) cspViolations.push(`${msg.location()?.url ?? "?"}: ${msg.text()}`);
+  });
+  return context;
+}
+
+/** Launches Debian's chromium (or $CHROMIUM), watching every page for CSP violations. */
+export async function launchChromium(options = {}) {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS, ...options });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (...args) => watchCsp(await newContext(...args));
+  // browser.newPage opens its own context, through the public newContext above.
+  browser.newPage = async (...args) => {
+    const context = await browser.newContext(...args);
+    const page = await context.newPage();
+    page.on("close", () => context.close().catch(() => {}));
+    return page;
+  };
+  return browser;
+}
+
+/** Fails when any page broke the Content-Security-Policy (see cspViolations). */
+export function assertNoCspViolations() {
+  if (cspViolations.length > 0) {
+    throw new Error(`Content-Security-Policy violations:\n${cspViolations.join("\n")}`);
+  }
 }
 
 /** Stops what startDemoServer and launchChromium started. */
@@ -82,4 +113,5 @@ export async function stopAll({ browser, server, dataDir }) {
   await browser?.close();
   server?.kill("SIGTERM");
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  assertNoCspViolations();
 }

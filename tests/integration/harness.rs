@@ -61,7 +61,16 @@ pub enum Backend {
 
 /// Starts a server on `backend`, runs `body` against it, and stops it.
 pub async fn run(backend: Backend, body: impl AsyncFnOnce(&Harness)) {
-    let Some(h) = Harness::start(backend).await else {
+    run_with(backend, |_| {}, body).await;
+}
+
+/// [`run`] with the test's own settings applied to the harness's configuration.
+pub async fn run_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+    body: impl AsyncFnOnce(&Harness),
+) {
+    let Some(h) = Harness::start_with(backend, configure).await else {
         return;
     };
     body(&h).await;
@@ -183,8 +192,9 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Starts a server; `None` when PostgreSQL is wanted but unavailable outside CI.
-    pub async fn start(backend: Backend) -> Option<Self> {
+    /// Starts a server, with the test's own settings applied to the configuration; `None`
+    /// when PostgreSQL is wanted but unavailable outside CI.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (pg, database_url) = match backend {
             Backend::Sqlite => (None, None),
@@ -207,7 +217,7 @@ impl Harness {
             .expect("bind port 0");
         let port = listener.local_addr().expect("local addr").port();
         let public_url = format!("http://localhost:{port}");
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().join("data"),
             database_url,
             listen: listener.local_addr().expect("local addr"),
@@ -217,6 +227,7 @@ impl Harness {
             list_cache_ms: 0,
             ..Config::default()
         };
+        configure(&mut config);
         let clock = Arc::new(OffsetClock::default());
         let running = server::start(config, clock.clone(), listener)
             .await
@@ -243,6 +254,11 @@ impl Harness {
         if let Some(r) = self.running.take() {
             r.stop().await.expect("server stops cleanly");
         }
+    }
+
+    /// The address of the separate metrics listener, when the test configured one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
     }
 
     /// The server's state (database, keys, clock).

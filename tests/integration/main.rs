@@ -10,6 +10,7 @@ mod authz_matrix;
 mod bid_cli;
 mod crash;
 mod custodian_prf;
+mod edge;
 mod evaluation_clarify;
 mod evaluation_forms;
 mod evaluation_pages;

@@ -12,3 +12,15 @@ for (const el of document.querySelectorAll("time[datetime]")) {
   const d = new Date(el.getAttribute("datetime"));
   if (!Number.isNaN(d.getTime())) el.title = d.toString();
 }
+
+// "Back" on error pages returns to the previous page; without script (or history) the
+// link leads home. A listener, not a javascript: URL, which the Content-Security-Policy
+// forbids.
+for (const link of document.querySelectorAll("a[data-back]")) {
+  link.addEventListener("click", (event) => {
+    if (history.length > 1) {
+      event.preventDefault();
+      history.back();
+    }
+  });
+}
