@@ -504,7 +504,10 @@ mod tests {
             "plum river lantern seventeen",
             "我的开标口令是青山绿水长流",
         ] {
-            assert!(check_passphrase(strong, &[]).is_ok(), "{strong} was refused");
+            assert!(
+                check_passphrase(strong, &[]).is_ok(),
+                "{strong} was refused"
+            );
         }
     }
 }

@@ -426,8 +426,8 @@ fn unlock_challenge(tender_id: &str, user_id: &str, nonce: &[u8]) -> [u8; 32] {
 /// The proof checked inside an attempt, with what checking it needs.
 enum Checked {
     Passphrase {
-        locked: LockedCustodianKey,
-        sealed: SealedShare,
+        locked: Box<LockedCustodianKey>,
+        sealed: Box<SealedShare>,
         passphrase: String,
     },
     Passkey {
@@ -479,7 +479,10 @@ impl Attempt {
                 let verified = self.verify_passkey(&input, &credential_id).await?;
                 let method = json!({"method": "passkey", "credential_id": verified.credential_id,
                                     "sign_count": verified.counter});
-                (check_share(&input.share, &self.tender.tender_id, &digest), method)
+                (
+                    check_share(&input.share, &self.tender.tender_id, &digest),
+                    method,
+                )
             }
         };
         match opened {
@@ -715,8 +718,8 @@ pub async fn unlock(
                 return Err(BidError::WrongUnlockMethod(HELD_BY_PASSKEY));
             }
             Checked::Passphrase {
-                locked: ctx.locked,
-                sealed: ctx.sealed,
+                locked: Box::new(ctx.locked),
+                sealed: Box::new(ctx.sealed),
                 passphrase,
             }
         }

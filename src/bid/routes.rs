@@ -14,7 +14,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::model::{
-    ObjectionAnswerInput, ObjectionInput, PassphraseInput, PasskeyEnrolBody, PasskeyUnlockBody,
+    ObjectionAnswerInput, ObjectionInput, PasskeyEnrolBody, PasskeyUnlockBody, PassphraseInput,
     SubmitInput, UploadQuery,
 };
 use super::service::{self, UploadMeta};

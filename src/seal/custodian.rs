@@ -22,12 +22,12 @@
 
 use std::num::NonZeroU32;
 
-use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::{hkdf, pbkdf2};
 use ring::rand::SecureRandom;
+use ring::{hkdf, pbkdf2};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 

@@ -835,7 +835,10 @@ fn custodian_prf_vectors_unwrap_and_open() {
     let sealed: SealedShare = serde_json::from_value(file["sealed_share"].clone()).unwrap();
     let tender = file["tender_id"].as_str().unwrap();
     let share = open_share(&sk, &sealed, tender).unwrap();
-    assert_eq!(B64.encode(share.as_bytes()), file["share"].as_str().unwrap());
+    assert_eq!(
+        B64.encode(share.as_bytes()),
+        file["share"].as_str().unwrap()
+    );
     assert_eq!(
         hex::encode(share_digest(tender, &share)),
         file["share_digest"].as_str().unwrap()

@@ -99,7 +99,10 @@ fn enrol_body(ceremony: &Value, credential: Value, prf_salt: &str, record: &Valu
 /// A custodian user with a passkey, not yet enrolled; returns it and its token.
 async fn custodian_with_passkey(h: &Harness, username: &str) -> (PrfCustodian, String) {
     let org = h
-        .create_org(OrgKind::TradingCentre, &format!("{username} 公共资源交易中心"))
+        .create_org(
+            OrgKind::TradingCentre,
+            &format!("{username} 公共资源交易中心"),
+        )
         .await;
     let user_id = h.create_user(username, Role::Custodian, Some(&org)).await;
     let token = h.login(username, PASSWORD).await;
@@ -117,7 +120,11 @@ async fn custodian_with_passkey(h: &Harness, username: &str) -> (PrfCustodian, S
 /// Enrols `c` with its passkey; returns the key view.
 async fn enrol(h: &Harness, c: &mut PrfCustodian, token: &str) -> Value {
     let (s, start) = h
-        .api_post("/api/v1/custodian/key/passkey/start", Some(token), &json!({}))
+        .api_post(
+            "/api/v1/custodian/key/passkey/start",
+            Some(token),
+            &json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{start}");
     let salt_b64 = start["prf_salt"].as_str().expect("prf_salt");
@@ -175,7 +182,8 @@ async fn enrolment_refuses_bad_input(h: &Harness) {
 
     // A custodian without a passkey is told to register one.
     let centre = h.create_org(OrgKind::TradingCentre, "无密钥交易中心").await;
-    h.create_user("prf_nokey", Role::Custodian, Some(&centre)).await;
+    h.create_user("prf_nokey", Role::Custodian, Some(&centre))
+        .await;
     let nokey = h.login("prf_nokey", PASSWORD).await;
     assert_error(
         &h.api_post(start, Some(&nokey), &json!({})).await,
@@ -268,7 +276,11 @@ async fn enrolment_refuses_bad_input(h: &Harness) {
     assert_eq!(p["kdf"], "webauthn-prf");
     assert_eq!(p["credential_id"], credential_id);
     assert_eq!(p["user_verified"], true);
-    assert!(!enrolled[0].to_string().contains(good["wrapped_key"].as_str().expect("b64")));
+    assert!(
+        !enrolled[0]
+            .to_string()
+            .contains(good["wrapped_key"].as_str().expect("b64"))
+    );
     // Once only.
     assert_error(
         &h.api_post(start, Some(&token), &json!({})).await,
@@ -292,9 +304,16 @@ both!(passkey_enrolment_bad_input, enrolment_refuses_bad_input);
 /// Publishes a tender whose custodians are `custodians`, with three honest bids; returns it.
 async fn tender_with(h: &Harness, world: &World, custodians: &[String]) -> Open {
     let code = format!("PRF-{}", next_serial());
-    let mut input = world.input(&code, "通行密钥开标测试工程", h.now() + Duration::minutes(1), 20);
+    let mut input = world.input(
+        &code,
+        "通行密钥开标测试工程",
+        h.now() + Duration::minutes(1),
+        20,
+    );
     input["custodians"] = json!(custodians);
-    let (s, v) = h.api_post("/api/v1/tenders", Some(&world.agent), &input).await;
+    let (s, v) = h
+        .api_post("/api/v1/tenders", Some(&world.agent), &input)
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (s, v) = upload(h, &world.agent, &code, "招标文件.pdf", b"%PDF-1.4 test").await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -318,9 +337,9 @@ async fn tender_with(h: &Harness, world: &World, custodians: &[String]) -> Open 
         tender_id: key["tender_id"].as_str().expect("tender id").to_string(),
         pk: sunbid::seal::PublicKey::from_bytes(&pk).expect("point"),
     };
-    for i in 0..3 {
+    for i in 0..3i64 {
         let (org, _, token) = h.bidder(&format!("prf_bidder{i}_{}", next_serial())).await;
-        let price = 11_000_000_000 + i64::try_from(i).expect("small") * 100_000_000;
+        let price = 11_000_000_000 + i * 100_000_000;
         honest_bid(h, &open, &org, &token, price).await;
     }
     open
@@ -339,7 +358,9 @@ async fn start_unlock(h: &Harness, o: &Open, token: &str) -> (StatusCode, Value)
 /// Opens the share the start answer carries, as the browser does.
 fn open_my_share(c: &PrfCustodian, start: &Value) -> Vec<u8> {
     let key: LockedCustodianKey = serde_json::from_value(start["key"].clone()).expect("key");
-    let sk = key.unlock_with_prf(&c.prf_output).expect("unwrap with the PRF output");
+    let sk = key
+        .unlock_with_prf(&c.prf_output)
+        .expect("unwrap with the PRF output");
     let sealed: SealedShare =
         serde_json::from_value(start["sealed_share"].clone()).expect("sealed share");
     let tender_id = start["tender_id"].as_str().expect("tender id");
@@ -377,7 +398,11 @@ async fn passkey_unlock_opens_the_tender(h: &Harness) {
     let o = tender_with(
         h,
         &world,
-        &[a.user_id.clone(), b.user_id.clone(), world.custodians[0].clone()],
+        &[
+            a.user_id.clone(),
+            b.user_id.clone(),
+            world.custodians[0].clone(),
+        ],
     )
     .await;
 
