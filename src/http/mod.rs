@@ -121,11 +121,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::bid::routes::router())
         .merge(crate::bid::pages::router())
         .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
+        // Only on a route and method that exist: an unknown address or method is the 404 or
+        // 405 for everyone, never a 401 that would tell an anonymous caller to log in first.
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ctx::login_before_body,
         ))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(axum::middleware::from_fn(ops::track_metrics))
         .layer(
