@@ -1213,22 +1213,33 @@ pub async fn import_csv(
     Ok(report)
 }
 
-async fn import_row(
-    tx: &mut Tx,
-    now: DateTime<Utc>,
-    caller: &Caller,
+/// One CSV data row read against the header: the profile as far as the row alone gives it,
+/// and the two columns that need the database (the caller resolves them into
+/// `input.employer_org_id` and `input.user_id`, then validates).
+#[derive(Clone, Debug)]
+pub struct CsvRow {
+    /// The profile's fields; `employer_org_id` and `user_id` are still `None`.
+    pub input: ExpertInput,
+    /// The `employer` column, trimmed: an organisation id or 统一社会信用代码 (may be empty).
+    pub employer: String,
+    /// The `username` column, trimmed (may be empty).
+    pub username: String,
+}
+
+/// Reads one data row (`fields`) against the header's columns (`cols`, from [`header_map`],
+/// for a header of `header_len` columns): field count, whole numbers, the penalised flag,
+/// and the lists. Pure; [`validate`] checks the profile afterwards.
+pub fn parse_csv_row(
     cols: &HashMap<&'static str, usize>,
-    header: &[String],
+    header_len: usize,
     fields: &[String],
-    row: usize,
-) -> Result<String, ExpertError> {
-    if fields.len() != header.len() {
+) -> Result<CsvRow, ExpertError> {
+    if fields.len() != header_len {
         return Err(ExpertError::Invalid {
             field: "row",
             message: format!(
-                "row has {} fields, the header {} / 字段数与表头不符",
+                "row has {} fields, the header {header_len} / 字段数与表头不符",
                 fields.len(),
-                header.len()
             ),
         });
     }
@@ -1243,8 +1254,54 @@ async fn import_row(
             .parse::<i64>()
             .map_err(|_| invalid(c, format!("{c} must be a whole number / {c} 须为整数")))
     };
-    let employer = get("employer");
-    let employer_org_id = if employer.is_empty() {
+    let conflicts = split_list(&get("conflicts"))
+        .into_iter()
+        .map(|c| {
+            let (org, relation) = c.split_once(':').unwrap_or((c.as_str(), ""));
+            Conflict {
+                org_id: org.trim().to_string(),
+                relation: relation.trim().to_string(),
+            }
+        })
+        .collect();
+    let input = ExpertInput {
+        name: get("name"),
+        specialties: split_list(&get("specialties")),
+        region: get("region"),
+        employer_org_id: None,
+        title: get("title"),
+        years_of_practice: u32::try_from(num("years_of_practice")?)
+            .map_err(|_| invalid("years_of_practice", "years of practice must be 0–80"))?,
+        birth_year: i32::try_from(num("birth_year")?)
+            .map_err(|_| invalid("birth_year", "birth year out of range"))?,
+        penalised: parse_flag(&get("penalised"))
+            .ok_or_else(|| invalid("penalised", "penalised is 0/1, yes/no or 是/否"))?,
+        user_id: None,
+        unavailable: split_list(&get("unavailable")),
+        conflicts,
+    };
+    Ok(CsvRow {
+        input,
+        employer: get("employer"),
+        username: get("username"),
+    })
+}
+
+async fn import_row(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    cols: &HashMap<&'static str, usize>,
+    header: &[String],
+    fields: &[String],
+    row: usize,
+) -> Result<String, ExpertError> {
+    let CsvRow {
+        mut input,
+        employer,
+        username,
+    } = parse_csv_row(cols, header.len(), fields)?;
+    input.employer_org_id = if employer.is_empty() {
         None
     } else if is_id(&employer) {
         Some(employer)
@@ -1261,8 +1318,7 @@ async fn import_row(
                 .ok_or_else(|| ExpertError::UnknownOrg(employer.chars().take(60).collect()))?,
         )
     };
-    let username = get("username");
-    let user_id = if username.is_empty() {
+    input.user_id = if username.is_empty() {
         None
     } else {
         let found: Option<(String,)> = q_opt!(
@@ -1272,32 +1328,6 @@ async fn import_row(
             username.clone()
         )?;
         Some(found.map(|(id,)| id).ok_or(ExpertError::BadExpertUser)?)
-    };
-    let conflicts = split_list(&get("conflicts"))
-        .into_iter()
-        .map(|c| {
-            let (org, relation) = c.split_once(':').unwrap_or((c.as_str(), ""));
-            Conflict {
-                org_id: org.trim().to_string(),
-                relation: relation.trim().to_string(),
-            }
-        })
-        .collect();
-    let input = ExpertInput {
-        name: get("name"),
-        specialties: split_list(&get("specialties")),
-        region: get("region"),
-        employer_org_id,
-        title: get("title"),
-        years_of_practice: u32::try_from(num("years_of_practice")?)
-            .map_err(|_| invalid("years_of_practice", "years of practice must be 0–80"))?,
-        birth_year: i32::try_from(num("birth_year")?)
-            .map_err(|_| invalid("birth_year", "birth year out of range"))?,
-        penalised: parse_flag(&get("penalised"))
-            .ok_or_else(|| invalid("penalised", "penalised is 0/1, yes/no or 是/否"))?,
-        user_id,
-        unavailable: split_list(&get("unavailable")),
-        conflicts,
     };
     let p = validate(&input, now.year())?;
     check_refs(tx, &p, None).await?;
