@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(hex::encode(leaf), ev.leaf_hash.to_ascii_lowercase());
         if let Some(entry) = &ev.entry {
             assert_eq!(leaf, leaf_hash(entry.as_bytes()));
-            assert_eq!(hex::encode(leaf), ev.leaf_hash, "a leaf hash in another spelling");
+            assert_eq!(
+                hex::encode(leaf),
+                ev.leaf_hash,
+                "a leaf hash in another spelling"
+            );
             let value: serde_json::Value = serde_json::from_str(entry).expect("checked JSON");
             assert_eq!(
                 serde_json_canonicalizer::to_string(&value).expect("canonical"),

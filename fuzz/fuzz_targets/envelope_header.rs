@@ -14,7 +14,9 @@ use sunbid::seal::{EnvelopeHeader, MAX_HEADER_LEN, SealError, open_stream};
 fuzz_target!(|data: &[u8]| {
     let key = &common::vectors().key;
     // As the upload handler: it parses at most the first MAX_HEADER_LEN bytes.
-    let head = data.get(..data.len().min(MAX_HEADER_LEN)).unwrap_or_default();
+    let head = data
+        .get(..data.len().min(MAX_HEADER_LEN))
+        .unwrap_or_default();
     let parsed = EnvelopeHeader::parse(head);
     // A header never reaches past MAX_HEADER_LEN, so the whole input parses the same way.
     match (&parsed, EnvelopeHeader::parse(data)) {
@@ -30,10 +32,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(Some(header.as_bytes()), data.get(..len));
             // Exactly the header parses; one byte less is truncated, not anything else.
             let exact = data.get(..len).expect("len within data");
-            assert_eq!(EnvelopeHeader::parse(exact).expect("exact header").0, header);
+            assert_eq!(
+                EnvelopeHeader::parse(exact).expect("exact header").0,
+                header
+            );
             let short = data.get(..len - 1).expect("len > 0");
             assert!(
-                matches!(EnvelopeHeader::parse(short), Err(SealError::Truncated { .. })),
+                matches!(
+                    EnvelopeHeader::parse(short),
+                    Err(SealError::Truncated { .. })
+                ),
                 "a header cut by one byte must be truncated"
             );
             header
@@ -81,7 +89,11 @@ fuzz_target!(|data: &[u8]| {
             // The streaming reader refuses it for the same reason.
             let streamed = open_stream(&mut &data[..], &mut sink, key, "T", "B")
                 .expect_err("open_stream accepted a header that parse refused");
-            assert_eq!(streamed.code(), e.code(), "parse: {e:?}, streamed: {streamed:?}");
+            assert_eq!(
+                streamed.code(),
+                e.code(),
+                "parse: {e:?}, streamed: {streamed:?}"
+            );
             let _ = e.to_string();
         }
     }

@@ -145,6 +145,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if edits.appended && !edits.cut && !edits.other {
-        assert!(matches!(e, SealError::TrailingData { .. }), "appended: {e:?}");
+        assert!(
+            matches!(e, SealError::TrailingData { .. }),
+            "appended: {e:?}"
+        );
     }
 });

@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let lines = text.split('\n').count();
     let mut last = 0;
     for (row, _) in &records {
-        assert!(*row > last && *row <= lines, "row {row} after {last} of {lines}");
+        assert!(
+            *row > last && *row <= lines,
+            "row {row} after {last} of {lines}"
+        );
         last = *row;
     }
     let mut records = records.into_iter();

@@ -72,8 +72,16 @@ fuzz_target!(|data: &[u8]| {
                     (server.price_fen, server.duration_days)
                 );
                 assert_eq!(
-                    (&client.quality, &client.project_manager, &client.declarations),
-                    (&server.quality, &server.project_manager, &server.declarations),
+                    (
+                        &client.quality,
+                        &client.project_manager,
+                        &client.declarations
+                    ),
+                    (
+                        &server.quality,
+                        &server.project_manager,
+                        &server.declarations
+                    ),
                     "the client and the opening read the form differently"
                 );
             }

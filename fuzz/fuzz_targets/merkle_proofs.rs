@@ -101,8 +101,11 @@ fuzz_target!(|data: &[u8]| {
     let lookup = |id: NodeId| nodes.get(&id).copied();
 
     let index = u64::from(input.u16()) % n as u64;
-    let planned = assemble_proof(&inclusion_proof_plan(index, n as u64).expect("plan"), lookup)
-        .expect("every planned node is stored");
+    let planned = assemble_proof(
+        &inclusion_proof_plan(index, n as u64).expect("plan"),
+        lookup,
+    )
+    .expect("every planned node is stored");
     let mut proof = inclusion_proof(&leaves, index).expect("in memory");
     assert_eq!(planned, proof);
     let l = leaves[index as usize];
@@ -113,7 +116,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(!verify_inclusion(&l, index, n as u64, &proof, &bad_root));
     let mut bad_leaf = l;
     flip(&mut bad_leaf, bit);
-    assert!(!verify_inclusion(&bad_leaf, index, n as u64, &proof, &tree_root));
+    assert!(!verify_inclusion(
+        &bad_leaf, index, n as u64, &proof, &tree_root
+    ));
     if !proof.is_empty() {
         let at = usize::from(input.u8()) % proof.len();
         flip(&mut proof[at], bit);
@@ -122,19 +127,30 @@ fuzz_target!(|data: &[u8]| {
 
     let old = u64::from(input.u16()) % n as u64 + 1;
     let old_root = root(&leaves[..old as usize]);
-    let planned = assemble_proof(&consistency_proof_plan(old, n as u64).expect("plan"), lookup)
-        .expect("every planned node is stored");
+    let planned = assemble_proof(
+        &consistency_proof_plan(old, n as u64).expect("plan"),
+        lookup,
+    )
+    .expect("every planned node is stored");
     let mut proof = consistency_proof(&leaves, old, n as u64).expect("in memory");
     assert_eq!(planned, proof);
-    assert!(verify_consistency(old, n as u64, &old_root, &tree_root, &proof));
-    assert!(!verify_consistency(old, n as u64, &old_root, &bad_root, &proof));
+    assert!(verify_consistency(
+        old, n as u64, &old_root, &tree_root, &proof
+    ));
+    assert!(!verify_consistency(
+        old, n as u64, &old_root, &bad_root, &proof
+    ));
     if old < n as u64 {
         let mut bad_old = old_root;
         flip(&mut bad_old, bit);
-        assert!(!verify_consistency(old, n as u64, &bad_old, &tree_root, &proof));
+        assert!(!verify_consistency(
+            old, n as u64, &bad_old, &tree_root, &proof
+        ));
         let at = usize::from(input.u8()) % proof.len();
         flip(&mut proof[at], bit);
-        assert!(!verify_consistency(old, n as u64, &old_root, &tree_root, &proof));
+        assert!(!verify_consistency(
+            old, n as u64, &old_root, &tree_root, &proof
+        ));
     }
 
     // The verifier's search for the first changed event, against this server's tree.
