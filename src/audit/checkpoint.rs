@@ -484,6 +484,18 @@ mod tests {
         assert!(parse_verifier_key("a b+c74f20a3+AA==").is_err());
     }
 
+    /// Found by the `checkpoint` fuzz target: a key id in upper-case hex parses. Kept on
+    /// purpose, as Go's note package reads it (`strconv.ParseUint(id, 16, 32)`); the id
+    /// still has to match the name and key, so it names the same key.
+    #[test]
+    fn upper_case_key_id_names_the_same_key() {
+        let upper = PETER_VKEY.replace("c74f20a3", "C74F20A3");
+        assert_eq!(
+            parse_verifier_key(&upper).unwrap(),
+            parse_verifier_key(PETER_VKEY).unwrap()
+        );
+    }
+
     #[test]
     fn checkpoint_round_trip() {
         let key = test_key(7);

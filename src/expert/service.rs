@@ -651,52 +651,37 @@ async fn notice(
     Ok(())
 }
 
-/// Requests a draw for a tender (its agent), recording the commitment (step 1).
-pub async fn request_draw(
-    db: &Db,
-    now: DateTime<Utc>,
-    caller: &Caller,
-    code: &str,
+/// A draw request's own fields once checked: everything `request_draw` takes from the
+/// body, before the database adds the tender's parties.
+#[derive(Clone, Debug)]
+pub struct CheckedDrawInput {
+    /// The quotas with resolved specialty codes.
+    pub quotas: Vec<Quota>,
+    /// The region restriction with checked division codes.
+    pub region: Option<RegionRestriction>,
+    /// Evaluation start.
+    pub evaluation_at: DateTime<Utc>,
+    /// Evaluation place, trimmed.
+    pub evaluation_place: String,
+    /// Excluded expert ids, sorted and distinct.
+    pub excluded_experts: Vec<String>,
+    /// Minutes a drawn expert has to confirm.
+    pub confirm_minutes: u32,
+    /// Check-in opens this many minutes before the start (at most a day).
+    pub checkin_opens_minutes_before: u32,
+    /// Check-in closes this many minutes after the start (at most a day).
+    pub checkin_closes_minutes_after: u32,
+}
+
+/// Checks the fields of a draw request body at `now`, without the database: `quotas` (the
+/// body's, or the tender's when the body gives none), the region restriction, the
+/// evaluation time and place, the exclusions and the confirmation and check-in windows.
+pub fn check_draw_input(
     input: &DrawRequestInput,
-) -> Result<DrawView, ExpertError> {
-    let mut tx = db.begin().await?;
-    let tender = tender_by_code(&mut tx, code).await?;
-    if !owns(caller, &tender) {
-        return Err(ExpertError::Forbidden(
-            "only the agent of this tender may request the expert draw / 仅该项目的招标代理可申请抽取专家",
-        ));
-    }
-    if !DRAWABLE.contains(&tender.state.as_str()) {
-        return Err(ExpertError::TenderState(tender.state.clone()));
-    }
-    let existing: Option<(String,)> = q_opt!(
-        tx,
-        (String,),
-        "select draw_id from expert_draw where tender_id = $1 and kind = 'initial' and state <> 'failed'",
-        tender.tender_id.clone()
-    )?;
-    if existing.is_some() {
-        return Err(ExpertError::DrawExists);
-    }
-    // The supervisor: an active regulator-role user; their department is avoided.
-    if !is_id(&input.supervisor_user_id) {
-        return Err(ExpertError::BadSupervisor);
-    }
-    let sup: Option<(String, String, Option<String>)> = q_opt!(
-        tx,
-        (String, String, Option<String>),
-        "select role, status, org_id from app_user where user_id = $1",
-        input.supervisor_user_id.clone()
-    )?;
-    let supervising = match sup {
-        Some((role, status, org)) if role == "regulator" && status == "active" => org,
-        _ => return Err(ExpertError::BadSupervisor),
-    };
-    let quota_input = match &input.quotas {
-        Some(q) => q.clone(),
-        None => parse_tender_quotas(&tender.expert_quotas_json, input.alternates)?,
-    };
-    let quotas = resolve_quotas(&quota_input)?;
+    quotas: &[QuotaInput],
+    now: DateTime<Utc>,
+) -> Result<CheckedDrawInput, ExpertError> {
+    let quotas = resolve_quotas(quotas)?;
     let region = match &input.region {
         Some(r) => Some(RegionRestriction {
             regions: r
@@ -750,21 +735,83 @@ pub async fn request_draw(
     let mut excluded = input.excluded_experts.clone();
     excluded.sort();
     excluded.dedup();
-    let request = DrawRequest {
-        tender_id: tender.tender_id.clone(),
-        evaluation_at: at.with_timezone(&china_offset()),
+    Ok(CheckedDrawInput {
         quotas,
         region,
+        evaluation_at: at,
+        evaluation_place: place.to_string(),
+        excluded_experts: excluded,
+        confirm_minutes: confirm,
+        checkin_opens_minutes_before: before,
+        checkin_closes_minutes_after: after,
+    })
+}
+
+/// Requests a draw for a tender (its agent), recording the commitment (step 1).
+pub async fn request_draw(
+    db: &Db,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    code: &str,
+    input: &DrawRequestInput,
+) -> Result<DrawView, ExpertError> {
+    let mut tx = db.begin().await?;
+    let tender = tender_by_code(&mut tx, code).await?;
+    if !owns(caller, &tender) {
+        return Err(ExpertError::Forbidden(
+            "only the agent of this tender may request the expert draw / 仅该项目的招标代理可申请抽取专家",
+        ));
+    }
+    if !DRAWABLE.contains(&tender.state.as_str()) {
+        return Err(ExpertError::TenderState(tender.state.clone()));
+    }
+    let existing: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select draw_id from expert_draw where tender_id = $1 and kind = 'initial' and state <> 'failed'",
+        tender.tender_id.clone()
+    )?;
+    if existing.is_some() {
+        return Err(ExpertError::DrawExists);
+    }
+    // The supervisor: an active regulator-role user; their department is avoided.
+    if !is_id(&input.supervisor_user_id) {
+        return Err(ExpertError::BadSupervisor);
+    }
+    let sup: Option<(String, String, Option<String>)> = q_opt!(
+        tx,
+        (String, String, Option<String>),
+        "select role, status, org_id from app_user where user_id = $1",
+        input.supervisor_user_id.clone()
+    )?;
+    let supervising = match sup {
+        Some((role, status, org)) if role == "regulator" && status == "active" => org,
+        _ => return Err(ExpertError::BadSupervisor),
+    };
+    let quota_input = match &input.quotas {
+        Some(q) => q.clone(),
+        None => parse_tender_quotas(&tender.expert_quotas_json, input.alternates)?,
+    };
+    let checked = check_draw_input(input, &quota_input, now)?;
+    let request = DrawRequest {
+        tender_id: tender.tender_id.clone(),
+        evaluation_at: checked.evaluation_at.with_timezone(&china_offset()),
+        quotas: checked.quotas,
+        region: checked.region,
         tenderee_org_id: tender.tenderee_org_id.clone(),
         agent_org_id: tender.agent_org_id.clone(),
         bidder_org_ids: bidder_orgs(&mut tx, &tender.tender_id).await?,
         supervising_org_ids: supervising.into_iter().collect(),
-        excluded_experts: excluded,
+        excluded_experts: checked.excluded_experts,
         previously_drawn: drawn_experts(&mut tx, &tender.tender_id).await?,
         rules: EligibilityRules::default(),
     };
     validate_request(&request)?;
-    let at_ms = to_millis(at);
+    let at_ms = to_millis(checked.evaluation_at);
+    let (before, after) = (
+        checked.checkin_opens_minutes_before,
+        checked.checkin_closes_minutes_after,
+    );
     let draw_id = commit_draw(
         &mut tx,
         now,
@@ -778,10 +825,10 @@ pub async fn request_draw(
             supervisor_user_id: input.supervisor_user_id.clone(),
             request,
             evaluation_at: at_ms,
-            evaluation_place: place.to_string(),
+            evaluation_place: checked.evaluation_place,
             checkin_opens_at: at_ms - i64::from(before) * 60_000,
             checkin_closes_at: at_ms + i64::from(after) * 60_000,
-            confirm_minutes: i64::from(confirm),
+            confirm_minutes: i64::from(checked.confirm_minutes),
         },
     )
     .await?;

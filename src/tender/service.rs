@@ -554,6 +554,12 @@ fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validated, TenderE
     })
 }
 
+/// Checks a draft's body as creating or replacing the draft does, without the database:
+/// formats, lengths, money, criteria, quotas, custodian ids, and that a rulebook exists.
+pub fn check_draft_input(input: &TenderInput, books: &Rulebooks) -> Result<(), TenderError> {
+    validate(input, books).map(|_| ())
+}
+
 /// Publication checks beyond the rulebook's numbers: documents exist (招标投标法 第19条: the
 /// tenderee prepares tender documents) and comprehensive scoring has criteria.
 fn extra_publication_rules(tender: &Tender, document_count: usize) -> Vec<RuleViolation> {
