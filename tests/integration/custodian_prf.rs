@@ -40,26 +40,6 @@ fn random<const N: usize>() -> [u8; N] {
     out
 }
 
-async fn register_passkey(h: &Harness, token: &str) -> SoftPasskey {
-    let mut soft = SoftPasskey::new(true);
-    let (status, start) = h
-        .api_post("/api/v1/passkeys/register/start", Some(token), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{start}");
-    let options = serde_json::from_value(start["options"].clone()).expect("options");
-    let origin = Url::parse(&h.public_url).expect("origin");
-    let cred = soft.do_registration(origin, options).expect("register");
-    let (status, body) = h
-        .api_post(
-            "/api/v1/passkeys/register/finish",
-            Some(token),
-            &json!({"ceremony_id": start["ceremony_id"], "credential": cred}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    soft
-}
-
 /// The assertion for a started ceremony's options.
 fn assert_with(h: &Harness, soft: &mut SoftPasskey, start: &Value) -> Value {
     let options = serde_json::from_value(start["options"].clone()).expect("options");
@@ -106,7 +86,7 @@ async fn custodian_with_passkey(h: &Harness, username: &str) -> (PrfCustodian, S
         .await;
     let user_id = h.create_user(username, Role::Custodian, Some(&org)).await;
     let token = h.login(username, PASSWORD).await;
-    let soft = register_passkey(h, &token).await;
+    let soft = h.register_passkey(&token).await;
     let (sk, _) = derive_keypair(&random::<32>());
     let c = PrfCustodian {
         user_id,

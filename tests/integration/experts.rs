@@ -323,26 +323,6 @@ async fn draw_flow(h: &Harness) {
 }
 both!(unfillable_second_draw_and_confidentiality, draw_flow);
 
-async fn register_passkey(h: &Harness, token: &str) -> SoftPasskey {
-    let mut soft = SoftPasskey::new(true);
-    let (status, start) = h
-        .api_post("/api/v1/passkeys/register/start", Some(token), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{start}");
-    let options = serde_json::from_value(start["options"].clone()).expect("options");
-    let origin = Url::parse(&h.public_url).expect("origin");
-    let cred = soft.do_registration(origin, options).expect("register");
-    let (status, body) = h
-        .api_post(
-            "/api/v1/passkeys/register/finish",
-            Some(token),
-            &json!({"ceremony_id": start["ceremony_id"], "credential": cred}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    soft
-}
-
 async fn check_in(
     h: &Harness,
     code: &str,
@@ -406,7 +386,7 @@ async fn replacement_checkin_verify(h: &Harness) {
             .await;
         let token = h.login(&username, PASSWORD).await;
         let eid = add_expert(h, &s.op, None, Some(&uid)).await;
-        let soft = register_passkey(h, &token).await;
+        let soft = h.register_passkey(&token).await;
         usernames.insert(eid.clone(), username);
         user_ids.insert(eid.clone(), uid);
         people.push((eid, token, soft));

@@ -391,6 +391,36 @@ impl Harness {
         (org, user, token)
     }
 
+    /// Registers a fresh software passkey (user verification on) for the holder of `token`.
+    pub async fn register_passkey(
+        &self,
+        token: &str,
+    ) -> webauthn_authenticator_rs::softpasskey::SoftPasskey {
+        use webauthn_authenticator_rs::WebauthnAuthenticator as _;
+        let mut soft = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+        let (status, start) = self
+            .api_post(
+                "/api/v1/passkeys/register/start",
+                Some(token),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{start}");
+        let options = serde_json::from_value(start["options"].clone()).expect("options");
+        let origin =
+            webauthn_authenticator_rs::prelude::Url::parse(&self.public_url).expect("origin");
+        let cred = soft.do_registration(origin, options).expect("register");
+        let (status, body) = self
+            .api_post(
+                "/api/v1/passkeys/register/finish",
+                Some(token),
+                &serde_json::json!({"ceremony_id": start["ceremony_id"], "credential": cred}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        soft
+    }
+
     // ---- Direct database access ------------------------------------------------------
 
     /// Runs one statement directly on the database (as someone with database access).

@@ -7,7 +7,6 @@ use serde_json::json;
 use sunbid::identity::{OrgKind, Role};
 use webauthn_authenticator_rs::WebauthnAuthenticator as _;
 use webauthn_authenticator_rs::prelude::Url;
-use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::both;
 use crate::harness::{Harness, PASSWORD, assert_error, json_of};
@@ -234,26 +233,6 @@ fn retry_after(resp: &reqwest::Response) -> u64 {
     secs
 }
 
-async fn register_passkey(h: &Harness, token: &str) -> SoftPasskey {
-    let mut soft = SoftPasskey::new(true);
-    let (status, start) = h
-        .api_post("/api/v1/passkeys/register/start", Some(token), &json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{start}");
-    let options = serde_json::from_value(start["options"].clone()).expect("options");
-    let origin = Url::parse(&h.public_url).expect("origin");
-    let cred = soft.do_registration(origin, options).expect("register");
-    let (status, body) = h
-        .api_post(
-            "/api/v1/passkeys/register/finish",
-            Some(token),
-            &json!({"ceremony_id": start["ceremony_id"], "credential": cred}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    soft
-}
-
 async fn lockout_is_per_client_and_passkeys_bypass_it(h: &Harness) {
     let centre = h
         .create_org(OrgKind::TradingCentre, "锁定测试交易中心")
@@ -261,7 +240,7 @@ async fn lockout_is_per_client_and_passkeys_bypass_it(h: &Harness) {
     h.create_user("custodian_target", Role::Custodian, Some(&centre))
         .await;
     let token = h.login("custodian_target", PASSWORD).await;
-    let mut soft = register_passkey(h, &token).await;
+    let mut soft = h.register_passkey(&token).await;
 
     // Client A guesses until refused.
     let a = client_from("127.0.0.1");
