@@ -384,17 +384,28 @@ pub fn decrypt_share(
     sealed: &SealedShare,
     expected_tender: &str,
 ) -> Result<Share, SealError> {
+    // The cheap checks come before the slow key derivation.
+    check_binding(sealed, &locked.public_key, expected_tender)?;
+    let sk = locked.unlock(passphrase)?;
+    open_share(&sk, sealed, expected_tender)
+}
+
+/// A share is for one tender and one custodian key; anything else is refused unopened.
+fn check_binding(
+    sealed: &SealedShare,
+    key: &CustodianPublicKey,
+    expected_tender: &str,
+) -> Result<(), SealError> {
     if sealed.tender_id != expected_tender {
         return Err(SealError::WrongTender {
             expected: expected_tender.to_owned(),
             found: sealed.tender_id.clone(),
         });
     }
-    if sealed.version != 1 || sealed.custodian_key != locked.public_key {
+    if sealed.version != 1 || sealed.custodian_key != *key {
         return Err(SealError::ShareUnwrap);
     }
-    let sk = locked.unlock(passphrase)?;
-    open_share(&sk, sealed, expected_tender)
+    Ok(())
 }
 
 /// Opens a share sealed to `sk` for `expected_tender` (RFC 9180 §6.1 `OpenBase`, the same
@@ -404,15 +415,7 @@ pub fn open_share(
     sealed: &SealedShare,
     expected_tender: &str,
 ) -> Result<Share, SealError> {
-    if sealed.tender_id != expected_tender {
-        return Err(SealError::WrongTender {
-            expected: expected_tender.to_owned(),
-            found: sealed.tender_id.clone(),
-        });
-    }
-    if sealed.version != 1 || sealed.custodian_key != sk.public_key() {
-        return Err(SealError::ShareUnwrap);
-    }
+    check_binding(sealed, &sk.public_key(), expected_tender)?;
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
         .map_err(|_| SealError::ShareUnwrap)?;
     let mut ctx = hpke::setup_receiver::<HpkeAead, Kdf, Kem>(
