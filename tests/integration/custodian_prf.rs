@@ -122,20 +122,6 @@ async fn enrol(h: &Harness, c: &mut PrfCustodian, token: &str) -> Value {
     key
 }
 
-/// The public audit entries of one action.
-async fn entries(h: &Harness, action: &str) -> Vec<Value> {
-    let (s, v) = h.api_get("/api/v1/audit/events?limit=1000", None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["events"]
-        .as_array()
-        .unwrap_or_else(|| panic!("events: {v}"))
-        .iter()
-        .filter_map(|e| e["entry"].as_str())
-        .map(|text| serde_json::from_str::<Value>(text).expect("entry json"))
-        .filter(|e| e["action"] == action)
-        .collect()
-}
-
 async fn enrolment_refuses_bad_input(h: &Harness) {
     let (_, _, bidder) = h.bidder("prf_bidder").await;
     let start = "/api/v1/custodian/key/passkey/start";
@@ -246,7 +232,8 @@ async fn enrolment_refuses_bad_input(h: &Harness) {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(mine["public_key"], key["public_key"]);
     // The enrolment is audited, with the passkey and no key material.
-    let enrolled: Vec<Value> = entries(h, "custodian.enrol")
+    let enrolled: Vec<Value> = h
+        .public_entries("custodian.enrol")
         .await
         .into_iter()
         .filter(|e| e["payload"]["custodian"] == c.user_id.as_str())
@@ -466,7 +453,8 @@ async fn passkey_unlock_opens_the_tender(h: &Harness) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "WRONG_SHARE",
         );
-        let fails: Vec<Value> = entries(h, "opening.unlock.fail")
+        let fails: Vec<Value> = h
+            .public_entries("opening.unlock.fail")
             .await
             .into_iter()
             .filter(|e| e["tender"] == o.tender_id.as_str())
@@ -493,7 +481,7 @@ async fn passkey_unlock_opens_the_tender(h: &Harness) {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["state"], "unlocking", "{v}");
     assert_eq!(v["unlocked"].as_array().map(Vec::len), Some(1), "{v}");
-    let unlocks = entries(h, "opening.unlock").await;
+    let unlocks = h.public_entries("opening.unlock").await;
     let mine: Vec<&Value> = unlocks
         .iter()
         .filter(|e| e["tender"] == o.tender_id.as_str())

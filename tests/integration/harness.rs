@@ -391,6 +391,20 @@ impl Harness {
         (org, user, token)
     }
 
+    /// The public audit entries (the first 1,000 events, as anyone reads them) of one action.
+    pub async fn public_entries(&self, action: &str) -> Vec<Value> {
+        let (s, v) = self.api_get("/api/v1/audit/events?limit=1000", None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["events"]
+            .as_array()
+            .unwrap_or_else(|| panic!("events: {v}"))
+            .iter()
+            .filter_map(|e| e["entry"].as_str())
+            .map(|text| serde_json::from_str::<Value>(text).expect("entry json"))
+            .filter(|e| e["action"] == action)
+            .collect()
+    }
+
     /// Registers a fresh software passkey (user verification on) for the holder of `token`.
     pub async fn register_passkey(
         &self,

@@ -41,16 +41,9 @@ async fn unlock(
 
 /// The public audit entries of one action for one tender.
 async fn entries(h: &Harness, action: &str, tender_id: &str) -> Vec<Value> {
-    let (s, v) = h.api_get("/api/v1/audit/events?limit=1000", None).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v["events"]
-        .as_array()
-        .unwrap_or_else(|| panic!("events: {v}"))
-        .iter()
-        .filter_map(|e| e["entry"].as_str())
-        .map(|text| serde_json::from_str::<Value>(text).expect("entry json"))
-        .filter(|e| e["action"] == action && e["tender"] == tender_id)
-        .collect()
+    let mut all = h.public_entries(action).await;
+    all.retain(|e| e["tender"] == tender_id);
+    all
 }
 
 async fn start_opening(h: &Harness, agent: &str, o: &Open) {
