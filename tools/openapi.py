@@ -154,7 +154,7 @@ schemas.update({
 
 # ---- evaluation (src/evaluation/routes.rs) ----
 paths.update({
- "/api/v1/tenders/{code}/evaluation": {"get": op("The evaluation as the caller may see it (owning agent, committee, regulators); only counts until every member's score sheets are in", "evaluation", params=["code"]),
+ "/api/v1/tenders/{code}/evaluation": {"get": op("The evaluation as the caller may see it (owning agent, committee, operators, regulators); only counts until every member's score sheets are in; members by pseudonym to the agent and operators until the award (members_withheld)", "evaluation", params=["code"]),
                                        "post": op("Start the evaluation (owning agent, tender opened, committee checked in): forms the committee (招标投标法 第37条); refused with the rule and article", "evaluation", "EvaluationStart", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/ballots": {"post": op("A member's one ballot for the committee leader (组长推选); counted when all have voted", "evaluation", "EvaluationBallot", params=["code"], status="201", ok="Created")},
  "/api/v1/tenders/{code}/evaluation/review-marks": {"post": op("A member's preliminary review marks (pass/fail with reason), never changed; decided once complete", "evaluation", "ReviewMarks", params=["code"], status="201", ok="Created")},
@@ -216,7 +216,7 @@ def report_op(summary, content_type, schema, extra=None):
     if extra: o["responses"].update(extra)
     return o
 paths.update({
- "/api/v1/tenders/{code}/evaluation/report": {"get": {**report_op("The evaluation report (评标报告) exactly as stored and signed: canonical JSON whose SHA-256 (also in the X-Report-SHA256 header) is the challenge each member signs", "application/json", {"type": "object"})}},
+ "/api/v1/tenders/{code}/evaluation/report": {"get": {**report_op("The evaluation report (评标报告) exactly as stored and signed: canonical JSON whose SHA-256 (also in the X-Report-SHA256 header) is the challenge each member signs; until the award, the agent and operators get a copy with member pseudonyms and no sheet digests or salt (X-Report-Redacted: members, no X-Report-SHA256)", "application/json", {"type": "object"})}},
  "/api/v1/tenders/{code}/evaluation/report.html": {"get": report_op("The report as a self-contained, printable bilingual HTML document: committee, preliminary review with fail reasons, every member's score per criterion per bid, price scores, aggregation, totals, ranking (≤ 3 candidates), each member's signature status and the signed SHA-256", "text/html", {"type": "string"})},
  "/api/v1/tenders/{code}/evaluation/report.pdf": {"get": report_op("The same report as PDF (A4 landscape, embedded CJK font subset)", "application/pdf", {"type": "string", "format": "binary"},
      {"503": {**err, "description": "REPORT_FONT_MISSING: no CJK font; set report_font (SUNBID_REPORT_FONT) or install fonts-wqy-microhei"}})},
