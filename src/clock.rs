@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, Utc};
 
 /// Source of the current instant.
 pub trait Clock: Send + Sync + 'static {
@@ -47,7 +47,36 @@ pub fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Formats an instant (milliseconds) in China Standard Time (UTC+8, no daylight saving),
+/// to the minute: how pages, notices and messages show times to people.
+pub fn cst(ms: i64) -> String {
+    (from_millis(ms) + Duration::hours(8))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// China Standard Time, UTC+8 all year (the law's days and office hours are counted in it).
+pub fn china() -> FixedOffset {
+    // 8 h is within FixedOffset's ±24 h range, so the fallback is never taken.
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+/// The calendar date in China of an instant (milliseconds).
+pub fn china_date(ms: i64) -> NaiveDate {
+    from_millis(ms).with_timezone(&china()).date_naive()
+}
+
 /// The inverse of [`to_millis`]; out-of-range values clamp to the epoch rather than panic.
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cst_is_utc_plus_eight() {
+        assert_eq!(cst(0), "1970-01-01 08:00");
+    }
 }

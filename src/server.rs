@@ -17,7 +17,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutBody;
+use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -179,7 +183,7 @@ pub async fn serve(
             stop.clone(),
         ))
     });
-    serve_http(listener, http::router(state), limits, stop).await;
+    serve_http(listener, router(state), limits, stop).await;
     if let Some(m) = metrics {
         m.await?;
     }
@@ -339,4 +343,86 @@ async fn shutdown_signal() {
         }
     }
     let _ = ctrl_c.await;
+}
+
+/// Request ids are UUIDv7 so they sort by time in logs and audit events.
+#[derive(Clone, Copy, Default)]
+struct MakeUuid7;
+
+impl MakeRequestId for MakeUuid7 {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The full application router: every feature's routes and pages, with the middleware.
+pub fn router(state: AppState) -> Router {
+    // Install the recorder now: metrics recorded before it exists are dropped.
+    http::ops::metrics_handle();
+    // Build the WebAuthn relying party now, so a public URL it cannot use is logged at start.
+    crate::identity::passkey::init(&state.config);
+    let api = Router::new()
+        .merge(crate::audit::routes::router())
+        .merge(crate::identity::routes::router())
+        .merge(crate::identity::passkey_routes::router())
+        .merge(crate::tender::routes::router())
+        .merge(crate::expert::routes::router())
+        .merge(crate::evaluation::routes::router())
+        .merge(crate::evaluation::report_routes::router())
+        .merge(crate::evaluation::result_routes::router());
+    let pages = Router::new()
+        .merge(crate::disclosure::router())
+        .merge(crate::identity::pages::router())
+        .merge(crate::identity::passkey_pages::router())
+        .merge(crate::expert::pages::router())
+        .merge(crate::evaluation::pages::router())
+        .merge(crate::evaluation::result_pages::router())
+        .merge(crate::evaluation::clarification_pages::router())
+        .merge(crate::evaluation::replacement_pages::router())
+        .merge(crate::tender::pages::router(
+            state.config.max_document_bytes,
+        ));
+
+    // Every request gets a time limit except the bid routes: a multi-GiB sealed part over a
+    // slow link, and an opening that decrypts every bid, may take longer than any fixed one.
+    let timed = Router::new()
+        .merge(api)
+        .merge(pages)
+        .merge(http::ops::router())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(300),
+        ));
+
+    let app = Router::new()
+        .merge(timed)
+        .merge(crate::bid::routes::router())
+        .merge(crate::bid::pages::router())
+        .fallback(http::error::not_found)
+        // Only on a route and method that exist: an unknown address or method is the 404 or
+        // 405 for everyone, never a 401 that would tell an anonymous caller to log in first.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::ctx::login_before_body,
+        ))
+        .method_not_allowed_fallback(http::error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::csrf::guard))
+        .layer(axum::middleware::from_fn(http::ops::track_metrics))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(http::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(http::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(http::REQUEST_ID, MakeUuid7));
+    http::headers::add(app).with_state(state)
 }

@@ -1453,7 +1453,7 @@ pub(crate) async fn scenario_http_contract(kit: &Kit) {
     use tower::ServiceExt;
 
     let t = published(kit).await;
-    let app = crate::http::router(kit.state.clone());
+    let app = crate::server::router(kit.state.clone());
     let token = async |c: &Caller| {
         crate::identity::session_store::open_for(
             &kit.state.db,

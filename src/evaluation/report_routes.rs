@@ -529,7 +529,7 @@ mod tests {
     async fn routes_are_wired_and_refuse_the_public() {
         let kit = Kit::sqlite().await;
         let fx = ranked(&kit).await;
-        let app = crate::http::router(kit.state.clone());
+        let app = crate::server::router(kit.state.clone());
         for suffix in ["", ".html", ".pdf"] {
             // No quoted API path literal here: the OpenAPI test scans this file for routes.
             let uri = format!(

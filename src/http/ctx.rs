@@ -21,18 +21,8 @@ pub const SESSION_COOKIE: &str = "sunbid_session";
 /// The CSRF double-submit cookie's name.
 pub const CSRF_COOKIE: &str = "sunbid_csrf";
 
-/// An authenticated user.
-#[derive(Clone, Debug)]
-pub struct SessionUser {
-    /// User id.
-    pub user_id: String,
-    /// Role.
-    pub role: Role,
-    /// Organisation.
-    pub org_id: Option<String>,
-    /// Display name.
-    pub name: String,
-}
+use crate::identity::caller::Caller;
+pub use crate::identity::caller::SessionUser;
 
 /// Who, from where, and how to answer.
 #[derive(Clone, Debug)]
@@ -84,6 +74,18 @@ impl Ctx {
                 user.role.as_str()
             )))
         }
+    }
+}
+
+impl Caller {
+    /// From the request context; 401 when nobody is logged in.
+    pub fn from_ctx(ctx: &Ctx) -> Result<Self, ApiError> {
+        let user = ctx.user()?.clone();
+        Ok(Self {
+            user,
+            actor: ctx.actor(),
+            user_agent: ctx.user_agent.clone(),
+        })
     }
 }
 
@@ -186,7 +188,7 @@ impl FromRequestParts<AppState> for Ctx {
             user_agent,
             session_id: user.as_ref().map(|(_, sid)| sid.clone()),
             user: user.map(|(u, _)| u),
-            lang: Lang::from_request(parts, &jar),
+            lang: super::i18n::from_request(parts, &jar),
             csrf: jar
                 .get(CSRF_COOKIE)
                 .map(|c| c.value().to_string())

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::store::StoreError;
+use crate::error::{Coded, Kind};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -130,21 +130,37 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::internal(&e)
-    }
-}
-
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::internal(&e)
     }
 }
 
-impl From<crate::store::blob::BlobError> for ApiError {
-    fn from(e: crate::store::blob::BlobError) -> Self {
-        ApiError::internal(&e)
+/// The one mapping from a domain failure's kind to an HTTP status.
+pub fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::BadRequest => StatusCode::BAD_REQUEST,
+        Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl<E: Coded> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        if e.kind() == Kind::Internal {
+            return ApiError::internal(&e);
+        }
+        let mut api = ApiError::new(status_of(e.kind()), e.code(), e.to_string());
+        api.details = e.details();
+        api.retry_after = e.retry_after();
+        api
     }
 }
 

@@ -155,41 +155,5 @@ pub fn require_page<'a>(ctx: &'a Ctx, roles: &[Role]) -> PageResult<&'a SessionU
     ctx.require(roles).or_page(ctx)
 }
 
-/// Formats fen as yuan with two decimals and thousands separators (display only).
-pub fn yuan(fen: i64) -> String {
-    let neg = fen < 0;
-    let abs = fen.unsigned_abs();
-    let whole = (abs / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{}{}.{:02}", if neg { "-" } else { "" }, grouped, abs % 100)
-}
-
-/// Formats an instant in China Standard Time (UTC+8, no daylight saving) for pages.
-pub fn cst(ms: i64) -> String {
-    (crate::clock::from_millis(ms) + chrono::Duration::hours(8))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yuan_formats_fen() {
-        assert_eq!(yuan(0), "0.00");
-        assert_eq!(yuan(123456789), "1,234,567.89");
-        assert_eq!(yuan(-5), "-0.05");
-    }
-
-    #[test]
-    fn cst_is_utc_plus_eight() {
-        assert_eq!(cst(0), "1970-01-01 08:00");
-    }
-}
+pub use crate::clock::cst;
+pub use crate::money::yuan;

@@ -1,6 +1,7 @@
 //! Organisations, users, roles, password login, passkeys (WebAuthn), sessions (JWT) and login
 //! rate limiting.
 
+pub mod caller;
 pub mod model;
 pub mod pages;
 pub mod passkey;
@@ -16,4 +17,5 @@ pub mod session;
 pub mod session_store;
 pub mod uscc;
 
+pub use caller::{Caller, SessionUser};
 pub use model::{OrgKind, Role};

@@ -548,7 +548,7 @@ async fn the_api_registers_lists_and_logs_in() {
     )
     .await
     .expect("token");
-    let app = crate::http::router(kit.state.clone());
+    let app = crate::server::router(kit.state.clone());
     let call = |method: &str, uri: &str, body: Option<Value>, bearer: Option<&str>| {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = bearer {

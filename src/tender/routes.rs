@@ -382,7 +382,7 @@ mod tests {
             .header(CONTENT_TYPE, content_type)
             .body(Body::from(body))
             .expect("request");
-        let resp = crate::http::router(kit.state.clone())
+        let resp = crate::server::router(kit.state.clone())
             .oneshot(req)
             .await
             .expect("response");

@@ -267,32 +267,7 @@ const BIDDERS_ONLY: &str = "only bidders may do this / 仅投标人可执行此�
 
 // ---- who is acting ----------------------------------------------------------------------
 
-/// The logged-in user acting, with what the audit log and download records need.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The user.
-    pub user: SessionUser,
-    /// The audit actor (user, role, request id, client IP).
-    pub actor: Actor,
-    /// The client's user agent (recorded with downloads).
-    pub user_agent: Option<String>,
-}
-
-impl Caller {
-    /// From the request context; 401 when nobody is logged in.
-    pub fn from_ctx(ctx: &Ctx) -> Result<Self, TenderError> {
-        let user = ctx.user.clone().ok_or(TenderError::LoginRequired)?;
-        Ok(Self {
-            user,
-            actor: ctx.actor(),
-            user_agent: ctx.user_agent.clone(),
-        })
-    }
-
-    fn is(&self, role: Role) -> bool {
-        self.user.role == role
-    }
-}
+pub use crate::identity::caller::Caller;
 
 /// Whether `user` is an agent of the organisation that owns `tender`.
 pub fn is_owner(user: &SessionUser, tender: &Tender) -> bool {
@@ -1721,7 +1696,7 @@ pub async fn download_document(
     code: &str,
     document_id: &str,
 ) -> Result<(TenderDocument, Bytes), TenderError> {
-    let caller = Caller::from_ctx(ctx)?;
+    let caller = Caller::from_ctx(ctx).map_err(|_| TenderError::LoginRequired)?;
     let now = state.clock.now();
     if !is_id(document_id) {
         return Err(TenderError::NotFound("document"));
