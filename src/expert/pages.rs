@@ -723,7 +723,7 @@ async fn emergency_submit(
 
 /// A datetime-local default: tomorrow 09:00 China time.
 pub fn default_evaluation_local(now: chrono::DateTime<chrono::Utc>) -> String {
-    ((now + Duration::hours(8)).date_naive() + Duration::days(1))
+    (crate::clock::china_date(now.timestamp_millis()) + Duration::days(1))
         .and_hms_opt(9, 0, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default()

@@ -18,7 +18,7 @@ use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
 
 fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
-    Ok(Caller::from_ctx(ctx)?)
+    Caller::from_ctx(ctx)
 }
 
 /// `POST /api/v1/draws/{id}/supervisor-input`.
@@ -257,7 +257,8 @@ async fn checkin_start(
     ctx: Ctx,
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let (ceremony_id, options) = checkin::start_checkin(&state, &caller(&ctx)?, &code).await?;
+    let (ceremony_id, options) =
+        checkin::start_checkin((&state).into(), &caller(&ctx)?, &code).await?;
     Ok(Json(
         json!({ "ceremony_id": ceremony_id, "options": options }),
     ))
@@ -269,7 +270,7 @@ async fn checkin_finish(
     Path(code): Path<String>,
     ApiJson(req): ApiJson<FinishCheckin>,
 ) -> ApiResult<impl IntoResponse> {
-    let r = checkin::finish_checkin(&state, &caller(&ctx)?, &code, req).await?;
+    let r = checkin::finish_checkin((&state).into(), &caller(&ctx)?, &code, req).await?;
     Ok((StatusCode::CREATED, Json(json!({ "checkin": r }))))
 }
 
