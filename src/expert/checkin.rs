@@ -24,6 +24,7 @@ use crate::identity::passkey::{self, Passkeys};
 use crate::lifecycle::tender;
 use crate::store::{Db, Tx};
 use crate::{q_all, q_exec, q_opt};
+use webauthn_rs::prelude::RequestChallengeResponse;
 
 /// Where a member stands, as far as check-in cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +178,7 @@ pub async fn start_checkin(
     pk: Passkeys<'_>,
     caller: &Caller,
     code: &str,
-) -> Result<(String, Value), ExpertError> {
+) -> Result<(String, RequestChallengeResponse), ExpertError> {
     let now = pk.now;
     let mut tx = pk.db.read().await?;
     let me = pool::expert_of_user(&mut tx, &caller.user.user_id)
@@ -185,10 +186,7 @@ pub async fn start_checkin(
         .ok_or(ExpertError::NotDrawn)?;
     context(&mut tx, code, &me.expert_id).await?.check(now)?;
     drop(tx);
-    let (ceremony, options) = passkey::start_assertion_for_user(pk, &caller.user.user_id).await?;
-    let options =
-        serde_json::to_value(&options).map_err(|e| ExpertError::corrupt(e.to_string()))?;
-    Ok((ceremony, options))
+    Ok(passkey::start_assertion_for_user(pk, &caller.user.user_id).await?)
 }
 
 /// What a check-in recorded.

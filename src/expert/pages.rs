@@ -20,9 +20,9 @@ use super::pool::{
 use super::service::{self, DrawRequestInput, DrawView, MyAssignment, QuotaInput};
 use crate::http::page::{Base, OrPage, PageResult, render, require_page};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
+use crate::identity::Caller;
 use crate::identity::Role;
 use crate::tender::pages::china_local_to_utc;
-use crate::tender::service::Caller;
 
 fn caller(ctx: &Ctx) -> PageResult<Caller> {
     Caller::from_ctx(ctx).or_page(ctx)

@@ -15,7 +15,7 @@ use super::pool::{self, ExpertFilter, ExpertInput, SelfEdit, StatusChange, Statu
 use super::service::{self, DeclineInput, DrawRequestInput, ExpertError};
 use super::specialty::Specialties;
 use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Ctx};
-use crate::tender::service::Caller;
+use crate::identity::Caller;
 
 fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
     Caller::from_ctx(ctx)

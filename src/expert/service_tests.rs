@@ -571,7 +571,6 @@ async fn passkey_checkin(kit: Kit) {
         let (ceremony, options) = checkin::start_checkin((&state).into(), u, &fx.code)
             .await
             .unwrap();
-        let options = serde_json::from_value(options).unwrap();
         let cred = soft.do_authentication(origin.clone(), options).unwrap();
         let rec = checkin::finish_checkin(
             (&state).into(),
