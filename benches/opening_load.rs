@@ -197,7 +197,7 @@ async fn published(w: &World, code: &str) -> (Tender, PublicKey) {
     .await
     .expect("draft");
     tenders::upload_document(
-        &w.state,
+        w.state.tender_documents(),
         now,
         &w.agent,
         code,

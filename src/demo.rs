@@ -607,7 +607,7 @@ async fn publish_tender(
             input.title, input.description
         )),
     };
-    tenders::upload_document(state, now, ag, code, doc)
+    tenders::upload_document(state.tender_documents(), now, ag, code, doc)
         .await
         .map_err(err)?;
     tenders::publish(&state.db, &state.rulebooks, now, ag, code)

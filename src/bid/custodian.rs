@@ -19,6 +19,7 @@
 //! custodian and stores each share's digest (the check of a share opened in a browser).
 //! Seed and private key are wiped before the function returns.
 
+use crate::error::Common;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -101,9 +102,10 @@ fn require_custodian(caller: &Caller) -> Result<(), BidError> {
     if caller.user.role == Role::Custodian {
         Ok(())
     } else {
-        Err(BidError::Forbidden(
-            "only key custodians may do this / 仅开标密钥保管人可执行此操作",
-        ))
+        Err(
+            Common::Forbidden("only key custodians may do this / 仅开标密钥保管人可执行此操作")
+                .into(),
+        )
     }
 }
 
@@ -123,7 +125,7 @@ pub async fn enrol(
         LockedCustodianKey::generate(&passphrase, &SystemRandom::new())
     })
     .await
-    .map_err(|e| BidError::Corrupt(format!("key generation task: {e}")))?
+    .map_err(|e| Common::Corrupt(format!("key generation task: {e}")))?
     .map_err(|e| match e {
         SealError::WeakPassphrase(n) => BidError::WeakPassphrase(n),
         other => BidError::Crypto(other),
@@ -154,8 +156,7 @@ async fn store_key(
     locked: &LockedCustodianKey,
     extra: serde_json::Value,
 ) -> Result<CustodianKeyView, BidError> {
-    let locked_json =
-        serde_json::to_string(locked).map_err(|e| BidError::Corrupt(e.to_string()))?;
+    let locked_json = serde_json::to_string(locked).map_err(|e| Common::Corrupt(e.to_string()))?;
     let public_b64 = base64::engine::general_purpose::STANDARD.encode(locked.public_key.to_bytes());
     let mut tx = db.begin().await?;
     let inserted = q_exec!(
@@ -339,7 +340,7 @@ pub(crate) async fn key_of(
     row.map(|(json, at)| {
         serde_json::from_str::<LockedCustodianKey>(&json)
             .map(|k| (k, at))
-            .map_err(|e| BidError::Corrupt(format!("custodian key of {user_id}: {e}")))
+            .map_err(|e| Common::Corrupt(format!("custodian key of {user_id}: {e}")).into())
     })
     .transpose()
 }
@@ -399,7 +400,7 @@ pub async fn issue_opening_key(
         let sealed = seal::encrypt_share_to(custodian_pk, share, tender_id, &rng)
             .map_err(BidError::Crypto)?;
         let sealed_json =
-            serde_json::to_string(&sealed).map_err(|e| BidError::Corrupt(e.to_string()))?;
+            serde_json::to_string(&sealed).map_err(|e| Common::Corrupt(e.to_string()))?;
         q_exec!(
             tx,
             "insert into tender_key_share (tender_id, user_id, share_index, sealed_json, share_sha256)
@@ -457,7 +458,7 @@ pub async fn opening_key(db: &Db, code: &str) -> Result<OpeningKeyView, BidError
          where t.code = $1 and t.published_at is not null",
         code.to_string()
     )?
-    .ok_or(BidError::NotFound("opening key"))?;
+    .ok_or(Common::NotFound("opening key"))?;
     Ok(OpeningKeyView {
         tender_id: row.0,
         public_key: row.1,
@@ -470,7 +471,7 @@ pub async fn opening_key(db: &Db, code: &str) -> Result<OpeningKeyView, BidError
 pub(crate) fn parse_public_key(b64url: &str) -> Result<PublicKey, BidError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(b64url.as_bytes())
-        .map_err(|e| BidError::Corrupt(format!("opening public key: {e}")))?;
+        .map_err(|e| Common::Corrupt(format!("opening public key: {e}")))?;
     PublicKey::from_bytes(&bytes).map_err(BidError::Crypto)
 }
 

@@ -32,6 +32,7 @@
 //!    `bid_part.plain_sha256`) for the evaluation — the opening is public, so holding them
 //!    in clear from now on is lawful; parts of revoked/withdrawn bids are deleted at once.
 
+use crate::error::Common;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -46,7 +47,7 @@ use serde_json::{Value, json};
 use super::BidError;
 use super::custodian::{key_of, parse_public_key};
 use super::fault::{Fault, PartFailure};
-use super::model::{BidForm, MAX_FORM_BYTES, TenderRef};
+use super::model::{BidForm, MAX_FORM_BYTES};
 use super::service::{bidder_org, tender_ref};
 use super::unlock_limit;
 use crate::audit;
@@ -54,6 +55,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::http::AppState;
 use crate::identity::{Role, passkey};
 use crate::ids::new_id;
+use crate::lifecycle::tender::{self as lifecycle, Facts, Move, TenderState};
 use crate::seal::custodian::share_digest;
 use crate::seal::{self, LockedCustodianKey, PrivateKey, SealError, SealedShare, Share};
 use crate::store::blob::{BlobStore, BlobWriter, sha256_hex};
@@ -172,24 +174,22 @@ impl Ceremonies {
 
 fn rulebook<'a>(
     books: &'a Rulebooks,
-    t: &TenderRef,
+    t: &Facts,
 ) -> Result<&'a crate::tender::rulebook::Rulebook, BidError> {
     books
         .by_id(&t.rulebook_id)
         .or_else(|| books.get(&t.category, &t.procedure))
-        .ok_or_else(|| BidError::Corrupt(format!("no rulebook {}", t.rulebook_id)))
+        .ok_or_else(|| Common::Corrupt(format!("no rulebook {}", t.rulebook_id)).into())
 }
 
-pub(crate) fn ensure_owner(caller: &Caller, t: &TenderRef) -> Result<(), BidError> {
-    if caller.user.role == Role::Agent
-        && caller.user.org_id.is_some()
-        && caller.user.org_id == t.agent_org_id
-    {
+pub(crate) fn ensure_owner(caller: &Caller, t: &Facts) -> Result<(), BidError> {
+    if lifecycle::is_owner(caller, t.agent_org_id.as_deref()) {
         Ok(())
     } else {
-        Err(BidError::Forbidden(
+        Err(Common::Forbidden(
             "only the agent organisation that owns this tender may do this / 仅该项目的招标代理单位可执行此操作",
-        ))
+        )
+        .into())
     }
 }
 
@@ -210,7 +210,7 @@ async fn key_params(tx: &mut Tx, tender_id: &str) -> Result<(String, u32, u32), 
         "select public_key, k, n from tender_opening_key where tender_id = $1",
         tender_id.to_string()
     )?
-    .ok_or(BidError::NotFound("opening key"))?;
+    .ok_or(Common::NotFound("opening key"))?;
     Ok((
         pk,
         u32::try_from(k).unwrap_or(0),
@@ -231,38 +231,34 @@ pub async fn start(
     if opening_state(&mut tx, &tender.tender_id).await?.is_some() {
         return Err(BidError::OpeningAlreadyStarted);
     }
-    match tender.state.as_str() {
-        "closed" => {}
-        "published" if tender.bid_deadline_at <= to_millis(now) => {
+    match tender.state {
+        TenderState::Closed => {}
+        TenderState::Published if tender.bid_deadline_at <= to_millis(now) => {
             // The deadline job has not run yet: close here, in this transaction.
-            let n = q_exec!(
-                tx,
-                "update tender set state = 'closed', updated_at = $1
-                 where tender_id = $2 and state = 'published' and bid_deadline_at <= $1",
-                to_millis(now),
-                tender.tender_id.clone()
-            )?;
-            if n == 0 {
-                return Err(BidError::Conflict);
-            }
-            audit::append(
+            let payload = json!({"reason": "bid deadline reached; closed when the opening started / 投标截止时间已到"});
+            lifecycle::transition(
                 &mut tx,
                 now,
-                &caller.actor,
-                "tender.close",
-                Some(&tender.tender_id),
-                json!({"reason": "bid deadline reached; closed when the opening started / 投标截止时间已到"}),
+                &tender.tender_id,
+                TenderState::Published,
+                TenderState::Closed,
+                Move::new(&caller.actor, "tender.close", payload),
             )
             .await?;
         }
-        "published" => return Err(BidError::OpeningTooEarly),
-        "opened" | "failed" | "evaluating" | "publicity" | "awarded" | "contracted" => {
+        TenderState::Published => return Err(BidError::OpeningTooEarly),
+        TenderState::Opened
+        | TenderState::Failed
+        | TenderState::Evaluating
+        | TenderState::Publicity
+        | TenderState::Awarded
+        | TenderState::Contracted => {
             return Err(BidError::OpeningAlreadyStarted);
         }
-        other => {
+        other @ (TenderState::Draft | TenderState::Cancelled) => {
             return Err(BidError::WrongState {
                 action: "open the bids",
-                state: other.to_string(),
+                state: other,
             });
         }
     }
@@ -291,16 +287,7 @@ pub async fn start(
             "message": format!("fewer than {min} bids: the tender fails (流标), no bid is opened / 投标人少于{min}个，不得开标，依法重新招标"),
         });
         let record_json = serde_json_canonicalizer::to_string(&record)
-            .map_err(|e| BidError::Corrupt(e.to_string()))?;
-        let n = q_exec!(
-            tx,
-            "update tender set state = 'failed', updated_at = $1 where tender_id = $2 and state = 'closed'",
-            to_millis(now),
-            tender.tender_id.clone()
-        )?;
-        if n == 0 {
-            return Err(BidError::Conflict);
-        }
+            .map_err(|e| Common::Corrupt(e.to_string()))?;
         insert_opening(
             &mut tx,
             now,
@@ -310,13 +297,13 @@ pub async fn start(
             Some(&record_json),
         )
         .await?;
-        audit::append(
+        lifecycle::transition(
             &mut tx,
             now,
-            &caller.actor,
-            "tender.fail",
-            Some(&tender.tender_id),
-            record,
+            &tender.tender_id,
+            TenderState::Closed,
+            TenderState::Failed,
+            Move::new(&caller.actor, "tender.fail", record),
         )
         .await?;
     } else {
@@ -441,7 +428,7 @@ enum Checked {
 struct Attempt {
     state: AppState,
     actor: audit::Actor,
-    tender: TenderRef,
+    tender: Facts,
     user_id: String,
 }
 
@@ -462,7 +449,7 @@ impl Attempt {
                     seal::decrypt_share(&locked, &passphrase, &sealed, &tender_id)
                 })
                 .await
-                .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))?;
+                .map_err(|e| Common::Corrupt(format!("unlock task: {e}")))?;
                 match opened {
                     Ok(share) => (Ok(share), json!({"method": "passphrase"})),
                     Err(SealError::WrongPassphrase) => {
@@ -595,7 +582,7 @@ fn check_share(
 
 /// What an unlock reads before it checks anything.
 struct UnlockContext {
-    tender: TenderRef,
+    tender: Facts,
     sealed: SealedShare,
     sealed_json: String,
     digest: Option<String>,
@@ -630,7 +617,7 @@ async fn unlock_context(
     )?
     .ok_or(BidError::NotACustodian)?;
     let sealed: SealedShare = serde_json::from_str(&sealed_json)
-        .map_err(|e| BidError::Corrupt(format!("sealed share: {e}")))?;
+        .map_err(|e| Common::Corrupt(format!("sealed share: {e}")))?;
     let (locked, _) = key_of(&mut tx, &user_id)
         .await?
         .ok_or(BidError::NotEnrolled)?;
@@ -690,13 +677,13 @@ pub async fn start_passkey_unlock(
     let (ceremony_id, options) =
         passkey::start_signature_for_user(state, user_id, &challenge).await?;
     let sealed_share = serde_json::from_str(&ctx.sealed_json)
-        .map_err(|e| BidError::Corrupt(format!("sealed share: {e}")))?;
+        .map_err(|e| Common::Corrupt(format!("sealed share: {e}")))?;
     Ok(PasskeyUnlockStart {
         ceremony_id,
         options,
         nonce: STANDARD.encode(nonce),
         tender_id: ctx.tender.tender_id,
-        key: serde_json::to_value(&ctx.locked).map_err(|e| BidError::Corrupt(e.to_string()))?,
+        key: serde_json::to_value(&ctx.locked).map_err(|e| Common::Corrupt(e.to_string()))?,
         sealed_share,
     })
 }
@@ -731,7 +718,7 @@ pub async fn unlock(
             // Every share sealed to a passkey-held key was issued with its digest (the
             // column came with passkey keys).
             let digest = ctx.digest.ok_or_else(|| {
-                BidError::Corrupt(format!(
+                Common::Corrupt(format!(
                     "share of {user_id} for {} has no digest",
                     ctx.tender.tender_id
                 ))
@@ -765,7 +752,7 @@ pub async fn unlock(
         share
     })
     .await
-    .map_err(|e| BidError::Corrupt(format!("unlock task: {e}")))??;
+    .map_err(|e| Common::Corrupt(format!("unlock task: {e}")))??;
 
     if let Some(shares) = state
         .openings
@@ -781,7 +768,7 @@ pub async fn unlock(
             r
         })
         .await
-        .map_err(|e| BidError::Corrupt(format!("opening task: {e}")))?;
+        .map_err(|e| Common::Corrupt(format!("opening task: {e}")))?;
         result?;
     }
     view(state, code).await
@@ -1140,11 +1127,7 @@ fn open_base_price(
 }
 
 /// Rebuilds the key from `shares`, decrypts everything and publishes the record.
-async fn run_opening(
-    state: &AppState,
-    tender: &TenderRef,
-    shares: Vec<Share>,
-) -> Result<(), BidError> {
+async fn run_opening(state: &AppState, tender: &Facts, shares: Vec<Share>) -> Result<(), BidError> {
     let (parts, published, k, n, unlocked, base_price) = {
         let mut tx = state.db.read().await?;
         let (pk, k, n) = key_params(&mut tx, &tender.tender_id).await?;
@@ -1195,7 +1178,7 @@ async fn run_opening(
         (r, bp)
     })
     .await
-    .map_err(|e| BidError::Corrupt(format!("decryption task: {e}")))?;
+    .map_err(|e| Common::Corrupt(format!("decryption task: {e}")))?;
 
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -1309,8 +1292,8 @@ async fn run_opening(
         Some(Err(reason)) => record["base_price_error"] = json!(reason),
         None => {}
     }
-    let record_json = serde_json_canonicalizer::to_string(&record)
-        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+    let record_json =
+        serde_json_canonicalizer::to_string(&record).map_err(|e| Common::Corrupt(e.to_string()))?;
     let digest = sha256_hex(record_json.as_bytes());
     let o = q_exec!(
         tx,
@@ -1321,22 +1304,20 @@ async fn run_opening(
         digest.clone(),
         tender.tender_id.clone()
     )?;
-    let t = q_exec!(
-        tx,
-        "update tender set state = 'opened', updated_at = $1 where tender_id = $2 and state = 'closed'",
-        to_millis(now),
-        tender.tender_id.clone()
-    )?;
-    if o == 0 || t == 0 {
-        return Err(BidError::Conflict);
+    if o == 0 {
+        return Err(Common::Concurrent.into());
     }
-    audit::append(
+    lifecycle::transition(
         &mut tx,
         now,
-        &actor,
-        "opening.record",
-        Some(&tender.tender_id),
-        json!({"record_sha256": digest, "record": record}),
+        &tender.tender_id,
+        TenderState::Closed,
+        TenderState::Opened,
+        Move::new(
+            &actor,
+            "opening.record",
+            json!({"record_sha256": digest, "record": record}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -1385,7 +1366,7 @@ pub async fn view(state: &AppState, code: &str) -> Result<Value, BidError> {
         tender.tender_id.clone()
     )?;
     let record: Value = match &record_json {
-        Some(r) => serde_json::from_str(r).map_err(|e| BidError::Corrupt(e.to_string()))?,
+        Some(r) => serde_json::from_str(r).map_err(|e| Common::Corrupt(e.to_string()))?,
         None => Value::Null,
     };
     let (held, running) = state.openings.held(&tender.tender_id);
@@ -1409,7 +1390,7 @@ async fn bidder_of_record(
     tx: &mut Tx,
     caller: &Caller,
     code: &str,
-) -> Result<(TenderRef, String), BidError> {
+) -> Result<(Facts, String), BidError> {
     let tender = tender_ref(tx, code).await?;
     let org_id = bidder_org(tx, caller).await?;
     if opening_state(tx, &tender.tender_id).await?.as_deref() != Some("opened") {
@@ -1539,7 +1520,7 @@ pub async fn answer(
         return Err(if exists {
             BidError::AlreadyAnswered
         } else {
-            BidError::NotFound("objection")
+            Common::NotFound("objection").into()
         });
     }
     let seq = audit::append(

@@ -1,6 +1,7 @@
 //! Sealed-bidding JSON API under `/api/v1` (issue 3; docs/sealed-bidding.md lists every
 //! route). Handlers only parse, call the service and shape the answer.
 
+use crate::error::Common;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 // The API's own Path: a bad parameter is a `{code, message}` 400.
@@ -72,7 +73,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn caller(ctx: &Ctx) -> Result<Caller, BidError> {
-    Caller::from_ctx(ctx).map_err(|_| BidError::LoginRequired)
+    Caller::from_ctx(ctx).map_err(|_| Common::LoginRequired.into())
 }
 
 /// The active platform key (top-level fields, as before key rotation existed) and every

@@ -13,19 +13,21 @@
 //! - Until the deadline the audit entries of bidders' actions are withheld from the public
 //!   (招标投标法 第22条: who bid, and how many, is confidential until the opening).
 
+use crate::error::Common;
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use super::BidError;
-use super::model::{BidRow, PartLabel, PartRow, TenderRef, UploadedPart};
+use super::model::{BidRow, PartLabel, PartRow, UploadedPart};
 use super::receipt::{RECEIPT_VERSION, Receipt, ReceiptPart};
 use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::http::AppState;
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::lifecycle::tender::{self, Facts, TenderState};
 use crate::seal::{EnvelopeHeader, MAX_HEADER_LEN};
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::service::{Caller, sanitize_filename};
@@ -45,23 +47,19 @@ macro_rules! open_for_bids {
 }
 
 /// A tender by code; drafts do not exist for this module.
-pub(crate) async fn tender_ref(tx: &mut Tx, code: &str) -> Result<TenderRef, BidError> {
-    q_opt!(
-        tx,
-        TenderRef,
-        "select tender_id, code, state, bid_deadline_at, agent_org_id, rulebook_id, category,
-                procedure, published_at
-         from tender where code = $1 and published_at is not null",
-        code.to_string()
-    )?
-    .ok_or(BidError::NotFound("tender"))
+pub(crate) async fn tender_ref(tx: &mut Tx, code: &str) -> Result<Facts, BidError> {
+    let tender = tender::by_code(tx, code).await?;
+    if tender.published_at.is_none() {
+        return Err(Common::NotFound("tender").into());
+    }
+    Ok(tender)
 }
 
 /// The caller's bidder organisation: the role is bidder and both user and company are
 /// active (approved).
 pub(crate) async fn bidder_org(tx: &mut Tx, caller: &Caller) -> Result<String, BidError> {
     if caller.user.role != Role::Bidder {
-        return Err(BidError::Forbidden(BIDDERS_ONLY));
+        return Err(Common::Forbidden(BIDDERS_ONLY).into());
     }
     let org_id = caller
         .user
@@ -83,12 +81,11 @@ pub(crate) async fn bidder_org(tx: &mut Tx, caller: &Caller) -> Result<String, B
 }
 
 /// Why a tender does not take bids now (for a clear message before any work).
-fn check_open(tender: &TenderRef, now: DateTime<Utc>) -> Result<(), BidError> {
-    if tender.state != "published" {
-        if tender.state == "closed" {
-            return Err(BidError::DeadlinePassed);
-        }
-        return Err(BidError::NotAcceptingBids(tender.state.clone()));
+fn check_open(tender: &Facts, now: DateTime<Utc>) -> Result<(), BidError> {
+    match tender.state {
+        TenderState::Published => {}
+        TenderState::Closed => return Err(BidError::DeadlinePassed),
+        other => return Err(BidError::NotAcceptingBids(other)),
     }
     if tender.bid_deadline_at <= to_millis(now) {
         return Err(BidError::DeadlinePassed);
@@ -98,16 +95,10 @@ fn check_open(tender: &TenderRef, now: DateTime<Utc>) -> Result<(), BidError> {
 
 /// After a guarded statement touched nothing: the deadline passed or the state changed.
 async fn refusal(tx: &mut Tx, tender_id: &str, now: DateTime<Utc>) -> BidError {
-    let row = q_opt!(
-        tx,
-        TenderRef,
-        "select tender_id, code, state, bid_deadline_at, agent_org_id, rulebook_id, category,
-                procedure, published_at from tender where tender_id = $1",
-        tender_id.to_string()
-    );
-    match row {
-        Ok(Some(t)) => check_open(&t, now).err().unwrap_or(BidError::Conflict),
-        Ok(None) => BidError::NotFound("tender"),
+    match tender::by_id(tx, tender_id).await {
+        Ok(t) => check_open(&t, now)
+            .err()
+            .unwrap_or_else(|| Common::Concurrent.into()),
         Err(e) => e.into(),
     }
 }
@@ -170,14 +161,14 @@ where
             }));
         }
         if !pending.is_empty() {
-            let mut w = writer.take().ok_or(BidError::Conflict)?;
+            let mut w = writer.take().ok_or(Common::Concurrent)?;
             let data = std::mem::take(&mut pending);
             w = tokio::task::spawn_blocking(move || {
                 std::io::Write::write_all(&mut w, &data).map(|()| w)
             })
             .await
-            .map_err(|e| BidError::Corrupt(format!("blob write task: {e}")))?
-            .map_err(|e| BidError::Blob(e.into()))?;
+            .map_err(|e| Common::Corrupt(format!("blob write task: {e}")))?
+            .map_err(|e| Common::Blob(e.into()))?;
             writer = Some(w);
         }
         match body.next().await {
@@ -190,10 +181,10 @@ where
         }
     }
     header.check_total_len(size).map_err(BidError::Envelope)?;
-    let w = writer.take().ok_or(BidError::Conflict)?;
+    let w = writer.take().ok_or(Common::Concurrent)?;
     let (sha256, stored) = tokio::task::spawn_blocking(move || w.finish())
         .await
-        .map_err(|e| BidError::Corrupt(format!("blob finish task: {e}")))??;
+        .map_err(|e| Common::Corrupt(format!("blob finish task: {e}")))??;
 
     Ok((header, sha256, stored))
 }
@@ -508,7 +499,7 @@ pub async fn submit(
     match inserted {
         Ok(0) => return Err(refusal(&mut tx, &tender.tender_id, now).await),
         Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => return Err(BidError::Conflict),
+        Err(e) if is_unique_violation(&e) => return Err(Common::Concurrent.into()),
         Err(e) => return Err(e.into()),
     }
     for (pos, part) in parts.iter().enumerate() {
@@ -556,10 +547,10 @@ pub async fn submit(
     };
     let canonical = receipt
         .canonical()
-        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+        .map_err(|e| Common::Corrupt(e.to_string()))?;
     let signature = receipt
         .sign(&state.platform_key)
-        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+        .map_err(|e| Common::Corrupt(e.to_string()))?;
     q_exec!(
         tx,
         "update bid set receipt_json = $1, signature = $2, audit_seq = $3 where bid_id = $4",
@@ -693,7 +684,7 @@ pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Val
         None => Value::Null,
         Some(b) => {
             let receipt: Value = serde_json::from_str(&b.receipt_json)
-                .map_err(|e| BidError::Corrupt(format!("receipt of {}: {e}", b.bid_id)))?;
+                .map_err(|e| Common::Corrupt(format!("receipt of {}: {e}", b.bid_id)))?;
             json!({"bid_id": b.bid_id, "state": b.state,
                    "submitted_at": audit::entry_time(from_millis(b.submitted_at)),
                    "closed_at": b.closed_at.map(|t| audit::entry_time(from_millis(t))),

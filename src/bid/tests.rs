@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+use crate::error::{Coded, Common};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -45,7 +46,7 @@ async fn published(kit: &Kit) -> Tender {
     .await
     .expect("draft");
     tenders::upload_document(
-        &kit.state,
+        kit.state.tender_documents(),
         kit.now(),
         &kit.agent,
         &code,
@@ -271,7 +272,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
         .await
         .expect("draft");
     tenders::upload_document(
-        &kit.state,
+        kit.state.tender_documents(),
         kit.now(),
         &kit.agent,
         &code,
@@ -293,7 +294,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
     assert!(api.message.contains(&lazy.user.user_id), "{api}");
     assert!(matches!(
         custodian::opening_key(kit.db(), &code).await,
-        Err(BidError::NotFound(_))
+        Err(BidError::Common(Common::NotFound(_)))
     ));
 
     // Weak passphrase, then a real enrolment, then a second one.
@@ -333,7 +334,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
             "a long enough passphrase".into()
         )
         .await,
-        Err(BidError::Forbidden(_))
+        Err(BidError::Common(Common::Forbidden(_)))
     ));
 
     let t = tenders::publish(kit.db(), kit.books(), kit.now(), &kit.agent, &code)
