@@ -18,7 +18,7 @@ use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
 
 fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
-    Ok(Caller::from_ctx(ctx)?)
+    Caller::from_ctx(ctx)
 }
 
 /// `POST /api/v1/draws/{id}/supervisor-input`.
