@@ -281,12 +281,18 @@ async fn submit(
             declared_len: Some(envelope.len() as u64),
             device_id: None,
         };
-        let part = service::upload_part(state, who, code, meta, futures_util::stream::iter(chunks))
-            .await
-            .map_err(|e| format!("{label} upload: {e}"))?;
+        let part = service::upload_part(
+            &state.bids(),
+            who,
+            code,
+            meta,
+            futures_util::stream::iter(chunks),
+        )
+        .await
+        .map_err(|e| format!("{label} upload: {e}"))?;
         ids.push(part.part_id);
     }
-    service::submit(state, who, code, &ids)
+    service::submit(&state.bids(), who, code, &ids)
         .await
         .map_err(|e| format!("submit: {e}"))?;
     Ok(())
@@ -375,15 +381,21 @@ async fn opening_bench(w: &World, n: usize, part: usize) {
     w.clock.set(t.bid_deadline_at + TimeDelta::minutes(1));
     let now = w.clock.now();
     let s = Instant::now();
-    let v = opening::start(&w.state, now, &w.agent, &t.code)
+    let v = opening::start(&w.state.opening_env(), now, &w.agent, &t.code)
         .await
         .expect("start");
     assert_eq!(v["state"], "unlocking", "{v}");
     let start_t = s.elapsed();
     let s = Instant::now();
-    let v = opening::unlock(&w.state, &w.custodians[0], &t.code, PASSPHRASES[0].into())
-        .await
-        .expect("unlock 1");
+    let v = opening::unlock(
+        &w.state.opening_env(),
+        &w.state,
+        &w.custodians[0],
+        &t.code,
+        PASSPHRASES[0].into(),
+    )
+    .await
+    .expect("unlock 1");
     assert_eq!(v["state"], "unlocking", "{v}");
     let unlock1 = s.elapsed();
 
@@ -391,9 +403,15 @@ async fn opening_bench(w: &World, n: usize, part: usize) {
     let reset = reset_hwm();
     let rss_at_reset = vm_hwm_kib();
     let s = Instant::now();
-    let v = opening::unlock(&w.state, &w.custodians[1], &t.code, PASSPHRASES[1].into())
-        .await
-        .expect("unlock 2");
+    let v = opening::unlock(
+        &w.state.opening_env(),
+        &w.state,
+        &w.custodians[1],
+        &t.code,
+        PASSPHRASES[1].into(),
+    )
+    .await
+    .expect("unlock 2");
     let open = s.elapsed();
     let hwm_after = vm_hwm_kib();
     assert_eq!(v["state"], "opened", "{v}");

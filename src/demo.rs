@@ -727,10 +727,10 @@ async fn past_deadline_tender(
         };
         let body =
             futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
-        let part = crate::bid::service::upload_part(&then, &who, code, meta, body)
+        let part = crate::bid::service::upload_part(&then.bids(), &who, code, meta, body)
             .await
             .map_err(|e| anyhow::anyhow!("demo bid upload: {e}"))?;
-        crate::bid::service::submit(&then, &who, code, &[part.part_id])
+        crate::bid::service::submit(&then.bids(), &who, code, &[part.part_id])
             .await
             .map_err(|e| anyhow::anyhow!("demo bid submit: {e}"))?;
         past.advance(Duration::hours(5));

@@ -28,9 +28,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::BidError;
+use super::opening::PasskeySignatures;
 use crate::audit;
+use crate::clock::Clock;
 use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::identity::passkey;
 use crate::seal::custodian::{PRF_LEN, share_digest};
@@ -218,17 +219,19 @@ fn enrol_challenge(user_id: &str, prf_salt: &[u8]) -> [u8; 32] {
 /// assertion ceremony (user verification required) whose challenge binds it. The caller
 /// must have registered a passkey (404 `NO_PASSKEY` otherwise).
 pub async fn start_passkey_enrolment(
-    state: &AppState,
+    db: &Db,
+    passkeys: &impl PasskeySignatures,
     caller: &Caller,
 ) -> Result<PasskeyEnrolment, BidError> {
     require_custodian(caller)?;
-    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    ensure_not_enrolled(db, &caller.user.user_id).await?;
     let mut salt = [0u8; PRF_LEN];
     ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut salt)
         .map_err(|_| BidError::Crypto(SealError::Rng))?;
     let challenge = enrol_challenge(&caller.user.user_id, &salt);
-    let (ceremony_id, options) =
-        passkey::start_signature_for_user(state, &caller.user.user_id, &challenge).await?;
+    let (ceremony_id, options) = passkeys
+        .start_signature(&caller.user.user_id, &challenge)
+        .await?;
     Ok(PasskeyEnrolment {
         ceremony_id,
         options,
@@ -265,12 +268,14 @@ fn decode_field(name: &str, text: &str) -> Result<Vec<u8>, BidError> {
 /// issued salt); the key is stored bound to the credential that signed, with
 /// `custodian.enrol` (kdf `webauthn-prf`, credential id, signature counter).
 pub async fn finish_passkey_enrolment(
-    state: &AppState,
+    db: &Db,
+    clock: &dyn Clock,
+    passkeys: &impl PasskeySignatures,
     caller: &Caller,
     input: PasskeyEnrolInput,
 ) -> Result<CustodianKeyView, BidError> {
     require_custodian(caller)?;
-    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    ensure_not_enrolled(db, &caller.user.user_id).await?;
     let prf_salt = decode_field("prf_salt", &input.prf_salt)?;
     let public_key = PublicKey::from_bytes(&decode_field("public_key", &input.public_key)?)
         .map_err(|_| {
@@ -288,15 +293,15 @@ pub async fn finish_passkey_enrolment(
     )
     .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
     let credential = passkey::parse_assertion(input.credential)?;
-    let verified = passkey::verify_signature(
-        state,
-        &caller.actor,
-        &caller.user.user_id,
-        &input.ceremony_id,
-        &credential,
-        &enrol_challenge(&caller.user.user_id, &prf_salt),
-    )
-    .await?;
+    let verified = passkeys
+        .verify_signature(
+            &caller.actor,
+            &caller.user.user_id,
+            &input.ceremony_id,
+            &credential,
+            &enrol_challenge(&caller.user.user_id, &prf_salt),
+        )
+        .await?;
     let locked = LockedCustodianKey::from_passkey_prf(
         public_key,
         nonce,
@@ -305,9 +310,10 @@ pub async fn finish_passkey_enrolment(
         prf_salt,
     )
     .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
+    // The time after the ceremony is verified, as the key is stored.
     store_key(
-        &state.db,
-        state.clock.now(),
+        db,
+        clock.now(),
         caller,
         &locked,
         json!({"credential_id": verified.credential_id, "passkey_id": verified.passkey_id,

@@ -23,15 +23,44 @@ use super::BidError;
 use super::model::{BidRow, PartLabel, PartRow, UploadedPart};
 use super::receipt::{RECEIPT_VERSION, Receipt, ReceiptPart};
 use crate::audit;
+use crate::clock::Clock;
 use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::keys::{KeyRing, SigningKey};
 use crate::lifecycle::tender::{self, Facts, TenderState};
 use crate::seal::{EnvelopeHeader, MAX_HEADER_LEN};
+use crate::store::blob::BlobStore;
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::service::{Caller, sanitize_filename};
 use crate::{q_all, q_exec, q_one, q_opt};
+
+/// What the bid operations work with: the database, the blob store, the clock (an upload
+/// reads it again once its body has arrived, since the deadline may pass meanwhile), the
+/// platform keys that sign and verify receipts, and the size cap of one part.
+pub struct Bids<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// Where sealed envelopes are stored.
+    pub blobs: &'a BlobStore,
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// The active platform key (signs receipts).
+    pub signer: &'a SigningKey,
+    /// Every platform key, active and retired (verifies older receipts).
+    pub keys: &'a KeyRing,
+    /// The audit log's origin, which the verifier keys name.
+    pub log_origin: String,
+    /// The largest part accepted, in bytes.
+    pub max_part_bytes: u64,
+}
+
+impl Bids<'_> {
+    /// The verifier key of the active platform key.
+    fn vkey(&self) -> String {
+        crate::audit::checkpoint::verifier_key(&self.log_origin, &self.signer.public())
+    }
+}
 
 /// Largest number of parts in one submission.
 pub const MAX_PARTS: usize = 200;
@@ -107,7 +136,7 @@ async fn refusal(tx: &mut Tx, tender_id: &str, now: DateTime<Utc>) -> BidError {
 /// binding to `tender_id` and `bidder_id` checked before anything is stored), then the whole
 /// envelope streamed into the blob store, hashed, and its length checked against the header.
 async fn receive_envelope<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     tender_id: &str,
     bidder_id: &str,
     limit: u64,
@@ -143,7 +172,7 @@ where
     }
 
     // Then the whole envelope to a temporary blob file, hashed on the way.
-    let mut writer = Some(state.blobs.writer()?);
+    let mut writer = Some(bids.blobs.writer()?);
     let mut pending = head;
     if let Some(r) = rest {
         pending.extend_from_slice(&r);
@@ -205,7 +234,7 @@ pub struct UploadMeta {
 /// Streams one sealed part to the blob store; see the module comment. The caller passes the
 /// request body as a stream of chunks.
 pub async fn upload_part<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     meta: UploadMeta,
@@ -215,7 +244,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
-    let limit = state.config.max_bid_part_bytes;
+    let limit = bids.max_part_bytes;
     let label = PartLabel::parse(&meta.label).ok_or(BidError::BadLabel)?;
     let name = sanitize_filename(meta.name.as_deref().unwrap_or(match label {
         PartLabel::Form => "bid-form.json",
@@ -230,23 +259,23 @@ where
     // Early refusals, before reading the body. The read transaction ends at once: nothing
     // may hold the database while a large upload streams in.
     let (tender, org_id) = {
-        let mut tx = state.db.read().await?;
+        let mut tx = bids.db.read().await?;
         let tender = tender_ref(&mut tx, code).await?;
         let org_id = bidder_org(&mut tx, caller).await?;
         (tender, org_id)
     };
-    check_open(&tender, state.clock.now())?;
+    check_open(&tender, bids.clock.now())?;
     if meta.declared_len.is_some_and(|n| n > limit) {
         return Err(BidError::PartTooLarge { limit });
     }
 
     let (header, sha256, stored) =
-        receive_envelope(state, &tender.tender_id, &org_id, limit, &mut body).await?;
+        receive_envelope(bids, &tender.tender_id, &org_id, limit, &mut body).await?;
 
     // Recorded only if the deadline is still ahead *now*, inside the transaction.
-    let now = state.clock.now();
+    let now = bids.clock.now();
     let part_id = new_id();
-    let mut tx = state.db.begin().await?;
+    let mut tx = bids.db.begin().await?;
     let n = q_exec!(
         tx,
         concat!(
@@ -315,7 +344,7 @@ pub struct SealedBasePrice {
 /// until the opening) before the deadline. The envelope is sealed like a bid part with
 /// `bidder_id` = [`BASE_PRICE_BIDDER_ID`]; a later one replaces the earlier.
 pub async fn seal_base_price<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     mut body: S,
@@ -325,14 +354,14 @@ where
     E: std::fmt::Display,
 {
     let tender = {
-        let mut tx = state.db.read().await?;
+        let mut tx = bids.db.read().await?;
         tender_ref(&mut tx, code).await?
     };
     super::opening::ensure_owner(caller, &tender)?;
-    check_open(&tender, state.clock.now())?;
-    let limit = state.config.max_bid_part_bytes.min(MAX_BASE_PRICE_ENVELOPE);
+    check_open(&tender, bids.clock.now())?;
+    let limit = bids.max_part_bytes.min(MAX_BASE_PRICE_ENVELOPE);
     let (_, sha256, stored) = receive_envelope(
-        state,
+        bids,
         &tender.tender_id,
         BASE_PRICE_BIDDER_ID,
         limit,
@@ -340,8 +369,8 @@ where
     )
     .await?;
 
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = bids.clock.now();
+    let mut tx = bids.db.begin().await?;
     let replaced = q_exec!(
         tx,
         concat!(
@@ -399,7 +428,7 @@ pub struct SignedReceipt {
 /// Records a submission of earlier uploads (exactly one form, any attachments); replaces
 /// the company's current bid. The deadline guard is on the insert itself.
 pub async fn submit(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     part_ids: &[String],
@@ -417,8 +446,8 @@ pub async fn submit(
             )));
         }
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = bids.clock.now();
+    let mut tx = bids.db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
     check_open(&tender, now)?;
@@ -543,13 +572,13 @@ pub async fn submit(
         parts: receipt_parts,
         server_time: audit::entry_time(now),
         audit_index: seq,
-        kid: Some(state.platform_key.kid()),
+        kid: Some(bids.signer.kid()),
     };
     let canonical = receipt
         .canonical()
         .map_err(|e| Common::Corrupt(e.to_string()))?;
     let signature = receipt
-        .sign(&state.platform_key)
+        .sign(bids.signer)
         .map_err(|e| Common::Corrupt(e.to_string()))?;
     q_exec!(
         tx,
@@ -563,17 +592,16 @@ pub async fn submit(
     Ok(SignedReceipt {
         receipt,
         signature,
-        vkey: crate::audit::routes::vkey(state),
+        vkey: bids.vkey(),
     })
 }
 
 /// The verifier key of the platform key that signed a stored receipt: the one its `kid`
 /// names, or for a receipt from before key ids, the published key its signature verifies
 /// with; the active key when neither is known (the client's check will then say so).
-fn signing_vkey(state: &AppState, receipt: &Value, canonical: &str, signature: &str) -> String {
+fn signing_vkey(bids: &Bids<'_>, receipt: &Value, canonical: &str, signature: &str) -> String {
     use base64::Engine as _;
-    let origin = state.config.log_origin();
-    let keys = state.platform_keys.all();
+    let keys = bids.keys.all();
     let by_kid = receipt
         .get("kid")
         .and_then(Value::as_str)
@@ -589,8 +617,8 @@ fn signing_vkey(state: &AppState, receipt: &Value, canonical: &str, signature: &
         })
     });
     match found {
-        Some(k) => crate::audit::checkpoint::verifier_key(&origin, &k.public),
-        None => crate::audit::routes::vkey(state),
+        Some(k) => crate::audit::checkpoint::verifier_key(&bids.log_origin, &k.public),
+        None => bids.vkey(),
     }
 }
 
@@ -651,8 +679,8 @@ pub async fn withdraw(
 }
 
 /// The caller's company's latest bid in this tender (with its receipt) and its uploads.
-pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Value, BidError> {
-    let mut tx = state.db.read().await?;
+pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<Value, BidError> {
+    let mut tx = bids.db.read().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
     let bid = q_opt!(
@@ -689,7 +717,7 @@ pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Val
                    "submitted_at": audit::entry_time(from_millis(b.submitted_at)),
                    "closed_at": b.closed_at.map(|t| audit::entry_time(from_millis(t))),
                    "withdrawn_by": b.withdrawn_by, "reason": b.reason,
-                   "vkey": signing_vkey(state, &receipt, &b.receipt_json, &b.signature),
+                   "vkey": signing_vkey(bids, &receipt, &b.receipt_json, &b.signature),
                    "receipt": receipt, "signature": b.signature})
         }
     };
