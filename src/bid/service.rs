@@ -679,7 +679,7 @@ pub async fn withdraw(
 }
 
 /// The caller's company's latest bid in this tender (with its receipt) and its uploads.
-pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<Value, BidError> {
+pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<MyBid, BidError> {
     let mut tx = bids.db.read().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
@@ -709,25 +709,99 @@ pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<Valu
         org_id.clone()
     )?;
     let bid = match bid {
-        None => Value::Null,
+        None => None,
         Some(b) => {
             let receipt: Value = serde_json::from_str(&b.receipt_json)
                 .map_err(|e| Common::Corrupt(format!("receipt of {}: {e}", b.bid_id)))?;
-            json!({"bid_id": b.bid_id, "state": b.state,
-                   "submitted_at": audit::entry_time(from_millis(b.submitted_at)),
-                   "closed_at": b.closed_at.map(|t| audit::entry_time(from_millis(t))),
-                   "withdrawn_by": b.withdrawn_by, "reason": b.reason,
-                   "vkey": signing_vkey(bids, &receipt, &b.receipt_json, &b.signature),
-                   "receipt": receipt, "signature": b.signature})
+            Some(BidView {
+                vkey: signing_vkey(bids, &receipt, &b.receipt_json, &b.signature),
+                bid_id: b.bid_id,
+                state: b.state,
+                submitted_at: audit::entry_time(from_millis(b.submitted_at)),
+                closed_at: b.closed_at.map(|t| audit::entry_time(from_millis(t))),
+                withdrawn_by: b.withdrawn_by,
+                reason: b.reason,
+                receipt,
+                signature: b.signature,
+            })
         }
     };
-    Ok(json!({
-        "tender_id": tender.tender_id, "tender_code": tender.code, "bidder_id": org_id,
-        "bid_deadline_at": audit::entry_time(from_millis(tender.bid_deadline_at)),
-        "bid": bid, "submissions": count,
-        "uploads": uploads.iter().map(|p| json!({
-            "part_id": p.part_id, "label": p.label, "name": p.name, "sha256": p.sha256,
-            "size": p.size_bytes, "uploaded_at": audit::entry_time(from_millis(p.uploaded_at))
-        })).collect::<Vec<_>>(),
-    }))
+    Ok(MyBid {
+        tender_id: tender.tender_id,
+        tender_code: tender.code,
+        bidder_id: org_id,
+        bid_deadline_at: audit::entry_time(from_millis(tender.bid_deadline_at)),
+        bid,
+        submissions: count,
+        uploads: uploads
+            .into_iter()
+            .map(|p| UploadView {
+                part_id: p.part_id,
+                label: p.label,
+                name: p.name,
+                sha256: p.sha256,
+                size: p.size_bytes,
+                uploaded_at: audit::entry_time(from_millis(p.uploaded_at)),
+            })
+            .collect(),
+    })
+}
+
+/// The caller's company's bid in a tender, as [`my_bid`] shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MyBid {
+    /// The tender.
+    pub tender_id: String,
+    /// Its project code.
+    pub tender_code: String,
+    /// The caller's bidder organisation.
+    pub bidder_id: String,
+    /// The bid deadline (RFC 3339).
+    pub bid_deadline_at: String,
+    /// The latest submission, or null.
+    pub bid: Option<BidView>,
+    /// How many submissions the company made (replacements included).
+    pub submissions: i64,
+    /// The company's uploaded parts.
+    pub uploads: Vec<UploadView>,
+}
+
+/// A submission with its signed receipt.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BidView {
+    /// Identifier.
+    pub bid_id: String,
+    /// `submitted`, `withdrawn` …
+    pub state: String,
+    /// Submitted (RFC 3339).
+    pub submitted_at: String,
+    /// When it left `submitted`.
+    pub closed_at: Option<String>,
+    /// `bidder` or `platform` for a withdrawn bid.
+    pub withdrawn_by: Option<String>,
+    /// Why it was withdrawn or revoked.
+    pub reason: Option<String>,
+    /// The verifier key of the platform key that signed the receipt.
+    pub vkey: String,
+    /// The receipt as stored (its canonical JSON is what was signed).
+    pub receipt: Value,
+    /// The signature over it.
+    pub signature: String,
+}
+
+/// An uploaded part.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UploadView {
+    /// Identifier.
+    pub part_id: String,
+    /// `form` or `attachment`.
+    pub label: String,
+    /// File name.
+    pub name: String,
+    /// SHA-256 hex of the envelope.
+    pub sha256: String,
+    /// Envelope size in bytes.
+    pub size: i64,
+    /// Uploaded (RFC 3339).
+    pub uploaded_at: String,
 }

@@ -554,6 +554,7 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
     let mine = service::my_bid(&kit.state.bids(), &kit.bidder, &t.code)
         .await
         .expect("mine");
+    let mine = js(&mine);
     assert_eq!(mine["bid"]["bid_id"], second.receipt.bid_id);
     assert_eq!(mine["bid"]["state"], "submitted");
     assert_eq!(mine["submissions"], 2);
@@ -635,6 +636,7 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
     let mine = service::my_bid(&kit.state.bids(), &kit.bidder, &t.code)
         .await
         .expect("mine");
+    let mine = js(&mine);
     assert_eq!(
         mine["bid"]["bid_id"], third.receipt.bid_id,
         "the last submission counts"
@@ -692,6 +694,7 @@ pub(crate) async fn scenario_opening_rules(kit: &Kit) {
     let v = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
+    let v = js(&v);
     assert_eq!(v["state"], "failed", "{v}");
     assert_eq!(v["tender_state"], "failed");
     assert_eq!(v["record"]["bids_received"], 2);
@@ -854,6 +857,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let v = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking", "{v}");
     assert_eq!(v["tender_state"], "closed");
 
@@ -902,6 +906,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     )
     .await
     .expect("unlock 1");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking");
     assert_eq!(v["unlocked"].as_array().unwrap().len(), 1);
     assert_eq!(v["shares_in_memory"], 1);
@@ -936,6 +941,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     )
     .await
     .expect("unlock 2");
+    let v = js(&v);
     assert_eq!(v["state"], "opened", "{v}");
     assert_eq!(v["tender_state"], "opened");
     assert_eq!(
@@ -1102,6 +1108,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let v = opening::view(&kit.state.db, &kit.state.openings, &t.code)
         .await
         .expect("view");
+    let v = js(&v);
     assert_eq!(v["confirmations"].as_array().unwrap().len(), 1);
     assert_eq!(v["objections"][0]["answer"], "已核对，记录无误。");
     let acts = actions(kit.db(), &t.tender_id).await;
@@ -1201,6 +1208,7 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     )
     .await
     .expect("unlock");
+    let v = js(&v);
     assert_eq!(v["state"], "opened", "{v}");
     let bids = v["record"]["bids"].as_array().unwrap();
     let of = |org: &str| bids.iter().find(|b| b["bidder_id"] == org).unwrap().clone();
@@ -1797,4 +1805,9 @@ fn pg_copy(data_dir: &std::path::Path, url: &str) -> CopyDump {
             custodian_keys,
         }
     })
+}
+
+/// A typed view as the JSON the routes answer with.
+fn js<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("serialise")
 }

@@ -9,7 +9,7 @@ pub async fn start(
     now: DateTime<Utc>,
     caller: &Caller,
     code: &str,
-) -> Result<Value, BidError> {
+) -> Result<OpeningView, BidError> {
     let mut tx = env.db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
     ensure_owner(caller, &tender)?;

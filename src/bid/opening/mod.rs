@@ -80,7 +80,10 @@ mod view;
 
 pub use ceremony::start;
 pub use unlock::{PasskeyUnlock, PasskeyUnlockStart, UnlockProof, start_passkey_unlock, unlock};
-pub use view::{answer, confirm, object, view};
+pub use view::{
+    ConfirmationView, ObjectionView, OpeningProgress, OpeningView, UnlockView, answer, confirm,
+    object, view,
+};
 
 /// What the opening works with: the database, the blob store, the clock (the slow checks of
 /// an unlock read it again when they finish), the shares held in this process and the

@@ -353,7 +353,7 @@ pub async fn unlock<P: PasskeySignatures>(
     caller: &Caller,
     code: &str,
     proof: UnlockProof,
-) -> Result<Value, BidError> {
+) -> Result<OpeningView, BidError> {
     let ctx = unlock_context(&env.db, caller, code).await?;
     let user_id = caller.user.user_id.clone();
     let checked = match proof {

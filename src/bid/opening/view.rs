@@ -6,7 +6,7 @@ use super::*;
 /// The ceremony as anyone may see it: state, quorum progress, and once opened the record,
 /// confirmations and objections. Before the opening starts nothing about bids is shown
 /// (招标投标法 第22条).
-pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Value, BidError> {
+pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<OpeningView, BidError> {
     let mut tx = db.read().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let (_, k, n) = key_params(&mut tx, &tender.tender_id).await?;
@@ -17,10 +17,15 @@ pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Value,
         tender.tender_id.clone()
     )?;
     let Some((ostate, started, finished, record_json, record_sha256)) = row else {
-        return Ok(
-            json!({"tender_id": tender.tender_id, "tender_code": tender.code,
-                         "state": "not_started", "tender_state": tender.state, "k": k, "n": n}),
-        );
+        return Ok(OpeningView {
+            tender_id: tender.tender_id,
+            tender_code: tender.code,
+            tender_state: tender.state,
+            state: "not_started".to_string(),
+            k,
+            n,
+            progress: None,
+        });
     };
     let unlocked = q_all!(
         tx,
@@ -50,18 +55,139 @@ pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Value,
     };
     let (held, running) = ceremonies.held(&tender.tender_id);
     let t = |ms: i64| audit::entry_time(from_millis(ms));
-    Ok(json!({
-        "tender_id": tender.tender_id, "tender_code": tender.code, "tender_state": tender.state,
-        "state": ostate, "k": k, "n": n,
-        "started_at": t(started), "finished_at": finished.map(t),
-        "unlocked": unlocked.iter().map(|(u, name, at)| json!({"user_id": u, "name": name, "at": t(*at)})).collect::<Vec<_>>(),
-        "shares_in_memory": held, "opening_now": running,
-        "record": record, "record_sha256": record_sha256,
-        "confirmations": confirmations.iter().map(|(o, name, at)| json!({"bidder_id": o, "bidder_name": name, "at": t(*at)})).collect::<Vec<_>>(),
-        "objections": objections.iter().map(|(id, o, name, body, at, answer, answered)| json!({
-            "objection_id": id, "bidder_id": o, "bidder_name": name, "body": body, "raised_at": t(*at),
-            "answer": answer, "answered_at": answered.map(t)})).collect::<Vec<_>>(),
-    }))
+    let progress = OpeningProgress {
+        started_at: t(started),
+        finished_at: finished.map(t),
+        unlocked: unlocked
+            .into_iter()
+            .map(|(user_id, name, at)| UnlockView {
+                user_id,
+                name,
+                at: t(at),
+            })
+            .collect(),
+        shares_in_memory: held,
+        opening_now: running,
+        record,
+        record_sha256,
+        confirmations: confirmations
+            .into_iter()
+            .map(|(bidder_id, bidder_name, at)| ConfirmationView {
+                bidder_id,
+                bidder_name,
+                at: t(at),
+            })
+            .collect(),
+        objections: objections
+            .into_iter()
+            .map(
+                |(objection_id, bidder_id, bidder_name, body, at, answer, answered)| {
+                    ObjectionView {
+                        objection_id,
+                        bidder_id,
+                        bidder_name,
+                        body,
+                        raised_at: t(at),
+                        answer,
+                        answered_at: answered.map(t),
+                    }
+                },
+            )
+            .collect(),
+    };
+    Ok(OpeningView {
+        tender_id: tender.tender_id,
+        tender_code: tender.code,
+        tender_state: tender.state,
+        state: ostate,
+        k,
+        n,
+        progress: Some(progress),
+    })
+}
+
+/// The ceremony as [`view`] shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpeningView {
+    /// The tender.
+    pub tender_id: String,
+    /// Its project code.
+    pub tender_code: String,
+    /// Where the tender is.
+    pub tender_state: TenderState,
+    /// `not_started`, `unlocking`, `opened` or `failed`.
+    pub state: String,
+    /// Shares needed to open.
+    pub k: u32,
+    /// Shares issued.
+    pub n: u32,
+    /// Everything after the start (absent before it).
+    #[serde(flatten)]
+    pub progress: Option<OpeningProgress>,
+}
+
+/// A started opening: who unlocked, the record, confirmations and objections.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpeningProgress {
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When the record was published or the tender failed.
+    pub finished_at: Option<String>,
+    /// The custodians who unlocked their share.
+    pub unlocked: Vec<UnlockView>,
+    /// Shares held in this process now.
+    pub shares_in_memory: usize,
+    /// Whether the opening runs now.
+    pub opening_now: bool,
+    /// The published opening record (its canonical JSON, as stored and hashed), or null.
+    pub record: Value,
+    /// SHA-256 hex of the record.
+    pub record_sha256: Option<String>,
+    /// The bidders who confirmed the record.
+    pub confirmations: Vec<ConfirmationView>,
+    /// The objections raised, with their answers.
+    pub objections: Vec<ObjectionView>,
+}
+
+/// One custodian's unlock.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnlockView {
+    /// The custodian.
+    pub user_id: String,
+    /// Their display name.
+    pub name: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// One bidder's confirmation of the record.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfirmationView {
+    /// The bidder organisation.
+    pub bidder_id: String,
+    /// Its name.
+    pub bidder_name: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// One objection at the opening and its answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectionView {
+    /// Identifier.
+    pub objection_id: String,
+    /// The bidder organisation.
+    pub bidder_id: String,
+    /// Its name.
+    pub bidder_name: String,
+    /// The objection.
+    pub body: String,
+    /// When raised (RFC 3339).
+    pub raised_at: String,
+    /// The agent's answer.
+    pub answer: Option<String>,
+    /// When answered.
+    pub answered_at: Option<String>,
 }
 
 /// The caller's company, checked to be in the published record.
