@@ -14,12 +14,13 @@
 //!   lowest-evaluated-price method, recorded by the leader (service and pure check);
 //! - [`ranking`]: comprehensive scoring (综合评估法) and lowest evaluated price
 //!   (经评审的最低投标价法), at most 3 ranked candidates (实施条例 第53条);
-//! - [`publicity`]: candidate publicity, objections, award and contract timing
-//!   (实施条例 第54条, 招标投标法 第46条).
+//!
+//! What follows the report — publicity, objections, award, contract — is
+//! [`crate::award`].
 //!
 //! Beside the rules live the services that record each step (`service`, `clarification`,
-//! `replacement`, `result`), their JSON routes and their pages (`pages`,
-//! `clarification_pages`, `replacement_pages`, `result_pages`).
+//! `replacement`), their JSON routes and their pages (`pages`,
+//! `clarification::pages`, `replacement::pages`).
 //!
 //! Numbers: money is an integer number of fen (`i64`); scores are integers in hundredths of a
 //! point ([`Hundredths`]), so a criterion weighted 30 (percent) is scored 0..=3000. No float
@@ -29,24 +30,19 @@
 //! writes the formulas down with examples.
 
 pub mod clarification;
-pub mod clarification_pages;
 pub mod committee;
+pub mod error;
 pub mod pages;
 pub mod price_table;
-pub mod publicity;
 pub mod ranking;
 pub mod replacement;
-pub mod replacement_pages;
-pub mod report_doc;
-pub mod report_pdf;
-pub mod report_routes;
-pub mod result;
-pub mod result_pages;
-pub mod result_routes;
+pub mod report;
 pub mod review;
 pub mod routes;
 pub mod scoring;
 pub mod service;
+pub mod start;
+pub mod view;
 
 /// A score in hundredths of a point: 8 550 is 85.50 points.
 pub type Hundredths = i64;

@@ -374,7 +374,7 @@ pub(crate) mod tests {
         assert_eq!(r.candidates, ["b3", "b1", "b2"]);
     }
 
-    use crate::evaluation::report_doc;
+    use crate::evaluation::report::doc as report_doc;
     use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring};
     use crate::evaluation::service::{self as svc, ScoresInput};
     use crate::tender::testkit::Kit;

@@ -1,5 +1,5 @@
 //! The clarification pages (澄清, 招标投标法 第39条, 实施条例 第52条): server-rendered forms over
-//! [`super::clarification`] that post and come back (post/redirect/get), like the result page.
+//! [`super`] that post and come back (post/redirect/get), like the result page.
 //!
 //! - `/tenders/{code}/evaluation/clarifications`: every clarification of the tender as
 //!   [`clarification::list_for_tender`] lets the viewer see it (members and regulators with who
@@ -19,12 +19,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::clarification::{
-    self, AnswerInput, AskInput, ClarificationError, ClarificationView, DEFAULT_WINDOW_MINUTES,
-    MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_WINDOW_MINUTES, MIN_WINDOW_MINUTES, Status,
+use super::{
+    self as clarification, AnswerInput, AskInput, ClarificationError, ClarificationView,
+    DEFAULT_WINDOW_MINUTES, MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_WINDOW_MINUTES,
+    MIN_WINDOW_MINUTES, Status,
 };
-use super::pages::{BidLabel, bid_labels, state_label};
-use super::service::{self, EvaluationError};
+use crate::evaluation::pages::{BidLabel, bid_labels, state_label};
+use crate::evaluation::service::{self, EvaluationError};
 use crate::http::i18n::Lang;
 use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};

@@ -1,6 +1,6 @@
 //! The evaluation report (评标报告) as documents: the signed JSON bytes, a self-contained
 //! bilingual HTML page and a PDF, for the committee, the owning agent, operators and
-//! regulators only (see [`super::report_doc`]).
+//! regulators only (see [`super::doc`]).
 //!
 //! - `GET /api/v1/tenders/{code}/evaluation/report`: the stored canonical JSON exactly as
 //!   signed (its SHA-256 in `X-Report-SHA256`), so anyone holding it can check the digest;
@@ -23,8 +23,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::report_doc::{self, ReportDoc};
-use super::report_pdf;
+use super::doc::{self as report_doc, ReportDoc};
+use super::pdf as report_pdf;
 use crate::http::page::{OrPage, PageResult};
 use crate::http::{ApiError, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
@@ -157,8 +157,8 @@ mod tests {
     use super::*;
     use crate::clock::to_millis;
     use crate::config::Config;
-    use crate::evaluation::report_doc::testdata::sample;
-    use crate::evaluation::report_pdf::tests::{font_or_skip, pdf_text};
+    use crate::evaluation::report::doc::testdata::sample;
+    use crate::evaluation::report::pdf::tests::{font_or_skip, pdf_text};
     use crate::identity::Role;
     use crate::ids::new_id;
     use crate::q_exec;

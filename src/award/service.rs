@@ -17,11 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::committee::{self, SignStatus};
 use super::publicity::{self, Publicity, ResultObjection, TimingError};
-use super::service::{self, EvaluationError};
 use crate::audit::{self, Stage};
 use crate::clock::{from_millis, to_millis};
+use crate::evaluation::committee::{self, SignStatus};
+use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
 use crate::http::{ApiError, AppState};
 use crate::identity::Role;
@@ -160,7 +160,7 @@ impl From<ResultError> for ApiError {
     }
 }
 
-fn corrupt(e: impl std::fmt::Display) -> ResultError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> ResultError {
     ResultError::Corrupt(e.to_string())
 }
 
@@ -210,16 +210,16 @@ pub struct ContractInput {
 // ---- loading --------------------------------------------------------------------------------
 
 #[derive(Debug, sqlx::FromRow)]
-struct TenderRow {
-    tender_id: String,
-    code: String,
-    name: String,
-    state: String,
-    rulebook_id: String,
-    agent_org_id: Option<String>,
+pub(crate) struct TenderRow {
+    pub(crate) tender_id: String,
+    pub(crate) code: String,
+    pub(crate) name: String,
+    pub(crate) state: String,
+    pub(crate) rulebook_id: String,
+    pub(crate) agent_org_id: Option<String>,
 }
 
-async fn tender(tx: &mut Tx, code: &str) -> Result<TenderRow, ResultError> {
+pub(crate) async fn tender(tx: &mut Tx, code: &str) -> Result<TenderRow, ResultError> {
     q_opt!(
         tx,
         TenderRow,
@@ -229,13 +229,13 @@ async fn tender(tx: &mut Tx, code: &str) -> Result<TenderRow, ResultError> {
     .ok_or(ResultError::NotFound("tender"))
 }
 
-fn owns(caller: &Caller, t: &TenderRow) -> bool {
+pub(crate) fn owns(caller: &Caller, t: &TenderRow) -> bool {
     caller.user.role == Role::Agent
         && caller.user.org_id.is_some()
         && caller.user.org_id == t.agent_org_id
 }
 
-fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), ResultError> {
+pub(crate) fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), ResultError> {
     if owns(caller, t) {
         Ok(())
     } else {
@@ -245,7 +245,7 @@ fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), ResultError> {
     }
 }
 
-fn wrong_tender(action: &'static str, t: &TenderRow) -> ResultError {
+pub(crate) fn wrong_tender(action: &'static str, t: &TenderRow) -> ResultError {
     ResultError::WrongState {
         action,
         what: "tender",
@@ -253,7 +253,10 @@ fn wrong_tender(action: &'static str, t: &TenderRow) -> ResultError {
     }
 }
 
-fn rulebook<'a>(state: &'a AppState, t: &TenderRow) -> Result<&'a Rulebook, ResultError> {
+pub(crate) fn rulebook<'a>(
+    state: &'a AppState,
+    t: &TenderRow,
+) -> Result<&'a Rulebook, ResultError> {
     state
         .rulebooks
         .by_id(&t.rulebook_id)
@@ -261,16 +264,16 @@ fn rulebook<'a>(state: &'a AppState, t: &TenderRow) -> Result<&'a Rulebook, Resu
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct EvalRow {
-    state: String,
-    ranking_json: Option<String>,
-    report_json: Option<String>,
-    report_sha256: Option<String>,
-    ranked_at: Option<i64>,
-    report_at: Option<i64>,
+pub(crate) struct EvalRow {
+    pub(crate) state: String,
+    pub(crate) ranking_json: Option<String>,
+    pub(crate) report_json: Option<String>,
+    pub(crate) report_sha256: Option<String>,
+    pub(crate) ranked_at: Option<i64>,
+    pub(crate) report_at: Option<i64>,
 }
 
-async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError> {
+pub(crate) async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError> {
     q_opt!(
         tx,
         EvalRow,
@@ -283,7 +286,7 @@ async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError
 
 /// The ranking stored with the evaluation. `Outcome` only serialises, so the stored JSON is
 /// read back as a value and the needed fields are picked out.
-fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
+pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
     let text = ev
         .ranking_json
         .as_deref()
@@ -329,7 +332,7 @@ pub struct Candidate {
 }
 
 /// The public candidate list: rank, bid, bidder name, price and the figure that ranked it.
-async fn candidates(tx: &mut Tx, ev: &EvalRow) -> Result<Vec<Candidate>, ResultError> {
+pub(crate) async fn candidates(tx: &mut Tx, ev: &EvalRow) -> Result<Vec<Candidate>, ResultError> {
     let mut out = Vec::new();
     for row in ranking_rows(ev)? {
         let bid = row.get("bid").and_then(Value::as_str).unwrap_or_default();
@@ -358,13 +361,16 @@ async fn candidates(tx: &mut Tx, ev: &EvalRow) -> Result<Vec<Candidate>, ResultE
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct PublicityRow {
-    starts_at: i64,
-    ends_at: i64,
-    candidates_json: String,
+pub(crate) struct PublicityRow {
+    pub(crate) starts_at: i64,
+    pub(crate) ends_at: i64,
+    pub(crate) candidates_json: String,
 }
 
-async fn publicity_of(tx: &mut Tx, tender_id: &str) -> Result<Option<PublicityRow>, ResultError> {
+pub(crate) async fn publicity_of(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<Option<PublicityRow>, ResultError> {
     Ok(q_opt!(
         tx,
         PublicityRow,
@@ -373,7 +379,7 @@ async fn publicity_of(tx: &mut Tx, tender_id: &str) -> Result<Option<PublicityRo
     )?)
 }
 
-fn publicity_value(p: &PublicityRow, report_at: i64) -> Publicity {
+pub(crate) fn publicity_value(p: &PublicityRow, report_at: i64) -> Publicity {
     Publicity {
         report_at: from_millis(report_at),
         starts_at: from_millis(p.starts_at),
@@ -382,18 +388,21 @@ fn publicity_value(p: &PublicityRow, report_at: i64) -> Publicity {
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct ObjectionRow {
-    objection_id: String,
-    org_id: String,
-    org_name: String,
-    body: String,
-    raised_at: i64,
-    answer: Option<String>,
-    answered_at: Option<i64>,
-    answered_late: i64,
+pub(crate) struct ObjectionRow {
+    pub(crate) objection_id: String,
+    pub(crate) org_id: String,
+    pub(crate) org_name: String,
+    pub(crate) body: String,
+    pub(crate) raised_at: i64,
+    pub(crate) answer: Option<String>,
+    pub(crate) answered_at: Option<i64>,
+    pub(crate) answered_late: i64,
 }
 
-async fn objections(tx: &mut Tx, tender_id: &str) -> Result<Vec<ObjectionRow>, ResultError> {
+pub(crate) async fn objections(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<Vec<ObjectionRow>, ResultError> {
     Ok(q_all!(
         tx,
         ObjectionRow,
@@ -405,7 +414,7 @@ async fn objections(tx: &mut Tx, tender_id: &str) -> Result<Vec<ObjectionRow>, R
     )?)
 }
 
-fn check_text(text: &str, what: &'static str) -> Result<String, ResultError> {
+pub(crate) fn check_text(text: &str, what: &'static str) -> Result<String, ResultError> {
     let t = text.trim();
     let n = t.chars().count();
     if n == 0 || n > MAX_TEXT_CHARS {
@@ -426,7 +435,7 @@ fn check_text(text: &str, what: &'static str) -> Result<String, ResultError> {
 }
 
 /// In-app notices to every active user of `org_id`.
-async fn notify_org(
+pub(crate) async fn notify_org(
     tx: &mut Tx,
     now: DateTime<Utc>,
     org_id: &str,
@@ -447,7 +456,7 @@ async fn notify_org(
 }
 
 /// One in-app notice.
-async fn notify_user(
+pub(crate) async fn notify_user(
     tx: &mut Tx,
     now: DateTime<Utc>,
     user_id: &str,
@@ -470,7 +479,7 @@ async fn notify_user(
 }
 
 /// Every organisation that bid on the tender and whose bid reached the opening.
-async fn bidder_orgs(tx: &mut Tx, tender_id: &str) -> Result<Vec<String>, ResultError> {
+pub(crate) async fn bidder_orgs(tx: &mut Tx, tender_id: &str) -> Result<Vec<String>, ResultError> {
     let rows: Vec<(String,)> = q_all!(
         tx,
         (String,),
@@ -1076,621 +1085,6 @@ pub async fn record_contract(
     Ok(json!({"signed_at": input.signed_at, "amount_fen": input.amount_fen}))
 }
 
-// ---- the view -------------------------------------------------------------------------------
-
-/// What a caller may see of the result. Public: the publicity, each objection's times, the
-/// award and the contract. The texts of objections and answers: the owning agent, operators
-/// and regulators see all; a bidder sees its own.
-pub async fn view(
-    state: &AppState,
-    caller: Option<&Caller>,
-    code: &str,
-) -> Result<ResultView, ResultError> {
-    let now = state.clock.now();
-    let mut tx = state.db.read().await?;
-    let t = tender(&mut tx, code).await?;
-    // A draft is nobody's business but its agent's, as everywhere else on the portal.
-    if t.state == "draft" && !caller.is_some_and(|c| owns(c, &t)) {
-        return Err(ResultError::NotFound("tender"));
-    }
-    let insider = caller
-        .is_some_and(|c| owns(c, &t) || matches!(c.user.role, Role::Regulator | Role::Operator));
-    let own_org = caller
-        .filter(|c| c.user.role == Role::Bidder)
-        .and_then(|c| c.user.org_id.clone());
-    let ev: Option<EvalRow> = q_opt!(
-        tx,
-        EvalRow,
-        "select state, ranking_json, report_json, report_sha256, ranked_at, report_at
-         from evaluation where tender_id = $1",
-        t.tender_id.clone()
-    )?;
-    let book = rulebook(state, &t)?;
-    let publicity = match publicity_of(&mut tx, &t.tender_id).await? {
-        Some(p) => Some(PublicityView {
-            starts_at: from_millis(p.starts_at),
-            ends_at: from_millis(p.ends_at),
-            open: now >= from_millis(p.starts_at) && now <= from_millis(p.ends_at),
-            candidates: serde_json::from_str(&p.candidates_json).map_err(corrupt)?,
-        }),
-        None => None,
-    };
-    let objections = objections(&mut tx, &t.tender_id)
-        .await?
-        .into_iter()
-        .map(|o| {
-            let show = insider || own_org.as_deref() == Some(o.org_id.as_str());
-            ObjectionView {
-                answer_due: publicity::objection_answer_due(book, from_millis(o.raised_at)),
-                objection_id: o.objection_id,
-                bidder: o.org_name,
-                raised_at: from_millis(o.raised_at),
-                answered_at: o.answered_at.map(from_millis),
-                late: o.answered_late != 0,
-                text: show.then_some(o.body),
-                answer: if show { o.answer } else { None },
-            }
-        })
-        .collect();
-    /// bid, winner, price, rank, reason, awarded at, contract due.
-    type AwardRow = (String, String, i64, i64, Option<String>, i64, i64);
-    let award: Option<AwardRow> = q_opt!(
-        tx,
-        AwardRow,
-        "select a.bid_id, o.name, a.price_fen, a.candidate_rank, a.reason, a.awarded_at, a.contract_due_at
-         from award a join organisation o on o.org_id = a.winner_org_id where a.tender_id = $1",
-        t.tender_id.clone()
-    )?;
-    let contract: Option<(i64, i64, Option<String>)> = q_opt!(
-        tx,
-        (i64, i64, Option<String>),
-        "select signed_at, amount_fen, document_sha256 from contract_record where tender_id = $1",
-        t.tender_id.clone()
-    )?;
-    let report_at = ev.as_ref().and_then(|e| e.report_at).map(from_millis);
-    let publicity_window = match report_at {
-        Some(r) if publicity.is_none() => {
-            let latest = publicity::publicity_latest_start(book, r).ok();
-            let min_end = publicity::publicity_earliest_end(book, now).ok();
-            latest.zip(min_end)
-        }
-        _ => None,
-    };
-    Ok(ResultView {
-        code: t.code,
-        name: t.name,
-        state: t.state,
-        agent_org_id: t.agent_org_id,
-        evaluation_state: ev.as_ref().map(|e| e.state.clone()),
-        report_sha256: ev.as_ref().and_then(|e| e.report_sha256.clone()),
-        report_at,
-        has_publicity_rule: book.rules.candidate_publicity_min_days.is_some(),
-        publicity_latest_start: publicity_window.map(|(l, _)| l),
-        publicity_earliest_end: publicity_window.map(|(_, e)| e),
-        publicity,
-        objections,
-        award: award.map(
-            |(bid_id, winner, price_fen, rank, reason, at, due)| AwardView {
-                bid_id,
-                winner,
-                price_fen,
-                candidate_rank: rank,
-                reason,
-                awarded_at: from_millis(at),
-                contract_due: from_millis(due),
-            },
-        ),
-        contract: contract.map(|(signed, amount, digest)| ContractView {
-            signed_at: from_millis(signed),
-            amount_fen: amount,
-            document_sha256: digest,
-        }),
-    })
-}
-
-/// The result as a caller sees it (`GET /api/v1/tenders/{code}/result`).
-#[derive(Clone, Debug, Serialize)]
-pub struct ResultView {
-    /// Tender code.
-    pub code: String,
-    /// Tender name.
-    pub name: String,
-    /// Tender state.
-    pub state: String,
-    /// The owning agent organisation (pages decide whom to show the agent's forms).
-    #[serde(skip)]
-    pub agent_org_id: Option<String>,
-    /// Evaluation state, once started.
-    pub evaluation_state: Option<String>,
-    /// The signed report's SHA-256.
-    pub report_sha256: Option<String>,
-    /// When the report was delivered.
-    pub report_at: Option<DateTime<Utc>>,
-    /// Whether the rulebook requires a candidate publicity.
-    pub has_publicity_rule: bool,
-    /// Before the publicity: its latest allowed start.
-    pub publicity_latest_start: Option<DateTime<Utc>>,
-    /// Before the publicity: its earliest allowed end if it started now.
-    pub publicity_earliest_end: Option<DateTime<Utc>>,
-    /// The publicity, once published.
-    pub publicity: Option<PublicityView>,
-    /// Objections to the result.
-    pub objections: Vec<ObjectionView>,
-    /// The award, once made.
-    pub award: Option<AwardView>,
-    /// The contract record.
-    pub contract: Option<ContractView>,
-}
-
-/// The candidate publicity.
-#[derive(Clone, Debug, Serialize)]
-pub struct PublicityView {
-    /// Start.
-    pub starts_at: DateTime<Utc>,
-    /// End.
-    pub ends_at: DateTime<Utc>,
-    /// Whether objections may be raised now.
-    pub open: bool,
-    /// The candidates, best first.
-    pub candidates: Vec<Candidate>,
-}
-
-/// One objection.
-#[derive(Clone, Debug, Serialize)]
-pub struct ObjectionView {
-    /// Identifier.
-    pub objection_id: String,
-    /// The objecting bidder.
-    pub bidder: String,
-    /// When raised.
-    pub raised_at: DateTime<Utc>,
-    /// When the answer is due.
-    pub answer_due: DateTime<Utc>,
-    /// When answered.
-    pub answered_at: Option<DateTime<Utc>>,
-    /// Whether the answer came late.
-    pub late: bool,
-    /// The text, for those who may read it.
-    pub text: Option<String>,
-    /// The answer, for those who may read it.
-    pub answer: Option<String>,
-}
-
-/// The award.
-#[derive(Clone, Debug, Serialize)]
-pub struct AwardView {
-    /// Winning bid.
-    pub bid_id: String,
-    /// Winner's name.
-    pub winner: String,
-    /// Price in fen.
-    pub price_fen: i64,
-    /// The winner's candidate rank.
-    pub candidate_rank: i64,
-    /// Why, if not the first.
-    pub reason: Option<String>,
-    /// When the notice was issued.
-    pub awarded_at: DateTime<Utc>,
-    /// The contract is due by then.
-    pub contract_due: DateTime<Utc>,
-}
-
-/// The contract record.
-#[derive(Clone, Debug, Serialize)]
-pub struct ContractView {
-    /// When signed.
-    pub signed_at: DateTime<Utc>,
-    /// Amount in fen.
-    pub amount_fen: i64,
-    /// Document digest.
-    pub document_sha256: Option<String>,
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-    use crate::evaluation::service::tests::{
-        Fixture, events, opened, passkey_of, sheets, sign, to_scoring,
-    };
-    use crate::evaluation::service::{self as evaluation, DissentInput};
-    use crate::tender::testkit::{Kit, org, user};
-
-    fn api(e: ResultError) -> (u16, &'static str) {
-        let a = ApiError::from(e);
-        (a.status.as_u16(), a.code)
-    }
-
-    async fn tender_state(kit: &Kit, code: &str) -> String {
-        let mut tx = kit.db().read().await.unwrap();
-        let (s,): (String,) = q_one!(
-            tx,
-            (String,),
-            "select state from tender where code = $1",
-            code.to_string()
-        )
-        .unwrap();
-        s
-    }
-
-    async fn notices(kit: &Kit, user_id: &str, kind: &str) -> Vec<String> {
-        let mut tx = kit.db().read().await.unwrap();
-        let rows: Vec<(String,)> = q_all!(
-            tx,
-            (String,),
-            "select body from notice where user_id = $1 and kind = $2",
-            user_id.to_string(),
-            kind.to_string()
-        )
-        .unwrap();
-        rows.into_iter().map(|(b,)| b).collect()
-    }
-
-    fn advance(kit: &Kit, by: Duration) {
-        kit.clock.set(kit.now() + by);
-    }
-
-    /// Ranked (bid 1 first, then 0, then 2); four members signed, the fifth silent.
-    async fn ranked(kit: &Kit) -> Fixture {
-        let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
-        to_scoring(kit, &fx).await;
-        let tech = [5000, 5500, 5900];
-        for e in &fx.experts {
-            evaluation::submit_scores(&kit.state, e, &fx.code, &sheets(&fx, &tech))
-                .await
-                .expect("scores");
-        }
-        for e in &fx.experts[..4] {
-            let mut soft = passkey_of(kit, e).await;
-            sign(kit, e, &mut soft, &fx.code).await.expect("sign");
-        }
-        fx
-    }
-
-    pub(crate) async fn scenario_full_result(kit: &Kit) {
-        let fx = ranked(kit).await;
-        let s = &kit.state;
-        let code = fx.code.as_str();
-
-        // Delivery: the agent only; not while a member may still sign.
-        let r = deliver_report(s, &fx.bidders[0], code).await;
-        assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-        let r = deliver_report(s, &kit.agent, code).await;
-        assert_eq!(api(r.unwrap_err()), (409, "REPORT_SIGNING_OPEN"));
-        // Publicity before delivery is refused.
-        let ends = kit.now() + Duration::days(4);
-        let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends }).await;
-        assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
-        advance(kit, SIGNING_WINDOW);
-        let delivered = deliver_report(s, &kit.agent, code).await.expect("deliver");
-        let statuses: Vec<&str> = delivered["signatures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(statuses.iter().filter(|s| **s == "signed").count(), 4);
-        assert_eq!(
-            statuses.iter().filter(|s| **s == "deemed_to_agree").count(),
-            1
-        );
-        // The silent member can no longer dissent after delivery.
-        let late = evaluation::dissent(
-            s,
-            &fx.experts[4],
-            code,
-            &DissentInput {
-                reason: "迟到的异议".into(),
-            },
-        )
-        .await;
-        assert!(late.is_err());
-        let r = deliver_report(s, &kit.agent, code).await;
-        assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
-
-        // Publicity: at least 3 days (实施条例 第54条).
-        let short = kit.now() + Duration::days(3) - Duration::seconds(1);
-        let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: short }).await;
-        assert_eq!(api(r.unwrap_err()), (422, "PUBLICITY_TOO_SHORT"));
-        let r = publish(s, &fx.bidders[0], code, &PublicityInput { ends_at: ends }).await;
-        assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-        let published = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends })
-            .await
-            .expect("publish");
-        assert_eq!(published["candidates"][0]["bid_id"], json!(fx.bids[1]));
-        assert_eq!(published["candidates"][0]["rank"], json!(1));
-        assert_eq!(published["candidates"][0]["price_fen"], json!(102_500_000));
-        assert_eq!(tender_state(kit, code).await, "publicity");
-        assert_eq!(
-            notices(kit, &fx.bidders[2].user.user_id, "result.publicity")
-                .await
-                .len(),
-            1
-        );
-        let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends }).await;
-        assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
-
-        // Award before the publicity ends.
-        let r = award(s, &kit.agent, code, &AwardInput::default()).await;
-        assert_eq!(api(r.unwrap_err()), (422, "AWARD_BEFORE_PUBLICITY_ENDS"));
-
-        // Objections: bidders of this tender only, with a text; two days into the publicity
-        // so that the answer after its end is still within 3 days of the objection.
-        advance(kit, Duration::days(2));
-        let text = |t: &str| TextInput { text: t.into() };
-        let stranger_org = org(kit.db(), "bidder", "active").await;
-        let stranger = user(kit.db(), Role::Bidder, Some(&stranger_org), "active").await;
-        let r = raise_objection(s, &stranger, code, &text("不服")).await;
-        assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-        let r = raise_objection(s, &fx.experts[0], code, &text("不服")).await;
-        assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-        let r = raise_objection(s, &fx.bidders[2], code, &text("   ")).await;
-        assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-        let long = "异".repeat(MAX_TEXT_CHARS + 1);
-        let r = raise_objection(s, &fx.bidders[2], code, &text(&long)).await;
-        assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-        let raised = raise_objection(s, &fx.bidders[2], code, &text("第一名业绩证明不实"))
-            .await
-            .expect("objection");
-        let oid = raised["objection_id"].as_str().unwrap().to_string();
-
-        // The public sees that there is an objection, not what it says; the objector does.
-        let public = view(s, None, code).await.unwrap();
-        assert_eq!(public.objections.len(), 1);
-        assert!(public.objections[0].text.is_none());
-        let other = view(s, Some(&fx.bidders[0]), code).await.unwrap();
-        assert!(other.objections[0].text.is_none());
-        let own = view(s, Some(&fx.bidders[2]), code).await.unwrap();
-        assert_eq!(
-            own.objections[0].text.as_deref(),
-            Some("第一名业绩证明不实")
-        );
-        let agent_view = view(s, Some(&kit.agent), code).await.unwrap();
-        assert!(agent_view.objections[0].text.is_some());
-
-        // After the end of the publicity: no new objection; no award while one is open.
-        kit.clock.set(ends + Duration::seconds(1));
-        let r = raise_objection(s, &fx.bidders[0], code, &text("太迟")).await;
-        assert_eq!(api(r.unwrap_err()), (422, "OBJECTION_OUTSIDE_PUBLICITY"));
-        let r = award(s, &kit.agent, code, &AwardInput::default()).await;
-        assert_eq!(api(r.unwrap_err()), (422, "AWARD_OBJECTIONS_UNANSWERED"));
-
-        // Answers: the agent only, once, with a text.
-        let r = answer_objection(s, &fx.bidders[0], code, &oid, &text("答复")).await;
-        assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-        let r = answer_objection(s, &kit.agent, code, "no-such-id", &text("答复")).await;
-        assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-        let r = answer_objection(s, &kit.agent, code, &oid, &text("")).await;
-        assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-        let answered = answer_objection(s, &kit.agent, code, &oid, &text("经核查业绩属实"))
-            .await
-            .expect("answer");
-        assert_eq!(answered["late"], json!(false));
-        let r = answer_objection(s, &kit.agent, code, &oid, &text("再答")).await;
-        assert_eq!(api(r.unwrap_err()), (409, "OBJECTION_ALREADY_ANSWERED"));
-        assert_eq!(
-            notices(kit, &fx.bidders[2].user.user_id, "result.objection.answer")
-                .await
-                .len(),
-            1
-        );
-
-        // Contract before the award.
-        let contract = ContractInput {
-            signed_at: kit.now(),
-            amount_fen: 102_500_000,
-            document_sha256: None,
-        };
-        let r = record_contract(s, &kit.agent, code, &contract).await;
-        assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
-
-        // Award: the second candidate needs a reason; a non-candidate is refused.
-        let second = AwardInput {
-            bid_id: Some(fx.bids[0].clone()),
-            reason: None,
-        };
-        let r = award(s, &kit.agent, code, &second).await;
-        assert_eq!(api(r.unwrap_err()), (422, "AWARD_REASON_REQUIRED"));
-        let stranger_bid = AwardInput {
-            bid_id: Some("not-a-bid".into()),
-            reason: Some("x".into()),
-        };
-        let r = award(s, &kit.agent, code, &stranger_bid).await;
-        assert_eq!(api(r.unwrap_err()), (422, "AWARD_NOT_A_CANDIDATE"));
-        let awarded = award(s, &kit.agent, code, &AwardInput::default())
-            .await
-            .expect("award");
-        assert_eq!(awarded["bid_id"], json!(fx.bids[1]));
-        assert_eq!(tender_state(kit, code).await, "awarded");
-        assert_eq!(
-            notices(kit, &fx.bidders[1].user.user_id, "result.award")
-                .await
-                .len(),
-            1
-        );
-        assert_eq!(
-            notices(kit, &fx.bidders[0].user.user_id, "result.notice")
-                .await
-                .len(),
-            1
-        );
-        assert!(
-            notices(kit, &fx.bidders[0].user.user_id, "result.award")
-                .await
-                .is_empty()
-        );
-        let r = award(s, &kit.agent, code, &AwardInput::default()).await;
-        assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
-        assert_eq!(
-            events(kit.db(), &fx.tender_id, "result.award").await.len(),
-            1
-        );
-
-        // Contract: positive amount, not in the future, within 30 days (招标投标法 第46条).
-        let bad_amount = ContractInput {
-            amount_fen: 0,
-            ..contract.clone()
-        };
-        let r = record_contract(s, &kit.agent, code, &bad_amount).await;
-        assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BAD_AMOUNT"));
-        let future = ContractInput {
-            signed_at: kit.now() + Duration::hours(1),
-            ..contract.clone()
-        };
-        let r = record_contract(s, &kit.agent, code, &future).await;
-        assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_SIGNED_IN_FUTURE"));
-        let bad_digest = ContractInput {
-            document_sha256: Some("xyz".into()),
-            signed_at: kit.now(),
-            ..contract.clone()
-        };
-        let r = record_contract(s, &kit.agent, code, &bad_digest).await;
-        assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BAD_DIGEST"));
-        let before_award = ContractInput {
-            signed_at: kit.now() - Duration::days(1),
-            ..contract.clone()
-        };
-        let r = record_contract(s, &kit.agent, code, &before_award).await;
-        assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BEFORE_AWARD"));
-        advance(kit, Duration::days(31));
-        let late = ContractInput {
-            signed_at: kit.now(),
-            ..contract.clone()
-        };
-        let r = record_contract(s, &kit.agent, code, &late).await;
-        assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_LATE"));
-        let on_time = ContractInput {
-            signed_at: kit.now() - Duration::days(2),
-            document_sha256: Some("AB".repeat(32)),
-            ..contract.clone()
-        };
-        record_contract(s, &kit.agent, code, &on_time)
-            .await
-            .expect("contract");
-        assert_eq!(tender_state(kit, code).await, "contracted");
-        let public = view(s, None, code).await.unwrap();
-        assert_eq!(
-            public.award.as_ref().map(|a| a.price_fen),
-            Some(102_500_000)
-        );
-        assert_eq!(
-            public
-                .contract
-                .as_ref()
-                .and_then(|c| c.document_sha256.clone()),
-            Some("ab".repeat(32))
-        );
-        let revealed = events(kit.db(), &fx.tender_id, "evaluation.report.reveal").await;
-        assert_eq!(revealed.len(), 1);
-        let report_text =
-            serde_json_canonicalizer::to_string(&revealed[0]["payload"]["report"]).unwrap();
-        assert_eq!(
-            json!(sha256_hex(report_text.as_bytes())),
-            revealed[0]["payload"]["report_sha256"]
-        );
-        for action in [
-            "result.publicity",
-            "result.objection",
-            "result.objection.answer",
-            "result.contract",
-        ] {
-            assert_eq!(
-                events(kit.db(), &fx.tender_id, action).await.len(),
-                1,
-                "{action}"
-            );
-        }
-    }
-
-    /// A late answer is recorded and flagged; the award then follows.
-    pub(crate) async fn scenario_late_answer(kit: &Kit) {
-        let fx = ranked(kit).await;
-        let s = &kit.state;
-        let code = fx.code.as_str();
-        let mut soft = passkey_of(kit, &fx.experts[4]).await;
-        sign(kit, &fx.experts[4], &mut soft, code)
-            .await
-            .expect("sign");
-        deliver_report(s, &kit.agent, code).await.expect("deliver");
-        let ends = kit.now() + Duration::days(3);
-        publish(s, &kit.agent, code, &PublicityInput { ends_at: ends })
-            .await
-            .expect("publish");
-        let raised = raise_objection(
-            s,
-            &fx.bidders[0],
-            code,
-            &TextInput {
-                text: "评分有误".into(),
-            },
-        )
-        .await
-        .expect("objection");
-        let oid = raised["objection_id"].as_str().unwrap().to_string();
-        advance(kit, Duration::days(4));
-        let answered = answer_objection(
-            s,
-            &kit.agent,
-            code,
-            &oid,
-            &TextInput {
-                text: "评分无误".into(),
-            },
-        )
-        .await
-        .expect("late answer");
-        assert_eq!(answered["late"], json!(true));
-        let v = view(s, None, code).await.unwrap();
-        assert!(v.objections[0].late);
-        award(s, &kit.agent, code, &AwardInput::default())
-            .await
-            .expect("award after the answer");
-    }
-
-    /// A draft's result view is not found for the public and other users.
-    pub(crate) async fn scenario_draft_hidden(kit: &Kit) {
-        let code = kit.code("D");
-        crate::tender::service::create_draft(
-            kit.db(),
-            kit.books(),
-            kit.now(),
-            &kit.agent,
-            &kit.input(&code, 20),
-        )
-        .await
-        .expect("draft");
-        let r = view(&kit.state, None, &code).await;
-        assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-        let r = view(&kit.state, Some(&kit.bidder), &code).await;
-        assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-        assert!(view(&kit.state, Some(&kit.agent), &code).await.is_ok());
-    }
-
-    #[tokio::test]
-    async fn draft_hidden_sqlite() {
-        scenario_draft_hidden(&Kit::sqlite().await).await;
-    }
-
-    #[tokio::test]
-    async fn full_result_sqlite() {
-        scenario_full_result(&Kit::sqlite().await).await;
-    }
-
-    #[tokio::test]
-    async fn late_answer_sqlite() {
-        scenario_late_answer(&Kit::sqlite().await).await;
-    }
-
-    #[tokio::test]
-    async fn result_postgres() {
-        let Some(kit) = Kit::postgres().await else {
-            return;
-        };
-        scenario_full_result(&kit).await;
-        // The first scenario moved the clock a month on; the second starts afresh.
-        let Some(kit) = Kit::postgres().await else {
-            return;
-        };
-        scenario_late_answer(&kit).await;
-    }
-}
+mod tests;

@@ -1,6 +1,6 @@
 //! The member replacement page (更换评标委员会成员, 实施条例 第48条) at
 //! `/tenders/{code}/evaluation/replacements`: server-rendered forms over
-//! [`super::replacement`] that post and come back (post/redirect/get), like the result page.
+//! [`super`] that post and come back (post/redirect/get), like the result page.
 //!
 //! Everyone [`replacement::list`] admits (the owning agent, the committee, regulators) sees the
 //! replacements and their status. The owning agent also gets the form to start one (the
@@ -18,9 +18,11 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::pages::state_label;
-use super::replacement::{self, MAX_REASON_CHARS, MIN_REASON_CHARS, ReplacementError, StartInput};
-use super::service::{self, EvaluationError};
+use super::{
+    self as replacement, MAX_REASON_CHARS, MIN_REASON_CHARS, ReplacementError, StartInput,
+};
+use crate::evaluation::pages::state_label;
+use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::checkin;
 use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
