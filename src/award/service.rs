@@ -12,7 +12,7 @@
 //! names stay withheld until the award; the award reveals them and the draw secrets in the
 //! same transaction ([`crate::expert::service::reveal_draws_in`]).
 
-use axum::http::StatusCode;
+use crate::evaluation::Env;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -20,15 +20,16 @@ use serde_json::{Value, json};
 use super::publicity::{self, Publicity, ResultObjection, TimingError};
 use crate::audit::{self, Stage};
 use crate::clock::{from_millis, to_millis};
+use crate::error::{Coded, Common, Kind};
 use crate::evaluation::committee::{self, SignStatus};
+use crate::evaluation::error::kind_of_status;
 use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
-use crate::http::{ApiError, AppState};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::store::Tx;
 use crate::store::blob::sha256_hex;
-use crate::store::{StoreError, Tx};
-use crate::tender::rulebook::{MAX_MONEY_FEN, Rulebook};
+use crate::tender::rulebook::{MAX_MONEY_FEN, Rulebook, Rulebooks};
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_one, q_opt};
 
@@ -42,15 +43,12 @@ pub const MAX_REASON_CHARS: usize = 2_000;
 /// The article behind the signing window and deemed agreement.
 const ARTICLE_REPORT: &str = "招标投标法实施条例 第53条";
 
-/// Why a result step is refused; mapped to HTTP once, in `From<ResultError> for ApiError`.
+/// Why a result step is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultError {
-    /// The tender, evaluation or objection does not exist.
-    #[error("{0} not found / 未找到")]
-    NotFound(&'static str),
-    /// The caller may not do this.
-    #[error("{0}")]
-    Forbidden(&'static str),
+    /// Not found, forbidden, corrupt data, storage (the failures every feature shares).
+    #[error(transparent)]
+    Common(#[from] Common),
     /// The tender or evaluation is not in the state the step needs.
     #[error("cannot {action} while the {what} is {state} / 当前状态不允许此操作")]
     WrongState {
@@ -89,19 +87,9 @@ pub enum ResultError {
     /// Revealing the draws failed.
     #[error(transparent)]
     Expert(ExpertError),
-    /// Stored data no code writes.
-    #[error("stored result data is inconsistent: {0}")]
-    Corrupt(String),
-    /// Storage failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
-impl From<sqlx::Error> for ResultError {
-    fn from(e: sqlx::Error) -> Self {
-        ResultError::Store(StoreError::Sql(e))
-    }
-}
+crate::common_errors!(ResultError);
 
 impl From<EvaluationError> for ResultError {
     fn from(e: EvaluationError) -> Self {
@@ -110,11 +98,38 @@ impl From<EvaluationError> for ResultError {
 }
 
 impl ResultError {
-    /// Stable code for the API.
-    pub fn code(&self) -> &'static str {
+    /// Shorthand for [`Common::NotFound`].
+    pub fn not_found(what: &'static str) -> Self {
+        Common::NotFound(what).into()
+    }
+    /// Shorthand for [`Common::Forbidden`].
+    pub fn forbidden(why: &'static str) -> Self {
+        Common::Forbidden(why).into()
+    }
+    /// Shorthand for [`Common::Corrupt`].
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        Common::Corrupt(what.into()).into()
+    }
+}
+
+impl Coded for ResultError {
+    fn kind(&self) -> Kind {
         match self {
-            ResultError::NotFound(_) => "NOT_FOUND",
-            ResultError::Forbidden(_) => "FORBIDDEN",
+            ResultError::Common(c) => c.kind(),
+            ResultError::WrongState { .. }
+            | ResultError::SigningOpen { .. }
+            | ResultError::AlreadyAnswered => Kind::Conflict,
+            ResultError::Timing(_) | ResultError::NotACandidate(_) | ResultError::Invalid(..) => {
+                Kind::Invalid
+            }
+            ResultError::Evaluation(e) => e.kind(),
+            ResultError::Expert(e) => kind_of_status(e.status()),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ResultError::Common(c) => c.code(),
             ResultError::WrongState { .. } => "RESULT_WRONG_STATE",
             ResultError::SigningOpen { .. } => "REPORT_SIGNING_OPEN",
             ResultError::Timing(e) => e.code(),
@@ -123,45 +138,20 @@ impl ResultError {
             ResultError::Invalid(code, _) => code,
             ResultError::Evaluation(e) => e.code(),
             ResultError::Expert(e) => e.code(),
-            ResultError::Corrupt(_) | ResultError::Store(_) => "INTERNAL",
         }
     }
 
-    fn status(&self) -> StatusCode {
+    fn details(&self) -> Option<Value> {
         match self {
-            ResultError::NotFound(_) => StatusCode::NOT_FOUND,
-            ResultError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ResultError::WrongState { .. }
-            | ResultError::SigningOpen { .. }
-            | ResultError::AlreadyAnswered => StatusCode::CONFLICT,
-            ResultError::Timing(_) | ResultError::NotACandidate(_) | ResultError::Invalid(..) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ResultError::Evaluation(_)
-            | ResultError::Expert(_)
-            | ResultError::Corrupt(_)
-            | ResultError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<ResultError> for ApiError {
-    fn from(e: ResultError) -> Self {
-        match e {
-            ResultError::Evaluation(e) => ApiError::from(e),
-            ResultError::Expert(e) => ApiError::from(e),
-            ResultError::Corrupt(_) | ResultError::Store(_) => ApiError::internal(&e),
-            ResultError::Timing(ref t) => {
-                let details = json!({ "article": t.article() });
-                ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
-            }
-            other => ApiError::new(other.status(), other.code(), other.to_string()),
+            ResultError::Timing(t) => Some(json!({ "article": t.article() })),
+            ResultError::Evaluation(e) => e.details(),
+            _ => None,
         }
     }
 }
 
 pub(crate) fn corrupt(e: impl std::fmt::Display) -> ResultError {
-    ResultError::Corrupt(e.to_string())
+    ResultError::corrupt(e.to_string())
 }
 
 // ---- request bodies -------------------------------------------------------------------------
@@ -226,7 +216,7 @@ pub(crate) async fn tender(tx: &mut Tx, code: &str) -> Result<TenderRow, ResultE
         "select tender_id, code, title as name, state, rulebook_id, agent_org_id from tender where code = $1",
         code.to_string()
     )?
-    .ok_or(ResultError::NotFound("tender"))
+    .ok_or(ResultError::not_found("tender"))
 }
 
 pub(crate) fn owns(caller: &Caller, t: &TenderRow) -> bool {
@@ -239,7 +229,7 @@ pub(crate) fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), Result
     if owns(caller, t) {
         Ok(())
     } else {
-        Err(ResultError::Forbidden(
+        Err(ResultError::forbidden(
             "only the tender's agent may do this / 仅本项目代理机构可操作",
         ))
     }
@@ -254,13 +244,12 @@ pub(crate) fn wrong_tender(action: &'static str, t: &TenderRow) -> ResultError {
 }
 
 pub(crate) fn rulebook<'a>(
-    state: &'a AppState,
+    rulebooks: &'a Rulebooks,
     t: &TenderRow,
 ) -> Result<&'a Rulebook, ResultError> {
-    state
-        .rulebooks
+    rulebooks
         .by_id(&t.rulebook_id)
-        .ok_or_else(|| ResultError::Corrupt(format!("unknown rulebook {}", t.rulebook_id)))
+        .ok_or_else(|| ResultError::corrupt(format!("unknown rulebook {}", t.rulebook_id)))
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -281,7 +270,7 @@ pub(crate) async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, 
          from evaluation where tender_id = $1",
         tender_id.to_string()
     )?
-    .ok_or(ResultError::NotFound("evaluation"))
+    .ok_or(ResultError::not_found("evaluation"))
 }
 
 /// The ranking stored with the evaluation. `Outcome` only serialises, so the stored JSON is
@@ -290,12 +279,12 @@ pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
     let text = ev
         .ranking_json
         .as_deref()
-        .ok_or_else(|| ResultError::Corrupt("ranked evaluation without a ranking".into()))?;
+        .ok_or_else(|| ResultError::corrupt("ranked evaluation without a ranking"))?;
     let v: Value = serde_json::from_str(text).map_err(corrupt)?;
     let rows = v
         .get("rows")
         .and_then(Value::as_array)
-        .ok_or_else(|| ResultError::Corrupt("ranking without rows".into()))?;
+        .ok_or_else(|| ResultError::corrupt("ranking without rows"))?;
     let candidates: Vec<&str> = v
         .get("candidates")
         .and_then(Value::as_array)
@@ -497,12 +486,12 @@ pub(crate) async fn bidder_orgs(tx: &mut Tx, tender_id: &str) -> Result<Vec<Stri
 /// a member who did neither is then deemed to agree (实施条例 第53条). The evaluation becomes
 /// `reported`; the publicity must start within the rulebook's days of this instant.
 pub async fn deliver_report(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = env.now;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     let ev = evaluation(&mut tx, &t.tender_id).await?;
@@ -516,7 +505,7 @@ pub async fn deliver_report(
     let ranked_at = from_millis(ev.ranked_at.unwrap_or_default());
     // The committee and the signatures exactly as the signing steps read them.
     let loaded = service::load(&mut tx, code).await?;
-    let committee = loaded.committee(rulebook(state, &t)?)?;
+    let committee = loaded.committee(rulebook(env.rulebooks, &t)?)?;
     let signatures = service::signatures(&mut tx, &t.tender_id).await?;
     let window_over = now >= ranked_at + SIGNING_WINDOW;
     let status =
@@ -575,13 +564,13 @@ pub async fn deliver_report(
 /// starts now, ends at `ends_at`, checked against 实施条例 第54条. The tender becomes
 /// `publicity`; every bidder is notified; the candidates are a public audit event.
 pub async fn publish(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &PublicityInput,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = env.now;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     if t.state != "evaluating" {
@@ -595,7 +584,7 @@ pub async fn publish(
             state: ev.state,
         });
     };
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     let p = Publicity {
         report_at: from_millis(report_at),
         starts_at: now,
@@ -637,7 +626,7 @@ pub async fn publish(
         "{} {}：中标候选人公示至 {}，如有异议请在公示期内提出。/ Candidates published until {}; objections during the publicity.",
         t.code,
         t.name,
-        crate::http::page::cst(to_millis(input.ends_at)),
+        crate::clock::cst(to_millis(input.ends_at)),
         input.ends_at.to_rfc3339()
     );
     for org in bidder_orgs(&mut tx, &t.tender_id).await? {
@@ -652,25 +641,25 @@ pub async fn publish(
 /// Raises an objection to the result (a bidder of the tender, during the publicity,
 /// 实施条例 第54条). The fact is public; the text goes to the agent and regulators.
 pub async fn raise_objection(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &TextInput,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
+    let now = env.now;
     let text = check_text(&input.text, "objection")?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     let org = match (&caller.user.role, &caller.user.org_id) {
         (Role::Bidder, Some(org)) => org.clone(),
         _ => {
-            return Err(ResultError::Forbidden(
+            return Err(ResultError::forbidden(
                 "only bidders of this tender may object to its result / 仅本项目投标人可提出异议",
             ));
         }
     };
     if !bidder_orgs(&mut tx, &t.tender_id).await?.contains(&org) {
-        return Err(ResultError::Forbidden(
+        return Err(ResultError::forbidden(
             "only bidders of this tender may object to its result / 仅本项目投标人可提出异议",
         ));
     }
@@ -679,7 +668,7 @@ pub async fn raise_objection(
     else {
         return Err(wrong_tender("object to the result", &t));
     };
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     publicity::check_objection_raised(book, &publicity_value(&p, report_at), now)
         .map_err(ResultError::Timing)?;
     if t.state != "publicity" {
@@ -713,7 +702,7 @@ pub async fn raise_objection(
             "{} {}：收到对评标结果的异议，须在 {} 前答复。/ An objection to the result must be answered by {}.",
             t.code,
             t.name,
-            crate::http::page::cst(to_millis(due)),
+            crate::clock::cst(to_millis(due)),
             due.to_rfc3339()
         );
         notify_org(
@@ -733,18 +722,18 @@ pub async fn raise_objection(
 /// Answers an objection in writing (owning agent). An answer after the rulebook's days is
 /// still recorded (the award may then follow) but flagged late and logged as an alert.
 pub async fn answer_objection(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     objection_id: &str,
     input: &TextInput,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
+    let now = env.now;
     let text = check_text(&input.text, "answer")?;
     if !is_id(objection_id) {
-        return Err(ResultError::NotFound("objection"));
+        return Err(ResultError::not_found("objection"));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     let row: Option<(String, i64, Option<i64>, String)> = q_opt!(
@@ -756,12 +745,12 @@ pub async fn answer_objection(
         t.tender_id.clone()
     )?;
     let Some((org, raised_at, answered_at, raised_by)) = row else {
-        return Err(ResultError::NotFound("objection"));
+        return Err(ResultError::not_found("objection"));
     };
     if answered_at.is_some() {
         return Err(ResultError::AlreadyAnswered);
     }
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     let objection = ResultObjection {
         id: objection_id.to_string(),
         raised_at: from_millis(raised_at),
@@ -823,16 +812,16 @@ pub async fn answer_objection(
 /// with a written reason. The tender becomes `awarded`; the winner gets the award notice,
 /// the other bidders result notices; the draws are revealed in the same transaction.
 pub async fn award(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &AwardInput,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = env.now;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     let ev = evaluation(&mut tx, &t.tender_id).await?;
     let has_publicity = book.rules.candidate_publicity_min_days.is_some();
     let expected_state = if has_publicity {
@@ -845,7 +834,7 @@ pub async fn award(
     }
     let report_at = ev
         .report_at
-        .ok_or_else(|| ResultError::Corrupt("reported evaluation without report_at".into()))?;
+        .ok_or_else(|| ResultError::corrupt("reported evaluation without report_at"))?;
     let p = publicity_of(&mut tx, &t.tender_id)
         .await?
         .map(|p| publicity_value(&p, report_at));
@@ -863,7 +852,7 @@ pub async fn award(
     let list = candidates(&mut tx, &ev).await?;
     let first = list
         .first()
-        .ok_or_else(|| ResultError::Corrupt("a ranked evaluation without candidates".into()))?;
+        .ok_or_else(|| ResultError::corrupt("a ranked evaluation without candidates"))?;
     let chosen = match &input.bid_id {
         None => first,
         Some(bid) => list
@@ -940,7 +929,7 @@ pub async fn award(
     let report: Value = serde_json::from_str(
         ev.report_json
             .as_deref()
-            .ok_or_else(|| ResultError::Corrupt("reported evaluation without a report".into()))?,
+            .ok_or_else(|| ResultError::corrupt("reported evaluation without a report"))?,
     )
     .map_err(corrupt)?;
     audit::append(
@@ -959,8 +948,8 @@ pub async fn award(
         "中标通知书：{} {}，贵单位为中标人，中标价 {} 元；请于 {} 前签订书面合同（招标投标法 第46条）。/ Award notice: you are the successful bidder at {} fen; sign the contract by {}.",
         t.code,
         t.name,
-        crate::http::page::yuan(price_fen),
-        crate::http::page::cst(to_millis(due)),
+        crate::money::yuan(price_fen),
+        crate::clock::cst(to_millis(due)),
         price_fen,
         due.to_rfc3339()
     );
@@ -1005,12 +994,12 @@ pub async fn award(
 /// award notice, within the rulebook's days (招标投标法 第46条), and not in the future. The
 /// tender becomes `contracted`.
 pub async fn record_contract(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &ContractInput,
 ) -> Result<Value, ResultError> {
-    let now = state.clock.now();
+    let now = env.now;
     if input.amount_fen <= 0 || input.amount_fen > MAX_MONEY_FEN {
         return Err(ResultError::Invalid(
             "CONTRACT_BAD_AMOUNT",
@@ -1031,7 +1020,7 @@ pub async fn record_contract(
             "the signing time is in the future / 签订时间不能晚于当前时间".into(),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     if t.state != "awarded" {
@@ -1043,7 +1032,7 @@ pub async fn record_contract(
         "select awarded_at, winner_org_id, price_fen from award where tender_id = $1",
         t.tender_id.clone()
     )?;
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     publicity::check_contract(book, from_millis(awarded_at), input.signed_at)
         .map_err(ResultError::Timing)?;
     let digest = input

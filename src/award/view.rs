@@ -2,7 +2,7 @@
 
 use crate::award::publicity::{self};
 use crate::clock::from_millis;
-use crate::http::AppState;
+use crate::evaluation::Env;
 use crate::identity::Role;
 use crate::q_opt;
 use crate::tender::service::Caller;
@@ -17,16 +17,16 @@ use crate::award::service::{
 /// award and the contract. The texts of objections and answers: the owning agent, operators
 /// and regulators see all; a bidder sees its own.
 pub async fn view(
-    state: &AppState,
+    env: Env<'_>,
     caller: Option<&Caller>,
     code: &str,
 ) -> Result<ResultView, ResultError> {
-    let now = state.clock.now();
-    let mut tx = state.db.read().await?;
+    let now = env.now;
+    let mut tx = env.db.read().await?;
     let t = tender(&mut tx, code).await?;
     // A draft is nobody's business but its agent's, as everywhere else on the portal.
     if t.state == "draft" && !caller.is_some_and(|c| owns(c, &t)) {
-        return Err(ResultError::NotFound("tender"));
+        return Err(ResultError::not_found("tender"));
     }
     let insider = caller
         .is_some_and(|c| owns(c, &t) || matches!(c.user.role, Role::Regulator | Role::Operator));
@@ -40,7 +40,7 @@ pub async fn view(
          from evaluation where tender_id = $1",
         t.tender_id.clone()
     )?;
-    let book = rulebook(state, &t)?;
+    let book = rulebook(env.rulebooks, &t)?;
     let publicity = match publicity_of(&mut tx, &t.tender_id).await? {
         Some(p) => Some(PublicityView {
             starts_at: from_millis(p.starts_at),

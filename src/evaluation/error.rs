@@ -1,28 +1,23 @@
 //! Why an evaluation step is refused: one enum for every step, with stable codes.
 
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::error::{Coded, Common, Kind};
 use crate::evaluation::committee::{CommitteeError, ElectionError, SigningError};
 use crate::evaluation::price_table::LineProblem;
 use crate::evaluation::ranking::RankingError;
 use crate::evaluation::review::ReviewError;
 use crate::evaluation::scoring::{ScoringError, SheetProblem};
+use crate::expert::DrawError;
 use crate::expert::service::ExpertError;
-use crate::http::ApiError;
 use crate::identity::passkey::PasskeyError;
-use crate::store::StoreError;
 
-/// Why an evaluation step is refused. Mapped to HTTP once, in `From<EvaluationError> for
-/// ApiError`; `code()` is stable.
+/// Why an evaluation step is refused; `code()` is stable.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
-    /// The tender (or its evaluation) does not exist.
-    #[error("{0} not found / 未找到")]
-    NotFound(&'static str),
-    /// The caller's role or organisation may not do this.
-    #[error("{0}")]
-    Forbidden(&'static str),
+    /// Not found, forbidden, corrupt data, storage (the failures every feature shares).
+    #[error(transparent)]
+    Common(#[from] Common),
     /// The caller is not a (checked-in) member of the committee.
     #[error(
         "you are not a checked-in member of this tender's evaluation committee / 您不是本项目已签到的评标委员会成员"
@@ -97,25 +92,9 @@ pub enum EvaluationError {
     /// The check-in records could not be read.
     #[error(transparent)]
     Expert(ExpertError),
-    /// Stored data no code writes.
-    #[error("stored evaluation data is inconsistent: {0}")]
-    Corrupt(String),
-    /// Storage failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
-impl From<crate::text::ForbiddenChar> for EvaluationError {
-    fn from(e: crate::text::ForbiddenChar) -> Self {
-        EvaluationError::Invalid(crate::text::CODE, e.to_string())
-    }
-}
-
-impl From<sqlx::Error> for EvaluationError {
-    fn from(e: sqlx::Error) -> Self {
-        EvaluationError::Store(StoreError::Sql(e))
-    }
-}
+crate::common_errors!(EvaluationError);
 
 impl From<ExpertError> for EvaluationError {
     fn from(e: ExpertError) -> Self {
@@ -124,11 +103,65 @@ impl From<ExpertError> for EvaluationError {
 }
 
 impl EvaluationError {
-    /// Stable code for the API.
-    pub fn code(&self) -> &'static str {
+    /// Shorthand for [`Common::NotFound`].
+    pub fn not_found(what: &'static str) -> Self {
+        Common::NotFound(what).into()
+    }
+    /// Shorthand for [`Common::Forbidden`].
+    pub fn forbidden(why: &'static str) -> Self {
+        Common::Forbidden(why).into()
+    }
+    /// Shorthand for [`Common::Corrupt`].
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        Common::Corrupt(what.into()).into()
+    }
+}
+
+/// The kind of a failure of the expert or passkey feature, read from the HTTP status those
+/// features still name themselves; goes (for `e.kind()`) when they implement [`Coded`].
+pub(crate) fn kind_of_status(status: axum::http::StatusCode) -> Kind {
+    match status.as_u16() {
+        401 => Kind::Unauthenticated,
+        403 => Kind::Forbidden,
+        404 => Kind::NotFound,
+        400 => Kind::BadRequest,
+        409 => Kind::Conflict,
+        413 => Kind::TooLarge,
+        422 => Kind::Invalid,
+        429 => Kind::TooMany,
+        503 => Kind::Unavailable,
+        _ => Kind::Internal,
+    }
+}
+
+impl Coded for EvaluationError {
+    fn kind(&self) -> Kind {
         match self {
-            EvaluationError::NotFound(_) => "NOT_FOUND",
-            EvaluationError::Forbidden(_) => "FORBIDDEN",
+            EvaluationError::Common(c) => c.kind(),
+            EvaluationError::NotAMember => Kind::Forbidden,
+            EvaluationError::WrongState { .. }
+            | EvaluationError::CommitteeNotReady
+            | EvaluationError::AlreadyVoted(_)
+            | EvaluationError::MarkExists { .. }
+            | EvaluationError::AlreadySubmitted
+            | EvaluationError::WrongMethod(_)
+            | EvaluationError::AlreadySigned => Kind::Conflict,
+            EvaluationError::Committee(_)
+            | EvaluationError::Election(_)
+            | EvaluationError::Review(_)
+            | EvaluationError::Scoring(_)
+            | EvaluationError::Ranking(_)
+            | EvaluationError::PriceTable(_)
+            | EvaluationError::Signing(_)
+            | EvaluationError::Invalid(..) => Kind::Invalid,
+            EvaluationError::Passkey(e) => kind_of_status(e.status()),
+            EvaluationError::Expert(e) => kind_of_status(e.status()),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            EvaluationError::Common(c) => c.code(),
             EvaluationError::NotAMember => "EVALUATION_NOT_A_MEMBER",
             EvaluationError::WrongState { .. } => "EVALUATION_WRONG_STATE",
             EvaluationError::CommitteeNotReady => "COMMITTEE_NOT_READY",
@@ -147,60 +180,33 @@ impl EvaluationError {
             EvaluationError::Passkey(e) => e.code(),
             EvaluationError::Invalid(code, _) => code,
             EvaluationError::Expert(e) => e.code(),
-            EvaluationError::Corrupt(_) => "INTERNAL",
-            EvaluationError::Store(_) => "INTERNAL",
         }
     }
 
-    fn status(&self) -> StatusCode {
+    fn details(&self) -> Option<Value> {
         match self {
-            EvaluationError::NotFound(_) => StatusCode::NOT_FOUND,
-            EvaluationError::Forbidden(_) | EvaluationError::NotAMember => StatusCode::FORBIDDEN,
-            EvaluationError::WrongState { .. }
-            | EvaluationError::CommitteeNotReady
-            | EvaluationError::AlreadyVoted(_)
-            | EvaluationError::MarkExists { .. }
-            | EvaluationError::AlreadySubmitted
-            | EvaluationError::WrongMethod(_)
-            | EvaluationError::AlreadySigned => StatusCode::CONFLICT,
-            EvaluationError::Committee(_)
-            | EvaluationError::Election(_)
-            | EvaluationError::Review(_)
-            | EvaluationError::Scoring(_)
-            | EvaluationError::Ranking(_)
-            | EvaluationError::PriceTable(_)
-            | EvaluationError::Signing(_)
-            | EvaluationError::Invalid(..) => StatusCode::UNPROCESSABLE_ENTITY,
-            EvaluationError::Passkey(_) => StatusCode::BAD_REQUEST,
-            EvaluationError::Expert(_)
-            | EvaluationError::Corrupt(_)
-            | EvaluationError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EvaluationError::Committee(CommitteeError::Rules(v)) => {
+                Some(json!({ "violations": v }))
+            }
+            EvaluationError::Scoring(ScoringError::Sheets(p)) => {
+                Some(json!({ "problems": p.iter().map(sheet_problem_json).collect::<Vec<_>>() }))
+            }
+            EvaluationError::PriceTable(p) => Some(json!({ "problems": p.iter().map(|x| json!({
+                "problem": x.kind(), "line": x.line(), "message": x.to_string(),
+            })).collect::<Vec<_>>() })),
+            EvaluationError::Expert(ExpertError::Draw(DrawError::QuotaUnfillable {
+                specialty,
+                needed,
+                eligible,
+            })) => Some(json!({"specialty": specialty, "needed": needed, "eligible": eligible})),
+            _ => None,
         }
     }
-}
 
-impl From<EvaluationError> for ApiError {
-    fn from(e: EvaluationError) -> Self {
-        match e {
-            EvaluationError::Expert(e) => ApiError::from(e),
-            EvaluationError::Passkey(e) => ApiError::from(e),
-            EvaluationError::Corrupt(_) | EvaluationError::Store(_) => ApiError::internal(&e),
-            EvaluationError::Committee(CommitteeError::Rules(ref v)) => {
-                let details = json!({ "violations": v });
-                ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
-            }
-            EvaluationError::Scoring(ScoringError::Sheets(ref p)) => {
-                let details =
-                    json!({ "problems": p.iter().map(sheet_problem_json).collect::<Vec<_>>() });
-                ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
-            }
-            EvaluationError::PriceTable(ref p) => {
-                let details = json!({ "problems": p.iter().map(|x| json!({
-                    "problem": x.kind(), "line": x.line(), "message": x.to_string(),
-                })).collect::<Vec<_>>() });
-                ApiError::new(e.status(), e.code(), e.to_string()).with_details(details)
-            }
-            other => ApiError::new(other.status(), other.code(), other.to_string()),
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            EvaluationError::Passkey(PasskeyError::RateLimited(wait)) => Some(wait.0),
+            _ => None,
         }
     }
 }

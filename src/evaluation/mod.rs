@@ -44,6 +44,19 @@ pub mod service;
 pub mod start;
 pub mod view;
 
+/// What every evaluation and award step needs besides the caller and its request: the
+/// database, the rulebooks and the time of the request. The HTTP layer builds it from its
+/// state (`routes::env`), tests from their kit; nothing below reads a clock or the state.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// The database.
+    pub db: &'a crate::store::Db,
+    /// The rulebooks by id.
+    pub rulebooks: &'a crate::tender::rulebook::Rulebooks,
+    /// When the request is handled.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
 /// A score in hundredths of a point: 8 550 is 85.50 points.
 pub type Hundredths = i64;
 

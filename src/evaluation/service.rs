@@ -34,21 +34,18 @@ use super::review::{ReviewCriterion, ReviewRule};
 use super::scoring::ScoringPlan;
 use crate::audit::{self, Actor, Stage};
 use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::EvaluationMethod;
-use crate::tender::rulebook::Rulebook;
+use crate::tender::rulebook::{Rulebook, Rulebooks};
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_opt};
 
 pub use crate::evaluation::error::EvaluationError;
 pub(crate) use crate::evaluation::ranking::service::{RankInput, rank_and_report};
 pub(crate) use crate::evaluation::report::sign::signatures;
-pub use crate::evaluation::report::sign::{
-    DissentInput, SignFinish, dissent, finish_signing, start_signing,
-};
+pub use crate::evaluation::report::sign::{DissentInput, SignFinish, dissent};
 pub use crate::evaluation::review::marks::{MarkInput, MarksInput, record_marks};
 pub(crate) use crate::evaluation::review::marks::{decided_review, review_outcome};
 pub(crate) use crate::evaluation::scoring::sheets::all_sheets;
@@ -87,7 +84,7 @@ pub(crate) async fn tender_by_code(
          from tender where code = $1",
         code.to_string()
     )?
-    .ok_or(EvaluationError::NotFound("tender"))
+    .ok_or(EvaluationError::not_found("tender"))
 }
 
 pub(crate) fn owns(caller: &Caller, t: &TenderFacts) -> bool {
@@ -145,17 +142,17 @@ impl Evaluation {
             .map(|m| m.id.clone())
             .collect();
         committee::form_committee(rulebook, &experts, &reps)
-            .map_err(|e| EvaluationError::Corrupt(e.to_string()))
+            .map_err(|e| EvaluationError::corrupt(e.to_string()))
     }
 
     pub(crate) fn method(&self) -> Result<EvaluationMethod, EvaluationError> {
         EvaluationMethod::parse(&self.tender.evaluation_method)
-            .ok_or_else(|| EvaluationError::Corrupt("unknown evaluation method".into()))
+            .ok_or_else(|| EvaluationError::corrupt("unknown evaluation method"))
     }
 }
 
 pub(crate) fn corrupt(e: impl std::fmt::Display) -> EvaluationError {
-    EvaluationError::Corrupt(e.to_string())
+    EvaluationError::corrupt(e.to_string())
 }
 
 pub(crate) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, EvaluationError> {
@@ -168,7 +165,7 @@ pub(crate) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, Evaluati
          from evaluation where tender_id = $1",
         tender.tender_id.clone()
     )?
-    .ok_or(EvaluationError::NotFound("evaluation"))?;
+    .ok_or(EvaluationError::not_found("evaluation"))?;
     let members: Vec<Member> = serde_json::from_str(&row.members_json).map_err(corrupt)?;
     let criteria: Vec<ReviewCriterion> =
         serde_json::from_str(&row.review_criteria_json).map_err(corrupt)?;
@@ -186,13 +183,12 @@ pub(crate) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, Evaluati
 }
 
 pub(crate) fn rulebook<'a>(
-    state: &'a AppState,
+    rulebooks: &'a Rulebooks,
     t: &TenderFacts,
 ) -> Result<&'a Rulebook, EvaluationError> {
-    state
-        .rulebooks
+    rulebooks
         .by_id(&t.rulebook_id)
-        .ok_or_else(|| EvaluationError::Corrupt(format!("unknown rulebook {}", t.rulebook_id)))
+        .ok_or_else(|| EvaluationError::corrupt(format!("unknown rulebook {}", t.rulebook_id)))
 }
 
 /// The caller as a member who may act now: on the committee and, for an expert, still
@@ -260,7 +256,7 @@ pub(crate) async fn opened_bids(
             let price_fen = prices
                 .get(bid.as_str())
                 .copied()
-                .ok_or_else(|| EvaluationError::Corrupt(format!("bid {bid} has no price")))?;
+                .ok_or_else(|| EvaluationError::corrupt(format!("bid {bid} has no price")))?;
             Ok(BidFacts {
                 bid,
                 price_fen,

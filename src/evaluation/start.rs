@@ -2,6 +2,7 @@
 //! and the tenderee's representatives (招标投标法 第37条), then the leader election
 //! (组长推选), one ballot per member per round.
 
+use crate::evaluation::Env;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,6 @@ use crate::evaluation::committee::{
 };
 use crate::evaluation::review::{ReviewCriterion, ReviewRule};
 use crate::evaluation::scoring::{Aggregation, PriceParams, ScoringPlan};
-use crate::http::AppState;
 use crate::store::is_unique_violation;
 use crate::tender::model::Criterion;
 use crate::tender::service::Caller;
@@ -82,17 +82,17 @@ pub(crate) fn check_review_criteria(criteria: &[ReviewCriterion]) -> Result<(), 
 /// committee from the checked-in experts and the representatives, stores the parameters,
 /// moves the tender to `evaluating`.
 pub async fn start(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &StartInput,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
+    let now = env.now;
     check_review_criteria(&input.review_criteria)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let tender = tender_by_code(&mut tx, code).await?;
     if !owns(caller, &tender) {
-        return Err(EvaluationError::Forbidden(
+        return Err(EvaluationError::forbidden(
             "only the tender's agent may start the evaluation / 仅本项目招标代理可启动评标",
         ));
     }
@@ -148,7 +148,7 @@ pub async fn start(
             ));
         }
     }
-    let book = rulebook(state, &tender)?;
+    let book = rulebook(env.rulebooks, &tender)?;
     let committee = committee::form_committee(book, &experts, &input.representatives)
         .map_err(EvaluationError::Committee)?;
     let criteria: Vec<Criterion> = serde_json::from_str(&tender.criteria_json).map_err(corrupt)?;
@@ -213,13 +213,13 @@ pub async fn start(
 /// Records one member's ballot for the current round; counts the round when every member
 /// has voted (elected, or a new round).
 pub async fn cast_ballot(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &BallotInput,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = env.now;
+    let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let voter = acting_member(&mut tx, &ev, caller).await?;
     if ev.row.state != "electing" {
@@ -271,7 +271,7 @@ pub async fn cast_ballot(
             .into_iter()
             .map(|(voter, candidate)| Ballot { voter, candidate })
             .collect();
-        let book = rulebook(state, &ev.tender)?;
+        let book = rulebook(env.rulebooks, &ev.tender)?;
         let mut election = LeaderElection::new(&ev.committee(book)?);
         match election
             .count(&ballots)

@@ -1,10 +1,10 @@
 //! The evaluation as the caller may see it: counts until every sheet is in, the committee
 //! by member number until the result is settled.
 
+use crate::evaluation::Env;
 use serde_json::{Value, json};
 
 use crate::evaluation::committee::{self};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::q_opt;
 use crate::tender::model::{EvaluationMethod, TenderState};
@@ -18,13 +18,13 @@ use crate::evaluation::service::{
 /// The evaluation as the caller may see it (owning agent, committee members, operators and
 /// regulators). Until every member's sheets are in, only counts are shown: nobody sees
 /// another's scores. Member ids are shown to members and regulators only.
-pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value, EvaluationError> {
-    let mut tx = state.db.read().await?;
+pub async fn view(env: Env<'_>, caller: &Caller, code: &str) -> Result<Value, EvaluationError> {
+    let mut tx = env.db.read().await?;
     let ev = load(&mut tx, code).await?;
     let is_member = ev.member(&caller.user.user_id).is_some();
     let insider = is_member || matches!(caller.user.role, Role::Regulator | Role::Operator);
     if !insider && !owns(caller, &ev.tender) {
-        return Err(EvaluationError::Forbidden(
+        return Err(EvaluationError::forbidden(
             "only the tender's agent, the committee and regulators may see the evaluation / 无权查看评标情况",
         ));
     }
@@ -106,7 +106,7 @@ pub async fn view(state: &AppState, caller: &Caller, code: &str) -> Result<Value
             out["ranking"] = serde_json::from_str(r).map_err(corrupt)?;
         }
         out["report_sha256"] = json!(ev.row.report_sha256);
-        if let Some(book) = state.rulebooks.by_id(&ev.tender.rulebook_id) {
+        if let Some(book) = env.rulebooks.by_id(&ev.tender.rulebook_id) {
             let sigs = signatures(&mut tx, &tid).await?;
             let status = committee::signing_status(&ev.committee(book)?, &sigs, false)
                 .map_err(EvaluationError::Signing)?;

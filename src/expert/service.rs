@@ -230,7 +230,7 @@ impl ExpertError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         use StatusCode as S;
         match self {
             ExpertError::Forbidden(_) | ExpertError::NotDrawn | ExpertError::NotConfirmed(_) => {

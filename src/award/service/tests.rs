@@ -2,10 +2,12 @@
 
 use super::*;
 use crate::award::view::view;
+use crate::evaluation::routes::env;
 use crate::evaluation::service::tests::{
     Fixture, events, opened, passkey_of, sheets, sign, to_scoring,
 };
 use crate::evaluation::service::{self as evaluation, DissentInput};
+use crate::http::ApiError;
 use crate::tender::testkit::{Kit, org, user};
 
 fn api(e: ResultError) -> (u16, &'static str) {
@@ -48,7 +50,7 @@ async fn ranked(kit: &Kit) -> Fixture {
     to_scoring(kit, &fx).await;
     let tech = [5000, 5500, 5900];
     for e in &fx.experts {
-        evaluation::submit_scores(&kit.state, e, &fx.code, &sheets(&fx, &tech))
+        evaluation::submit_scores(env(&kit.state), e, &fx.code, &sheets(&fx, &tech))
             .await
             .expect("scores");
     }
@@ -65,16 +67,18 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     let code = fx.code.as_str();
 
     // Delivery: the agent only; not while a member may still sign.
-    let r = deliver_report(s, &fx.bidders[0], code).await;
+    let r = deliver_report(env(s), &fx.bidders[0], code).await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let r = deliver_report(s, &kit.agent, code).await;
+    let r = deliver_report(env(s), &kit.agent, code).await;
     assert_eq!(api(r.unwrap_err()), (409, "REPORT_SIGNING_OPEN"));
     // Publicity before delivery is refused.
     let ends = kit.now() + Duration::days(4);
-    let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends }).await;
+    let r = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends }).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
     advance(kit, SIGNING_WINDOW);
-    let delivered = deliver_report(s, &kit.agent, code).await.expect("deliver");
+    let delivered = deliver_report(env(s), &kit.agent, code)
+        .await
+        .expect("deliver");
     let statuses: Vec<&str> = delivered["signatures"]
         .as_array()
         .unwrap()
@@ -88,7 +92,7 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     );
     // The silent member can no longer dissent after delivery.
     let late = evaluation::dissent(
-        s,
+        env(s),
         &fx.experts[4],
         code,
         &DissentInput {
@@ -97,16 +101,22 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     )
     .await;
     assert!(late.is_err());
-    let r = deliver_report(s, &kit.agent, code).await;
+    let r = deliver_report(env(s), &kit.agent, code).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
 
     // Publicity: at least 3 days (实施条例 第54条).
     let short = kit.now() + Duration::days(3) - Duration::seconds(1);
-    let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: short }).await;
+    let r = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: short }).await;
     assert_eq!(api(r.unwrap_err()), (422, "PUBLICITY_TOO_SHORT"));
-    let r = publish(s, &fx.bidders[0], code, &PublicityInput { ends_at: ends }).await;
+    let r = publish(
+        env(s),
+        &fx.bidders[0],
+        code,
+        &PublicityInput { ends_at: ends },
+    )
+    .await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let published = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends })
+    let published = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends })
         .await
         .expect("publish");
     assert_eq!(published["candidates"][0]["bid_id"], json!(fx.bids[1]));
@@ -119,11 +129,11 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
             .len(),
         1
     );
-    let r = publish(s, &kit.agent, code, &PublicityInput { ends_at: ends }).await;
+    let r = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends }).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
 
     // Award before the publicity ends.
-    let r = award(s, &kit.agent, code, &AwardInput::default()).await;
+    let r = award(env(s), &kit.agent, code, &AwardInput::default()).await;
     assert_eq!(api(r.unwrap_err()), (422, "AWARD_BEFORE_PUBLICITY_ENDS"));
 
     // Objections: bidders of this tender only, with a text; two days into the publicity
@@ -132,53 +142,53 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     let text = |t: &str| TextInput { text: t.into() };
     let stranger_org = org(kit.db(), "bidder", "active").await;
     let stranger = user(kit.db(), Role::Bidder, Some(&stranger_org), "active").await;
-    let r = raise_objection(s, &stranger, code, &text("不服")).await;
+    let r = raise_objection(env(s), &stranger, code, &text("不服")).await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let r = raise_objection(s, &fx.experts[0], code, &text("不服")).await;
+    let r = raise_objection(env(s), &fx.experts[0], code, &text("不服")).await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let r = raise_objection(s, &fx.bidders[2], code, &text("   ")).await;
+    let r = raise_objection(env(s), &fx.bidders[2], code, &text("   ")).await;
     assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
     let long = "异".repeat(MAX_TEXT_CHARS + 1);
-    let r = raise_objection(s, &fx.bidders[2], code, &text(&long)).await;
+    let r = raise_objection(env(s), &fx.bidders[2], code, &text(&long)).await;
     assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-    let raised = raise_objection(s, &fx.bidders[2], code, &text("第一名业绩证明不实"))
+    let raised = raise_objection(env(s), &fx.bidders[2], code, &text("第一名业绩证明不实"))
         .await
         .expect("objection");
     let oid = raised["objection_id"].as_str().unwrap().to_string();
 
     // The public sees that there is an objection, not what it says; the objector does.
-    let public = view(s, None, code).await.unwrap();
+    let public = view(env(s), None, code).await.unwrap();
     assert_eq!(public.objections.len(), 1);
     assert!(public.objections[0].text.is_none());
-    let other = view(s, Some(&fx.bidders[0]), code).await.unwrap();
+    let other = view(env(s), Some(&fx.bidders[0]), code).await.unwrap();
     assert!(other.objections[0].text.is_none());
-    let own = view(s, Some(&fx.bidders[2]), code).await.unwrap();
+    let own = view(env(s), Some(&fx.bidders[2]), code).await.unwrap();
     assert_eq!(
         own.objections[0].text.as_deref(),
         Some("第一名业绩证明不实")
     );
-    let agent_view = view(s, Some(&kit.agent), code).await.unwrap();
+    let agent_view = view(env(s), Some(&kit.agent), code).await.unwrap();
     assert!(agent_view.objections[0].text.is_some());
 
     // After the end of the publicity: no new objection; no award while one is open.
     kit.clock.set(ends + Duration::seconds(1));
-    let r = raise_objection(s, &fx.bidders[0], code, &text("太迟")).await;
+    let r = raise_objection(env(s), &fx.bidders[0], code, &text("太迟")).await;
     assert_eq!(api(r.unwrap_err()), (422, "OBJECTION_OUTSIDE_PUBLICITY"));
-    let r = award(s, &kit.agent, code, &AwardInput::default()).await;
+    let r = award(env(s), &kit.agent, code, &AwardInput::default()).await;
     assert_eq!(api(r.unwrap_err()), (422, "AWARD_OBJECTIONS_UNANSWERED"));
 
     // Answers: the agent only, once, with a text.
-    let r = answer_objection(s, &fx.bidders[0], code, &oid, &text("答复")).await;
+    let r = answer_objection(env(s), &fx.bidders[0], code, &oid, &text("答复")).await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let r = answer_objection(s, &kit.agent, code, "no-such-id", &text("答复")).await;
+    let r = answer_objection(env(s), &kit.agent, code, "no-such-id", &text("答复")).await;
     assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-    let r = answer_objection(s, &kit.agent, code, &oid, &text("")).await;
+    let r = answer_objection(env(s), &kit.agent, code, &oid, &text("")).await;
     assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-    let answered = answer_objection(s, &kit.agent, code, &oid, &text("经核查业绩属实"))
+    let answered = answer_objection(env(s), &kit.agent, code, &oid, &text("经核查业绩属实"))
         .await
         .expect("answer");
     assert_eq!(answered["late"], json!(false));
-    let r = answer_objection(s, &kit.agent, code, &oid, &text("再答")).await;
+    let r = answer_objection(env(s), &kit.agent, code, &oid, &text("再答")).await;
     assert_eq!(api(r.unwrap_err()), (409, "OBJECTION_ALREADY_ANSWERED"));
     assert_eq!(
         notices(kit, &fx.bidders[2].user.user_id, "result.objection.answer")
@@ -193,7 +203,7 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
         amount_fen: 102_500_000,
         document_sha256: None,
     };
-    let r = record_contract(s, &kit.agent, code, &contract).await;
+    let r = record_contract(env(s), &kit.agent, code, &contract).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
 
     // Award: the second candidate needs a reason; a non-candidate is refused.
@@ -201,15 +211,15 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
         bid_id: Some(fx.bids[0].clone()),
         reason: None,
     };
-    let r = award(s, &kit.agent, code, &second).await;
+    let r = award(env(s), &kit.agent, code, &second).await;
     assert_eq!(api(r.unwrap_err()), (422, "AWARD_REASON_REQUIRED"));
     let stranger_bid = AwardInput {
         bid_id: Some("not-a-bid".into()),
         reason: Some("x".into()),
     };
-    let r = award(s, &kit.agent, code, &stranger_bid).await;
+    let r = award(env(s), &kit.agent, code, &stranger_bid).await;
     assert_eq!(api(r.unwrap_err()), (422, "AWARD_NOT_A_CANDIDATE"));
-    let awarded = award(s, &kit.agent, code, &AwardInput::default())
+    let awarded = award(env(s), &kit.agent, code, &AwardInput::default())
         .await
         .expect("award");
     assert_eq!(awarded["bid_id"], json!(fx.bids[1]));
@@ -231,7 +241,7 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
             .await
             .is_empty()
     );
-    let r = award(s, &kit.agent, code, &AwardInput::default()).await;
+    let r = award(env(s), &kit.agent, code, &AwardInput::default()).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
     assert_eq!(
         events(kit.db(), &fx.tender_id, "result.award").await.len(),
@@ -243,44 +253,44 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
         amount_fen: 0,
         ..contract.clone()
     };
-    let r = record_contract(s, &kit.agent, code, &bad_amount).await;
+    let r = record_contract(env(s), &kit.agent, code, &bad_amount).await;
     assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BAD_AMOUNT"));
     let future = ContractInput {
         signed_at: kit.now() + Duration::hours(1),
         ..contract.clone()
     };
-    let r = record_contract(s, &kit.agent, code, &future).await;
+    let r = record_contract(env(s), &kit.agent, code, &future).await;
     assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_SIGNED_IN_FUTURE"));
     let bad_digest = ContractInput {
         document_sha256: Some("xyz".into()),
         signed_at: kit.now(),
         ..contract.clone()
     };
-    let r = record_contract(s, &kit.agent, code, &bad_digest).await;
+    let r = record_contract(env(s), &kit.agent, code, &bad_digest).await;
     assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BAD_DIGEST"));
     let before_award = ContractInput {
         signed_at: kit.now() - Duration::days(1),
         ..contract.clone()
     };
-    let r = record_contract(s, &kit.agent, code, &before_award).await;
+    let r = record_contract(env(s), &kit.agent, code, &before_award).await;
     assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_BEFORE_AWARD"));
     advance(kit, Duration::days(31));
     let late = ContractInput {
         signed_at: kit.now(),
         ..contract.clone()
     };
-    let r = record_contract(s, &kit.agent, code, &late).await;
+    let r = record_contract(env(s), &kit.agent, code, &late).await;
     assert_eq!(api(r.unwrap_err()), (422, "CONTRACT_LATE"));
     let on_time = ContractInput {
         signed_at: kit.now() - Duration::days(2),
         document_sha256: Some("AB".repeat(32)),
         ..contract.clone()
     };
-    record_contract(s, &kit.agent, code, &on_time)
+    record_contract(env(s), &kit.agent, code, &on_time)
         .await
         .expect("contract");
     assert_eq!(tender_state(kit, code).await, "contracted");
-    let public = view(s, None, code).await.unwrap();
+    let public = view(env(s), None, code).await.unwrap();
     assert_eq!(
         public.award.as_ref().map(|a| a.price_fen),
         Some(102_500_000)
@@ -323,13 +333,15 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
     sign(kit, &fx.experts[4], &mut soft, code)
         .await
         .expect("sign");
-    deliver_report(s, &kit.agent, code).await.expect("deliver");
+    deliver_report(env(s), &kit.agent, code)
+        .await
+        .expect("deliver");
     let ends = kit.now() + Duration::days(3);
-    publish(s, &kit.agent, code, &PublicityInput { ends_at: ends })
+    publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends })
         .await
         .expect("publish");
     let raised = raise_objection(
-        s,
+        env(s),
         &fx.bidders[0],
         code,
         &TextInput {
@@ -341,7 +353,7 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
     let oid = raised["objection_id"].as_str().unwrap().to_string();
     advance(kit, Duration::days(4));
     let answered = answer_objection(
-        s,
+        env(s),
         &kit.agent,
         code,
         &oid,
@@ -352,9 +364,9 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
     .await
     .expect("late answer");
     assert_eq!(answered["late"], json!(true));
-    let v = view(s, None, code).await.unwrap();
+    let v = view(env(s), None, code).await.unwrap();
     assert!(v.objections[0].late);
-    award(s, &kit.agent, code, &AwardInput::default())
+    award(env(s), &kit.agent, code, &AwardInput::default())
         .await
         .expect("award after the answer");
 }
@@ -371,11 +383,11 @@ pub(crate) async fn scenario_draft_hidden(kit: &Kit) {
     )
     .await
     .expect("draft");
-    let r = view(&kit.state, None, &code).await;
+    let r = view(env(&kit.state), None, &code).await;
     assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-    let r = view(&kit.state, Some(&kit.bidder), &code).await;
+    let r = view(env(&kit.state), Some(&kit.bidder), &code).await;
     assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
-    assert!(view(&kit.state, Some(&kit.agent), &code).await.is_ok());
+    assert!(view(env(&kit.state), Some(&kit.agent), &code).await.is_ok());
 }
 
 #[tokio::test]

@@ -16,15 +16,15 @@
 
 pub mod pages;
 
-use axum::http::StatusCode;
+use crate::evaluation::Env;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::clock::cst;
 use crate::clock::{from_millis, to_millis};
+use crate::error::{Coded, Kind};
 use crate::evaluation::service::{self, EvaluationError};
-use crate::http::page::cst;
-use crate::http::{ApiError, AppState};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
 use crate::store::Tx;
@@ -46,8 +46,7 @@ pub const DEFAULT_WINDOW_MINUTES: u32 = 60;
 /// member can make the platform send.
 pub const MAX_PER_TENDER: i64 = 500;
 
-/// Why a clarification step is refused; mapped to HTTP once, in `From<ClarificationError>
-/// for ApiError`.
+/// Why a clarification step is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ClarificationError {
     /// A rule of the evaluation (not found, not a member, wrong state, bad input …).
@@ -82,23 +81,28 @@ impl From<crate::store::StoreError> for ClarificationError {
     }
 }
 
-impl From<ClarificationError> for ApiError {
-    fn from(e: ClarificationError) -> Self {
-        match e {
-            ClarificationError::Evaluation(e) => ApiError::from(e),
-            ClarificationError::Expired(_) => {
-                ApiError::new(StatusCode::CONFLICT, "CLARIFICATION_EXPIRED", e.to_string())
-            }
-            ClarificationError::AlreadyAnswered => ApiError::new(
-                StatusCode::CONFLICT,
-                "CLARIFICATION_ALREADY_ANSWERED",
-                e.to_string(),
-            ),
-            ClarificationError::NotAddressee => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "CLARIFICATION_NOT_ADDRESSEE",
-                e.to_string(),
-            ),
+impl Coded for ClarificationError {
+    fn kind(&self) -> Kind {
+        match self {
+            ClarificationError::Evaluation(e) => e.kind(),
+            ClarificationError::Expired(_) | ClarificationError::AlreadyAnswered => Kind::Conflict,
+            ClarificationError::NotAddressee => Kind::Forbidden,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ClarificationError::Evaluation(e) => e.code(),
+            ClarificationError::Expired(_) => "CLARIFICATION_EXPIRED",
+            ClarificationError::AlreadyAnswered => "CLARIFICATION_ALREADY_ANSWERED",
+            ClarificationError::NotAddressee => "CLARIFICATION_NOT_ADDRESSEE",
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ClarificationError::Evaluation(e) => e.details(),
+            _ => None,
         }
     }
 }
@@ -280,12 +284,12 @@ async fn notice(
 /// A checked-in member sends the bidder of one bid a written clarification request
 /// (evaluation in `review` or `scoring`). The bidder's users get an in-app notice.
 pub async fn ask(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &AskInput,
 ) -> Result<ClarificationView, ClarificationError> {
-    let now = state.clock.now();
+    let now = env.now;
     let question = text_of(
         &input.question,
         MAX_QUESTION_CHARS,
@@ -301,7 +305,7 @@ pub async fn ask(
             ),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     let member = service::acting_member(&mut tx, &ev, caller).await?;
     if !matches!(ev.row.state.as_str(), "review" | "scoring") {
@@ -383,11 +387,11 @@ pub async fn ask(
 
 async fn load_row(tx: &mut Tx, id: &str) -> Result<Row, ClarificationError> {
     if !is_id(id) {
-        return Err(EvaluationError::NotFound("clarification").into());
+        return Err(EvaluationError::not_found("clarification").into());
     }
     let sql = format!("{COLS} where c.clarification_id = $1");
     Ok(q_opt!(tx, Row, sqlx::AssertSqlSafe(sql), id.to_string())?
-        .ok_or(EvaluationError::NotFound("clarification"))?)
+        .ok_or(EvaluationError::not_found("clarification"))?)
 }
 
 fn is_bidder_of(caller: &Caller, org_id: &str) -> bool {
@@ -397,23 +401,23 @@ fn is_bidder_of(caller: &Caller, org_id: &str) -> bool {
 /// The bidder answers a clarification of its own bid, once, before the deadline; the tender
 /// must still be under evaluation.
 pub async fn answer(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     clarification_id: &str,
     input: &AnswerInput,
 ) -> Result<ClarificationView, ClarificationError> {
-    let now = state.clock.now();
+    let now = env.now;
     let text = text_of(
         &input.answer,
         MAX_ANSWER_CHARS,
         "CLARIFICATION_BAD_ANSWER",
         "answer",
     )?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let row = load_row(&mut tx, clarification_id).await?;
     if row.tender_code != code {
-        return Err(EvaluationError::NotFound("clarification").into());
+        return Err(EvaluationError::not_found("clarification").into());
     }
     if !is_bidder_of(caller, &row.org_id) {
         return Err(ClarificationError::NotAddressee);
@@ -468,12 +472,12 @@ pub async fn answer(
 /// regulators and operators everything; the owning agent everything but who asked; a bidder
 /// its own only; anyone else 403.
 pub async fn list_for_tender(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
 ) -> Result<Vec<ClarificationView>, ClarificationError> {
-    let now = to_millis(state.clock.now());
-    let mut tx = state.db.read().await?;
+    let now = to_millis(env.now);
+    let mut tx = env.db.read().await?;
     let ev = service::load(&mut tx, code).await?;
     let insider = ev.member(&caller.user.user_id).is_some()
         || matches!(caller.user.role, Role::Regulator | Role::Operator);
@@ -501,7 +505,7 @@ pub async fn list_for_tender(
             .map(|r| r.view(now, false))
             .collect());
     }
-    Err(EvaluationError::Forbidden(
+    Err(EvaluationError::forbidden(
         "only the committee, the tender's agent, regulators and the bidders asked may see clarifications / 无权查看澄清",
     )
     .into())
@@ -510,17 +514,17 @@ pub async fn list_for_tender(
 /// A bidder's clarification requests across tenders, newest first (at most 200): pending
 /// ones first is the page's concern; the status says which.
 pub async fn list_mine(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
 ) -> Result<Vec<ClarificationView>, ClarificationError> {
     let (Role::Bidder, Some(org_id)) = (caller.user.role, caller.user.org_id.clone()) else {
-        return Err(EvaluationError::Forbidden(
+        return Err(EvaluationError::forbidden(
             "only bidders receive clarification requests / 仅投标人会收到澄清要求",
         )
         .into());
     };
-    let now = to_millis(state.clock.now());
-    let mut tx = state.db.read().await?;
+    let now = to_millis(env.now);
+    let mut tx = env.db.read().await?;
     let sql = format!(
         "{COLS} where c.org_id = $1 order by c.asked_at desc, c.clarification_id desc limit 200"
     );

@@ -12,6 +12,7 @@
 //! The page decides nothing: the service refuses what is not allowed and its message is shown
 //! as the error page.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -154,7 +155,7 @@ async fn tender_page(
     Path(code): Path<String>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let items = clarification::list_for_tender(&state, &caller, &code)
+    let items = clarification::list_for_tender(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     let f = tender_facts(&state, &caller, &code, &items)
@@ -204,7 +205,7 @@ async fn tender_page(
 
 async fn mine_page(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let items = clarification::list_mine(&state, &caller)
+    let items = clarification::list_mine(env(&state), &caller)
         .await
         .or_page(&ctx)?;
     let rows = pending_first(items)
@@ -251,7 +252,7 @@ async fn ask(
         bid_id: form.bid_id,
         question: form.question,
     };
-    clarification::ask(&state, &caller, &code, &input)
+    clarification::ask(env(&state), &caller, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(redirect(&format!(
@@ -275,7 +276,7 @@ async fn answer(
     let input = AnswerInput {
         answer: form.answer,
     };
-    clarification::answer(&state, &caller, &code, &id, &input)
+    clarification::answer(env(&state), &caller, &code, &id, &input)
         .await
         .or_page(&ctx)?;
     Ok(redirect("/clarifications"))

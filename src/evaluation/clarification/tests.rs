@@ -4,8 +4,10 @@
 //! evaluation service's fixture: a tender in `opened` with bids and checked-in experts.
 
 use super::*;
+use crate::evaluation::routes::env;
 use crate::evaluation::service::tests::{events, opened, sheets, start_input, to_scoring};
 use crate::evaluation::service::{BallotInput, cast_ballot, start, submit_scores};
+use crate::http::ApiError;
 use crate::tender::testkit::{Kit, org, user};
 
 fn capi(e: ClarificationError) -> (u16, &'static str) {
@@ -56,18 +58,18 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
 
     // No evaluation yet, then the wrong step (electing).
     let r = ask(
-        s,
+        env(s),
         &fx.experts[0],
         &fx.code,
         &ask_input(&fx.bids[0], q, None),
     )
     .await;
     assert_eq!(capi(r.unwrap_err()), (404, "NOT_FOUND"));
-    start(s, &kit.agent, &fx.code, &start_input())
+    start(env(s), &kit.agent, &fx.code, &start_input())
         .await
         .unwrap();
     let r = ask(
-        s,
+        env(s),
         &fx.experts[0],
         &fx.code,
         &ask_input(&fx.bids[0], q, None),
@@ -78,32 +80,32 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
         let ballot = BallotInput {
             candidate: fx.experts[0].user.user_id.clone(),
         };
-        cast_ballot(s, e, &fx.code, &ballot).await.unwrap();
+        cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap();
     }
 
     // Not a member: a bidder, the agent, an expert not on the committee.
     let outsider = user(kit.db(), Role::Expert, None, "active").await;
     for who in [&bidder0, &kit.agent, &outsider] {
-        let r = ask(s, who, &fx.code, &ask_input(&fx.bids[0], q, None)).await;
+        let r = ask(env(s), who, &fx.code, &ask_input(&fx.bids[0], q, None)).await;
         assert_eq!(capi(r.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     }
     // Bad text, window and bid.
     let e0 = &fx.experts[0];
     for bad in ["", "   \n ", &"问".repeat(MAX_QUESTION_CHARS + 1)] {
-        let r = ask(s, e0, &fx.code, &ask_input(&fx.bids[0], bad, None)).await;
+        let r = ask(env(s), e0, &fx.code, &ask_input(&fx.bids[0], bad, None)).await;
         assert_eq!(capi(r.unwrap_err()), (422, "CLARIFICATION_BAD_QUESTION"));
     }
     for w in [0, MIN_WINDOW_MINUTES - 1, MAX_WINDOW_MINUTES + 1] {
-        let r = ask(s, e0, &fx.code, &ask_input(&fx.bids[0], q, Some(w))).await;
+        let r = ask(env(s), e0, &fx.code, &ask_input(&fx.bids[0], q, Some(w))).await;
         assert_eq!(capi(r.unwrap_err()), (422, "CLARIFICATION_BAD_WINDOW"));
     }
-    let r = ask(s, e0, &fx.code, &ask_input("no-such-bid", q, None)).await;
+    let r = ask(env(s), e0, &fx.code, &ask_input("no-such-bid", q, None)).await;
     assert_eq!(capi(r.unwrap_err()), (422, "CLARIFICATION_UNKNOWN_BID"));
     assert_eq!(notices_of(kit, &bidder0).await, 0);
 
     // A member asks the bidder of bid 0; the longest question is accepted.
     let asked = ask(
-        s,
+        env(s),
         &fx.experts[2],
         &fx.code,
         &ask_input(&fx.bids[0], q, Some(30)),
@@ -118,7 +120,7 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
     assert_eq!(asked.answer_by - asked.asked_at, TimeDelta::minutes(30));
     let long = "问".repeat(MAX_QUESTION_CHARS);
     ask(
-        s,
+        env(s),
         e0,
         &fx.code,
         &ask_input(&fx.bids[1], &long, Some(MAX_WINDOW_MINUTES)),
@@ -139,41 +141,43 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
     assert_eq!(notices_of(kit, &bidder1).await, 1);
 
     // Who sees what.
-    let mine = list_for_tender(s, &bidder0, &fx.code).await.unwrap();
+    let mine = list_for_tender(env(s), &bidder0, &fx.code).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].bid_id, fx.bids[0]);
     assert!(mine[0].asked_by.is_none());
     let text = serde_json::to_string(&mine).unwrap();
     assert!(!text.contains(&fx.experts[2].user.user_id), "{text}");
     assert!(
-        list_for_tender(s, &kit.bidder, &fx.code)
+        list_for_tender(env(s), &kit.bidder, &fx.code)
             .await
             .unwrap()
             .is_empty()
     );
-    let agent = list_for_tender(s, &kit.agent, &fx.code).await.unwrap();
+    let agent = list_for_tender(env(s), &kit.agent, &fx.code).await.unwrap();
     assert_eq!(agent.len(), 2);
     assert!(agent.iter().all(|c| c.asked_by.is_none()));
-    let reg = list_for_tender(s, &kit.regulator, &fx.code).await.unwrap();
+    let reg = list_for_tender(env(s), &kit.regulator, &fx.code)
+        .await
+        .unwrap();
     assert!(reg.iter().all(|c| c.asked_by.is_some()));
     // An operator follows the clarifications but not who asked, until the award.
     let op = user(kit.db(), Role::Operator, None, "active").await;
-    let ops = list_for_tender(s, &op, &fx.code).await.unwrap();
+    let ops = list_for_tender(env(s), &op, &fx.code).await.unwrap();
     assert_eq!(ops.len(), 2);
     assert!(ops.iter().all(|c| c.asked_by.is_none()));
     assert_eq!(
-        list_for_tender(s, &fx.experts[4], &fx.code)
+        list_for_tender(env(s), &fx.experts[4], &fx.code)
             .await
             .unwrap()
             .len(),
         2
     );
-    let r = list_for_tender(s, &kit.other_agent, &fx.code).await;
+    let r = list_for_tender(env(s), &kit.other_agent, &fx.code).await;
     assert_eq!(capi(r.unwrap_err()), (403, "FORBIDDEN"));
-    let across = list_mine(s, &bidder0).await.unwrap();
+    let across = list_mine(env(s), &bidder0).await.unwrap();
     assert_eq!(across.len(), 1);
     assert_eq!(across[0].status, Status::Pending);
-    let r = list_mine(s, &fx.experts[0]).await;
+    let r = list_mine(env(s), &fx.experts[0]).await;
     assert_eq!(capi(r.unwrap_err()), (403, "FORBIDDEN"));
 
     // Answers: not the addressee, bad text, wrong tender, then once only.
@@ -182,26 +186,35 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
         answer: "措施费按省定额第3章计取，详见投标文件第45页。".into(),
     };
     for who in [&bidder1, &kit.bidder, &fx.experts[2], &kit.agent] {
-        let r = answer(s, who, &fx.code, &id, &good).await;
+        let r = answer(env(s), who, &fx.code, &id, &good).await;
         assert_eq!(capi(r.unwrap_err()), (403, "CLARIFICATION_NOT_ADDRESSEE"));
     }
     for bad in [String::new(), " ".into(), "答".repeat(MAX_ANSWER_CHARS + 1)] {
-        let r = answer(s, &bidder0, &fx.code, &id, &AnswerInput { answer: bad }).await;
+        let r = answer(
+            env(s),
+            &bidder0,
+            &fx.code,
+            &id,
+            &AnswerInput { answer: bad },
+        )
+        .await;
         assert_eq!(capi(r.unwrap_err()), (422, "CLARIFICATION_BAD_ANSWER"));
     }
     let other = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
-    let r = answer(s, &bidder0, &other.code, &id, &good).await;
+    let r = answer(env(s), &bidder0, &other.code, &id, &good).await;
     assert_eq!(capi(r.unwrap_err()), (404, "NOT_FOUND"));
-    let r = answer(s, &bidder0, &fx.code, "not-an-id", &good).await;
+    let r = answer(env(s), &bidder0, &fx.code, "not-an-id", &good).await;
     assert_eq!(capi(r.unwrap_err()), (404, "NOT_FOUND"));
-    let done = answer(s, &bidder0, &fx.code, &id, &good).await.unwrap();
+    let done = answer(env(s), &bidder0, &fx.code, &id, &good)
+        .await
+        .unwrap();
     assert_eq!(done.status, Status::Answered);
     assert_eq!(done.answer.as_deref(), Some(good.answer.as_str()));
     assert!(done.asked_by.is_none());
     let again = AnswerInput {
         answer: "更正：按第4章计取。".into(),
     };
-    let r = answer(s, &bidder0, &fx.code, &id, &again).await;
+    let r = answer(env(s), &bidder0, &fx.code, &id, &again).await;
     assert_eq!(
         capi(r.unwrap_err()),
         (409, "CLARIFICATION_ALREADY_ANSWERED")
@@ -227,7 +240,7 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
 
     // A late answer is refused and nothing is stored; the request shows as expired.
     let short = ask(
-        s,
+        env(s),
         e0,
         &fx.code,
         &ask_input(&fx.bids[2], q, Some(MIN_WINDOW_MINUTES)),
@@ -237,14 +250,14 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
     let bidder2 = bidder_of(kit, &fx.bids[2]).await;
     let deadline = short.answer_by;
     kit.clock.set(deadline);
-    let on_time = answer(s, &bidder2, &fx.code, &short.clarification_id, &good).await;
+    let on_time = answer(env(s), &bidder2, &fx.code, &short.clarification_id, &good).await;
     assert_eq!(
         on_time.unwrap().status,
         Status::Answered,
         "the deadline itself is in time"
     );
     let late_one = ask(
-        s,
+        env(s),
         e0,
         &fx.code,
         &ask_input(&fx.bids[2], q, Some(MIN_WINDOW_MINUTES)),
@@ -253,7 +266,14 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
     .unwrap();
     kit.clock
         .set(late_one.answer_by + TimeDelta::milliseconds(1));
-    let r = answer(s, &bidder2, &fx.code, &late_one.clarification_id, &good).await;
+    let r = answer(
+        env(s),
+        &bidder2,
+        &fx.code,
+        &late_one.clarification_id,
+        &good,
+    )
+    .await;
     let e = ApiError::from(r.unwrap_err());
     assert_eq!((e.status.as_u16(), e.code), (409, "CLARIFICATION_EXPIRED"));
     assert!(
@@ -261,7 +281,7 @@ pub(crate) async fn scenario_ask_and_answer(kit: &Kit) {
         "{}",
         e.message
     );
-    let all = list_for_tender(s, &bidder2, &fx.code).await.unwrap();
+    let all = list_for_tender(env(s), &bidder2, &fx.code).await.unwrap();
     let late = all
         .iter()
         .find(|c| c.clarification_id == late_one.clarification_id)
@@ -276,7 +296,7 @@ pub(crate) async fn scenario_scoring_and_after(kit: &Kit) {
     to_scoring(kit, &fx).await;
     let q = "请补充说明项目经理的类似业绩。";
     let asked = ask(
-        s,
+        env(s),
         &fx.experts[1],
         &fx.code,
         &ask_input(&fx.bids[1], q, None),
@@ -296,7 +316,7 @@ pub(crate) async fn scenario_scoring_and_after(kit: &Kit) {
     .unwrap();
     tx.commit().await.unwrap();
     let r = ask(
-        s,
+        env(s),
         &fx.experts[4],
         &fx.code,
         &ask_input(&fx.bids[1], q, None),
@@ -318,12 +338,12 @@ pub(crate) async fn scenario_scoring_and_after(kit: &Kit) {
     // Once ranked, no more requests; a pending one can still be answered in time.
     for (i, e) in fx.experts.iter().enumerate() {
         let t = 5000 + i64::try_from(i).unwrap();
-        submit_scores(s, e, &fx.code, &sheets(&fx, &[t, t, t]))
+        submit_scores(env(s), e, &fx.code, &sheets(&fx, &[t, t, t]))
             .await
             .unwrap();
     }
     let r = ask(
-        s,
+        env(s),
         &fx.experts[1],
         &fx.code,
         &ask_input(&fx.bids[1], q, None),
@@ -334,13 +354,13 @@ pub(crate) async fn scenario_scoring_and_after(kit: &Kit) {
     let ok = AnswerInput {
         answer: "见附件业绩证明。".into(),
     };
-    answer(s, &bidder, &fx.code, &asked.clarification_id, &ok)
+    answer(env(s), &bidder, &fx.code, &asked.clarification_id, &ok)
         .await
         .unwrap();
     // A bidder of another organisation with a bidder role sees nothing across tenders.
     let stranger_org = org(kit.db(), "bidder", "active").await;
     let stranger = user(kit.db(), Role::Bidder, Some(&stranger_org), "active").await;
-    assert!(list_mine(s, &stranger).await.unwrap().is_empty());
+    assert!(list_mine(env(s), &stranger).await.unwrap().is_empty());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Ranking once the detailed review is complete, in the transaction of the step that
 //! completed it: the outcome, the report every member signs, or the failure.
 
+use crate::evaluation::Env;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
@@ -9,7 +10,6 @@ use crate::clock::to_millis;
 use crate::evaluation::ranking::{self, BidFacts, Outcome};
 use crate::evaluation::review::ReviewOutcome;
 use crate::evaluation::scoring::ScoreSheet;
-use crate::http::AppState;
 use crate::q_exec;
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
@@ -36,7 +36,7 @@ pub(crate) struct RankInput<'a> {
 /// or the failure. Returns the outcome and the report's SHA-256.
 pub(crate) async fn rank_and_report(
     tx: &mut Tx,
-    state: &AppState,
+    env: Env<'_>,
     ev: &Evaluation,
     now: DateTime<Utc>,
     input: RankInput<'_>,
@@ -45,7 +45,7 @@ pub(crate) async fn rank_and_report(
     let method = ev.method()?;
     let stored = all_sheets(tx, &tid).await?;
     let sheets: Vec<ScoreSheet> = stored.iter().map(|(s, _)| s.clone()).collect();
-    let book = rulebook(state, &ev.tender)?;
+    let book = rulebook(env.rulebooks, &ev.tender)?;
     let outcome = match method {
         EvaluationMethod::Comprehensive => {
             ranking::rank_comprehensive(book, &ev.plan, &ev.member_ids(), &input.facts, &sheets)

@@ -24,18 +24,19 @@
 
 pub mod pages;
 
+use crate::evaluation::Env;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::clock::cst;
 use crate::clock::{from_millis, to_millis};
+use crate::error::{Coded, Kind};
 use crate::evaluation::committee::{CommitteeError, Member, MemberRole, void_conclusions};
 use crate::evaluation::review::{Mark, Verdict};
 use crate::evaluation::scoring::ScoreSheet;
 use crate::evaluation::service::{self, Evaluation, EvaluationError};
 use crate::expert::service::{ASSIGNMENT_COLS, AssignmentRow, replace_member};
-use crate::http::page::cst;
-use crate::http::{ApiError, AppState};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
 use crate::store::Tx;
@@ -49,8 +50,7 @@ pub const MIN_REASON_CHARS: usize = 5;
 /// Longest written reason, in characters.
 pub const MAX_REASON_CHARS: usize = 2_000;
 
-/// Why a replacement step is refused; mapped to HTTP once, in `From<ReplacementError> for
-/// ApiError`.
+/// Why a replacement step is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplacementError {
     /// A rule of the evaluation (not found, forbidden, wrong state …).
@@ -105,29 +105,45 @@ impl From<crate::expert::service::ExpertError> for ReplacementError {
     }
 }
 
-impl From<ReplacementError> for ApiError {
-    fn from(e: ReplacementError) -> Self {
-        use axum::http::StatusCode as S;
-        let e = match e {
-            ReplacementError::Evaluation(inner) => return ApiError::from(inner),
-            other => other,
-        };
-        let (status, code) = match &e {
-            // Handled above.
-            ReplacementError::Evaluation(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL"),
-            ReplacementError::ReasonRequired => {
-                (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_REASON_REQUIRED")
-            }
-            ReplacementError::UnknownMember(_) => {
-                (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_NOT_A_MEMBER")
-            }
-            ReplacementError::NotAnExpert => (S::UNPROCESSABLE_ENTITY, "REPLACEMENT_NOT_AN_EXPERT"),
-            ReplacementError::InProgress => (S::CONFLICT, "REPLACEMENT_IN_PROGRESS"),
-            ReplacementError::ReportSigned(_) => (S::CONFLICT, "REPLACEMENT_REPORT_SIGNED"),
-            ReplacementError::NotReady(_) => (S::CONFLICT, "REPLACEMENT_NOT_READY"),
-            ReplacementError::AlreadyComplete => (S::CONFLICT, "REPLACEMENT_COMPLETE"),
-        };
-        ApiError::new(status, code, e.to_string())
+impl Coded for ReplacementError {
+    fn kind(&self) -> Kind {
+        match self {
+            ReplacementError::Evaluation(e) => e.kind(),
+            ReplacementError::ReasonRequired
+            | ReplacementError::UnknownMember(_)
+            | ReplacementError::NotAnExpert => Kind::Invalid,
+            ReplacementError::InProgress
+            | ReplacementError::ReportSigned(_)
+            | ReplacementError::NotReady(_)
+            | ReplacementError::AlreadyComplete => Kind::Conflict,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ReplacementError::Evaluation(e) => e.code(),
+            ReplacementError::ReasonRequired => "REPLACEMENT_REASON_REQUIRED",
+            ReplacementError::UnknownMember(_) => "REPLACEMENT_NOT_A_MEMBER",
+            ReplacementError::NotAnExpert => "REPLACEMENT_NOT_AN_EXPERT",
+            ReplacementError::InProgress => "REPLACEMENT_IN_PROGRESS",
+            ReplacementError::ReportSigned(_) => "REPLACEMENT_REPORT_SIGNED",
+            ReplacementError::NotReady(_) => "REPLACEMENT_NOT_READY",
+            ReplacementError::AlreadyComplete => "REPLACEMENT_COMPLETE",
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ReplacementError::Evaluation(e) => e.details(),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ReplacementError::Evaluation(e) => e.retry_after(),
+            _ => None,
+        }
     }
 }
 
@@ -218,7 +234,7 @@ async fn assignment_of(
 }
 
 fn forbidden() -> ReplacementError {
-    EvaluationError::Forbidden(
+    EvaluationError::forbidden(
         "only the tender's agent may replace a committee member / 仅本项目招标代理可更换评标委员会成员",
     )
     .into()
@@ -228,12 +244,12 @@ fn forbidden() -> ReplacementError {
 /// under way, written reason): the member withdraws, a replacement draw is committed and the
 /// evaluation is suspended until [`complete`].
 pub async fn start(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &StartInput,
 ) -> Result<Value, ReplacementError> {
-    let now = state.clock.now();
+    let now = env.now;
     let reason = input.reason.trim().to_string();
     let n = reason.chars().count();
     if !(MIN_REASON_CHARS..=MAX_REASON_CHARS).contains(&n) {
@@ -241,7 +257,7 @@ pub async fn start(
     }
     crate::text::check("reason", &reason, crate::text::Lines::Multi)
         .map_err(EvaluationError::from)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     if !service::owns(caller, &ev.tender) {
         return Err(forbidden());
@@ -495,13 +511,13 @@ impl Voider<'_> {
 /// voids the replaced member's conclusions (and what depends on them) and moves the
 /// evaluation back to the step to redo ([`redo_from`]).
 pub async fn complete(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     replacement_id: &str,
 ) -> Result<Value, ReplacementError> {
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = env.now;
+    let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     if !service::owns(caller, &ev.tender) {
         return Err(forbidden());
@@ -511,9 +527,7 @@ pub async fn complete(
         return Err(ReplacementError::AlreadyComplete);
     }
     if ev.row.state != "replacing" {
-        return Err(
-            EvaluationError::Corrupt("a replacement runs outside `replacing`".into()).into(),
-        );
+        return Err(EvaluationError::corrupt("a replacement runs outside `replacing`").into());
     }
     let tid = ev.tender.tender_id.clone();
     let chain = draw_chain(&mut tx, &tid, &r.draw_id).await?;
@@ -526,7 +540,7 @@ pub async fn complete(
         )
         .into());
     };
-    let book = service::rulebook(state, &ev.tender)?;
+    let book = service::rulebook(env.rulebooks, &ev.tender)?;
     let committee = ev
         .committee(book)?
         .replace(
@@ -539,7 +553,7 @@ pub async fn complete(
         )
         .map_err(|e| match e {
             CommitteeError::NotAMember(_) => {
-                EvaluationError::Corrupt("the replaced member left the committee".into())
+                EvaluationError::corrupt("the replaced member left the committee")
             }
             other => EvaluationError::Committee(other),
         })?;
@@ -707,7 +721,7 @@ async fn replacement_of(
     id: &str,
 ) -> Result<ReplacementRow, ReplacementError> {
     if !is_id(id) {
-        return Err(EvaluationError::NotFound("replacement").into());
+        return Err(EvaluationError::not_found("replacement").into());
     }
     let sql = format!("{COLS} where replacement_id = $1 and tender_id = $2");
     Ok(q_opt!(
@@ -717,7 +731,7 @@ async fn replacement_of(
         id.to_string(),
         ev.tender.tender_id.clone()
     )?
-    .ok_or(EvaluationError::NotFound("replacement"))?)
+    .ok_or(EvaluationError::not_found("replacement"))?)
 }
 
 /// member, act, reason, report digest, credential, time.
@@ -794,16 +808,16 @@ async fn sheets_of(
 /// completed (`ready`: the replacement expert is confirmed and checked in) or what it waits
 /// for (`waiting`), so the agent's page offers "complete" only when [`complete`] would accept.
 pub async fn list(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
 ) -> Result<Vec<Value>, ReplacementError> {
-    let mut tx = state.db.read().await?;
+    let mut tx = env.db.read().await?;
     let ev = service::load(&mut tx, code).await?;
     let insider = ev.member(&caller.user.user_id).is_some()
         || matches!(caller.user.role, Role::Regulator | Role::Operator);
     if !insider && !service::owns(caller, &ev.tender) {
-        return Err(EvaluationError::Forbidden(
+        return Err(EvaluationError::forbidden(
             "only the tender's agent, the committee and regulators may see replacements / 无权查看成员更换",
         )
         .into());

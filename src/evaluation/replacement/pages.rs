@@ -10,6 +10,7 @@
 //! the expert's confirmation, the check-in — happens on the expert module's draw page
 //! (`/draws/{id}`), which this page links to.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -125,7 +126,7 @@ async fn facts(state: &AppState, caller: &Caller, code: &str) -> Result<Facts, A
 
 async fn page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let list = replacement::list(&state, &caller, &code)
+    let list = replacement::list(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     let f = facts(&state, &caller, &code).await.or_page(&ctx)?;
@@ -203,7 +204,7 @@ async fn start(
         reason: form.reason,
         void_signed_report: ticked(form.void_signed_report.as_deref()),
     };
-    replacement::start(&state, &caller, &code, &input)
+    replacement::start(env(&state), &caller, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -215,7 +216,7 @@ async fn complete(
     Path((code, id)): Path<(String, String)>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    replacement::complete(&state, &caller, &code, &id)
+    replacement::complete(env(&state), &caller, &code, &id)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))

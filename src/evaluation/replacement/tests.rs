@@ -5,6 +5,7 @@
 //! restricted to a region of this test's own (PostgreSQL is shared between runs) where
 //! two pool experts with logins wait.
 
+use crate::evaluation::routes::env;
 use std::collections::BTreeMap;
 
 use super::*;
@@ -19,6 +20,7 @@ use crate::expert::checkin::{EmergencyCheckin, emergency_checkin};
 use crate::expert::eligibility::{DrawRequest, RegionRestriction};
 use crate::expert::pool::{ExpertInput, add_expert};
 use crate::expert::service::{enter_supervisor_input, respond};
+use crate::http::ApiError;
 use crate::tender::testkit::{Kit, user};
 
 fn rapi(e: ReplacementError) -> (u16, &'static str) {
@@ -158,11 +160,11 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     let reason = "专家2与投标人存在利害关系，须回避";
 
     // Before the evaluation starts there is nothing to replace in.
-    let r = start(s, &kit.agent, &fx.code, &start_of(2, reason)).await;
+    let r = start(env(s), &kit.agent, &fx.code, &start_of(2, reason)).await;
     assert_eq!(rapi(r.unwrap_err()), (404, "NOT_FOUND"));
     to_scoring(kit, &fx).await;
     submit_scores(
-        s,
+        env(s),
         &fx.experts[0],
         &fx.code,
         &sheets(&fx, &[5000, 5100, 5200]),
@@ -170,7 +172,7 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     .await
     .unwrap();
     submit_scores(
-        s,
+        env(s),
         &fx.experts[1],
         &fx.code,
         &sheets(&fx, &[5000, 5100, 5200]),
@@ -185,15 +187,15 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
         &kit.regulator,
         &kit.bidder,
     ] {
-        let r = start(s, who, &fx.code, &start_of(2, reason)).await;
+        let r = start(env(s), who, &fx.code, &start_of(2, reason)).await;
         assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
     }
     for bad in ["", "    ", "回避", &"因".repeat(MAX_REASON_CHARS + 1)] {
-        let r = start(s, &kit.agent, &fx.code, &start_of(2, bad)).await;
+        let r = start(env(s), &kit.agent, &fx.code, &start_of(2, bad)).await;
         assert_eq!(rapi(r.unwrap_err()), (422, "REPLACEMENT_REASON_REQUIRED"));
     }
     for no in [0, 99, -1] {
-        let r = start(s, &kit.agent, &fx.code, &start_of(no, reason)).await;
+        let r = start(env(s), &kit.agent, &fx.code, &start_of(no, reason)).await;
         assert_eq!(rapi(r.unwrap_err()), (422, "REPLACEMENT_NOT_A_MEMBER"));
     }
     assert_eq!(
@@ -204,13 +206,13 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     );
 
     // Member no. 2 (experts[1]) withdraws: a replacement draw, the evaluation suspended.
-    let started = start(s, &kit.agent, &fx.code, &start_of(2, reason))
+    let started = start(env(s), &kit.agent, &fx.code, &start_of(2, reason))
         .await
         .unwrap();
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     assert_eq!(
-        view(s, &fx.experts[0], &fx.code).await.unwrap()["state"],
+        view(env(s), &fx.experts[0], &fx.code).await.unwrap()["state"],
         "replacing"
     );
     let ev = events(kit.db(), &fx.tender_id, "evaluation.replacement.start").await;
@@ -240,16 +242,16 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     .unwrap();
     drop(tx);
     assert_eq!((kind.as_str(), st.as_str()), ("replacement", "committed"));
-    let r = start(s, &kit.agent, &fx.code, &start_of(3, reason)).await;
+    let r = start(env(s), &kit.agent, &fx.code, &start_of(3, reason)).await;
     assert_eq!(rapi(r.unwrap_err()), (409, "REPLACEMENT_IN_PROGRESS"));
     // Suspended: no marks, scores or clarifications meanwhile.
-    let r = submit_scores(s, &fx.experts[2], &fx.code, &sheets(&fx, &[1, 1, 1])).await;
+    let r = submit_scores(env(s), &fx.experts[2], &fx.code, &sheets(&fx, &[1, 1, 1])).await;
     assert_eq!(
         ApiError::from(r.unwrap_err()).code,
         "EVALUATION_WRONG_STATE"
     );
     let r = clarification::ask(
-        s,
+        env(s),
         &fx.experts[2],
         &fx.code,
         &AskInput {
@@ -265,22 +267,22 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     );
 
     // Not ready until the replacement is drawn, confirmed and checked in.
-    let r = complete(s, &kit.agent, &fx.code, &id).await;
+    let r = complete(env(s), &kit.agent, &fx.code, &id).await;
     let e = ApiError::from(r.unwrap_err());
     assert_eq!((e.status.as_u16(), e.code), (409, "REPLACEMENT_NOT_READY"));
     assert!(e.message.contains("supervisor"), "{}", e.message);
-    let r = complete(s, &kit.other_agent, &fx.code, &id).await;
+    let r = complete(env(s), &kit.other_agent, &fx.code, &id).await;
     assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
-    let r = complete(s, &kit.agent, &fx.code, "nope").await;
+    let r = complete(env(s), &kit.agent, &fx.code, "nope").await;
     assert_eq!(rapi(r.unwrap_err()), (404, "NOT_FOUND"));
     let (newcomer, new_no) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
     assert!(new_no > 5);
 
-    let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
     assert_eq!(done["evaluation_state"], "review");
     assert_eq!(done["marks_voided"], json!(6));
     assert_eq!(done["sheets_voided"], json!(6));
-    let r = complete(s, &kit.agent, &fx.code, &id).await;
+    let r = complete(env(s), &kit.agent, &fx.code, &id).await;
     assert_eq!(rapi(r.unwrap_err()), (409, "REPLACEMENT_COMPLETE"));
     let ev = events(kit.db(), &fx.tender_id, "evaluation.replacement.complete").await;
     assert_eq!(ev.len(), 1);
@@ -324,19 +326,19 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
         .await,
         3
     );
-    let v = view(s, &newcomer, &fx.code).await.unwrap();
+    let v = view(env(s), &newcomer, &fx.code).await.unwrap();
     assert_eq!(v["state"], "review");
     let committee = v["committee"].to_string();
     assert!(committee.contains(&newcomer.user.user_id));
     assert!(!committee.contains(&gone));
 
     // The replaced member can no longer act; the newcomer marks, everyone scores again.
-    let r = record_marks(s, &fx.experts[1], &fx.code, &all_pass(&fx)).await;
+    let r = record_marks(env(s), &fx.experts[1], &fx.code, &all_pass(&fx)).await;
     assert_eq!(
         ApiError::from(r.unwrap_err()).code,
         "EVALUATION_NOT_A_MEMBER"
     );
-    let decided = record_marks(s, &newcomer, &fx.code, &all_pass(&fx))
+    let decided = record_marks(env(s), &newcomer, &fx.code, &all_pass(&fx))
         .await
         .unwrap();
     assert_eq!(decided["decided"], json!(true));
@@ -349,29 +351,29 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     ];
     let mut last = Value::Null;
     for e in members {
-        last = submit_scores(s, e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
+        last = submit_scores(env(s), e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
             .await
             .unwrap();
     }
     assert_eq!(last["all_in"], json!(true));
     assert_eq!(
-        view(s, &newcomer, &fx.code).await.unwrap()["state"],
+        view(env(s), &newcomer, &fx.code).await.unwrap()["state"],
         "ranked"
     );
 
     // The agent sees member numbers, never who; a regulator sees both.
-    let agent = list(s, &kit.agent, &fx.code).await.unwrap();
+    let agent = list(env(s), &kit.agent, &fx.code).await.unwrap();
     assert_eq!(agent.len(), 1);
     assert_eq!(agent[0]["member_no"], json!(2));
     assert!(agent[0].get("member").is_none());
-    let reg = list(s, &kit.regulator, &fx.code).await.unwrap();
+    let reg = list(env(s), &kit.regulator, &fx.code).await.unwrap();
     assert_eq!(reg[0]["member"], json!(gone));
     // An operator, like the agent, until the award (招标投标法 第37条).
     let op = user(kit.db(), Role::Operator, None, "active").await;
-    let ops = list(s, &op, &fx.code).await.unwrap();
+    let ops = list(env(s), &op, &fx.code).await.unwrap();
     assert_eq!(ops[0]["member_no"], json!(2));
     assert!(ops[0].get("member").is_none() && ops[0].get("replacement").is_none());
-    let r = list(s, &kit.bidder, &fx.code).await;
+    let r = list(env(s), &kit.bidder, &fx.code).await;
     assert_eq!(rapi(r.unwrap_err()), (403, "FORBIDDEN"));
 }
 
@@ -381,12 +383,12 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
     let pool = pool_for_replacement(kit, &fx).await;
     to_scoring(kit, &fx).await;
     for e in &fx.experts {
-        submit_scores(s, e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
+        submit_scores(env(s), e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
             .await
             .unwrap();
     }
     dissent(
-        s,
+        env(s),
         &fx.experts[3],
         &fx.code,
         &DissentInput {
@@ -397,7 +399,7 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
     .unwrap();
     // The leader (experts[0], no. 1) falls ill after the report was acted on.
     let reason = "组长突发疾病，无法继续评标";
-    let r = start(s, &kit.agent, &fx.code, &start_of(1, reason)).await;
+    let r = start(env(s), &kit.agent, &fx.code, &start_of(1, reason)).await;
     let e = ApiError::from(r.unwrap_err());
     assert_eq!(
         (e.status.as_u16(), e.code),
@@ -405,11 +407,11 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
     );
     let mut input = start_of(1, reason);
     input.void_signed_report = true;
-    let started = start(s, &kit.agent, &fx.code, &input).await.unwrap();
+    let started = start(env(s), &kit.agent, &fx.code, &input).await.unwrap();
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
-    let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
     assert_eq!(done["evaluation_state"], "electing");
     assert_eq!(done["election_round"], json!(2));
     assert_eq!(done["acts_voided"], json!(1));
@@ -432,7 +434,7 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
         .await,
         1
     );
-    let v = view(s, &newcomer, &fx.code).await.unwrap();
+    let v = view(env(s), &newcomer, &fx.code).await.unwrap();
     assert!(v["ranking"].is_null());
     assert!(v["report_sha256"].is_null());
     assert_eq!(v["election"]["elected"], json!(false));
@@ -451,11 +453,11 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
         let ballot = BallotInput {
             candidate: fx.experts[2].user.user_id.clone(),
         };
-        last = cast_ballot(s, e, &fx.code, &ballot).await.unwrap();
+        last = cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap();
     }
     assert_eq!(last["result"], "elected");
     assert_eq!(
-        view(s, &newcomer, &fx.code).await.unwrap()["state"],
+        view(env(s), &newcomer, &fx.code).await.unwrap()["state"],
         "review"
     );
 }
@@ -477,11 +479,11 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
             reason: "工期偏差折价".into(),
         }],
     };
-    price_table::record(s, &fx.experts[0], &fx.code, &table)
+    price_table::record(env(s), &fx.experts[0], &fx.code, &table)
         .await
         .unwrap();
     dissent(
-        s,
+        env(s),
         &fx.experts[3],
         &fx.code,
         &DissentInput {
@@ -492,11 +494,11 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
     .unwrap();
     let mut input = start_of(2, "成员与投标人存在利害关系，应当回避");
     input.void_signed_report = true;
-    let started = start(s, &kit.agent, &fx.code, &input).await.unwrap();
+    let started = start(env(s), &kit.agent, &fx.code, &input).await.unwrap();
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
-    let done = complete(s, &kit.agent, &fx.code, &id).await.unwrap();
+    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
     assert_eq!(done["evaluation_state"], "review");
     let tid = fx.tender_id.as_str();
     let archived: Vec<(String, String)> = {
@@ -513,7 +515,7 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
     assert_eq!(archived[0].0, fx.experts[0].user.user_id);
     let row: Value = serde_json::from_str(&archived[0].1).unwrap();
     assert_eq!(row[0]["reason"], "工期偏差折价");
-    let v = view(s, &newcomer, &fx.code).await.unwrap();
+    let v = view(env(s), &newcomer, &fx.code).await.unwrap();
     assert!(v["price_table"].is_null());
     assert!(v["report_sha256"].is_null());
     // The newcomer marks every bid; the review is decided again and the leader records
@@ -530,15 +532,15 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
             })
         })
         .collect();
-    record_marks(s, &newcomer, &fx.code, &MarksInput { marks })
+    record_marks(env(s), &newcomer, &fx.code, &MarksInput { marks })
         .await
         .unwrap();
-    let again = price_table::record(s, &fx.experts[0], &fx.code, &table)
+    let again = price_table::record(env(s), &fx.experts[0], &fx.code, &table)
         .await
         .unwrap();
     assert_ne!(again["report_sha256"], json!(null));
     assert_eq!(
-        view(s, &newcomer, &fx.code).await.unwrap()["state"],
+        view(env(s), &newcomer, &fx.code).await.unwrap()["state"],
         "ranked"
     );
 }

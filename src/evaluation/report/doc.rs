@@ -17,20 +17,17 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::error::{Coded, Common, Kind};
 use crate::evaluation::committee::{Member, MemberRole};
 use crate::evaluation::review::{CriterionKind, ReviewCriterion};
 use crate::evaluation::scoring::{Aggregation, Benchmark, ScoringPlan};
-use crate::http::ApiError;
-use crate::http::page::yuan;
-use crate::store::StoreError;
+use crate::money::yuan;
 use crate::store::blob::sha256_hex;
 
-/// Why the report document cannot be produced. Mapped to HTTP once, in
-/// `From<ReportError> for ApiError`.
+/// Why the report document cannot be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// No tender with this code.
@@ -51,48 +48,44 @@ pub enum ReportError {
         "the PDF report needs a Chinese (CJK) font and none was found: set the config key report_font (environment SUNBID_REPORT_FONT) to a TTF/OTF/TTC file, or install the Debian package fonts-wqy-microhei (or fonts-noto-cjk); the HTML report works without it / 生成PDF评标报告需要中文字体但未找到：请设置配置项 report_font（环境变量 SUNBID_REPORT_FONT）指向 TTF/OTF/TTC 字体文件，或安装 Debian 软件包 fonts-wqy-microhei（或 fonts-noto-cjk）；HTML 版报告不受影响"
     )]
     FontMissing,
-    /// Stored data no code writes (a digest mismatch, an unreadable report).
-    #[error("stored evaluation report is inconsistent: {0}")]
-    Corrupt(String),
     /// The PDF writer failed.
     #[error("the PDF could not be written: {0}")]
     Pdf(String),
-    /// Storage failure.
+    /// Corrupt data (a digest mismatch, an unreadable report), storage.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Common(#[from] Common),
 }
 
-impl From<sqlx::Error> for ReportError {
-    fn from(e: sqlx::Error) -> Self {
-        ReportError::Store(StoreError::Sql(e))
+crate::common_errors!(ReportError);
+
+impl ReportError {
+    /// Shorthand for [`Common::Corrupt`].
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        Common::Corrupt(what.into()).into()
     }
 }
 
-impl ReportError {
-    /// Stable code for the API.
-    pub fn code(&self) -> &'static str {
+impl Coded for ReportError {
+    fn kind(&self) -> Kind {
         match self {
+            ReportError::Common(c) => c.kind(),
+            ReportError::NotFound => Kind::NotFound,
+            ReportError::Forbidden => Kind::Forbidden,
+            ReportError::NotReady => Kind::Conflict,
+            ReportError::FontMissing => Kind::Unavailable,
+            ReportError::Pdf(_) => Kind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ReportError::Common(c) => c.code(),
             ReportError::NotFound => "NOT_FOUND",
             ReportError::Forbidden => "FORBIDDEN",
             ReportError::NotReady => "REPORT_NOT_READY",
             ReportError::FontMissing => "REPORT_FONT_MISSING",
-            ReportError::Corrupt(_) | ReportError::Pdf(_) | ReportError::Store(_) => "INTERNAL",
+            ReportError::Pdf(_) => "INTERNAL",
         }
-    }
-}
-
-impl From<ReportError> for ApiError {
-    fn from(e: ReportError) -> Self {
-        let status = match &e {
-            ReportError::NotFound => StatusCode::NOT_FOUND,
-            ReportError::Forbidden => StatusCode::FORBIDDEN,
-            ReportError::NotReady => StatusCode::CONFLICT,
-            ReportError::FontMissing => StatusCode::SERVICE_UNAVAILABLE,
-            ReportError::Corrupt(_) | ReportError::Pdf(_) | ReportError::Store(_) => {
-                return ApiError::internal(&e);
-            }
-        };
-        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
@@ -542,12 +535,12 @@ impl<'a> Parts<'a> {
 /// Refuses a report whose bytes do not hash to the stored digest.
 pub fn build(report_json: &str, sha256: &str, extras: &Extras) -> Result<ReportDoc, ReportError> {
     if sha256_hex(report_json.as_bytes()) != sha256 {
-        return Err(ReportError::Corrupt("report digest mismatch".into()));
+        return Err(ReportError::corrupt("report digest mismatch"));
     }
     let r: StoredReport =
-        serde_json::from_str(report_json).map_err(|e| ReportError::Corrupt(e.to_string()))?;
+        serde_json::from_str(report_json).map_err(|e| ReportError::corrupt(e.to_string()))?;
     if r.v != 1 {
-        return Err(ReportError::Corrupt(format!(
+        return Err(ReportError::corrupt(format!(
             "unknown report version {}",
             r.v
         )));

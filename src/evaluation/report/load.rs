@@ -1,9 +1,9 @@
 //! Loading the stored report with access control: who may see it, and the pseudonymised
 //! copy for those who may not know the committee yet.
 
+use crate::evaluation::Env;
 use crate::evaluation::committee::{Member, member_pseudonym, pseudonymise_members, sees_members};
 use crate::evaluation::report::doc::{Extras, ReportDoc, ReportError, SignatureRecord, build};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::TenderState;
@@ -43,8 +43,8 @@ pub struct Stored {
 /// Loads the stored report of tender `code` for `caller`: 404 for an unknown tender, 403
 /// for anyone but the committee, the owning agent, operators and regulators, 409 before the
 /// report exists.
-pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Stored, ReportError> {
-    let mut tx = state.db.read().await?;
+pub async fn load(env: Env<'_>, caller: &Caller, code: &str) -> Result<Stored, ReportError> {
+    let mut tx = env.db.read().await?;
     let t = q_opt!(
         tx,
         TenderRow,
@@ -60,7 +60,7 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
     )?;
     let members: Vec<Member> = match &ev {
         Some(e) => serde_json::from_str(&e.members_json)
-            .map_err(|e| ReportError::Corrupt(e.to_string()))?,
+            .map_err(|e| ReportError::corrupt(e.to_string()))?,
         None => Vec::new(),
     };
     let user = &caller.user;
@@ -117,7 +117,7 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
             // Signing is over once the report is delivered (the evaluation leaves `ranked`)
             // or the tender has moved on from `evaluating`.
             signing_closed: ev_state != "ranked" || t.state != "evaluating",
-            generated_at: state.clock.now(),
+            generated_at: env.now,
             members_withheld: None,
         },
         redacted: false,
@@ -136,7 +136,7 @@ pub async fn load(state: &AppState, caller: &Caller, code: &str) -> Result<Store
 /// and when a member signed or dissented, and a dissent's written reason.
 fn pseudonymised(stored: Stored, members: &[String]) -> Result<Stored, ReportError> {
     let mut v: serde_json::Value =
-        serde_json::from_str(&stored.json).map_err(|e| ReportError::Corrupt(e.to_string()))?;
+        serde_json::from_str(&stored.json).map_err(|e| ReportError::corrupt(e.to_string()))?;
     pseudonymise_members(&mut v, members);
     let json = v.to_string();
     let sha256 = sha256_hex(json.as_bytes());
@@ -181,11 +181,7 @@ fn pseudonymised(stored: Stored, members: &[String]) -> Result<Stored, ReportErr
 }
 
 /// Loads and builds the document for `caller`.
-pub async fn document(
-    state: &AppState,
-    caller: &Caller,
-    code: &str,
-) -> Result<ReportDoc, ReportError> {
-    let s = load(state, caller, code).await?;
+pub async fn document(env: Env<'_>, caller: &Caller, code: &str) -> Result<ReportDoc, ReportError> {
+    let s = load(env, caller, code).await?;
     build(&s.json, &s.sha256, &s.extras)
 }

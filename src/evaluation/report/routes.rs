@@ -14,6 +14,7 @@
 //!
 //! Every answer is `Cache-Control: no-store`: the report is confidential.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -76,7 +77,7 @@ async fn report_json(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let stored = report_doc::load(&state, &caller, &code).await?;
+    let stored = report_doc::load(env(&state), &caller, &code).await?;
     let mut resp = confidential(stored.json.into_response(), "application/json");
     if stored.redacted {
         // Not the signed bytes: say so, and give no digest a reader could test guesses with.
@@ -94,7 +95,7 @@ async fn report_html(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code).await?;
+    let doc = report_doc::document(env(&state), &caller, &code).await?;
     html(&doc, &code)
 }
 
@@ -104,7 +105,7 @@ async fn report_pdf(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code).await?;
+    let doc = report_doc::document(env(&state), &caller, &code).await?;
     let config = state.config.clone();
     // Layout and font subsetting are CPU work: keep them off the async workers.
     let bytes = tokio::task::spawn_blocking(move || {
@@ -126,7 +127,7 @@ async fn report_page(
     Path(code): Path<String>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code)
+    let doc = report_doc::document(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     html(&doc, &code).or_page(&ctx)

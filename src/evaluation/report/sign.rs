@@ -1,23 +1,20 @@
 //! The members' acts on the report (实施条例 第53条): a passkey signature over the report's
 //! SHA-256, or a dissent with its written reason; one act per member, never changed.
 
+use crate::evaluation::Env;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::clock::to_millis;
 use crate::evaluation::committee::{self, SignAct, Signature, SigningError};
 use crate::evaluation::review::{self};
-use crate::http::AppState;
-use crate::identity::passkey::{self};
 use crate::store::blob::sha256_hex;
 use crate::store::{Tx, is_unique_violation};
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_opt};
 
 use crate::evaluation::error::EvaluationError;
-use crate::evaluation::service::{
-    Evaluation, acting_member, corrupt, event, load, rulebook, wrong,
-};
+use crate::evaluation::service::{Evaluation, acting_member, event, load, rulebook, wrong};
 
 // ---- 5. the report and its signatures ---------------------------------------------------------
 
@@ -46,7 +43,7 @@ pub(crate) fn report_of(ev: &Evaluation) -> Result<(String, Vec<u8>), Evaluation
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, json_text.as_bytes());
     if sha256_hex(json_text.as_bytes()) != *hex {
-        return Err(EvaluationError::Corrupt("report digest mismatch".into()));
+        return Err(EvaluationError::corrupt("report digest mismatch"));
     }
     Ok((hex.clone(), digest.as_ref().to_vec()))
 }
@@ -94,31 +91,70 @@ pub(crate) async fn ensure_not_signed(
     Ok(())
 }
 
-/// Starts a member's passkey signature over the report: the challenge is the report's
-/// SHA-256. Refused before every score is in (the report does not exist yet).
-pub async fn start_signing(
-    state: &AppState,
+/// What a member signs: the report's SHA-256 (hex, and the bytes that are the passkey
+/// challenge), checked to be the member's to sign now.
+pub struct Challenge {
+    /// The member (user id) who signs.
+    pub member: String,
+    /// The report's SHA-256, hex.
+    pub report_sha256: String,
+    /// The report's SHA-256: the passkey challenge.
+    pub digest: Vec<u8>,
+}
+
+/// The report a member may sign now: refused before every score is in (the report does not
+/// exist yet), to a non-member and to a member who already acted.
+pub async fn challenge(
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
-) -> Result<Value, EvaluationError> {
-    let mut tx = state.db.read().await?;
+) -> Result<Challenge, EvaluationError> {
+    let mut tx = env.db.read().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
     if ev.row.state != "ranked" {
         return Err(wrong("sign the report", &ev));
     }
-    let (hex, digest) = report_of(&ev)?;
+    let (report_sha256, digest) = report_of(&ev)?;
     ensure_not_signed(&mut tx, &ev.tender.tender_id, &member).await?;
-    drop(tx);
-    let (ceremony, options) = passkey::start_signature_for_user(state, &member, &digest)
-        .await
-        .map_err(EvaluationError::Passkey)?;
-    let options = serde_json::to_value(&options).map_err(corrupt)?;
-    Ok(json!({"ceremony_id": ceremony, "options": options, "report_sha256": hex}))
+    Ok(Challenge {
+        member,
+        report_sha256,
+        digest,
+    })
+}
+
+/// Records a member's verified passkey signature over the report (`credential_id` from the
+/// verified assertion). One act per member, never changed.
+pub async fn record_signature(
+    env: Env<'_>,
+    caller: &Caller,
+    code: &str,
+    c: &Challenge,
+    credential_id: String,
+) -> Result<Value, EvaluationError> {
+    let mut tx = env.db.begin().await?;
+    let ev = load(&mut tx, code).await?;
+    let act = Signature {
+        member: c.member.clone(),
+        act: SignAct::Signed,
+    };
+    let out = record_act(
+        env,
+        caller,
+        &mut tx,
+        &ev,
+        &act,
+        &c.report_sha256,
+        Some(credential_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 pub(crate) async fn record_act(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     tx: &mut Tx,
     ev: &Evaluation,
@@ -126,7 +162,7 @@ pub(crate) async fn record_act(
     hex: &str,
     credential_id: Option<String>,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
+    let now = env.now;
     let member = act.member.as_str();
     let tid = ev.tender.tender_id.clone();
     let (act_name, reason) = match &act.act {
@@ -166,65 +202,16 @@ pub(crate) async fn record_act(
                "reason": reason}),
     )
     .await?;
-    let book = rulebook(state, &ev.tender)?;
+    let book = rulebook(env.rulebooks, &ev.tender)?;
     let all = signatures(tx, &tid).await?;
     let status = committee::signing_status(&ev.committee(book)?, &all, false)
         .map_err(EvaluationError::Signing)?;
     Ok(json!({"act": act_name, "report_sha256": hex, "complete": status.complete}))
 }
 
-/// Finishes a member's passkey signature: the assertion must be the member's, user-verified,
-/// and over the report's SHA-256. One act per member, never changed.
-pub async fn finish_signing(
-    state: &AppState,
-    caller: &Caller,
-    code: &str,
-    input: &SignFinish,
-) -> Result<Value, EvaluationError> {
-    let credential =
-        passkey::parse_assertion(input.credential.clone()).map_err(EvaluationError::Passkey)?;
-    let mut tx = state.db.read().await?;
-    let ev = load(&mut tx, code).await?;
-    let member = acting_member(&mut tx, &ev, caller).await?;
-    if ev.row.state != "ranked" {
-        return Err(wrong("sign the report", &ev));
-    }
-    let (hex, digest) = report_of(&ev)?;
-    ensure_not_signed(&mut tx, &ev.tender.tender_id, &member).await?;
-    drop(tx);
-    let verified = passkey::verify_signature(
-        state,
-        &caller.actor,
-        &member,
-        &input.ceremony_id,
-        &credential,
-        &digest,
-    )
-    .await
-    .map_err(EvaluationError::Passkey)?;
-    let mut tx = state.db.begin().await?;
-    let ev = load(&mut tx, code).await?;
-    let act = Signature {
-        member: member.clone(),
-        act: SignAct::Signed,
-    };
-    let out = record_act(
-        state,
-        caller,
-        &mut tx,
-        &ev,
-        &act,
-        &hex,
-        Some(verified.credential_id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(out)
-}
-
 /// Records a member's dissent from the report with the written reason (实施条例 第53条).
 pub async fn dissent(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &DissentInput,
@@ -240,7 +227,7 @@ pub async fn dissent(
             ),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
     if ev.row.state != "ranked" {
@@ -256,7 +243,7 @@ pub async fn dissent(
         member: member.clone(),
         act: SignAct::Dissented { reason },
     };
-    let out = record_act(state, caller, &mut tx, &ev, &act, &hex, None).await?;
+    let out = record_act(env, caller, &mut tx, &ev, &act, &hex, None).await?;
     tx.commit().await?;
     Ok(out)
 }

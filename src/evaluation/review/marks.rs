@@ -2,6 +2,7 @@
 //! changed, decided by [`super::decide_review`] when complete; too few valid bids and the
 //! tender fails (流标).
 
+use crate::evaluation::Env;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -9,7 +10,6 @@ use crate::audit::Actor;
 use crate::clock::to_millis;
 use crate::evaluation::ranking::{BidFacts, Outcome};
 use crate::evaluation::review::{self, Mark, ReviewError, ReviewOutcome, Verdict};
-use crate::http::AppState;
 use crate::store::{Tx, is_unique_violation};
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec};
@@ -91,26 +91,26 @@ pub(crate) async fn decided_review(
     let ids: Vec<String> = bids.iter().map(|b| b.bid.clone()).collect();
     review_outcome(tx, ev, &ids)
         .await?
-        .ok_or_else(|| EvaluationError::Corrupt("scoring before the review is decided".into()))
+        .ok_or_else(|| EvaluationError::corrupt("scoring before the review is decided"))
 }
 
 /// Records a member's preliminary review marks (each once, never changed); when every mark
 /// is in, decides the review: the remaining bids go on to scoring, or the tender fails with
 /// too few valid bids (流标).
 pub async fn record_marks(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &MarksInput,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
+    let now = env.now;
     if input.marks.is_empty() || input.marks.len() > MAX_ITEMS_PER_REQUEST {
         return Err(EvaluationError::Invalid(
             "EVALUATION_BAD_MARKS",
             format!("send 1 to {MAX_ITEMS_PER_REQUEST} marks / 请提交评审意见"),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
     if ev.row.state != "review" {
@@ -182,7 +182,7 @@ pub async fn record_marks(
     let mut answer = json!({"recorded": input.marks.len(), "decided": false});
     if let Some(outcome) = review_outcome(&mut tx, &ev, &bids).await? {
         let passed = outcome.passed();
-        let book = rulebook(state, &ev.tender)?;
+        let book = rulebook(env.rulebooks, &ev.tender)?;
         let n = u32::try_from(passed.len()).unwrap_or(u32::MAX);
         event(
             &mut tx,

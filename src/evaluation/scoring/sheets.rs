@@ -2,6 +2,7 @@
 //! once, never changed, nobody sees another's until all are in; the last submission ranks
 //! the bids ([`crate::evaluation::ranking::service::rank_and_report`]).
 
+use crate::evaluation::Env;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,6 @@ use serde_json::{Value, json};
 use crate::clock::to_millis;
 use crate::evaluation::ranking::BidFacts;
 use crate::evaluation::scoring::{self, ScoreSheet, ScoringError, SheetProblem};
-use crate::http::AppState;
 use crate::store::{Tx, is_unique_violation};
 use crate::tender::model::EvaluationMethod;
 use crate::tender::service::Caller;
@@ -74,19 +74,19 @@ pub(crate) async fn all_sheets(
 /// once). The submission's SHA-256 goes into the audit trail; when every member's sheets
 /// are in, the bids are ranked by the tender's method.
 pub async fn submit_scores(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &ScoresInput,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
+    let now = env.now;
     if input.sheets.len() > MAX_ITEMS_PER_REQUEST {
         return Err(EvaluationError::Invalid(
             "EVALUATION_BAD_SHEETS",
             format!("at most {MAX_ITEMS_PER_REQUEST} sheets / 评分表过多"),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
     let tid = ev.tender.tender_id.clone();
@@ -210,7 +210,7 @@ pub async fn submit_scores(
             .collect();
         let (outcome, report_sha256) = rank_and_report(
             &mut tx,
-            state,
+            env,
             &ev,
             now,
             RankInput {

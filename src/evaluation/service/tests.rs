@@ -4,6 +4,8 @@
 use super::*;
 use crate::evaluation::review::CriterionKind;
 use crate::evaluation::review::Verdict;
+use crate::evaluation::routes::env;
+use crate::evaluation::routes::{finish_signing, start_signing};
 use crate::evaluation::scoring::Benchmark;
 use crate::evaluation::scoring::{Aggregation, PriceParams};
 use crate::expert::{DrawRequest, EligibilityRules, Quota};
@@ -236,13 +238,13 @@ pub(crate) async fn events(db: &Db, tid: &str, action: &str) -> Vec<Value> {
 
 /// Started, leader elected, every bid passed the review: ready to score.
 pub(crate) async fn to_scoring(kit: &Kit, fx: &Fixture) {
-    start(&kit.state, &kit.agent, &fx.code, &start_input())
+    start(env(&kit.state), &kit.agent, &fx.code, &start_input())
         .await
         .expect("start");
     let leader = fx.experts[0].user.user_id.clone();
     for e in &fx.experts {
         cast_ballot(
-            &kit.state,
+            env(&kit.state),
             e,
             &fx.code,
             &BallotInput {
@@ -270,7 +272,7 @@ pub(crate) async fn to_scoring(kit: &Kit, fx: &Fixture) {
                 });
             }
         }
-        record_marks(&kit.state, e, &fx.code, &MarksInput { marks })
+        record_marks(env(&kit.state), e, &fx.code, &MarksInput { marks })
             .await
             .expect("marks");
     }
@@ -345,11 +347,11 @@ pub(crate) fn sheets(fx: &Fixture, tech: &[i64]) -> ScoresInput {
 pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 5).await;
     let s = &kit.state;
-    start(s, &kit.agent, &fx.code, &start_input())
+    start(env(s), &kit.agent, &fx.code, &start_input())
         .await
         .expect("start");
     assert_eq!(tender_state(kit.db(), &fx.tender_id).await, "evaluating");
-    let again = start(s, &kit.agent, &fx.code, &start_input()).await;
+    let again = start(env(s), &kit.agent, &fx.code, &start_input()).await;
     assert_eq!(api(again.unwrap_err()).0, 409);
 
     // Leader election: one ballot each, counted when all are in.
@@ -357,17 +359,17 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let ballot = BallotInput {
         candidate: leader.clone(),
     };
-    let first = cast_ballot(s, &fx.experts[0], &fx.code, &ballot)
+    let first = cast_ballot(env(s), &fx.experts[0], &fx.code, &ballot)
         .await
         .unwrap();
     assert_eq!(first["result"], "voted");
-    let twice = cast_ballot(s, &fx.experts[0], &fx.code, &ballot).await;
+    let twice = cast_ballot(env(s), &fx.experts[0], &fx.code, &ballot).await;
     assert_eq!(api(twice.unwrap_err()), (409, "ELECTION_ALREADY_VOTED"));
-    let outsider = cast_ballot(s, &kit.bidder, &fx.code, &ballot).await;
+    let outsider = cast_ballot(env(s), &kit.bidder, &fx.code, &ballot).await;
     assert_eq!(api(outsider.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     let mut last = Value::Null;
     for e in &fx.experts[1..] {
-        last = cast_ballot(s, e, &fx.code, &ballot).await.unwrap();
+        last = cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap();
     }
     assert_eq!(last["result"], "elected");
     assert_eq!(last["leader"], json!(leader));
@@ -387,7 +389,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
             reason: " ".into(),
         }],
     };
-    let r = record_marks(s, &fx.experts[0], &fx.code, &no_reason).await;
+    let r = record_marks(env(s), &fx.experts[0], &fx.code, &no_reason).await;
     assert_eq!(api(r.unwrap_err()), (422, "REVIEW_FAIL_WITHOUT_REASON"));
     for (i, e) in fx.experts.iter().enumerate() {
         let mut marks = Vec::new();
@@ -406,7 +408,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
                 });
             }
         }
-        let answer = record_marks(s, e, &fx.code, &MarksInput { marks })
+        let answer = record_marks(env(s), e, &fx.code, &MarksInput { marks })
             .await
             .unwrap();
         assert_eq!(answer["decided"], json!(i == 4));
@@ -419,7 +421,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
             reason: String::new(),
         }],
     };
-    let r = record_marks(s, &fx.experts[0], &fx.code, &changed).await;
+    let r = record_marks(env(s), &fx.experts[0], &fx.code, &changed).await;
     assert_eq!(api(r.unwrap_err()).0, 409);
     let marks = events(kit.db(), &fx.tender_id, "evaluation.review.mark").await;
     assert_eq!(marks.len(), 5 * 3 * 2);
@@ -437,7 +439,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         [5000, 5520, 5900],
     ];
     for (i, e) in fx.experts.iter().enumerate() {
-        let answer = submit_scores(s, e, &fx.code, &sheets(&fx, &tech[i]))
+        let answer = submit_scores(env(s), e, &fx.code, &sheets(&fx, &tech[i]))
             .await
             .unwrap();
         assert_eq!(answer["all_in"], json!(i == 4));
@@ -445,7 +447,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     }
     let submitted = events(kit.db(), &fx.tender_id, "evaluation.scores.submit").await;
     assert_eq!(submitted.len(), 5);
-    let view = view(s, &fx.experts[0], &fx.code).await.unwrap();
+    let view = view(env(s), &fx.experts[0], &fx.code).await.unwrap();
     assert_eq!(view["state"], "ranked");
     assert_eq!(view["sheets"].as_array().map(Vec::len), Some(15));
     let ranking = &view["ranking"];
@@ -467,7 +469,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         1
     );
     // The agent sees the ranking, never the members or their sheets.
-    let agent_view = super::view(s, &kit.agent, &fx.code).await.unwrap();
+    let agent_view = super::view(env(s), &kit.agent, &fx.code).await.unwrap();
     assert!(agent_view["sheets"].is_null());
     assert!(agent_view.get("committee").is_none());
     assert_eq!(agent_view["ranking"]["candidates"], ranking["candidates"]);
@@ -492,16 +494,18 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let blank = DissentInput {
         reason: "  ".into(),
     };
-    let r = dissent(s, &fx.experts[4], &fx.code, &blank).await;
+    let r = dissent(env(s), &fx.experts[4], &fx.code, &blank).await;
     assert_eq!(api(r.unwrap_err()).0, 422);
     let reason = DissentInput {
         reason: "对投标人B技术方案评分偏高持保留意见".into(),
     };
-    let done = dissent(s, &fx.experts[4], &fx.code, &reason).await.unwrap();
+    let done = dissent(env(s), &fx.experts[4], &fx.code, &reason)
+        .await
+        .unwrap();
     assert_eq!(done["complete"], json!(true));
-    let r = dissent(s, &fx.experts[0], &fx.code, &reason).await;
+    let r = dissent(env(s), &fx.experts[0], &fx.code, &reason).await;
     assert_eq!(api(r.unwrap_err()), (409, "REPORT_ALREADY_SIGNED"));
-    let view = super::view(s, &fx.experts[1], &fx.code).await.unwrap();
+    let view = super::view(env(s), &fx.experts[1], &fx.code).await.unwrap();
     assert_eq!(view["signing"]["complete"], json!(true));
     assert_eq!(view["signing"]["acted"], json!(5));
     let signs = events(kit.db(), &fx.tender_id, "evaluation.report.sign").await;
@@ -522,17 +526,17 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     let ok = [5000, 5000, 5000];
 
     // Nobody sees another's sheets until all are in.
-    submit_scores(s, &fx.experts[0], &fx.code, &sheets(&fx, &ok))
+    submit_scores(env(s), &fx.experts[0], &fx.code, &sheets(&fx, &ok))
         .await
         .unwrap();
-    let v = view(s, &fx.experts[1], &fx.code).await.unwrap();
+    let v = view(env(s), &fx.experts[1], &fx.code).await.unwrap();
     assert_eq!(v["scoring"]["submitted"], json!(1));
     assert_eq!(v["scoring"]["you_submitted"], json!(false));
     assert!(v["sheets"].is_null());
     assert!(v["ranking"].is_null());
-    let v = view(s, &kit.regulator, &fx.code).await.unwrap();
+    let v = view(env(s), &kit.regulator, &fx.code).await.unwrap();
     assert!(v["sheets"].is_null());
-    let stranger = view(s, &kit.bidder, &fx.code).await;
+    let stranger = view(env(s), &kit.bidder, &fx.code).await;
     assert_eq!(api(stranger.unwrap_err()).0, 403);
 
     // The report cannot be signed before every score is in.
@@ -540,12 +544,12 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     assert_eq!(api(r.unwrap_err()), (409, "EVALUATION_WRONG_STATE"));
 
     // A change after submission.
-    let r = submit_scores(s, &fx.experts[0], &fx.code, &sheets(&fx, &[1, 2, 3])).await;
+    let r = submit_scores(env(s), &fx.experts[0], &fx.code, &sheets(&fx, &[1, 2, 3])).await;
     assert_eq!(api(r.unwrap_err()), (409, "SCORES_ALREADY_SUBMITTED"));
 
     // Out of range (技术 is worth 60 points: 0..=6000), with the criterion named.
     let r = submit_scores(
-        s,
+        env(s),
         &fx.experts[1],
         &fx.code,
         &sheets(&fx, &[5000, 6001, 5000]),
@@ -560,21 +564,33 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
             .map(|d| d["problems"][0]["criterion"].clone()),
         Some(json!("技术"))
     );
-    let r = submit_scores(s, &fx.experts[1], &fx.code, &sheets(&fx, &[5000, -1, 5000])).await;
+    let r = submit_scores(
+        env(s),
+        &fx.experts[1],
+        &fx.code,
+        &sheets(&fx, &[5000, -1, 5000]),
+    )
+    .await;
     assert_eq!(api(r.unwrap_err()), (422, "SCORE_OUT_OF_RANGE"));
     // The price is computed, never scored by a member; a sheet missing is refused.
     let mut priced = sheets(&fx, &ok);
     priced.sheets[0].scores.insert("价格".into(), 4000);
-    let r = submit_scores(s, &fx.experts[1], &fx.code, &priced).await;
+    let r = submit_scores(env(s), &fx.experts[1], &fx.code, &priced).await;
     assert_eq!(api(r.unwrap_err()), (422, "PRICE_SCORED_BY_MEMBER"));
-    let r = submit_scores(s, &fx.experts[1], &fx.code, &sheets(&fx, &[5000, 5000])).await;
+    let r = submit_scores(
+        env(s),
+        &fx.experts[1],
+        &fx.code,
+        &sheets(&fx, &[5000, 5000]),
+    )
+    .await;
     assert_eq!(api(r.unwrap_err()), (422, "SCORES_MISSING"));
 
     // A score from someone not on the committee, and from a member no longer checked in.
-    let r = submit_scores(s, &kit.bidder, &fx.code, &sheets(&fx, &ok)).await;
+    let r = submit_scores(env(s), &kit.bidder, &fx.code, &sheets(&fx, &ok)).await;
     assert_eq!(api(r.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     let outsider = user(kit.db(), Role::Expert, None, "active").await;
-    let r = submit_scores(s, &outsider, &fx.code, &sheets(&fx, &ok)).await;
+    let r = submit_scores(env(s), &outsider, &fx.code, &sheets(&fx, &ok)).await;
     assert_eq!(api(r.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     let mut tx = kit.db().begin().await.unwrap();
     q_exec!(
@@ -586,10 +602,10 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     )
     .unwrap();
     tx.commit().await.unwrap();
-    let r = submit_scores(s, &fx.experts[4], &fx.code, &sheets(&fx, &ok)).await;
+    let r = submit_scores(env(s), &fx.experts[4], &fx.code, &sheets(&fx, &ok)).await;
     assert_eq!(api(r.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     // Nothing refused was stored.
-    let v = view(s, &fx.experts[0], &fx.code).await.unwrap();
+    let v = view(env(s), &fx.experts[0], &fx.code).await.unwrap();
     assert_eq!(v["scoring"]["submitted"], json!(1));
     assert_eq!(v["state"], "scoring");
 }
@@ -598,14 +614,14 @@ pub(crate) async fn scenario_start_refusals(kit: &Kit) {
     let s = &kit.state;
     // Not every confirmed expert checked in.
     let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 5, 4).await;
-    let r = start(s, &kit.agent, &fx.code, &start_input()).await;
+    let r = start(env(s), &kit.agent, &fx.code, &start_input()).await;
     assert_eq!(api(r.unwrap_err()), (409, "COMMITTEE_NOT_READY"));
     // Another agency's agent.
-    let r = start(s, &kit.other_agent, &fx.code, &start_input()).await;
+    let r = start(env(s), &kit.other_agent, &fx.code, &start_input()).await;
     assert_eq!(api(r.unwrap_err()).0, 403);
     // Four experts: below the minimum of five (招标投标法 第37条).
     let fx = opened(kit, &[100_000_000, 102_500_000, 140_000_000], 4, 4).await;
-    let r = start(s, &kit.agent, &fx.code, &start_input()).await;
+    let r = start(env(s), &kit.agent, &fx.code, &start_input()).await;
     let e = ApiError::from(r.unwrap_err());
     assert_eq!(e.status.as_u16(), 422);
     assert!(e.message.contains("第37条"), "{}", e.message);
@@ -615,17 +631,17 @@ pub(crate) async fn scenario_start_refusals(kit: &Kit) {
     let rep = user(kit.db(), Role::Agent, Some(&kit.tenderee_org), "active").await;
     let mut input = start_input();
     input.representatives = vec![rep.user.user_id.clone()];
-    let r = start(s, &kit.agent, &fx.code, &input).await;
+    let r = start(env(s), &kit.agent, &fx.code, &input).await;
     assert_eq!(api(r.unwrap_err()).0, 422);
     // A representative who is not of the tenderee.
     input.representatives = vec![kit.bidder.user.user_id.clone()];
-    let r = start(s, &kit.agent, &fx.code, &input).await;
+    let r = start(env(s), &kit.agent, &fx.code, &input).await;
     assert_eq!(api(r.unwrap_err()), (422, "EVALUATION_BAD_REPRESENTATIVE"));
     // Scores before the scoring step.
-    start(s, &kit.agent, &fx.code, &start_input())
+    start(env(s), &kit.agent, &fx.code, &start_input())
         .await
         .unwrap();
-    let r = submit_scores(s, &fx.experts[0], &fx.code, &sheets(&fx, &[1, 1, 1])).await;
+    let r = submit_scores(env(s), &fx.experts[0], &fx.code, &sheets(&fx, &[1, 1, 1])).await;
     assert_eq!(api(r.unwrap_err()), (409, "EVALUATION_WRONG_STATE"));
 }
 

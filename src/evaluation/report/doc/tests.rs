@@ -185,16 +185,16 @@ fn a_report_that_does_not_match_its_digest_is_refused() {
     let tampered = s.json.replacen("技术评分项1", "技术评分项X", 1);
     assert!(matches!(
         build(&tampered, &s.sha256, &ex),
-        Err(ReportError::Corrupt(_))
+        Err(ReportError::Common(crate::error::Common::Corrupt(_)))
     ));
     assert!(matches!(
         build("not json", &sha256_hex(b"not json"), &ex),
-        Err(ReportError::Corrupt(_))
+        Err(ReportError::Common(crate::error::Common::Corrupt(_)))
     ));
     let v2 = s.json.replacen("\"v\":1", "\"v\":2", 1);
     assert!(matches!(
         build(&v2, &sha256_hex(v2.as_bytes()), &ex),
-        Err(ReportError::Corrupt(_))
+        Err(ReportError::Common(crate::error::Common::Corrupt(_)))
     ));
 }
 
