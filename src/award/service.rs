@@ -27,6 +27,8 @@ use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::lifecycle::MoveError;
+use crate::lifecycle::tender::{self, Move, TenderState};
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::rulebook::{MAX_MONEY_FEN, Rulebook, Rulebooks};
@@ -147,6 +149,16 @@ impl Coded for ResultError {
             ResultError::Evaluation(e) => e.details(),
             _ => None,
         }
+    }
+}
+
+/// A refused tender move as the award reports it: moved meanwhile is the wrong state (as
+/// when the guarded update found nothing), anything else a fault.
+pub(crate) fn moved(e: MoveError, action: &'static str, t: &TenderRow) -> ResultError {
+    match e {
+        MoveError::Moved => wrong_tender(action, t),
+        MoveError::NotAllowed { .. } => ResultError::corrupt(e.to_string()),
+        MoveError::Store(s) => s.into(),
     }
 }
 
@@ -573,7 +585,7 @@ pub async fn publish(
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
-    if t.state != "evaluating" {
+    if t.state != TenderState::Evaluating.as_str() {
         return Err(wrong_tender("publish the candidates", &t));
     }
     let ev = evaluation(&mut tx, &t.tender_id).await?;
@@ -592,16 +604,21 @@ pub async fn publish(
     };
     publicity::check_publicity(book, &p).map_err(ResultError::Timing)?;
     let list = candidates(&mut tx, &ev).await?;
-    let seq = audit::append(
+    let seq = tender::transition(
         &mut tx,
         now,
-        &caller.actor,
-        "result.publicity",
-        Some(&t.tender_id),
-        json!({"starts_at": audit::entry_time(now), "ends_at": audit::entry_time(input.ends_at),
+        &t.tender_id,
+        TenderState::Evaluating,
+        TenderState::Publicity,
+        Move::new(
+            &caller.actor,
+            "result.publicity",
+            json!({"starts_at": audit::entry_time(now), "ends_at": audit::entry_time(input.ends_at),
                "candidates": list, "report_sha256": ev.report_sha256}),
+        ),
     )
-    .await?;
+    .await
+    .map_err(|e| moved(e, "publish the candidates", &t))?;
     q_exec!(
         tx,
         "insert into result_publicity (tender_id, starts_at, ends_at, candidates_json, published_by, audit_seq)
@@ -613,15 +630,6 @@ pub async fn publish(
         caller.user.user_id.clone(),
         i64::try_from(seq).unwrap_or(i64::MAX)
     )?;
-    let n = q_exec!(
-        tx,
-        "update tender set state = 'publicity', updated_at = $1 where tender_id = $2 and state = 'evaluating'",
-        to_millis(now),
-        t.tender_id.clone()
-    )?;
-    if n == 0 {
-        return Err(wrong_tender("publish the candidates", &t));
-    }
     let body = format!(
         "{} {}：中标候选人公示至 {}，如有异议请在公示期内提出。/ Candidates published until {}; objections during the publicity.",
         t.code,
@@ -671,7 +679,7 @@ pub async fn raise_objection(
     let book = rulebook(env.rulebooks, &t)?;
     publicity::check_objection_raised(book, &publicity_value(&p, report_at), now)
         .map_err(ResultError::Timing)?;
-    if t.state != "publicity" {
+    if t.state != TenderState::Publicity.as_str() {
         return Err(wrong_tender("object to the result", &t));
     }
     let id = new_id();
@@ -824,12 +832,12 @@ pub async fn award(
     let book = rulebook(env.rulebooks, &t)?;
     let ev = evaluation(&mut tx, &t.tender_id).await?;
     let has_publicity = book.rules.candidate_publicity_min_days.is_some();
-    let expected_state = if has_publicity {
-        "publicity"
+    let from = if has_publicity {
+        TenderState::Publicity
     } else {
-        "evaluating"
+        TenderState::Evaluating
     };
-    if t.state != expected_state || ev.state != "reported" {
+    if t.state != from.as_str() || ev.state != "reported" {
         return Err(wrong_tender("award", &t));
     }
     let report_at = ev
@@ -902,27 +910,22 @@ pub async fn award(
         to_millis(now),
         to_millis(due)
     )?;
-    let n = q_exec!(
-        tx,
-        "update tender set state = 'awarded', updated_at = $1 where tender_id = $2 and state = $3",
-        to_millis(now),
-        t.tender_id.clone(),
-        expected_state.to_string()
-    )?;
-    if n == 0 {
-        return Err(wrong_tender("award", &t));
-    }
-    audit::append(
+    tender::transition(
         &mut tx,
         now,
-        &caller.actor,
-        "result.award",
-        Some(&t.tender_id),
-        json!({"bid_id": bid_id, "winner_org_id": winner_org, "winner": winner_name,
+        &t.tender_id,
+        from,
+        TenderState::Awarded,
+        Move::new(
+            &caller.actor,
+            "result.award",
+            json!({"bid_id": bid_id, "winner_org_id": winner_org, "winner": winner_name,
                "price_fen": price_fen, "candidate_rank": rank, "reason": reason,
                "contract_due": audit::entry_time(due), "report_sha256": ev.report_sha256}),
+        ),
     )
-    .await?;
+    .await
+    .map_err(|e| moved(e, "award", &t))?;
     // The report with every score becomes public with the result: anyone can recompute the
     // sheet digests that went into the trail when the scores were submitted, and the report
     // digest every member signed.
@@ -1023,7 +1026,7 @@ pub async fn record_contract(
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
-    if t.state != "awarded" {
+    if t.state != TenderState::Awarded.as_str() {
         return Err(wrong_tender("record the contract", &t));
     }
     let (awarded_at, winner_org, price_fen): (i64, String, i64) = q_one!(
@@ -1050,26 +1053,22 @@ pub async fn record_contract(
         caller.user.user_id.clone(),
         to_millis(now)
     )?;
-    let n = q_exec!(
-        tx,
-        "update tender set state = 'contracted', updated_at = $1 where tender_id = $2 and state = 'awarded'",
-        to_millis(now),
-        t.tender_id.clone()
-    )?;
-    if n == 0 {
-        return Err(wrong_tender("record the contract", &t));
-    }
-    audit::append(
+    tender::transition(
         &mut tx,
         now,
-        &caller.actor,
-        "result.contract",
-        Some(&t.tender_id),
-        json!({"signed_at": audit::entry_time(input.signed_at), "amount_fen": input.amount_fen,
+        &t.tender_id,
+        TenderState::Awarded,
+        TenderState::Contracted,
+        Move::new(
+            &caller.actor,
+            "result.contract",
+            json!({"signed_at": audit::entry_time(input.signed_at), "amount_fen": input.amount_fen,
                "award_price_fen": price_fen, "winner_org_id": winner_org,
                "document_sha256": digest}),
+        ),
     )
-    .await?;
+    .await
+    .map_err(|e| moved(e, "record the contract", &t))?;
     tx.commit().await?;
     Ok(json!({"signed_at": input.signed_at, "amount_fen": input.amount_fen}))
 }

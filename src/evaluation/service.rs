@@ -35,6 +35,8 @@ use super::scoring::ScoringPlan;
 use crate::audit::{self, Actor, Stage};
 use crate::clock::{from_millis, to_millis};
 use crate::identity::Role;
+use crate::lifecycle::MoveError;
+use crate::lifecycle::tender::{self, Move, TenderState};
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::EvaluationMethod;
@@ -333,22 +335,36 @@ pub(crate) async fn fail(
         tid.to_string(),
         from.to_string()
     )?;
-    q_exec!(
-        tx,
-        "update tender set state = 'failed', updated_at = $1 where tender_id = $2 and state = 'evaluating'",
-        to_millis(now),
-        tid.to_string()
-    )?;
-    event(
+    tender::transition(
         tx,
         now,
-        &Actor::system(),
-        "evaluation.failed",
         tid,
-        json!({"outcome": outcome}),
+        TenderState::Evaluating,
+        TenderState::Failed,
+        Move::new(
+            &Actor::system(),
+            "evaluation.failed",
+            json!({"outcome": outcome}),
+        )
+        .withheld_until(Stage::Award),
     )
-    .await?;
+    .await
+    .map_err(|e| moved(e, "fail the evaluation", "evaluating"))?;
     Ok(())
+}
+
+/// A refused tender move as the evaluation reports it: moved meanwhile is the wrong state
+/// (as when the guarded update found nothing), anything else a fault.
+pub(crate) fn moved(e: MoveError, action: &'static str, state: &str) -> EvaluationError {
+    match e {
+        MoveError::Moved => EvaluationError::WrongState {
+            action,
+            what: "tender",
+            state: state.to_string(),
+        },
+        MoveError::NotAllowed { .. } => EvaluationError::corrupt(e.to_string()),
+        MoveError::Store(s) => s.into(),
+    }
 }
 
 #[cfg(test)]

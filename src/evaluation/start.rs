@@ -20,11 +20,14 @@ use crate::tender::model::Criterion;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_opt};
 
+use crate::audit::Stage;
 use crate::evaluation::error::EvaluationError;
+use crate::evaluation::service::moved;
 use crate::evaluation::service::{
     MAX_CRITERION_CHARS, MAX_REVIEW_CRITERIA, acting_member, corrupt, event, load, owns, rulebook,
     tender_by_code, wrong,
 };
+use crate::lifecycle::tender::{self, Move, TenderState};
 
 /// `POST /api/v1/tenders/{code}/evaluation`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -96,7 +99,7 @@ pub async fn start(
             "only the tender's agent may start the evaluation / 仅本项目招标代理可启动评标",
         ));
     }
-    if tender.state != "opened" {
+    if tender.state != TenderState::Opened.as_str() {
         return Err(EvaluationError::WrongState {
             action: "start the evaluation",
             what: "tender",
@@ -181,29 +184,18 @@ pub async fn start(
             e.into()
         }
     })?;
-    let n = q_exec!(
-        tx,
-        "update tender set state = 'evaluating', updated_at = $1 where tender_id = $2 and state = 'opened'",
-        to_millis(now),
-        tender.tender_id.clone()
-    )?;
-    if n == 0 {
-        return Err(EvaluationError::WrongState {
-            action: "start the evaluation",
-            what: "tender",
-            state: tender.state.clone(),
-        });
-    }
-    event(
+    tender::transition(
         &mut tx,
         now,
-        &caller.actor,
-        "evaluation.start",
         &tender.tender_id,
-        json!({"members": members, "review_criteria": input.review_criteria, "review_rule": rule,
-               "plan": plan, "method": tender.evaluation_method}),
+        TenderState::Opened,
+        TenderState::Evaluating,
+        Move::new(&caller.actor, "evaluation.start", json!({"members": members, "review_criteria": input.review_criteria, "review_rule": rule,
+               "plan": plan, "method": tender.evaluation_method}))
+        .withheld_until(Stage::Award),
     )
-    .await?;
+    .await
+    .map_err(|e| moved(e, "start the evaluation", &tender.state))?;
     tx.commit().await?;
     Ok(json!({"state": "electing", "members": members.len(), "election_round": 1}))
 }

@@ -162,6 +162,7 @@ mod tests {
     use crate::evaluation::report::pdf::tests::{font_or_skip, pdf_text};
     use crate::identity::Role;
     use crate::ids::new_id;
+    use crate::lifecycle::tender::{TenderState, force_state};
     use crate::q_exec;
     use crate::store::blob::sha256_hex;
     use crate::tender::service as tenders;
@@ -169,6 +170,7 @@ mod tests {
 
     struct Fixture {
         code: String,
+        tender_id: String,
         members: Vec<Caller>,
         sha256: String,
     }
@@ -250,15 +252,11 @@ mod tests {
             member_ids[1].clone()
         )
         .unwrap();
-        q_exec!(
-            tx,
-            "update tender set state = 'evaluating' where tender_id = $1",
-            tid.clone()
-        )
-        .unwrap();
         tx.commit().await.unwrap();
+        force_state(kit.db(), &tid, TenderState::Evaluating).await;
         Fixture {
             code,
+            tender_id: tid,
             members,
             sha256: s.sha256,
         }
@@ -396,14 +394,7 @@ mod tests {
         assert!(html.contains("cred-member-1") && html.contains("价格分计算有误"));
 
         // After the award, the owning agent and operators see the committee as signed.
-        let mut tx = kit.db().begin().await.unwrap();
-        q_exec!(
-            tx,
-            "update tender set state = 'awarded' where code = $1",
-            fx.code.clone()
-        )
-        .unwrap();
-        tx.commit().await.unwrap();
+        force_state(kit.db(), &fx.tender_id, TenderState::Awarded).await;
         for who in [&kit.agent, &operator] {
             let (st, resp) = get(state, kit.ctx(who), &fx.code, Kind::Json).await;
             assert_eq!(st, 200);

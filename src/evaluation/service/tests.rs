@@ -12,6 +12,7 @@ use crate::expert::{DrawRequest, EligibilityRules, Quota};
 use crate::http::ApiError;
 use crate::identity::passkey;
 use crate::ids::new_id;
+use crate::lifecycle::tender::{TenderState, force_state};
 use crate::q_one;
 use crate::store::Db;
 use crate::tender::service::{self as tenders, NewDocument};
@@ -99,12 +100,6 @@ pub(crate) async fn opened(kit: &Kit, prices: &[i64], drawn: usize, checked_in: 
         json!({"bids": record}).to_string()
     )
     .unwrap();
-    q_exec!(
-        tx,
-        "update tender set state = 'opened' where tender_id = $1",
-        tid.clone()
-    )
-    .unwrap();
     let draw_id = new_id();
     let request = DrawRequest {
         tender_id: tid.clone(),
@@ -171,6 +166,7 @@ pub(crate) async fn opened(kit: &Kit, prices: &[i64], drawn: usize, checked_in: 
         }
     }
     tx.commit().await.unwrap();
+    force_state(db, &tid, TenderState::Opened).await;
     Fixture {
         code,
         tender_id: tid,
