@@ -152,6 +152,45 @@ impl Coded for ResultError {
     }
 }
 
+/// Who won, as the notices name it.
+struct Winner<'a> {
+    org_id: &'a str,
+    name: &'a str,
+    price_fen: i64,
+    contract_due: DateTime<Utc>,
+}
+
+/// The award notice (中标通知书) to the winner and the result notice to every other bidder,
+/// in the award's transaction.
+async fn notify_award(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    t: &TenderRow,
+    w: &Winner<'_>,
+) -> Result<(), ResultError> {
+    let award_body = format!(
+        "中标通知书：{} {}，贵单位为中标人，中标价 {} 元；请于 {} 前签订书面合同（招标投标法 第46条）。/ Award notice: you are the successful bidder at {} fen; sign the contract by {}.",
+        t.code,
+        t.name,
+        crate::money::yuan(w.price_fen),
+        crate::clock::cst(to_millis(w.contract_due)),
+        w.price_fen,
+        w.contract_due.to_rfc3339()
+    );
+    let result_body = format!(
+        "中标结果通知书：{} {}，中标人为 {}。/ Result notice: the contract was awarded to {}.",
+        t.code, t.name, w.name, w.name
+    );
+    for org in bidder_orgs(tx, &t.tender_id).await? {
+        if org == w.org_id {
+            notify_org(tx, now, &org, &t.tender_id, "result.award", &award_body).await?;
+        } else {
+            notify_org(tx, now, &org, &t.tender_id, "result.notice", &result_body).await?;
+        }
+    }
+    Ok(())
+}
+
 /// A refused tender move as the award reports it: moved meanwhile is the wrong state (as
 /// when the guarded update found nothing), anything else a fault.
 pub(crate) fn moved(e: MoveError, action: &'static str, t: &TenderRow) -> ResultError {
@@ -947,42 +986,18 @@ pub async fn award(
     let revealed = reveal_draws_in(&mut tx, now, &caller.actor, &t.tender_id)
         .await
         .map_err(ResultError::Expert)?;
-    let award_body = format!(
-        "中标通知书：{} {}，贵单位为中标人，中标价 {} 元；请于 {} 前签订书面合同（招标投标法 第46条）。/ Award notice: you are the successful bidder at {} fen; sign the contract by {}.",
-        t.code,
-        t.name,
-        crate::money::yuan(price_fen),
-        crate::clock::cst(to_millis(due)),
-        price_fen,
-        due.to_rfc3339()
-    );
-    let result_body = format!(
-        "中标结果通知书：{} {}，中标人为 {}。/ Result notice: the contract was awarded to {}.",
-        t.code, t.name, winner_name, winner_name
-    );
-    for org in bidder_orgs(&mut tx, &t.tender_id).await? {
-        if org == winner_org {
-            notify_org(
-                &mut tx,
-                now,
-                &org,
-                &t.tender_id,
-                "result.award",
-                &award_body,
-            )
-            .await?;
-        } else {
-            notify_org(
-                &mut tx,
-                now,
-                &org,
-                &t.tender_id,
-                "result.notice",
-                &result_body,
-            )
-            .await?;
-        }
-    }
+    notify_award(
+        &mut tx,
+        now,
+        &t,
+        &Winner {
+            org_id: &winner_org,
+            name: &winner_name,
+            price_fen,
+            contract_due: due,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(
         json!({"bid_id": bid_id, "winner": winner_name, "price_fen": price_fen,

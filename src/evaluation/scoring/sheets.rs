@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::clock::to_millis;
 use crate::evaluation::ranking::BidFacts;
-use crate::evaluation::scoring::{self, ScoreSheet, ScoringError, SheetProblem};
+use crate::evaluation::scoring::{self, ScoreSheet, ScoringError, ScoringPlan, SheetProblem};
 use crate::store::{Tx, is_unique_violation};
 use crate::tender::model::EvaluationMethod;
 use crate::tender::service::Caller;
@@ -112,54 +112,7 @@ pub async fn submit_scores(
     let outcome_of_review = decided_review(&mut tx, &ev, &bids).await?;
     let passed = outcome_of_review.passed();
 
-    let mut problems = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut sheets = Vec::with_capacity(input.sheets.len());
-    for s in &input.sheets {
-        if !passed.contains(&s.bid_id) {
-            problems.push(SheetProblem::UnknownBid {
-                bid: s.bid_id.clone(),
-            });
-            continue;
-        }
-        if !seen.insert(s.bid_id.as_str()) {
-            problems.push(SheetProblem::Duplicate {
-                expert: member.clone(),
-                bid: s.bid_id.clone(),
-            });
-            continue;
-        }
-        let sheet = ScoreSheet {
-            expert: member.clone(),
-            bid: s.bid_id.clone(),
-            scores: s.scores.clone(),
-        };
-        if let Err(ScoringError::Sheets(p)) = scoring::check_sheet(&ev.plan, &sheet) {
-            problems.extend(p);
-        }
-        sheets.push(sheet);
-    }
-    // A submission is final, so it must be complete.
-    for b in &passed {
-        let sheet = sheets.iter().find(|s| &s.bid == b);
-        let missing: Vec<String> = ev
-            .plan
-            .criteria
-            .iter()
-            .filter(|c| !sheet.is_some_and(|s| s.scores.contains_key(&c.name)))
-            .map(|c| c.name.clone())
-            .collect();
-        if !missing.is_empty() {
-            problems.push(SheetProblem::Missing {
-                expert: member.clone(),
-                bid: b.clone(),
-                criteria: missing,
-            });
-        }
-    }
-    if !problems.is_empty() {
-        return Err(EvaluationError::Scoring(ScoringError::Sheets(problems)));
-    }
+    let sheets = checked_sheets(&ev.plan, &member, &passed, &input.sheets)?;
     let digest = canonical_sha256(&json!({
         "tender_id": tid, "member": member,
         "sheets": sheets.iter().map(|s| json!({"bid_id": s.bid, "scores": s.scores})).collect::<Vec<_>>(),
@@ -228,4 +181,64 @@ pub async fn submit_scores(
     }
     tx.commit().await?;
     Ok(answer)
+}
+
+/// The member's sheets as submitted, checked all at once: every sheet for a bid still in the
+/// evaluation, once, each score in range, nothing missing (a submission is final). Every
+/// problem is reported, not just the first.
+fn checked_sheets(
+    plan: &ScoringPlan,
+    member: &str,
+    passed: &[String],
+    input: &[SheetInput],
+) -> Result<Vec<ScoreSheet>, EvaluationError> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut sheets = Vec::with_capacity(input.len());
+    for s in input {
+        if !passed.contains(&s.bid_id) {
+            problems.push(SheetProblem::UnknownBid {
+                bid: s.bid_id.clone(),
+            });
+            continue;
+        }
+        if !seen.insert(s.bid_id.as_str()) {
+            problems.push(SheetProblem::Duplicate {
+                expert: member.to_string(),
+                bid: s.bid_id.clone(),
+            });
+            continue;
+        }
+        let sheet = ScoreSheet {
+            expert: member.to_string(),
+            bid: s.bid_id.clone(),
+            scores: s.scores.clone(),
+        };
+        if let Err(ScoringError::Sheets(p)) = scoring::check_sheet(plan, &sheet) {
+            problems.extend(p);
+        }
+        sheets.push(sheet);
+    }
+    // A submission is final, so it must be complete.
+    for b in passed {
+        let sheet = sheets.iter().find(|s| &s.bid == b);
+        let missing: Vec<String> = plan
+            .criteria
+            .iter()
+            .filter(|c| !sheet.is_some_and(|s| s.scores.contains_key(&c.name)))
+            .map(|c| c.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            problems.push(SheetProblem::Missing {
+                expert: member.to_string(),
+                bid: b.clone(),
+                criteria: missing,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(sheets)
+    } else {
+        Err(EvaluationError::Scoring(ScoringError::Sheets(problems)))
+    }
 }
