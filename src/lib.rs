@@ -4,6 +4,7 @@
 //! owns the database and blob storage, `http` the router and the one error mapping.
 
 pub mod audit;
+pub mod award;
 pub mod bid;
 pub mod bidcli;
 pub mod clock;

@@ -372,17 +372,17 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::tender::routes::router())
         .merge(crate::expert::routes::router())
         .merge(crate::evaluation::routes::router())
-        .merge(crate::evaluation::report_routes::router())
-        .merge(crate::evaluation::result_routes::router());
+        .merge(crate::evaluation::report::routes::router())
+        .merge(crate::award::routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
         .merge(crate::identity::passkey_pages::router())
         .merge(crate::expert::pages::router())
         .merge(crate::evaluation::pages::router())
-        .merge(crate::evaluation::result_pages::router())
-        .merge(crate::evaluation::clarification_pages::router())
-        .merge(crate::evaluation::replacement_pages::router())
+        .merge(crate::award::pages::router())
+        .merge(crate::evaluation::clarification::pages::router())
+        .merge(crate::evaluation::replacement::pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,
         ));

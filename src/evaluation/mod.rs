@@ -14,12 +14,13 @@
 //!   lowest-evaluated-price method, recorded by the leader (service and pure check);
 //! - [`ranking`]: comprehensive scoring (综合评估法) and lowest evaluated price
 //!   (经评审的最低投标价法), at most 3 ranked candidates (实施条例 第53条);
-//! - [`publicity`]: candidate publicity, objections, award and contract timing
-//!   (实施条例 第54条, 招标投标法 第46条).
+//!
+//! What follows the report — publicity, objections, award, contract — is
+//! [`crate::award`].
 //!
 //! Beside the rules live the services that record each step (`service`, `clarification`,
-//! `replacement`, `result`), their JSON routes and their pages (`pages`,
-//! `clarification_pages`, `replacement_pages`, `result_pages`).
+//! `replacement`), their JSON routes and their pages (`pages`,
+//! `clarification::pages`, `replacement::pages`).
 //!
 //! Numbers: money is an integer number of fen (`i64`); scores are integers in hundredths of a
 //! point ([`Hundredths`]), so a criterion weighted 30 (percent) is scored 0..=3000. No float
@@ -29,24 +30,32 @@
 //! writes the formulas down with examples.
 
 pub mod clarification;
-pub mod clarification_pages;
 pub mod committee;
+pub mod error;
 pub mod pages;
 pub mod price_table;
-pub mod publicity;
 pub mod ranking;
 pub mod replacement;
-pub mod replacement_pages;
-pub mod report_doc;
-pub mod report_pdf;
-pub mod report_routes;
-pub mod result;
-pub mod result_pages;
-pub mod result_routes;
+pub mod report;
 pub mod review;
 pub mod routes;
 pub mod scoring;
 pub mod service;
+pub mod start;
+pub mod view;
+
+/// What every evaluation and award step needs besides the caller and its request: the
+/// database, the rulebooks and the time of the request. The HTTP layer builds it from its
+/// state (`routes::env`), tests from their kit; nothing below reads a clock or the state.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// The database.
+    pub db: &'a crate::store::Db,
+    /// The rulebooks by id.
+    pub rulebooks: &'a crate::tender::rulebook::Rulebooks,
+    /// When the request is handled.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
 
 /// A score in hundredths of a point: 8 550 is 85.50 points.
 pub type Hundredths = i64;

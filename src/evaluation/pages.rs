@@ -17,6 +17,7 @@
 //! passkey signature cannot work without script anyway. Nothing here decides a rule: the page
 //! only reads, and the service refuses what is not allowed.
 
+use crate::evaluation::routes::env;
 use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
@@ -942,7 +943,7 @@ async fn evaluation_page(
         ev: None,
         strings: js_strings(ctx.lang),
     };
-    match service::view(&state, &caller, &code).await {
+    match service::view(env(&state), &caller, &code).await {
         Ok(v) => {
             let v: ViewDto = serde_json::from_value(v)
                 .map_err(|e| ApiError::internal(&e))
@@ -951,7 +952,7 @@ async fn evaluation_page(
             page.member = is_member;
             page.ev = Some(ev);
         }
-        Err(EvaluationError::NotFound("evaluation")) => {
+        Err(EvaluationError::Common(crate::error::Common::NotFound("evaluation"))) => {
             let drawn = {
                 let mut tx = state.db.read().await.or_page(&ctx)?;
                 confirmed_expert(&mut tx, &tender.tender_id, &user.user_id)

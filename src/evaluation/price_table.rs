@@ -14,6 +14,7 @@
 //! member replacement that redoes the review voids it with the report
 //! (`evaluation_void`, kind `price_table`).
 
+use crate::evaluation::Env;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,6 @@ use serde_json::{Value, json};
 
 use super::ranking::{Adjustment, BidFacts};
 use super::service::{self, EvaluationError, RankInput};
-use crate::http::AppState;
 use crate::tender::model::EvaluationMethod;
 use crate::tender::rulebook::MAX_MONEY_FEN;
 use crate::tender::service::Caller;
@@ -207,19 +207,19 @@ fn wrong_method() -> EvaluationError {
 /// leader (403), a comprehensive-scoring tender or a step already past (409), any bad line
 /// (422, every problem at once).
 pub async fn record(
-    state: &AppState,
+    env: Env<'_>,
     caller: &Caller,
     code: &str,
     input: &PriceTableInput,
 ) -> Result<Value, EvaluationError> {
-    let now = state.clock.now();
+    let now = env.now;
     if input.adjustments.len() > MAX_ADJUSTMENTS {
         return Err(EvaluationError::Invalid(
             "PRICE_TABLE_TOO_LONG",
             format!("at most {MAX_ADJUSTMENTS} adjustments / 调整项过多"),
         ));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     let member = service::acting_member(&mut tx, &ev, caller).await?;
     if ev.method()? != EvaluationMethod::LowestPrice {
@@ -229,7 +229,7 @@ pub async fn record(
         return Err(service::wrong("record the price comparison table", &ev));
     }
     if ev.row.leader_user_id.as_deref() != Some(member.as_str()) {
-        return Err(EvaluationError::Forbidden(
+        return Err(EvaluationError::forbidden(
             "only the committee leader records the price comparison table, for the committee / 标价比较表由评标委员会组长代表评标委员会录入",
         ));
     }
@@ -255,7 +255,7 @@ pub async fn record(
     .await?;
     let (outcome, report_sha256) = service::rank_and_report(
         &mut tx,
-        state,
+        env,
         &ev,
         now,
         RankInput {
@@ -374,7 +374,8 @@ pub(crate) mod tests {
         assert_eq!(r.candidates, ["b3", "b1", "b2"]);
     }
 
-    use crate::evaluation::report_doc;
+    use crate::evaluation::report::doc as report_doc;
+    use crate::evaluation::routes::env;
     use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring};
     use crate::evaluation::service::{self as svc, ScoresInput};
     use crate::tender::testkit::Kit;
@@ -401,7 +402,7 @@ pub(crate) mod tests {
     }
 
     async fn state_of(kit: &Kit, code: &str) -> String {
-        let v = svc::view(&kit.state, &kit.agent, code).await.unwrap();
+        let v = svc::view(env(&kit.state), &kit.agent, code).await.unwrap();
         v["state"].as_str().unwrap().to_string()
     }
 
@@ -417,15 +418,20 @@ pub(crate) mod tests {
         };
 
         // Refusals, each leaving the evaluation where it was.
-        let not_leader = record(s, &fx.experts[1], &fx.code, &table).await;
+        let not_leader = record(env(s), &fx.experts[1], &fx.code, &table).await;
         assert_eq!(api(not_leader.unwrap_err()), (403, "FORBIDDEN"));
-        let outsider = record(s, &kit.bidder, &fx.code, &table).await;
+        let outsider = record(env(s), &kit.bidder, &fx.code, &table).await;
         assert_eq!(api(outsider.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
-        let scores =
-            svc::submit_scores(s, leader, &fx.code, &sheets(&fx, &[2_000, 2_000, 2_000])).await;
+        let scores = svc::submit_scores(
+            env(s),
+            leader,
+            &fx.code,
+            &sheets(&fx, &[2_000, 2_000, 2_000]),
+        )
+        .await;
         assert_eq!(api(scores.unwrap_err()), (409, "EVALUATION_WRONG_METHOD"));
         let empty_sheets = ScoresInput { sheets: vec![] };
-        let scores = svc::submit_scores(s, &fx.experts[2], &fx.code, &empty_sheets).await;
+        let scores = svc::submit_scores(env(s), &fx.experts[2], &fx.code, &empty_sheets).await;
         assert_eq!(api(scores.unwrap_err()), (409, "EVALUATION_WRONG_METHOD"));
         let bad = PriceTableInput {
             adjustments: vec![
@@ -434,7 +440,7 @@ pub(crate) mod tests {
                 line(&fx.bids[2], -99_000_001, "低于零"),
             ],
         };
-        let e = record(s, leader, &fx.code, &bad).await.unwrap_err();
+        let e = record(env(s), leader, &fx.code, &bad).await.unwrap_err();
         let problems = match &e {
             EvaluationError::PriceTable(p) => p.iter().map(LineProblem::kind).collect::<Vec<_>>(),
             other => panic!("price table problems expected, got {other:?}"),
@@ -453,7 +459,7 @@ pub(crate) mod tests {
 
         // The leader's table ranks at once: b1 98.0 + 2.5 = 100.5, b0 100.0 - 1.0 = 99.0,
         // b2 99.0 (submitted after b0): b0, b2, b1.
-        let done = record(s, leader, &fx.code, &table).await.unwrap();
+        let done = record(env(s), leader, &fx.code, &table).await.unwrap();
         assert_eq!(done["adjustments"], 2);
         assert_eq!(
             done["outcome"]["candidates"],
@@ -461,7 +467,7 @@ pub(crate) mod tests {
         );
         let sha = done["report_sha256"].as_str().unwrap().to_string();
         assert_eq!(state_of(kit, &fx.code).await, "ranked");
-        let again = record(s, leader, &fx.code, &table).await;
+        let again = record(env(s), leader, &fx.code, &table).await;
         assert_eq!(api(again.unwrap_err()), (409, "EVALUATION_WRONG_STATE"));
 
         // One audit event for the table (with its digest), then the ranking.
@@ -476,14 +482,14 @@ pub(crate) mod tests {
         assert_eq!(ranking[0]["payload"]["report_sha256"], json!(sha));
 
         // The members see the table; the report they sign carries it, and the document shows it.
-        let v = svc::view(s, &fx.experts[3], &fx.code).await.unwrap();
+        let v = svc::view(env(s), &fx.experts[3], &fx.code).await.unwrap();
         assert_eq!(v["price_table"][1]["amount_fen"], -1_000_000);
         assert_eq!(
             v["ranking"]["rows"][2]["detail"]["evaluated_price_fen"],
             100_500_000
         );
         assert_eq!(v["report"]["adjustments"], v["price_table"]);
-        let doc = report_doc::document(s, &fx.experts[3], &fx.code)
+        let doc = report_doc::document(env(s), &fx.experts[3], &fx.code)
             .await
             .unwrap();
         let text = report_doc::tests::all_text(&doc);
@@ -497,7 +503,7 @@ pub(crate) mod tests {
         let fx = opened(kit, &[100_000_000, 98_000_000, 99_000_000], 5, 5).await;
         to_scoring(kit, &fx).await;
         let r = record(
-            &kit.state,
+            env(&kit.state),
             &fx.experts[0],
             &fx.code,
             &PriceTableInput {

@@ -10,11 +10,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::price_table::{self, PriceTableInput};
-use super::service::{
-    self, BallotInput, DissentInput, MarksInput, ScoresInput, SignFinish, StartInput,
-};
+use super::service::{self, BallotInput, DissentInput, MarksInput, ScoresInput, StartInput};
 use super::{clarification, replacement};
+use serde_json::{Value, json};
+
+use crate::evaluation::Env;
+use crate::evaluation::error::EvaluationError;
+use crate::evaluation::report::sign::{self, SignFinish};
 use crate::http::{ApiResult, AppState, Ctx};
+use crate::identity::passkey;
 use crate::tender::service::Caller;
 
 async fn start(
@@ -24,7 +28,7 @@ async fn start(
     crate::http::ApiJson(input): crate::http::ApiJson<StartInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::start(&state, &caller, &code, &input).await?;
+    let v = service::start(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -34,7 +38,7 @@ async fn view(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    Ok(Json(service::view(&state, &caller, &code).await?))
+    Ok(Json(service::view(env(&state), &caller, &code).await?))
 }
 
 async fn ballot(
@@ -44,7 +48,7 @@ async fn ballot(
     crate::http::ApiJson(input): crate::http::ApiJson<BallotInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::cast_ballot(&state, &caller, &code, &input).await?;
+    let v = service::cast_ballot(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -55,7 +59,7 @@ async fn marks(
     crate::http::ApiJson(input): crate::http::ApiJson<MarksInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::record_marks(&state, &caller, &code, &input).await?;
+    let v = service::record_marks(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -66,7 +70,7 @@ async fn scores(
     crate::http::ApiJson(input): crate::http::ApiJson<ScoresInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::submit_scores(&state, &caller, &code, &input).await?;
+    let v = service::submit_scores(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -77,7 +81,7 @@ async fn price_table(
     crate::http::ApiJson(input): crate::http::ApiJson<PriceTableInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = price_table::record(&state, &caller, &code, &input).await?;
+    let v = price_table::record(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -87,7 +91,7 @@ async fn sign_start(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    Ok(Json(service::start_signing(&state, &caller, &code).await?))
+    Ok(Json(start_signing(&state, &caller, &code).await?))
 }
 
 async fn sign_finish(
@@ -97,7 +101,7 @@ async fn sign_finish(
     crate::http::ApiJson(input): crate::http::ApiJson<SignFinish>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::finish_signing(&state, &caller, &code, &input).await?;
+    let v = finish_signing(&state, &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -108,7 +112,7 @@ async fn dissent(
     crate::http::ApiJson(input): crate::http::ApiJson<DissentInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = service::dissent(&state, &caller, &code, &input).await?;
+    let v = service::dissent(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -119,7 +123,7 @@ async fn ask_clarification(
     crate::http::ApiJson(input): crate::http::ApiJson<clarification::AskInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = clarification::ask(&state, &caller, &code, &input).await?;
+    let v = clarification::ask(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -129,7 +133,7 @@ async fn list_clarifications(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let items = clarification::list_for_tender(&state, &caller, &code).await?;
+    let items = clarification::list_for_tender(env(&state), &caller, &code).await?;
     Ok(Json(serde_json::json!({ "clarifications": items })))
 }
 
@@ -140,7 +144,7 @@ async fn answer_clarification(
     crate::http::ApiJson(input): crate::http::ApiJson<clarification::AnswerInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = clarification::answer(&state, &caller, &code, &id, &input).await?;
+    let v = clarification::answer(env(&state), &caller, &code, &id, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -149,7 +153,7 @@ async fn my_clarifications(
     ctx: Ctx,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let items = clarification::list_mine(&state, &caller).await?;
+    let items = clarification::list_mine(env(&state), &caller).await?;
     Ok(Json(serde_json::json!({ "clarifications": items })))
 }
 
@@ -160,7 +164,7 @@ async fn start_replacement(
     crate::http::ApiJson(input): crate::http::ApiJson<replacement::StartInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = replacement::start(&state, &caller, &code, &input).await?;
+    let v = replacement::start(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -170,7 +174,7 @@ async fn list_replacements(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let items = replacement::list(&state, &caller, &code).await?;
+    let items = replacement::list(env(&state), &caller, &code).await?;
     Ok(Json(serde_json::json!({ "replacements": items })))
 }
 
@@ -181,8 +185,57 @@ async fn complete_replacement(
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
     Ok(Json(
-        replacement::complete(&state, &caller, &code, &id).await?,
+        replacement::complete(env(&state), &caller, &code, &id).await?,
     ))
+}
+
+/// The evaluation context of a request: its database, rulebooks and time.
+pub(crate) fn env(state: &AppState) -> Env<'_> {
+    Env {
+        db: &state.db,
+        rulebooks: &state.rulebooks,
+        now: state.clock.now(),
+    }
+}
+
+/// Starts a member's passkey signature over the report: the challenge is the report's
+/// SHA-256 ([`sign::challenge`]).
+pub(crate) async fn start_signing(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+) -> Result<Value, EvaluationError> {
+    let c = sign::challenge(env(state), caller, code).await?;
+    let (ceremony, options) = passkey::start_signature_for_user(state, &c.member, &c.digest)
+        .await
+        .map_err(EvaluationError::Passkey)?;
+    let options =
+        serde_json::to_value(&options).map_err(|e| EvaluationError::corrupt(e.to_string()))?;
+    Ok(json!({"ceremony_id": ceremony, "options": options, "report_sha256": c.report_sha256}))
+}
+
+/// Finishes a member's passkey signature: the assertion must be the member's, user-verified,
+/// and over the report's SHA-256; then [`sign::record_signature`].
+pub(crate) async fn finish_signing(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    input: &SignFinish,
+) -> Result<Value, EvaluationError> {
+    let credential =
+        passkey::parse_assertion(input.credential.clone()).map_err(EvaluationError::Passkey)?;
+    let c = sign::challenge(env(state), caller, code).await?;
+    let verified = passkey::verify_signature(
+        state,
+        &caller.actor,
+        &c.member,
+        &input.ceremony_id,
+        &credential,
+        &c.digest,
+    )
+    .await
+    .map_err(EvaluationError::Passkey)?;
+    sign::record_signature(env(state), caller, code, &c, verified.credential_id).await
 }
 
 /// The evaluation routes.

@@ -17,8 +17,8 @@ mod tests {
         include_str!("../identity/passkey_routes.rs"),
         include_str!("../expert/routes.rs"),
         include_str!("../evaluation/routes.rs"),
-        include_str!("../evaluation/report_routes.rs"),
-        include_str!("../evaluation/result_routes.rs"),
+        include_str!("../evaluation/report/routes.rs"),
+        include_str!("../award/routes.rs"),
     ];
 
     fn declared_api_paths() -> Vec<String> {

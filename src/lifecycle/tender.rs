@@ -315,6 +315,8 @@ pub struct Move<'a> {
     pub payload: Value,
     /// The termination reason, for a move to `cancelled`.
     pub cancel_reason: Option<String>,
+    /// The stage until which the event is withheld from the public (it names the committee).
+    pub withheld_until: Option<audit::Stage>,
 }
 
 impl<'a> Move<'a> {
@@ -325,7 +327,14 @@ impl<'a> Move<'a> {
             action,
             payload,
             cancel_reason: None,
+            withheld_until: None,
         }
+    }
+
+    /// The same move with its event withheld from the public until `stage`.
+    pub fn withheld_until(mut self, stage: audit::Stage) -> Self {
+        self.withheld_until = Some(stage);
+        self
     }
 }
 
@@ -391,7 +400,13 @@ pub async fn transition(
     if n == 0 {
         return Err(MoveError::Moved);
     }
-    Ok(audit::append(tx, now, m.actor, m.action, Some(tender_id), m.payload).await?)
+    Ok(match m.withheld_until {
+        Some(stage) => {
+            audit::append_withheld_until(tx, now, m.actor, m.action, tender_id, m.payload, stage)
+                .await?
+        }
+        None => audit::append(tx, now, m.actor, m.action, Some(tender_id), m.payload).await?,
+    })
 }
 
 /// Puts a tender in any state, bypassing the machine: only for tests that need a tender in

@@ -1,7 +1,7 @@
 //! The result API over HTTP (issue 5, item 6): who may call what, and bad input — a missing
 //! login, a stranger, the wrong state, malformed bodies — each refused with a clear error
 //! and nothing stored. The full sequence (report, publicity, objections, award, contract)
-//! runs in the service tests of src/evaluation/result.rs and in the browser test
+//! runs in the service tests of src/award/service.rs and in the browser test
 //! tests/browser/evaluation.mjs.
 
 use reqwest::StatusCode;

@@ -27,6 +27,8 @@
 //! at least 5 members, one highest and one lowest total are dropped first (ties broken by
 //! member id, so the result is deterministic), then the mean. The mean is rounded once.
 
+pub mod sheets;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,8 @@
 //! [`Outcome::Failed`]. Otherwise all valid bids are ranked and at most
 //! [`MAX_CANDIDATES`] (实施条例 第53条) become candidates.
 
+pub mod service;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};

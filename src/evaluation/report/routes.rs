@@ -1,6 +1,6 @@
 //! The evaluation report (评标报告) as documents: the signed JSON bytes, a self-contained
 //! bilingual HTML page and a PDF, for the committee, the owning agent, operators and
-//! regulators only (see [`super::report_doc`]).
+//! regulators only (see [`super::doc`]).
 //!
 //! - `GET /api/v1/tenders/{code}/evaluation/report`: the stored canonical JSON exactly as
 //!   signed (its SHA-256 in `X-Report-SHA256`), so anyone holding it can check the digest;
@@ -14,6 +14,7 @@
 //!
 //! Every answer is `Cache-Control: no-store`: the report is confidential.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -23,8 +24,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::report_doc::{self, ReportDoc};
-use super::report_pdf;
+use super::doc::{self as report_doc, ReportDoc};
+use super::pdf as report_pdf;
 use crate::http::page::{OrPage, PageResult};
 use crate::http::{ApiError, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
@@ -76,7 +77,7 @@ async fn report_json(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let stored = report_doc::load(&state, &caller, &code).await?;
+    let stored = report_doc::load(env(&state), &caller, &code).await?;
     let mut resp = confidential(stored.json.into_response(), "application/json");
     if stored.redacted {
         // Not the signed bytes: say so, and give no digest a reader could test guesses with.
@@ -94,7 +95,7 @@ async fn report_html(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code).await?;
+    let doc = report_doc::document(env(&state), &caller, &code).await?;
     html(&doc, &code)
 }
 
@@ -104,7 +105,7 @@ async fn report_pdf(
     Path(code): Path<String>,
 ) -> ApiResult<Response> {
     let caller = Caller::from_ctx(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code).await?;
+    let doc = report_doc::document(env(&state), &caller, &code).await?;
     let config = state.config.clone();
     // Layout and font subsetting are CPU work: keep them off the async workers.
     let bytes = tokio::task::spawn_blocking(move || {
@@ -126,7 +127,7 @@ async fn report_page(
     Path(code): Path<String>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let doc = report_doc::document(&state, &caller, &code)
+    let doc = report_doc::document(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     html(&doc, &code).or_page(&ctx)
@@ -157,10 +158,11 @@ mod tests {
     use super::*;
     use crate::clock::to_millis;
     use crate::config::Config;
-    use crate::evaluation::report_doc::testdata::sample;
-    use crate::evaluation::report_pdf::tests::{font_or_skip, pdf_text};
+    use crate::evaluation::report::doc::testdata::sample;
+    use crate::evaluation::report::pdf::tests::{font_or_skip, pdf_text};
     use crate::identity::Role;
     use crate::ids::new_id;
+    use crate::lifecycle::tender::{TenderState, force_state};
     use crate::q_exec;
     use crate::store::blob::sha256_hex;
     use crate::tender::service as tenders;
@@ -168,6 +170,7 @@ mod tests {
 
     struct Fixture {
         code: String,
+        tender_id: String,
         members: Vec<Caller>,
         sha256: String,
     }
@@ -249,15 +252,11 @@ mod tests {
             member_ids[1].clone()
         )
         .unwrap();
-        q_exec!(
-            tx,
-            "update tender set state = 'evaluating' where tender_id = $1",
-            tid.clone()
-        )
-        .unwrap();
         tx.commit().await.unwrap();
+        force_state(kit.db(), &tid, TenderState::Evaluating).await;
         Fixture {
             code,
+            tender_id: tid,
             members,
             sha256: s.sha256,
         }
@@ -395,14 +394,7 @@ mod tests {
         assert!(html.contains("cred-member-1") && html.contains("价格分计算有误"));
 
         // After the award, the owning agent and operators see the committee as signed.
-        let mut tx = kit.db().begin().await.unwrap();
-        q_exec!(
-            tx,
-            "update tender set state = 'awarded' where code = $1",
-            fx.code.clone()
-        )
-        .unwrap();
-        tx.commit().await.unwrap();
+        force_state(kit.db(), &fx.tender_id, TenderState::Awarded).await;
         for who in [&kit.agent, &operator] {
             let (st, resp) = get(state, kit.ctx(who), &fx.code, Kind::Json).await;
             assert_eq!(st, 200);

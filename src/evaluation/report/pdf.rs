@@ -1,4 +1,4 @@
-//! The evaluation report document ([`super::report_doc::ReportDoc`]) as a PDF: A4 landscape,
+//! The evaluation report document ([`super::doc::ReportDoc`]) as a PDF: A4 landscape,
 //! one embedded CJK font (subset by krilla to the glyphs used), tables that break across
 //! pages with their heading row repeated, and a running header and footer that carry the
 //! tender code and the report's SHA-256.
@@ -26,7 +26,7 @@ use krilla::text::{Font, GlyphId, KrillaGlyph};
 use skrifa::MetadataProvider;
 use skrifa::instance::{LocationRef, Size};
 
-use super::report_doc::{Block, ReportDoc, ReportError, Table};
+use super::doc::{Block, ReportDoc, ReportError, Table};
 use crate::config::Config;
 
 /// Font files looked for when `report_font` is not set, with the face index to use in a
@@ -671,8 +671,8 @@ pub fn render(doc: &ReportDoc, font: &ReportFont) -> Result<Vec<u8>, ReportError
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 pub(crate) mod tests {
     use super::*;
-    use crate::evaluation::report_doc::testdata::{extras, ids, sample, score};
-    use crate::evaluation::report_doc::{build, points};
+    use crate::evaluation::report::doc::testdata::{extras, ids, sample, score};
+    use crate::evaluation::report::doc::{build, points};
 
     /// The font, or `None` (with a note) outside CI when no CJK font is installed; CI
     /// installs fonts-wqy-microhei, so there a missing font fails the test.

@@ -1,6 +1,6 @@
 //! The member replacement page (更换评标委员会成员, 实施条例 第48条) at
 //! `/tenders/{code}/evaluation/replacements`: server-rendered forms over
-//! [`super::replacement`] that post and come back (post/redirect/get), like the result page.
+//! [`super`] that post and come back (post/redirect/get), like the result page.
 //!
 //! Everyone [`replacement::list`] admits (the owning agent, the committee, regulators) sees the
 //! replacements and their status. The owning agent also gets the form to start one (the
@@ -10,6 +10,7 @@
 //! the expert's confirmation, the check-in — happens on the expert module's draw page
 //! (`/draws/{id}`), which this page links to.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -18,9 +19,11 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::pages::state_label;
-use super::replacement::{self, MAX_REASON_CHARS, MIN_REASON_CHARS, ReplacementError, StartInput};
-use super::service::{self, EvaluationError};
+use super::{
+    self as replacement, MAX_REASON_CHARS, MIN_REASON_CHARS, ReplacementError, StartInput,
+};
+use crate::evaluation::pages::state_label;
+use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::checkin;
 use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
@@ -123,7 +126,7 @@ async fn facts(state: &AppState, caller: &Caller, code: &str) -> Result<Facts, A
 
 async fn page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let list = replacement::list(&state, &caller, &code)
+    let list = replacement::list(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     let f = facts(&state, &caller, &code).await.or_page(&ctx)?;
@@ -201,7 +204,7 @@ async fn start(
         reason: form.reason,
         void_signed_report: ticked(form.void_signed_report.as_deref()),
     };
-    replacement::start(&state, &caller, &code, &input)
+    replacement::start(env(&state), &caller, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -213,7 +216,7 @@ async fn complete(
     Path((code, id)): Path<(String, String)>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    replacement::complete(&state, &caller, &code, &id)
+    replacement::complete(env(&state), &caller, &code, &id)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))

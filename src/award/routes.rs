@@ -1,6 +1,7 @@
 //! JSON API of the result: report delivery, candidate publicity, objections, award and
-//! contract. Handlers parse, call [`super::result`], and map.
+//! contract. Handlers parse, call [`super::service`], and map.
 
+use crate::evaluation::routes::env;
 use axum::extract::State;
 // The API's own Path: a bad parameter is a `{code, message}` 400.
 use crate::http::ApiPath as Path;
@@ -9,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::result::{self, AwardInput, ContractInput, PublicityInput, TextInput};
+use super::service::{self, AwardInput, ContractInput, PublicityInput, TextInput};
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
 
@@ -19,7 +20,9 @@ async fn deliver(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    Ok(Json(result::deliver_report(&state, &caller, &code).await?))
+    Ok(Json(
+        service::deliver_report(env(&state), &caller, &code).await?,
+    ))
 }
 
 async fn publish(
@@ -29,7 +32,7 @@ async fn publish(
     ApiJson(input): ApiJson<PublicityInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = result::publish(&state, &caller, &code, &input).await?;
+    let v = service::publish(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -40,7 +43,7 @@ async fn object(
     ApiJson(input): ApiJson<TextInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = result::raise_objection(&state, &caller, &code, &input).await?;
+    let v = service::raise_objection(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -51,7 +54,7 @@ async fn answer(
     ApiJson(input): ApiJson<TextInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = result::answer_objection(&state, &caller, &code, &id, &input).await?;
+    let v = service::answer_objection(env(&state), &caller, &code, &id, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -62,7 +65,7 @@ async fn award(
     ApiJson(input): ApiJson<AwardInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = result::award(&state, &caller, &code, &input).await?;
+    let v = service::award(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -73,7 +76,7 @@ async fn contract(
     ApiJson(input): ApiJson<ContractInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    let v = result::record_contract(&state, &caller, &code, &input).await?;
+    let v = service::record_contract(env(&state), &caller, &code, &input).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -83,7 +86,9 @@ async fn view(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx).ok();
-    Ok(Json(result::view(&state, caller.as_ref(), &code).await?))
+    Ok(Json(
+        super::view::view(env(&state), caller.as_ref(), &code).await?,
+    ))
 }
 
 /// The result routes.

@@ -15,6 +15,8 @@
 //!
 //! The rulebook has no field for the rule yet; the caller passes it (see docs/evaluation.md).
 
+pub mod marks;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! The clarification pages (澄清, 招标投标法 第39条, 实施条例 第52条): server-rendered forms over
-//! [`super::clarification`] that post and come back (post/redirect/get), like the result page.
+//! [`super`] that post and come back (post/redirect/get), like the result page.
 //!
 //! - `/tenders/{code}/evaluation/clarifications`: every clarification of the tender as
 //!   [`clarification::list_for_tender`] lets the viewer see it (members and regulators with who
@@ -12,6 +12,7 @@
 //! The page decides nothing: the service refuses what is not allowed and its message is shown
 //! as the error page.
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,12 +20,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::clarification::{
-    self, AnswerInput, AskInput, ClarificationError, ClarificationView, DEFAULT_WINDOW_MINUTES,
-    MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_WINDOW_MINUTES, MIN_WINDOW_MINUTES, Status,
+use super::{
+    self as clarification, AnswerInput, AskInput, ClarificationError, ClarificationView,
+    DEFAULT_WINDOW_MINUTES, MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_WINDOW_MINUTES,
+    MIN_WINDOW_MINUTES, Status,
 };
-use super::pages::{BidLabel, bid_labels, state_label};
-use super::service::{self, EvaluationError};
+use crate::evaluation::pages::{BidLabel, bid_labels, state_label};
+use crate::evaluation::service::{self, EvaluationError};
 use crate::http::i18n::Lang;
 use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
@@ -153,7 +155,7 @@ async fn tender_page(
     Path(code): Path<String>,
 ) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let items = clarification::list_for_tender(&state, &caller, &code)
+    let items = clarification::list_for_tender(env(&state), &caller, &code)
         .await
         .or_page(&ctx)?;
     let f = tender_facts(&state, &caller, &code, &items)
@@ -203,7 +205,7 @@ async fn tender_page(
 
 async fn mine_page(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
-    let items = clarification::list_mine(&state, &caller)
+    let items = clarification::list_mine(env(&state), &caller)
         .await
         .or_page(&ctx)?;
     let rows = pending_first(items)
@@ -250,7 +252,7 @@ async fn ask(
         bid_id: form.bid_id,
         question: form.question,
     };
-    clarification::ask(&state, &caller, &code, &input)
+    clarification::ask(env(&state), &caller, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(redirect(&format!(
@@ -274,7 +276,7 @@ async fn answer(
     let input = AnswerInput {
         answer: form.answer,
     };
-    clarification::answer(&state, &caller, &code, &id, &input)
+    clarification::answer(env(&state), &caller, &code, &id, &input)
         .await
         .or_page(&ctx)?;
     Ok(redirect("/clarifications"))

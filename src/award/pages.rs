@@ -2,8 +2,9 @@
 //! and the contract for everyone, with the owning agent's forms (deliver the report, publish,
 //! answer, award, record the contract) and a bidder's objection form. Server-rendered forms
 //! that post to the handlers below and come back here (post/redirect/get); the rules are in
-//! [`super::result`].
+//! [`super::service`].
 
+use crate::evaluation::routes::env;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -12,9 +13,8 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
-use super::result::{
-    self, AwardInput, ContractInput, PublicityInput, ResultError, ResultView, TextInput,
-};
+use super::service::{self, AwardInput, ContractInput, PublicityInput, ResultError, TextInput};
+use super::view::{self, ResultView};
 use crate::http::page::{Base, OrPage, PageResult, render};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
 use crate::identity::Role;
@@ -52,7 +52,7 @@ fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
 
 async fn page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>) -> PageResult {
     let caller = Caller::from_ctx(&ctx).ok();
-    let r = result::view(&state, caller.as_ref(), &code)
+    let r = view::view(env(&state), caller.as_ref(), &code)
         .await
         .or_page(&ctx)?;
     let owner = caller.as_ref().is_some_and(|c| {
@@ -81,12 +81,12 @@ fn back(code: &str) -> axum::response::Response {
 
 fn caller(ctx: &Ctx) -> PageResult<Caller> {
     Caller::from_ctx(ctx)
-        .map_err(|_| ResultError::Forbidden("log in first / 请先登录"))
+        .map_err(|_| ResultError::forbidden("log in first / 请先登录"))
         .or_page(ctx)
 }
 
 async fn deliver(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>) -> PageResult {
-    result::deliver_report(&state, &caller(&ctx)?, &code)
+    service::deliver_report(env(&state), &caller(&ctx)?, &code)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -105,7 +105,7 @@ async fn publish(
 ) -> PageResult {
     let ends_at = parse_time("ends_at", &form.ends_at).or_page(&ctx)?;
     let input = PublicityInput { ends_at };
-    result::publish(&state, &caller(&ctx)?, &code, &input)
+    service::publish(env(&state), &caller(&ctx)?, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -123,7 +123,7 @@ async fn object(
     ApiForm(form): ApiForm<TextForm>,
 ) -> PageResult {
     let input = TextInput { text: form.text };
-    result::raise_objection(&state, &caller(&ctx)?, &code, &input)
+    service::raise_objection(env(&state), &caller(&ctx)?, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -136,7 +136,7 @@ async fn answer(
     ApiForm(form): ApiForm<TextForm>,
 ) -> PageResult {
     let input = TextInput { text: form.text };
-    result::answer_objection(&state, &caller(&ctx)?, &code, &id, &input)
+    service::answer_objection(env(&state), &caller(&ctx)?, &code, &id, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -161,7 +161,7 @@ async fn award(
         bid_id: nonblank(form.bid_id),
         reason: nonblank(form.reason),
     };
-    result::award(&state, &caller(&ctx)?, &code, &input)
+    service::award(env(&state), &caller(&ctx)?, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
@@ -189,7 +189,7 @@ async fn contract(
         amount_fen,
         document_sha256: (!digest.is_empty()).then(|| digest.to_string()),
     };
-    result::record_contract(&state, &caller(&ctx)?, &code, &input)
+    service::record_contract(env(&state), &caller(&ctx)?, &code, &input)
         .await
         .or_page(&ctx)?;
     Ok(back(&code))
