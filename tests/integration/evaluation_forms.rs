@@ -29,6 +29,26 @@ fn assert_page_error(p: &Page, status: StatusCode, code: &str) {
     );
 }
 
+/// The message of an error page, which is in the page's language only (Chinese by default).
+fn page_error_message(p: &Page) -> &str {
+    p.body
+        .split_once("data-code=")
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(m, _)| m)
+        .unwrap_or_default()
+}
+
+/// Asserts that an error page speaks the page's language: Chinese, with no English half.
+#[track_caller]
+fn assert_chinese_only(p: &Page) {
+    let m = page_error_message(p);
+    assert!(
+        m.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) && !m.contains(" / "),
+        "a Chinese message only: {m:?}"
+    );
+}
+
 /// Asserts a refusal of the CSRF guard (a JSON answer, before any handler runs).
 #[track_caller]
 fn assert_csrf_refused(p: &Page) {
@@ -184,7 +204,7 @@ async fn clarification_pages(h: &Harness) {
     ] {
         let p = post(&member, &page, &fields(&ask(q, w), &member_csrf)).await;
         assert_page_error(&p, StatusCode::UNPROCESSABLE_ENTITY, code);
-        assert!(p.body.contains(" / "), "bilingual: {}", p.body);
+        assert_chinese_only(&p);
     }
     let mut stranger = fields(&good, &member_csrf);
     stranger[0].1 = "not-a-bid".into();
@@ -697,7 +717,7 @@ async fn replacement_api_and_page(h: &Harness) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "REPLACEMENT_NOT_A_MEMBER",
         );
-        assert!(p.body.contains(" / "), "bilingual: {}", p.body);
+        assert_chinese_only(&p);
     }
     let long_reason = "因".repeat(2_001);
     for why in ["", "  ", "生病", long_reason.as_str()] {
