@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-//! Service tests of the draw on a real database: SQLite always, PostgreSQL when `SUNBID_TEST_PG` is
+//! Service tests of the draw on a real database: SQLite always, PostgreSQL when `SUNBID_TEST_PG_URL` is
 //! set (the tender kit's convention). PostgreSQL is shared between runs, so each test
 //! gives its experts a region of its own and restricts the draw to it.
 

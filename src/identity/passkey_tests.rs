@@ -1,5 +1,5 @@
 //! Passkey ceremonies driven by webauthn-authenticator-rs's software passkey against a real
-//! database: SQLite always, PostgreSQL when `SUNBID_TEST_PG` is set (the tender kit's
+//! database: SQLite always, PostgreSQL when `SUNBID_TEST_PG_URL` is set (the tender kit's
 //! convention). Covers registration, login, the counter, a replayed assertion, missing user
 //! verification, an expired ceremony, a cloned credential, and document signatures.
 

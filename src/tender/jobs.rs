@@ -407,7 +407,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn jobs_postgres() {
         let Some(kit) = Kit::postgres().await else {
-            eprintln!("SUNBID_TEST_PG not set: skipping the PostgreSQL job tests");
+            eprintln!("SUNBID_TEST_PG_URL not set: skipping the PostgreSQL job tests");
             return;
         };
         scenario_exactly_once(&kit).await;

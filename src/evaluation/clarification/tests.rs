@@ -1,6 +1,6 @@
 //! Tests of clarification requests and answers.
 
-//! Service tests on a real database (SQLite; PostgreSQL with `SUNBID_TEST_PG`), on the
+//! Service tests on a real database (SQLite; PostgreSQL with `SUNBID_TEST_PG_URL`), on the
 //! evaluation service's fixture: a tender in `opened` with bids and checked-in experts.
 
 use super::*;

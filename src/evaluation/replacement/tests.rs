@@ -1,6 +1,6 @@
 //! Tests of replacing a member: withdrawal, the replacement draw, voiding and redoing.
 
-//! Service tests on a real database (SQLite; PostgreSQL with `SUNBID_TEST_PG`) on the
+//! Service tests on a real database (SQLite; PostgreSQL with `SUNBID_TEST_PG_URL`) on the
 //! evaluation service's fixture. The replacement is drawn for real: the fixture's draw is
 //! restricted to a region of this test's own (PostgreSQL is shared between runs) where
 //! two pool experts with logins wait.

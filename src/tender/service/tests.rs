@@ -179,7 +179,7 @@ fn unknown_and_garbage_fields_are_refused() {
     assert!(serde_json::from_value::<TenderInput>(bad_method).is_err());
 }
 
-// ---- scenarios, run on SQLite and (with SUNBID_TEST_PG) on PostgreSQL ---------------
+// ---- scenarios, run on SQLite and (with SUNBID_TEST_PG_URL) on PostgreSQL ---------------
 
 pub(crate) async fn scenario_publish_20_day_rule(kit: &Kit) {
     // 19 days: refused, naming 招标投标法 第24条; nothing changes.
@@ -976,11 +976,11 @@ async fn public_list_sqlite() {
     scenario_public_list(&Kit::sqlite().await).await;
 }
 
-/// The same scenarios on PostgreSQL when `SUNBID_TEST_PG` names an (empty) database.
+/// The same scenarios on PostgreSQL when `SUNBID_TEST_PG_URL` is set (a fresh database).
 #[tokio::test]
 async fn all_scenarios_postgres() {
     let Some(kit) = Kit::postgres().await else {
-        eprintln!("SUNBID_TEST_PG not set: skipping the PostgreSQL tender tests");
+        eprintln!("SUNBID_TEST_PG_URL not set: skipping the PostgreSQL tender tests");
         return;
     };
     scenario_publish_20_day_rule(&kit).await;
