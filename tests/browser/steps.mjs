@@ -128,9 +128,10 @@ export function expertLogin(name) {
 export async function confirmAssignment(page, base, code) {
   await page.goto(`${base}/expert/assignments`);
   const card = page.locator(`article[data-draw]`, { hasText: code });
-  assert.match(await card.textContent(), /notified/);
+  assert.equal(await card.locator("strong[data-value]").getAttribute("data-value"), "notified");
   await Promise.all([page.waitForNavigation(), card.locator(`form[action$="/confirm"] button`).click()]);
-  assert.match(await page.locator(`article[data-draw]`, { hasText: code }).textContent(), /confirmed/);
+  const after = page.locator(`article[data-draw]`, { hasText: code });
+  assert.equal(await after.locator("strong[data-value]").getAttribute("data-value"), "confirmed");
 }
 
 /** Registers a passkey named `name` on the "my passkeys" page with the page's authenticator. */
