@@ -167,7 +167,7 @@ fn corrupt(e: impl std::fmt::Display) -> ResultError {
 // ---- request bodies -------------------------------------------------------------------------
 
 /// `POST /api/v1/tenders/{code}/publicity`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicityInput {
     /// When the publicity ends (RFC 3339); it starts now.
@@ -175,7 +175,7 @@ pub struct PublicityInput {
 }
 
 /// `POST /api/v1/tenders/{code}/result-objections` and the answer to one.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextInput {
     /// The written objection or answer, 1–5000 characters.
@@ -183,7 +183,7 @@ pub struct TextInput {
 }
 
 /// `POST /api/v1/tenders/{code}/award`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwardInput {
     /// The winning bid; default the first-ranked candidate.
@@ -195,7 +195,7 @@ pub struct AwardInput {
 }
 
 /// `POST /api/v1/tenders/{code}/contract`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractInput {
     /// When the contract was signed (RFC 3339), not in the future.
@@ -310,7 +310,7 @@ fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
 }
 
 /// One published candidate (中标候选人): what the public sees.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// 1-based rank.
     pub rank: i64,
@@ -1189,7 +1189,7 @@ pub async fn view(
 }
 
 /// The result as a caller sees it (`GET /api/v1/tenders/{code}/result`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ResultView {
     /// Tender code.
     pub code: String,
@@ -1223,7 +1223,7 @@ pub struct ResultView {
 }
 
 /// The candidate publicity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PublicityView {
     /// Start.
     pub starts_at: DateTime<Utc>,
@@ -1236,7 +1236,7 @@ pub struct PublicityView {
 }
 
 /// One objection.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ObjectionView {
     /// Identifier.
     pub objection_id: String,
@@ -1257,7 +1257,7 @@ pub struct ObjectionView {
 }
 
 /// The award.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AwardView {
     /// Winning bid.
     pub bid_id: String,
@@ -1276,7 +1276,7 @@ pub struct AwardView {
 }
 
 /// The contract record.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ContractView {
     /// When signed.
     pub signed_at: DateTime<Utc>,

@@ -275,8 +275,9 @@ fn sheet_problem_json(p: &SheetProblem) -> Value {
 // ---- request bodies -------------------------------------------------------------------------
 
 /// `POST /api/v1/tenders/{code}/evaluation`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EvaluationStart)]
 pub struct StartInput {
     /// User ids of the tenderee's representatives (active users of the tenderee).
     #[serde(default)]
@@ -295,7 +296,7 @@ pub struct StartInput {
 }
 
 /// `POST …/evaluation/ballots`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BallotInput {
     /// The member voted for (a user id; may be the voter).
@@ -304,7 +305,7 @@ pub struct BallotInput {
 }
 
 /// One preliminary review mark as sent.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkInput {
     /// The bid.
@@ -319,7 +320,7 @@ pub struct MarkInput {
 }
 
 /// `POST …/evaluation/review-marks`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarksInput {
     /// The marks.
@@ -327,7 +328,7 @@ pub struct MarksInput {
 }
 
 /// One bid's scores as sent.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SheetInput {
     /// The bid.
@@ -337,7 +338,7 @@ pub struct SheetInput {
 }
 
 /// `POST …/evaluation/scores`: every remaining bid, submitted once.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoresInput {
     /// One sheet per bid that passed the preliminary review.
@@ -1352,7 +1353,7 @@ pub(super) async fn rank_and_report(
 // ---- 5. the report and its signatures ---------------------------------------------------------
 
 /// `POST …/evaluation/report/sign/finish`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignFinish {
     /// From `report/sign/start`.
@@ -1362,7 +1363,7 @@ pub struct SignFinish {
 }
 
 /// `POST …/evaluation/report/dissent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DissentInput {
     /// The written reason (书面说明), 1–2000 characters.

@@ -30,7 +30,7 @@ pub const MAX_LIST: i64 = 500;
 
 /// A declared conflict: an organisation the expert is related to (a relative's employer,
 /// an economic interest), with the relation in the expert's words.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conflict {
     /// The organisation.
@@ -40,7 +40,7 @@ pub struct Conflict {
 }
 
 /// `POST /api/v1/experts` and `PUT /api/v1/experts/{id}`: the whole profile.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpertInput {
     /// Full name.
@@ -74,7 +74,7 @@ pub struct ExpertInput {
 }
 
 /// `PUT /api/v1/experts/me`: what experts keep themselves.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelfEdit {
     /// New region.
@@ -89,7 +89,7 @@ pub struct SelfEdit {
 }
 
 /// Suspend, bar or reinstate: the reason is required.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusInput {
     /// Why (1–2000 characters).
@@ -97,8 +97,9 @@ pub struct StatusInput {
 }
 
 /// List filters.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExpertFilter {
     /// Words of the name.
     #[serde(default)]
@@ -142,7 +143,7 @@ pub struct Profile {
 }
 
 /// An expert as the API shows it to operators, regulators and the expert.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExpertView {
     /// Id.
     pub expert_id: String,
@@ -971,7 +972,7 @@ pub(crate) async fn load_pool(tx: &mut Tx) -> Result<Vec<Expert>, ExpertError> {
 // ---- CSV import ---------------------------------------------------------------------
 
 /// One rejected CSV row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
     /// The row number as a spreadsheet shows it (the header is row 1).
     pub row: usize,
@@ -982,7 +983,7 @@ pub struct RejectedRow {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Ids of the experts added, in file order.
     pub imported: Vec<String>,

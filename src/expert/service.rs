@@ -329,7 +329,7 @@ const DRAWABLE: [&str; 4] = ["published", "closed", "opened", "evaluating"];
 // ---- the draw request ---------------------------------------------------------------------
 
 /// One quota as requested.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaInput {
     /// Specialty code, alias or name.
@@ -342,7 +342,7 @@ pub struct QuotaInput {
 }
 
 /// `POST /api/v1/tenders/{code}/draws`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrawRequestInput {
     /// The regulator-role user present as supervisor.
@@ -842,7 +842,7 @@ pub async fn request_draw(
 
 /// One entry of the replay pool: an eligible expert and the quotas (in request order) whose
 /// specialty they match. Published after the award instead of the people's profiles.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PoolEntry {
     /// Expert id.
     pub id: String,
@@ -1211,7 +1211,7 @@ async fn schedule_confirm_job(
 // ---- confirmation, decline, replacement ---------------------------------------------------
 
 /// `POST …/decline`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineInput {
     /// Why (optional, kept for the regulator).
@@ -1458,7 +1458,7 @@ pub enum Visibility {
 }
 
 /// One member or alternate of a draw.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     /// Anonymous number within the tender.
     pub member_no: i64,
@@ -1488,7 +1488,7 @@ pub struct MemberView {
 }
 
 /// A quota as requested and, once drawn, its public counts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QuotaView {
     /// Specialty code.
     pub specialty: String,
@@ -1503,7 +1503,7 @@ pub struct QuotaView {
 }
 
 /// A draw as one viewer may see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DrawView {
     /// Id.
     pub draw_id: String,
@@ -1786,7 +1786,7 @@ pub async fn list_draws(
 }
 
 /// An expert's own assignment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MyAssignment {
     /// The draw.
     pub draw_id: String,
@@ -1970,7 +1970,7 @@ pub(crate) async fn reveal_draws_in(
 }
 
 /// What anyone can fetch about a revealed draw (`GET /api/v1/draws/{id}/public`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicDrawRecord {
     /// Draw id.
     pub draw_id: String,

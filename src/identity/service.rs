@@ -117,7 +117,7 @@ impl From<IdentityError> for ApiError {
 
 /// A bidder company's self-registration with its first user.
 // No `Debug`: it carries a password, which must never reach a log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCompany {
     /// Registered company name.
@@ -133,7 +133,7 @@ pub struct RegisterCompany {
 }
 
 /// A new organisation created by the operator.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     /// Kind.
@@ -147,7 +147,7 @@ pub struct NewOrg {
 
 /// A new user created by the operator (or `sunbid user create`).
 // No `Debug`: it carries a password, which must never reach a log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
