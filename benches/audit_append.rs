@@ -2,6 +2,10 @@
 //! concurrent writers: one event per transaction (how state changes append today) and
 //! batches of events per transaction (bulk appends under load). Figures: docs/BENCHMARKS.md.
 
+// Benchmark harness: a failed setup step should stop the run loudly (crate-wide lints
+// deny these in the platform's own code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

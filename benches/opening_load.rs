@@ -11,6 +11,7 @@
 //!
 //! `OPENING_LOAD_N` (default 1000), `OPENING_LOAD_PART` (bytes, default 1 MiB).
 //! `cargo bench --bench opening_load`. Figures: docs/BENCHMARKS.md.
+
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};

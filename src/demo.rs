@@ -14,18 +14,20 @@ use ring::rand::SystemRandom;
 use crate::audit::Actor;
 use crate::bid::service::UploadMeta;
 use crate::clock::OffsetClock;
+// Start-up code that drives the tender and bid services the way a request would; those still
+// take `AppState` (a clock set back in time for the past-deadline tenders included).
 use crate::http::AppState;
-use crate::http::ctx::SessionUser;
 use crate::identity::model::{OrgKind, Role};
 use crate::identity::service::{NewOrg, NewUser, create_org, create_user};
 use crate::identity::uscc;
+use crate::identity::{Caller, SessionUser};
 use crate::q_one;
 use crate::seal::{PartInfo, PublicKey, seal_stream};
 use crate::tender::model::{
     AmendmentInput, AnswerInput, Criterion, EvaluationMethod, ExpertQuota, QuestionInput,
     TenderInput,
 };
-use crate::tender::service::{self as tenders, Caller, NewDocument};
+use crate::tender::service::{self as tenders, NewDocument};
 
 /// The password of every demo account (printed at start; demo data is not for production).
 pub const DEMO_PASSWORD: &str = "sunbid-demo-2026";

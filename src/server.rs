@@ -411,6 +411,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .method_not_allowed_fallback(http::error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::csrf::guard))
+        .layer(axum::middleware::from_fn(http::error::localise))
         .layer(axum::middleware::from_fn(http::ops::track_metrics))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -1661,22 +1661,8 @@ async fn http_contract_sqlite() {
 /// key test reads the copy of the blob directory plus every text column of the database).
 #[tokio::test]
 async fn all_scenarios_postgres() {
-    let Ok(admin) = std::env::var("SUNBID_TEST_PG_URL") else {
-        eprintln!("SUNBID_TEST_PG_URL not set: skipping the PostgreSQL sealed-bid tests");
+    let Some(url) = crate::store::testdb::fresh_postgres("sunbid_bid").await else {
         return;
-    };
-    use sqlx::Connection;
-    let name = format!("sunbid_bid_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("admin connection");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => admin.clone(),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let kit = Kit::build(url.clone(), dir, false).await;
@@ -1703,11 +1689,7 @@ async fn all_scenarios_postgres() {
     };
     scenario_stolen_copy_reveals_nothing(&kit, &dump).await;
     kit.state.db.close().await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {name} with (force)"
-    )))
-    .execute(&mut conn)
-    .await;
+    crate::store::testdb::drop_postgres(&url).await;
 }
 
 /// The PostgreSQL variant of the thief's copy: every column of every table, as text.

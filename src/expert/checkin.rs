@@ -12,19 +12,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::answer::{ASSIGNMENT_COLS, AssignmentRow};
+use super::error::ExpertError;
 use super::pool;
-use super::service::{
-    ASSIGNMENT_COLS, AssignmentRow, ExpertError, MemberView, Visibility, load_draw, member_views,
-    record_view, tender_by_code, visibility,
-};
+use super::request::load_draw;
+use super::view::{MemberView, Visibility, member_views, record_view, visibility};
 use crate::audit;
-use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
-use crate::http::page::cst;
-use crate::identity::passkey;
+use crate::clock::{cst, from_millis, to_millis};
+use crate::identity::Caller;
+use crate::identity::passkey::{self, Passkeys};
+use crate::lifecycle::tender;
 use crate::store::{Db, Tx};
-use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_opt};
+use webauthn_rs::prelude::RequestChallengeResponse;
 
 /// Where a member stands, as far as check-in cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +106,7 @@ struct Context {
 }
 
 async fn context(tx: &mut Tx, code: &str, expert_id: &str) -> Result<Context, ExpertError> {
-    let tender = tender_by_code(tx, code).await?;
+    let tender = tender::by_code(tx, code).await?;
     let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 and expert_id = $2");
     let assignment = q_opt!(
         tx,
@@ -175,22 +175,18 @@ pub struct EmergencyCheckin {
 /// Starts a check-in: the rules first (so a stranger gets no ceremony), then the passkey
 /// assertion options and the ceremony id.
 pub async fn start_checkin(
-    state: &AppState,
+    pk: Passkeys<'_>,
     caller: &Caller,
     code: &str,
-) -> Result<(String, Value), ExpertError> {
-    let now = state.clock.now();
-    let mut tx = state.db.read().await?;
+) -> Result<(String, RequestChallengeResponse), ExpertError> {
+    let now = pk.now;
+    let mut tx = pk.db.read().await?;
     let me = pool::expert_of_user(&mut tx, &caller.user.user_id)
         .await?
         .ok_or(ExpertError::NotDrawn)?;
     context(&mut tx, code, &me.expert_id).await?.check(now)?;
     drop(tx);
-    let (ceremony, options) =
-        passkey::start_assertion_for_user(state, &caller.user.user_id).await?;
-    let options =
-        serde_json::to_value(&options).map_err(|e| ExpertError::Corrupt(e.to_string()))?;
-    Ok((ceremony, options))
+    Ok(passkey::start_assertion_for_user(pk, &caller.user.user_id).await?)
 }
 
 /// What a check-in recorded.
@@ -213,14 +209,14 @@ pub struct CheckinRecord {
 /// Finishes a check-in: the assertion must verify with UV for the caller's own credential
 /// (single-use ceremony, counter above the stored one), and the rules must still hold.
 pub async fn finish_checkin(
-    state: &AppState,
+    pk: Passkeys<'_>,
     caller: &Caller,
     code: &str,
     req: FinishCheckin,
 ) -> Result<CheckinRecord, ExpertError> {
     let credential = passkey::parse_assertion(req.credential)?;
     let verified = passkey::verify_assertion(
-        state,
+        pk,
         &caller.actor,
         Some(&caller.user.user_id),
         &req.ceremony_id,
@@ -230,8 +226,8 @@ pub async fn finish_checkin(
     if !verified.user_verified || verified.user_id != caller.user.user_id {
         return Err(ExpertError::Passkey(passkey::PasskeyError::UserNotVerified));
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = pk.now;
+    let mut tx = pk.db.begin().await?;
     let me = pool::expert_of_user(&mut tx, &caller.user.user_id)
         .await?
         .ok_or(ExpertError::NotDrawn)?;
@@ -296,7 +292,7 @@ pub async fn emergency_checkin(
     }
     crate::text::check("reason", reason, crate::text::Lines::Multi)?;
     let mut tx = db.begin().await?;
-    let tender = tender_by_code(&mut tx, code).await?;
+    let tender = tender::by_code(&mut tx, code).await?;
     let sql = format!("{ASSIGNMENT_COLS} where tender_id = $1 and member_no = $2");
     let a = q_opt!(
         tx,
@@ -305,10 +301,10 @@ pub async fn emergency_checkin(
         tender.tender_id.clone(),
         req.member_no
     )?
-    .ok_or(ExpertError::NotFound("member"))?;
+    .ok_or(ExpertError::not_found("member"))?;
     let draw = load_draw(&mut tx, &a.draw_id).await?;
     if draw.supervisor_user_id != caller.user.user_id {
-        return Err(ExpertError::Forbidden(
+        return Err(ExpertError::forbidden(
             "only the supervisor of this draw may record an emergency check-in / 仅本次抽取的监督人可登记应急签到",
         ));
     }
@@ -369,7 +365,7 @@ async fn committee_counts(tx: &mut Tx, tender_id: &str) -> Result<(i64, i64, i64
     let mut required = 0i64;
     for (json_text,) in rows {
         let r: super::DrawRequest =
-            serde_json::from_str(&json_text).map_err(|e| ExpertError::Corrupt(e.to_string()))?;
+            serde_json::from_str(&json_text).map_err(|e| ExpertError::corrupt(e.to_string()))?;
         required += r.quotas.iter().map(|q| i64::from(q.count)).sum::<i64>();
     }
     let (confirmed, checked): (i64, i64) = crate::q_one!(
@@ -412,7 +408,7 @@ pub async fn committee(
     code: &str,
 ) -> Result<CommitteeView, ExpertError> {
     let mut tx = db.begin().await?;
-    let tender = tender_by_code(&mut tx, code).await?;
+    let tender = tender::by_code(&mut tx, code).await?;
     let vis = visibility(caller, &tender)?;
     let (required, confirmed, checked_in) = committee_counts(&mut tx, &tender.tender_id).await?;
     let members = member_views(&mut tx, &tender.tender_id, None, vis).await?;

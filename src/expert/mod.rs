@@ -8,15 +8,23 @@
 //! calls [`draw::draw`]; `sunbid draw verify` calls [`draw::check`] on data from the
 //! public log.
 
+pub mod answer;
 pub mod checkin;
 pub mod draw;
 pub mod eligibility;
+pub mod error;
 pub mod notify;
 pub mod pages;
+pub mod perform;
 pub mod pool;
+pub mod request;
+pub mod reveal;
 pub mod routes;
 pub mod service;
+#[cfg(test)]
+mod service_tests;
 pub mod specialty;
+pub mod view;
 
 pub use draw::{
     DrawError, DrawResult, DrawSecret, Hash, QuotaDraw, Transcript, VerifyError, commitment,
@@ -26,5 +34,5 @@ pub use eligibility::{
     AvoidRole, DrawRequest, EligibilityRules, Expert, ExpertId, ExpertStatus, OrgId, Quota, Reason,
     RegionRestriction, Title, eligible,
 };
-pub use service::ExpertError;
+pub use error::ExpertError;
 pub use specialty::{Specialties, Specialty};

@@ -12,7 +12,14 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use super::error::ExpertError;
+use crate::clock::{cst, to_millis};
+use crate::ids::new_id;
+use crate::q_exec;
+use crate::store::Tx;
 
 /// One message to one expert.
 #[derive(Clone, Debug, Serialize)]
@@ -114,6 +121,66 @@ pub fn notifier() -> Arc<dyn Notifier> {
 pub async fn send(n: &Notification) {
     if let Err(e) = notifier().notify(n).await {
         tracing::warn!(error = %e, expert_id = %n.expert_id, "expert notification failed");
+    }
+}
+
+// ---- in-app notices ----------------------------------------------------------------------
+
+/// Stores an in-app notice for `user_id` in the caller's transaction.
+pub(crate) async fn notice(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    user_id: &str,
+    tender_id: &str,
+    kind: &str,
+    body: &str,
+) -> Result<(), ExpertError> {
+    q_exec!(
+        tx,
+        "insert into notice (notice_id, user_id, tender_id, kind, body, created_at) values ($1, $2, $3, $4, $5, $6)",
+        new_id(),
+        user_id.to_string(),
+        tender_id.to_string(),
+        kind.to_string(),
+        body.to_string(),
+        to_millis(now)
+    )?;
+    Ok(())
+}
+
+/// What a drawn member is told (also what the notifier sends).
+#[derive(Clone, Debug, Serialize)]
+pub struct DrawnNotice {
+    /// The expert's login.
+    pub user_id: Option<String>,
+    /// Expert id.
+    pub expert_id: String,
+    /// Name.
+    pub name: String,
+    /// Tender code.
+    pub tender_code: String,
+    /// Member number.
+    pub member_no: i64,
+    /// Evaluation start.
+    pub evaluation_at: DateTime<Utc>,
+    /// Place.
+    pub evaluation_place: String,
+    /// Answer before.
+    pub respond_by: DateTime<Utc>,
+}
+
+impl DrawnNotice {
+    /// The text of the notice (Chinese and English).
+    pub(crate) fn body(&self) -> String {
+        format!(
+            "您已被随机抽取为项目 {code} 的评标专家（第{n}号）。评标时间：北京时间 {at}，地点：{place}。请于北京时间 {by} 前在“我的评标任务”中确认或拒绝；评标前请勿向任何人透露。\n\
+             You were drawn at random as evaluation expert no. {n} for tender {code}: {at} China time at {place}. Confirm or decline under \"My assignments\" before {by} China time, and tell nobody.",
+            code = self.tender_code,
+            n = self.member_no,
+            at = cst(to_millis(self.evaluation_at)),
+            place = self.evaluation_place,
+            by = cst(to_millis(self.respond_by)),
+        )
     }
 }
 

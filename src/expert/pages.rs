@@ -20,9 +20,9 @@ use super::pool::{
 use super::service::{self, DrawRequestInput, DrawView, MyAssignment, QuotaInput};
 use crate::http::page::{Base, OrPage, PageResult, render, require_page};
 use crate::http::{ApiError, ApiForm, AppState, Ctx};
+use crate::identity::Caller;
 use crate::identity::Role;
 use crate::tender::pages::china_local_to_utc;
-use crate::tender::service::Caller;
 
 fn caller(ctx: &Ctx) -> PageResult<Caller> {
     Caller::from_ctx(ctx).or_page(ctx)
@@ -723,7 +723,7 @@ async fn emergency_submit(
 
 /// A datetime-local default: tomorrow 09:00 China time.
 pub fn default_evaluation_local(now: chrono::DateTime<chrono::Utc>) -> String {
-    ((now + Duration::hours(8)).date_naive() + Duration::days(1))
+    (crate::clock::china_date(now.timestamp_millis()) + Duration::days(1))
         .and_hms_opt(9, 0, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default()

@@ -15,7 +15,7 @@ use super::pool::{self, ExpertFilter, ExpertInput, SelfEdit, StatusChange, Statu
 use super::service::{self, DeclineInput, DrawRequestInput, ExpertError};
 use super::specialty::Specialties;
 use crate::http::{ApiError, ApiJson, ApiQuery, ApiResult, AppState, Ctx};
-use crate::tender::service::Caller;
+use crate::identity::Caller;
 
 fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
     Caller::from_ctx(ctx)
@@ -494,7 +494,8 @@ async fn checkin_start(
     ctx: Ctx,
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let (ceremony_id, options) = checkin::start_checkin(&state, &caller(&ctx)?, &code).await?;
+    let (ceremony_id, options) =
+        checkin::start_checkin((&state).into(), &caller(&ctx)?, &code).await?;
     Ok(Json(
         json!({ "ceremony_id": ceremony_id, "options": options }),
     ))
@@ -518,7 +519,7 @@ async fn checkin_finish(
     Path(code): Path<String>,
     ApiJson(req): ApiJson<FinishCheckin>,
 ) -> ApiResult<impl IntoResponse> {
-    let r = checkin::finish_checkin(&state, &caller(&ctx)?, &code, req).await?;
+    let r = checkin::finish_checkin((&state).into(), &caller(&ctx)?, &code, req).await?;
     Ok((StatusCode::CREATED, Json(json!({ "checkin": r }))))
 }
 

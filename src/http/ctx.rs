@@ -63,17 +63,7 @@ impl Ctx {
 
     /// The user if their role is one of `roles`, else 401/403.
     pub fn require(&self, roles: &[Role]) -> Result<&SessionUser, ApiError> {
-        let user = self.user()?;
-        if roles.contains(&user.role) {
-            Ok(user)
-        } else {
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(ApiError::forbidden(format!(
-                "this action needs the role {} (you are {}) / 当前角色无权执行此操作",
-                names.join(" or "),
-                user.role.as_str()
-            )))
-        }
+        Ok(self.user()?.require_role(roles)?)
     }
 }
 

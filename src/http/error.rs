@@ -2,10 +2,14 @@
 //! `{"code": "STABLE_CODE", "message": "…"}`, and a 5xx says nothing internal.
 
 use axum::Json;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
-use axum::http::header::RETRY_AFTER;
+use axum::http::header::{CONTENT_LANGUAGE, CONTENT_LENGTH, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
 use serde_json::json;
 
 use crate::error::{Coded, Kind};
@@ -115,7 +119,9 @@ impl IntoResponse for ApiError {
         if let Some(d) = self.details {
             body["details"] = d;
         }
-        let mut resp = (self.status, Json(body)).into_response();
+        let mut resp = (self.status, Json(body.clone())).into_response();
+        // The body again, for `localise` to answer in the caller's language.
+        resp.extensions_mut().insert(ErrorBody(body));
         let retry_after = match (self.retry_after, self.status) {
             (Some(secs), _) => Some(secs),
             // A client told "too many" must also be told when to come back.
@@ -128,6 +134,31 @@ impl IntoResponse for ApiError {
         }
         resp
     }
+}
+
+/// An error response's JSON body, kept in the response's extensions.
+#[derive(Clone, Debug)]
+struct ErrorBody(serde_json::Value);
+
+/// Middleware: an error's message in the language the caller asked for (`?lang=`, the
+/// `lang` cookie, `Accept-Language`), or in both when nothing says which.
+pub async fn localise(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let jar = CookieJar::from_headers(&parts.headers);
+    let lang = super::i18n::requested(&parts, &jar);
+    let mut resp = next.run(Request::from_parts(parts, body)).await;
+    let (Some(lang), Some(ErrorBody(mut body))) = (lang, resp.extensions_mut().remove()) else {
+        return resp;
+    };
+    if let Some(message) = body["message"].as_str() {
+        body["message"] = crate::i18n::pick(message, lang).into();
+    }
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 impl From<sqlx::Error> for ApiError {

@@ -35,6 +35,11 @@ impl Base {
         self.lang.t(key)
     }
 
+    /// The label of a stored value in the page language (see [`Lang::label`]).
+    pub fn label(&self, group: &str, value: &str) -> String {
+        self.lang.label(group, value)
+    }
+
     /// Whether the user has the role (templates show menus with it).
     pub fn is(&self, role: &str) -> bool {
         self.user
@@ -125,9 +130,9 @@ impl IntoResponse for PageError {
             return Redirect::to("/login").into_response();
         }
         let page = ErrorPage {
-            base,
             code: err.code,
-            message: &err.message,
+            message: crate::i18n::pick(&err.message, base.lang),
+            base,
         };
         let mut resp = render(&page);
         *resp.status_mut() = err.status;

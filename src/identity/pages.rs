@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::Caller;
 use super::model::{OrgKind, OrgView, Role, UserView};
 use super::routes::login_flow;
 use super::service::{self, NewOrg, NewUser, RegisterCompany};
@@ -182,7 +183,8 @@ async fn approve(
     Path(org_id): Path<String>,
 ) -> PageResult {
     require_page(&ctx, &[Role::Operator])?;
-    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, true)
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    service::decide_org(&state.db, state.clock.now(), &caller, &org_id, true)
         .await
         .or_page(&ctx)?;
     Ok(Redirect::to("/operator").into_response())
@@ -190,7 +192,8 @@ async fn approve(
 
 async fn reject(State(state): State<AppState>, ctx: Ctx, Path(org_id): Path<String>) -> PageResult {
     require_page(&ctx, &[Role::Operator])?;
-    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, false)
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    service::decide_org(&state.db, state.clock.now(), &caller, &org_id, false)
         .await
         .or_page(&ctx)?;
     Ok(Redirect::to("/operator").into_response())
@@ -270,7 +273,8 @@ async fn set_status(
             ));
         }
     };
-    service::set_user_status(&state.db, state.clock.now(), &ctx.actor(), &user_id, active)
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    service::set_user_status(&state.db, state.clock.now(), &caller, &user_id, active)
         .await
         .or_page(&ctx)?;
     Ok(Redirect::to("/operator").into_response())

@@ -32,10 +32,11 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder, WebauthnError,
 };
 
+use super::ratelimit::LoginLimiter;
 use crate::audit::{self, Actor};
 use crate::clock::{from_millis, to_millis};
 use crate::config::Config;
-use crate::http::{ApiError, AppState};
+use crate::error::{Coded, Kind};
 use crate::ids::{is_id, new_id};
 use crate::store::{Db, StoreError, Tx, is_unique_violation};
 use crate::{q_all, q_exec, q_opt};
@@ -48,7 +49,7 @@ pub const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// What can go wrong with a passkey; each variant has a stable code ([`PasskeyError::code`])
-/// and one HTTP status (the `From<PasskeyError> for ApiError` below).
+/// and one [`Kind`] (the HTTP layer maps it to a status).
 #[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
     /// The public URL's host is an IP address: browsers and webauthn-rs refuse those.
@@ -132,9 +133,29 @@ impl From<sqlx::Error> for PasskeyError {
     }
 }
 
-impl PasskeyError {
-    /// The stable code of the error body.
-    pub fn code(&self) -> &'static str {
+impl Coded for PasskeyError {
+    fn kind(&self) -> Kind {
+        match self {
+            PasskeyError::Store(_) | PasskeyError::Internal(_) => Kind::Internal,
+            PasskeyError::NeedsHostname(_)
+            | PasskeyError::Misconfigured(_)
+            | PasskeyError::CeremonyUnknown
+            | PasskeyError::CeremonyExpired
+            | PasskeyError::AlreadyRegistered
+            | PasskeyError::CounterRegression => Kind::Conflict,
+            PasskeyError::NoPasskey | PasskeyError::NotFound => Kind::NotFound,
+            PasskeyError::WrongUser | PasskeyError::AccountInactive => Kind::Forbidden,
+            PasskeyError::Rejected(_) => Kind::Unauthenticated,
+            PasskeyError::UserNotVerified
+            | PasskeyError::Malformed(_)
+            | PasskeyError::InvalidName
+            | PasskeyError::InvalidChallenge
+            | PasskeyError::ChallengeMismatch => Kind::Invalid,
+            PasskeyError::RateLimited(_) => Kind::TooMany,
+        }
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             PasskeyError::NeedsHostname(_) => "PASSKEYS_NEED_HOSTNAME",
             PasskeyError::Misconfigured(_) => "PASSKEYS_UNAVAILABLE",
@@ -156,48 +177,38 @@ impl PasskeyError {
             PasskeyError::Store(_) | PasskeyError::Internal(_) => "INTERNAL",
         }
     }
-}
 
-impl PasskeyError {
-    /// The HTTP status of the error (callers in other features that wrap a `PasskeyError`
-    /// answer with the same).
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    fn retry_after(&self) -> Option<u64> {
         match self {
-            PasskeyError::Store(_) | PasskeyError::Internal(_) => S::INTERNAL_SERVER_ERROR,
-            PasskeyError::NeedsHostname(_)
-            | PasskeyError::Misconfigured(_)
-            | PasskeyError::CeremonyUnknown
-            | PasskeyError::CeremonyExpired
-            | PasskeyError::AlreadyRegistered
-            | PasskeyError::CounterRegression => S::CONFLICT,
-            PasskeyError::NoPasskey | PasskeyError::NotFound => S::NOT_FOUND,
-            PasskeyError::WrongUser | PasskeyError::AccountInactive => S::FORBIDDEN,
-            PasskeyError::Rejected(_) => S::UNAUTHORIZED,
-            PasskeyError::UserNotVerified
-            | PasskeyError::Malformed(_)
-            | PasskeyError::InvalidName
-            | PasskeyError::InvalidChallenge
-            | PasskeyError::ChallengeMismatch => S::UNPROCESSABLE_ENTITY,
-            PasskeyError::RateLimited(_) => S::TOO_MANY_REQUESTS,
+            PasskeyError::RateLimited(wait) => Some(wait.0),
+            _ => None,
         }
     }
 }
 
-impl From<PasskeyError> for ApiError {
-    fn from(e: PasskeyError) -> Self {
-        let status = e.status();
-        if status.is_server_error() {
-            return ApiError::internal(&e);
+impl PasskeyError {
+    /// The stable code; kept as an inherent method for callers that do not import [`Coded`].
+    pub fn code(&self) -> &'static str {
+        Coded::code(self)
+    }
+
+    /// The HTTP status of the error, for features that still map a wrapped `PasskeyError`
+    /// by hand (the same as `http::error::status_of(self.kind())`); goes once they wrap it
+    /// through [`Coded`].
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self.kind() {
+            Kind::Unauthenticated => S::UNAUTHORIZED,
+            Kind::Forbidden => S::FORBIDDEN,
+            Kind::NotFound => S::NOT_FOUND,
+            Kind::BadRequest => S::BAD_REQUEST,
+            Kind::Invalid => S::UNPROCESSABLE_ENTITY,
+            Kind::Conflict => S::CONFLICT,
+            Kind::TooLarge => S::PAYLOAD_TOO_LARGE,
+            Kind::TooMany => S::TOO_MANY_REQUESTS,
+            Kind::Unavailable => S::SERVICE_UNAVAILABLE,
+            Kind::Internal => S::INTERNAL_SERVER_ERROR,
         }
-        if let PasskeyError::RateLimited(wait) = &e {
-            return ApiError::new(status, e.code(), e.to_string()).with_retry_after(wait.0);
-        }
-        if let PasskeyError::Rejected(why) = &e {
-            // The reason helps an operator, not an attacker probing the verifier.
-            tracing::info!(reason = %why, "passkey response rejected");
-        }
-        ApiError::new(status, e.code(), e.to_string())
     }
 }
 
@@ -266,6 +277,21 @@ pub fn init(config: &Config) {
 /// Whether passkeys can be used with this configuration.
 pub fn enabled(config: &Config) -> bool {
     matches!(*relying_party(config), RelyingParty::Ready(_))
+}
+
+/// What a passkey ceremony needs of the platform: the database (ceremonies, credentials,
+/// audit), the configuration (the relying party) and the time of the request.
+///
+/// The functions take `impl Into<Passkeys>` so that the HTTP layer can pass its state as it
+/// is (`From<&AppState>` lives in `passkey_routes`) and services pass their own values.
+#[derive(Clone, Copy)]
+pub struct Passkeys<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// The configuration (public URL → relying party).
+    pub config: &'a Config,
+    /// Now.
+    pub now: DateTime<Utc>,
 }
 
 /// The WebAuthn relying party, or the error every passkey endpoint answers when there is none.
@@ -377,6 +403,13 @@ fn user_handle(user_id: &str) -> Uuid {
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A response that failed verification. The reason is logged for an operator and never
+/// sent to the client: it would help an attacker probing the verifier.
+fn rejected(why: String) -> PasskeyError {
+    tracing::info!(reason = %why, "passkey response rejected");
+    PasskeyError::Rejected(why)
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> PasskeyError {
@@ -497,13 +530,14 @@ async fn stored_passkeys(tx: &mut Tx, user_id: &str) -> Result<Vec<Passkey>, Pas
 /// Starts registering a passkey for `user_id`: the options for `navigator.credentials.create`
 /// and the ceremony id to finish with. The user's existing credentials are excluded, so the
 /// same authenticator is not registered twice.
-pub async fn start_registration(
-    state: &AppState,
+pub async fn start_registration<'a>(
+    pk: impl Into<Passkeys<'a>>,
     user_id: &str,
 ) -> Result<(String, CreationChallengeResponse), PasskeyError> {
-    let wa = webauthn(&state.config)?;
-    let now = state.clock.now();
-    let mut tx = state.db.read().await?;
+    let pk = pk.into();
+    let wa = webauthn(pk.config)?;
+    let now = pk.now;
+    let mut tx = pk.db.read().await?;
     let user: Option<(String, String)> = q_opt!(
         tx,
         (String, String),
@@ -523,8 +557,7 @@ pub async fn start_registration(
         )
         .map_err(|e| internal("start registration", e))?;
     let state_json = serde_json::to_string(&reg).map_err(|e| internal("registration state", e))?;
-    let ceremony_id =
-        store_ceremony(&state.db, now, Purpose::Register, user_id, state_json).await?;
+    let ceremony_id = store_ceremony(pk.db, now, Purpose::Register, user_id, state_json).await?;
     Ok((ceremony_id, options))
 }
 
@@ -543,17 +576,18 @@ fn clean_name(name: Option<String>, now: DateTime<Utc>) -> Result<String, Passke
 
 /// Finishes a registration started by `user_id`: verifies the authenticator's response
 /// (user verification included), stores the credential and appends `passkey.register`.
-pub async fn finish_registration(
-    state: &AppState,
+pub async fn finish_registration<'a>(
+    pk: impl Into<Passkeys<'a>>,
     actor: &Actor,
     user_id: &str,
     ceremony_id: &str,
     credential: &RegisterPublicKeyCredential,
     name: Option<String>,
 ) -> Result<PasskeyView, PasskeyError> {
-    let wa = webauthn(&state.config)?;
-    let now = state.clock.now();
-    let ceremony = take_ceremony(&state.db, now, ceremony_id, Purpose::Register).await?;
+    let pk = pk.into();
+    let wa = webauthn(pk.config)?;
+    let now = pk.now;
+    let ceremony = take_ceremony(pk.db, now, ceremony_id, Purpose::Register).await?;
     if ceremony.user_id != user_id {
         return Err(PasskeyError::WrongUser);
     }
@@ -564,14 +598,14 @@ pub async fn finish_registration(
         .finish_passkey_registration(credential, &reg)
         .map_err(|e| match e {
             WebauthnError::UserNotVerified => PasskeyError::UserNotVerified,
-            other => PasskeyError::Rejected(other.to_string()),
+            other => rejected(other.to_string()),
         })?;
     let passkey_json = serde_json::to_string(&passkey).map_err(|e| internal("passkey", e))?;
     let credential_id = b64(passkey.cred_id());
     let counter = i64::from(passkey_counter(&passkey_json));
     let passkey_id = new_id();
 
-    let mut tx = state.db.begin().await?;
+    let mut tx = pk.db.begin().await?;
     let inserted = q_exec!(
         tx,
         "insert into passkey (passkey_id, user_id, credential_id, name, passkey_json, sign_count, created_at)
@@ -636,17 +670,18 @@ pub async fn has_passkey(db: &Db, user_id: &str) -> Result<bool, PasskeyError> {
 }
 
 /// Removes one of the user's own passkeys and appends `passkey.remove`.
-pub async fn remove_passkey(
-    state: &AppState,
+pub async fn remove_passkey<'a>(
+    pk: impl Into<Passkeys<'a>>,
     actor: &Actor,
     user_id: &str,
     passkey_id: &str,
 ) -> Result<(), PasskeyError> {
+    let pk = pk.into();
     if !is_id(passkey_id) {
         return Err(PasskeyError::NotFound);
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = pk.now;
+    let mut tx = pk.db.begin().await?;
     let row: Option<(String,)> = q_opt!(
         tx,
         (String,),
@@ -672,14 +707,14 @@ pub async fn remove_passkey(
 // Assertions: login, check-in, signatures
 
 async fn start_assertion(
-    state: &AppState,
+    pk: Passkeys<'_>,
     user_id: &str,
     purpose: Purpose,
     challenge: Option<&[u8]>,
 ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-    let wa = webauthn(&state.config)?;
-    let now = state.clock.now();
-    let mut tx = state.db.read().await?;
+    let wa = webauthn(pk.config)?;
+    let now = pk.now;
+    let mut tx = pk.db.read().await?;
     let keys = stored_passkeys(&mut tx, user_id).await?;
     drop(tx);
     if keys.is_empty() {
@@ -693,7 +728,7 @@ async fn start_assertion(
         set_challenge(&mut options, &mut state_value, challenge)?;
     }
     let state_json = state_value.to_string();
-    let ceremony_id = store_ceremony(&state.db, now, purpose, user_id, state_json).await?;
+    let ceremony_id = store_ceremony(pk.db, now, purpose, user_id, state_json).await?;
     Ok((ceremony_id, options))
 }
 
@@ -723,19 +758,21 @@ fn set_challenge(
 
 /// Starts a passkey login for `username`: the options for `navigator.credentials.get` and the
 /// ceremony id. An unknown user name and a user without passkeys get the same answer.
-pub async fn start_login(
-    state: &AppState,
+pub async fn start_login<'a>(
+    pk: impl Into<Passkeys<'a>>,
+    limiter: &LoginLimiter,
     username: &str,
     client_ip: Option<&str>,
 ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-    webauthn(&state.config)?;
+    let pk = pk.into();
+    webauthn(pk.config)?;
     // Only the per-client limit: a passkey cannot be guessed, and a user whose password
     // attempts someone exhausted must still get in with it.
-    if let Err(wait) = state.login_limiter.check_client(client_ip) {
+    if let Err(wait) = limiter.check_client(client_ip) {
         tracing::warn!(username, ip = ?client_ip, "passkey login rate limited");
         return Err(PasskeyError::RateLimited(wait));
     }
-    let mut tx = state.db.read().await?;
+    let mut tx = pk.db.read().await?;
     let user: Option<(String,)> = q_opt!(
         tx,
         (String,),
@@ -744,16 +781,17 @@ pub async fn start_login(
     )?;
     drop(tx);
     let (user_id,) = user.ok_or(PasskeyError::NoPasskey)?;
-    start_assertion(state, &user_id, Purpose::Login, None).await
+    start_assertion(pk, &user_id, Purpose::Login, None).await
 }
 
 /// Starts an assertion of `user_id` with a random challenge (the expert check-in): the options
 /// for `navigator.credentials.get` and the ceremony id to pass to [`verify_assertion`].
-pub async fn start_assertion_for_user(
-    state: &AppState,
+pub async fn start_assertion_for_user<'a>(
+    pk: impl Into<Passkeys<'a>>,
     user_id: &str,
 ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-    start_assertion(state, user_id, Purpose::Assertion, None).await
+    let pk = pk.into();
+    start_assertion(pk, user_id, Purpose::Assertion, None).await
 }
 
 /// Starts an assertion of `user_id` whose challenge is `challenge` (16–64 bytes), e.g. the
@@ -764,15 +802,16 @@ pub async fn start_assertion_for_user(
 /// is still single-use and expiring, and an authenticator with a counter cannot replay an old
 /// assertion past the counter check; to bind a signature to one moment, include the time or
 /// the ceremony in the signed document.
-pub async fn start_signature_for_user(
-    state: &AppState,
+pub async fn start_signature_for_user<'a>(
+    pk: impl Into<Passkeys<'a>>,
     user_id: &str,
     challenge: &[u8],
 ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+    let pk = pk.into();
     if !(16..=64).contains(&challenge.len()) {
         return Err(PasskeyError::InvalidChallenge);
     }
-    start_assertion(state, user_id, Purpose::Signature, Some(challenge)).await
+    start_assertion(pk, user_id, Purpose::Signature, Some(challenge)).await
 }
 
 /// Verifies an assertion started with [`start_assertion_for_user`]: the ceremony is consumed
@@ -780,15 +819,16 @@ pub async fn start_signature_for_user(
 /// response must carry user verification and a signature counter above the stored one. The
 /// counter is stored. `actor` is who is asking (request id, IP) for the counter-regression
 /// audit event; its user, when absent, is taken to be the credential's owner.
-pub async fn verify_assertion(
-    state: &AppState,
+pub async fn verify_assertion<'a>(
+    pk: impl Into<Passkeys<'a>>,
     actor: &Actor,
     user_id_expected: Option<&str>,
     ceremony_id: &str,
     credential: &PublicKeyCredential,
 ) -> Result<VerifiedAssertion, PasskeyError> {
+    let pk = pk.into();
     finish_assertion(
-        state,
+        pk,
         actor,
         Purpose::Assertion,
         user_id_expected,
@@ -800,16 +840,17 @@ pub async fn verify_assertion(
 
 /// Verifies a signature started with [`start_signature_for_user`] and checks that the signed
 /// challenge is `expected_challenge` (the document digest the caller computed itself).
-pub async fn verify_signature(
-    state: &AppState,
+pub async fn verify_signature<'a>(
+    pk: impl Into<Passkeys<'a>>,
     actor: &Actor,
     user_id: &str,
     ceremony_id: &str,
     credential: &PublicKeyCredential,
     expected_challenge: &[u8],
 ) -> Result<VerifiedAssertion, PasskeyError> {
+    let pk = pk.into();
     let verified = finish_assertion(
-        state,
+        pk,
         actor,
         Purpose::Signature,
         Some(user_id),
@@ -833,15 +874,16 @@ pub struct PasskeyLogin {
 }
 
 /// Finishes a passkey login started with [`start_login`]. The account must be active.
-pub async fn finish_login(
-    state: &AppState,
+pub async fn finish_login<'a>(
+    pk: impl Into<Passkeys<'a>>,
     actor: &Actor,
     ceremony_id: &str,
     credential: &PublicKeyCredential,
 ) -> Result<PasskeyLogin, PasskeyError> {
+    let pk = pk.into();
     let assertion =
-        finish_assertion(state, actor, Purpose::Login, None, ceremony_id, credential).await?;
-    let mut tx = state.db.read().await?;
+        finish_assertion(pk, actor, Purpose::Login, None, ceremony_id, credential).await?;
+    let mut tx = pk.db.read().await?;
     let user: Option<super::model::UserView> = q_opt!(
         tx,
         super::model::UserView,
@@ -865,16 +907,16 @@ struct CredentialRow {
 }
 
 async fn finish_assertion(
-    state: &AppState,
+    pk: Passkeys<'_>,
     actor: &Actor,
     purpose: Purpose,
     user_id_expected: Option<&str>,
     ceremony_id: &str,
     credential: &PublicKeyCredential,
 ) -> Result<VerifiedAssertion, PasskeyError> {
-    let wa = webauthn(&state.config)?;
-    let now = state.clock.now();
-    let ceremony = take_ceremony(&state.db, now, ceremony_id, purpose).await?;
+    let wa = webauthn(pk.config)?;
+    let now = pk.now;
+    let ceremony = take_ceremony(pk.db, now, ceremony_id, purpose).await?;
     if user_id_expected.is_some_and(|u| u != ceremony.user_id) {
         return Err(PasskeyError::WrongUser);
     }
@@ -891,7 +933,7 @@ async fn finish_assertion(
         .unwrap_or_default();
 
     let credential_id = b64(&credential.raw_id);
-    let mut tx = state.db.read().await?;
+    let mut tx = pk.db.read().await?;
     let row: Option<CredentialRow> = q_opt!(
         tx,
         CredentialRow,
@@ -899,7 +941,7 @@ async fn finish_assertion(
         credential_id.clone()
     )?;
     drop(tx);
-    let row = row.ok_or_else(|| PasskeyError::Rejected("unknown credential".into()))?;
+    let row = row.ok_or_else(|| rejected("unknown credential".into()))?;
     if row.user_id != ceremony.user_id {
         return Err(PasskeyError::WrongUser);
     }
@@ -909,9 +951,9 @@ async fn finish_assertion(
         Err(WebauthnError::UserNotVerified) => return Err(PasskeyError::UserNotVerified),
         Err(WebauthnError::CredentialPossibleCompromise) => {
             let presented = presented_counter(credential).map(i64::from);
-            return Err(counter_regression(state, actor, &ceremony, &row, presented).await);
+            return Err(counter_regression(pk, actor, &ceremony, &row, presented).await);
         }
-        Err(e) => return Err(PasskeyError::Rejected(e.to_string())),
+        Err(e) => return Err(rejected(e.to_string())),
     };
     if !result.user_verified() {
         return Err(PasskeyError::UserNotVerified);
@@ -926,7 +968,7 @@ async fn finish_assertion(
     // The conditional update is the authoritative clone check: it compares with the counter
     // stored now (not the one copied into the ceremony when it started), atomically, so two
     // ceremonies racing with the same counter cannot both pass.
-    let mut tx = state.db.begin().await?;
+    let mut tx = pk.db.begin().await?;
     let updated = q_exec!(
         tx,
         "update passkey set sign_count = $1, passkey_json = $2, last_used_at = $3
@@ -940,9 +982,7 @@ async fn finish_assertion(
     )?;
     if updated == 0 {
         drop(tx);
-        return Err(
-            counter_regression(state, actor, &ceremony, &row, Some(i64::from(counter))).await,
-        );
+        return Err(counter_regression(pk, actor, &ceremony, &row, Some(i64::from(counter))).await);
     }
     tx.commit().await?;
     Ok(VerifiedAssertion {
@@ -957,20 +997,20 @@ async fn finish_assertion(
 
 /// Records a counter regression for the regulator and returns the error to answer with.
 async fn counter_regression(
-    state: &AppState,
+    pk: Passkeys<'_>,
     actor: &Actor,
     ceremony: &Ceremony,
     row: &CredentialRow,
     presented: Option<i64>,
 ) -> PasskeyError {
-    let now = state.clock.now();
+    let now = pk.now;
     let mut actor = actor.clone();
     if actor.user_id.is_none() {
         actor.user_id = Some(row.user_id.clone());
     }
     tracing::warn!(user_id = %row.user_id, passkey_id = %row.passkey_id, stored = row.sign_count, ?presented, "passkey counter regression: possible cloned credential");
     let recorded = async {
-        let mut tx = state.db.begin().await?;
+        let mut tx = pk.db.begin().await?;
         // Re-read: the stored counter may have moved since the credential was loaded.
         let stored: Option<(i64, String)> = q_opt!(
             tx,
@@ -1004,7 +1044,7 @@ async fn counter_regression(
     .await;
     match recorded {
         Ok(true) => PasskeyError::CounterRegression,
-        Ok(false) => PasskeyError::Rejected("credential removed during the ceremony".into()),
+        Ok(false) => rejected("credential removed during the ceremony".into()),
         Err(e) => e,
     }
 }

@@ -14,6 +14,17 @@ use serde_json::{Value, json};
 use super::passkey::{self, PasskeyLogin};
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 
+/// The HTTP layer passes its state to the passkey functions as it is.
+impl<'a> From<&'a AppState> for passkey::Passkeys<'a> {
+    fn from(state: &'a AppState) -> Self {
+        passkey::Passkeys {
+            db: &state.db,
+            config: &state.config,
+            now: state.clock.now(),
+        }
+    }
+}
+
 /// `POST /api/v1/passkeys/register/finish`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -153,8 +164,13 @@ async fn start_login(
     ctx: Ctx,
     ApiJson(req): ApiJson<StartLogin>,
 ) -> ApiResult<impl IntoResponse> {
-    let (ceremony_id, options) =
-        passkey::start_login(&state, req.username.trim(), ctx.client_ip.as_deref()).await?;
+    let (ceremony_id, options) = passkey::start_login(
+        &state,
+        &state.login_limiter,
+        req.username.trim(),
+        ctx.client_ip.as_deref(),
+    )
+    .await?;
     Ok(Json(
         json!({"ceremony_id": ceremony_id, "options": options}),
     ))

@@ -148,9 +148,10 @@ async fn register_login_and_counter(kit: Kit) {
 
     // Two logins: the counter is stored each time.
     for expected in 1..=2u32 {
-        let (ceremony, options) = passkey::start_login(&kit.state, &username, None)
-            .await
-            .expect("start login");
+        let (ceremony, options) =
+            passkey::start_login(&kit.state, &kit.state.login_limiter, &username, None)
+                .await
+                .expect("start login");
         assert_eq!(
             serde_json::to_value(options.public_key.user_verification).expect("policy"),
             "required"
@@ -174,13 +175,14 @@ async fn register_login_and_counter(kit: Kit) {
     assert!(listed[0].last_used_at.is_some());
 
     // Unknown users and users without a passkey get the same answer.
-    let unknown = passkey::start_login(&kit.state, "nobody-here", None).await;
+    let unknown =
+        passkey::start_login(&kit.state, &kit.state.login_limiter, "nobody-here", None).await;
     assert!(
         matches!(unknown, Err(PasskeyError::NoPasskey)),
         "{unknown:?}"
     );
     let (_, bare) = expert(&kit).await;
-    let bare = passkey::start_login(&kit.state, &bare, None).await;
+    let bare = passkey::start_login(&kit.state, &kit.state.login_limiter, &bare, None).await;
     assert!(matches!(bare, Err(PasskeyError::NoPasskey)), "{bare:?}");
 }
 on_both!(
@@ -301,9 +303,10 @@ on_both!(
 async fn expired_ceremony(kit: Kit) {
     let (user_id, username) = expert(&kit).await;
     let (mut soft, _) = register(&kit, &user_id).await;
-    let (ceremony, options) = passkey::start_login(&kit.state, &username, None)
-        .await
-        .expect("start");
+    let (ceremony, options) =
+        passkey::start_login(&kit.state, &kit.state.login_limiter, &username, None)
+            .await
+            .expect("start");
     let response = soft.do_authentication(origin(), options).expect("assert");
     kit.clock
         .set(kit.now() + TimeDelta::milliseconds(passkey::CEREMONY_TTL_MS));
@@ -347,9 +350,10 @@ async fn counter_regression(kit: Kit) {
     let (user_id, username) = expert(&kit).await;
     let (mut soft, view) = register(&kit, &user_id).await;
     // One good login first: the counter is 1.
-    let (ceremony, options) = passkey::start_login(&kit.state, &username, None)
-        .await
-        .expect("start");
+    let (ceremony, options) =
+        passkey::start_login(&kit.state, &kit.state.login_limiter, &username, None)
+            .await
+            .expect("start");
     let response = soft.do_authentication(origin(), options).expect("assert");
     passkey::finish_login(&kit.state, &Actor::default(), &ceremony, &response)
         .await
@@ -365,9 +369,10 @@ async fn counter_regression(kit: Kit) {
     .expect("tamper");
     tx.commit().await.expect("commit");
 
-    let (ceremony, options) = passkey::start_login(&kit.state, &username, None)
-        .await
-        .expect("start");
+    let (ceremony, options) =
+        passkey::start_login(&kit.state, &kit.state.login_limiter, &username, None)
+            .await
+            .expect("start");
     let response = soft.do_authentication(origin(), options).expect("assert");
     let cloned = passkey::finish_login(&kit.state, &Actor::default(), &ceremony, &response).await;
     assert!(

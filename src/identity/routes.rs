@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::Caller;
 use super::model::{Role, UserView};
 use super::service::{self, IdentityError, NewOrg, NewUser, RegisterCompany};
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
@@ -136,8 +137,7 @@ async fn change_password(
     let revoked = service::change_password(
         &state.db,
         state.clock.now(),
-        &ctx.actor(),
-        &user.user_id,
+        &Caller::from_ctx(&ctx)?,
         req.current_password,
         req.new_password,
     )
@@ -240,7 +240,14 @@ async fn approve_org(
     Path(org_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator])?;
-    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, true).await?;
+    service::decide_org(
+        &state.db,
+        state.clock.now(),
+        &Caller::from_ctx(&ctx)?,
+        &org_id,
+        true,
+    )
+    .await?;
     Ok(Json(json!({"org_id": org_id, "status": "active"})))
 }
 
@@ -261,7 +268,14 @@ async fn reject_org(
     Path(org_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator])?;
-    service::decide_org(&state.db, state.clock.now(), &ctx.actor(), &org_id, false).await?;
+    service::decide_org(
+        &state.db,
+        state.clock.now(),
+        &Caller::from_ctx(&ctx)?,
+        &org_id,
+        false,
+    )
+    .await?;
     Ok(Json(json!({"org_id": org_id, "status": "rejected"})))
 }
 
@@ -320,7 +334,14 @@ async fn disable_user(
     Path(user_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator])?;
-    service::set_user_status(&state.db, state.clock.now(), &ctx.actor(), &user_id, false).await?;
+    service::set_user_status(
+        &state.db,
+        state.clock.now(),
+        &Caller::from_ctx(&ctx)?,
+        &user_id,
+        false,
+    )
+    .await?;
     Ok(Json(json!({"user_id": user_id, "status": "disabled"})))
 }
 
@@ -341,7 +362,14 @@ async fn enable_user(
     Path(user_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator])?;
-    service::set_user_status(&state.db, state.clock.now(), &ctx.actor(), &user_id, true).await?;
+    service::set_user_status(
+        &state.db,
+        state.clock.now(),
+        &Caller::from_ctx(&ctx)?,
+        &user_id,
+        true,
+    )
+    .await?;
     Ok(Json(json!({"user_id": user_id, "status": "active"})))
 }
 

@@ -1,16 +1,16 @@
 //! Identity rules: registering a bidder company, approving it, creating organisations and
 //! users, logging in. Each state change appends its audit event in the caller's transaction.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::caller::{Caller, WrongRole};
 use super::model::{OrgKind, OrgView, Role, UserView};
 use super::{password, uscc};
 use crate::audit::{self, Actor};
 use crate::clock::to_millis;
-use crate::http::ApiError;
+use crate::error::{Coded, Common, Kind};
 use crate::ids::new_id;
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::{q_all, q_exec, q_opt};
@@ -56,9 +56,6 @@ pub enum IdentityError {
         .0.0
     )]
     RateLimited(super::ratelimit::RetryAfter),
-    /// Not found.
-    #[error("{0} not found / 未找到")]
-    NotFound(&'static str),
     /// Approving something that is not pending.
     #[error("this organisation is not awaiting approval / 该单位不在待审核状态")]
     NotPending,
@@ -68,50 +65,72 @@ pub enum IdentityError {
     /// An operator disabling their own account would lock themself out mid-session.
     #[error("you cannot disable your own account / 不能停用自己的账号")]
     DisableSelf,
-    /// A name holds a control or bidi-override character (`crate::text`).
+    /// The caller's role may not do this.
     #[error(transparent)]
-    Text(#[from] crate::text::ForbiddenChar),
-    /// Storage failure.
+    Role(#[from] WrongRole),
+    /// What every feature shares: not found, a forbidden character, storage.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Common(#[from] Common),
 }
 
-impl From<sqlx::Error> for IdentityError {
-    fn from(e: sqlx::Error) -> Self {
-        IdentityError::Store(e.into())
+crate::common_errors!(IdentityError);
+
+impl IdentityError {
+    /// No such `what`.
+    pub fn not_found(what: &'static str) -> Self {
+        Common::NotFound(what).into()
+    }
+
+    /// A failure of the platform (hashing, storage) described for the log.
+    fn internal(why: impl std::fmt::Display) -> Self {
+        Common::Store(sqlx::Error::Protocol(why.to_string()).into()).into()
     }
 }
 
-impl From<IdentityError> for ApiError {
-    fn from(e: IdentityError) -> Self {
-        let (status, code) = match &e {
-            IdentityError::Uscc(u) => (StatusCode::UNPROCESSABLE_ENTITY, u.code()),
-            IdentityError::BadUsername => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_USERNAME"),
-            IdentityError::BadName(_) => (StatusCode::UNPROCESSABLE_ENTITY, "BAD_NAME"),
-            IdentityError::Text(_) => (StatusCode::UNPROCESSABLE_ENTITY, crate::text::CODE),
-            IdentityError::WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_PASSWORD"),
-            IdentityError::UsernameTaken => (StatusCode::CONFLICT, "USERNAME_TAKEN"),
-            IdentityError::UsccTaken => (StatusCode::CONFLICT, "USCC_TAKEN"),
-            IdentityError::DisableSelf => (StatusCode::CONFLICT, "CANNOT_DISABLE_SELF"),
-            IdentityError::BadCredentials => (StatusCode::UNAUTHORIZED, "BAD_CREDENTIALS"),
-            IdentityError::PendingApproval => (StatusCode::FORBIDDEN, "PENDING_APPROVAL"),
-            IdentityError::Disabled => (StatusCode::FORBIDDEN, "ACCOUNT_DISABLED"),
-            IdentityError::RateLimited(wait) => {
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "LOGIN_RATE_LIMITED",
-                    e.to_string(),
-                )
-                .with_retry_after(wait.0);
-            }
-            IdentityError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            IdentityError::NotPending => (StatusCode::CONFLICT, "NOT_PENDING"),
-            IdentityError::RoleOrgMismatch(_) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "ROLE_ORG_MISMATCH")
-            }
-            IdentityError::Store(inner) => return ApiError::internal(inner),
-        };
-        ApiError::new(status, code, e.to_string())
+impl Coded for IdentityError {
+    fn kind(&self) -> Kind {
+        use IdentityError as E;
+        match self {
+            E::Common(c) => c.kind(),
+            E::Role(r) => r.kind(),
+            E::Uscc(_)
+            | E::BadUsername
+            | E::BadName(_)
+            | E::WeakPassword(_)
+            | E::RoleOrgMismatch(_) => Kind::Invalid,
+            E::UsernameTaken | E::UsccTaken | E::DisableSelf | E::NotPending => Kind::Conflict,
+            E::BadCredentials => Kind::Unauthenticated,
+            E::PendingApproval | E::Disabled => Kind::Forbidden,
+            E::RateLimited(_) => Kind::TooMany,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        use IdentityError as E;
+        match self {
+            E::Common(c) => c.code(),
+            E::Role(r) => r.code(),
+            E::Uscc(u) => u.code(),
+            E::BadUsername => "BAD_USERNAME",
+            E::BadName(_) => "BAD_NAME",
+            E::WeakPassword(_) => "WEAK_PASSWORD",
+            E::UsernameTaken => "USERNAME_TAKEN",
+            E::UsccTaken => "USCC_TAKEN",
+            E::DisableSelf => "CANNOT_DISABLE_SELF",
+            E::BadCredentials => "BAD_CREDENTIALS",
+            E::PendingApproval => "PENDING_APPROVAL",
+            E::Disabled => "ACCOUNT_DISABLED",
+            E::RateLimited(_) => "LOGIN_RATE_LIMITED",
+            E::NotPending => "NOT_PENDING",
+            E::RoleOrgMismatch(_) => "ROLE_ORG_MISMATCH",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            IdentityError::RateLimited(wait) => Some(wait.0),
+            _ => None,
+        }
     }
 }
 
@@ -286,7 +305,7 @@ pub async fn register_company(
     uscc::validate(req.uscc.trim())?;
     let hash = password::hash(req.password)
         .await
-        .map_err(|e| IdentityError::Store(sqlx::Error::Protocol(e).into()))?;
+        .map_err(IdentityError::internal)?;
     let mut tx = db.begin().await?;
     let org_id = insert_org(
         &mut tx,
@@ -318,10 +337,12 @@ pub async fn register_company(
 pub async fn decide_org(
     db: &Db,
     now: DateTime<Utc>,
-    actor: &Actor,
+    caller: &Caller,
     org_id: &str,
     approve: bool,
 ) -> Result<(), IdentityError> {
+    caller.require_role(&[Role::Operator])?;
+    let actor = &caller.actor;
     let mut tx = db.begin().await?;
     let (org_status, user_status) = if approve {
         ("active", "active")
@@ -344,7 +365,7 @@ pub async fn decide_org(
         return Err(if exists.is_some() {
             IdentityError::NotPending
         } else {
-            IdentityError::NotFound("organisation")
+            IdentityError::not_found("organisation")
         });
     }
     q_exec!(
@@ -421,14 +442,14 @@ pub async fn create_user(
             "select kind from organisation where org_id = $1",
             org_id
         )?
-        .ok_or(IdentityError::NotFound("organisation"))?;
+        .ok_or(IdentityError::not_found("organisation"))?;
         if !kinds.contains(&kind.0.as_str()) {
             return Err(IdentityError::RoleOrgMismatch(req.role.as_str()));
         }
     }
     let hash = password::hash(req.password)
         .await
-        .map_err(|e| IdentityError::Store(sqlx::Error::Protocol(e).into()))?;
+        .map_err(IdentityError::internal)?;
     let id = insert_user(
         &mut tx,
         now,
@@ -449,11 +470,13 @@ pub async fn create_user(
 pub async fn set_user_status(
     db: &Db,
     now: DateTime<Utc>,
-    actor: &Actor,
+    caller: &Caller,
     user_id: &str,
     active: bool,
 ) -> Result<(), IdentityError> {
-    if !active && actor.user_id.as_deref() == Some(user_id) {
+    caller.require_role(&[Role::Operator])?;
+    let actor = &caller.actor;
+    if !active && caller.user.user_id == user_id {
         return Err(IdentityError::DisableSelf);
     }
     let mut tx = db.begin().await?;
@@ -465,7 +488,7 @@ pub async fn set_user_status(
         user_id.to_string()
     )?;
     if n == 0 {
-        return Err(IdentityError::NotFound("user"));
+        return Err(IdentityError::not_found("user"));
     }
     audit::append(
         &mut tx,
@@ -489,11 +512,11 @@ pub async fn set_user_status(
 pub async fn change_password(
     db: &Db,
     now: DateTime<Utc>,
-    actor: &Actor,
-    user_id: &str,
+    caller: &Caller,
     current: String,
     new: String,
 ) -> Result<u64, IdentityError> {
+    let (actor, user_id) = (&caller.actor, caller.user.user_id.as_str());
     password::check_strength(&new).map_err(IdentityError::WeakPassword)?;
     let mut tx = db.read().await?;
     let row: Option<(String,)> = q_opt!(
@@ -503,13 +526,11 @@ pub async fn change_password(
         user_id.to_string()
     )?;
     drop(tx);
-    let (hash,) = row.ok_or(IdentityError::NotFound("user"))?;
+    let (hash,) = row.ok_or(IdentityError::not_found("user"))?;
     if !password::verify(current, hash).await {
         return Err(IdentityError::BadCredentials);
     }
-    let hash = password::hash(new)
-        .await
-        .map_err(|e| IdentityError::Store(sqlx::Error::Protocol(e).into()))?;
+    let hash = password::hash(new).await.map_err(IdentityError::internal)?;
     let mut tx = db.begin().await?;
     q_exec!(
         tx,
@@ -610,5 +631,5 @@ pub async fn get_user(db: &Db, user_id: &str) -> Result<UserView, IdentityError>
         "select user_id, username, display_name, role, org_id, status from app_user where user_id = $1",
         user_id.to_string()
     )?
-    .ok_or(IdentityError::NotFound("user"))
+    .ok_or(IdentityError::not_found("user"))
 }

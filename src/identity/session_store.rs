@@ -74,7 +74,11 @@ pub async fn open_for(
     )?;
     tx.commit().await?;
     keys.issue_session(now, &sid, sub, role, org, name)
-        .map_err(|e| IdentityError::Store(sqlx::Error::Protocol(e.to_string()).into()))
+        .map_err(|e| {
+            IdentityError::from(crate::store::StoreError::from(sqlx::Error::Protocol(
+                e.to_string(),
+            )))
+        })
 }
 
 /// The one look-up per authenticated request: the session and its user's status.

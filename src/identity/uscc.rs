@@ -113,6 +113,16 @@ pub enum UsccError {
     },
 }
 
+impl crate::error::Coded for UsccError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Invalid
+    }
+
+    fn code(&self) -> &'static str {
+        UsccError::code(self)
+    }
+}
+
 impl UsccError {
     /// Stable machine-readable code for API bodies and logs.
     pub fn code(&self) -> &'static str {

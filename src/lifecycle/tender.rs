@@ -422,6 +422,28 @@ mod tests {
         }
     }
 
+    /// docs/ARCHITECTURE.md draws the machine; the drawing lists exactly its moves.
+    #[test]
+    fn the_documented_diagram_is_the_machine() {
+        let doc = include_str!("../../docs/ARCHITECTURE.md");
+        let diagram = doc
+            .split_once("stateDiagram-v2")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(d, _)| d)
+            .expect("a state diagram in docs/ARCHITECTURE.md");
+        let drawn: std::collections::BTreeSet<(String, String)> = diagram
+            .lines()
+            .filter_map(|l| l.trim().split_once(" --> "))
+            .filter(|(f, t)| *f != "[*]" && *t != "[*]")
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect();
+        let machine: std::collections::BTreeSet<(String, String)> = Tender::MOVES
+            .iter()
+            .map(|(f, t)| (f.as_str().to_string(), t.as_str().to_string()))
+            .collect();
+        assert_eq!(drawn, machine);
+    }
+
     #[test]
     fn every_state_is_reachable_from_a_draft() {
         let mut seen = vec![TenderState::Draft];

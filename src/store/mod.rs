@@ -7,6 +7,8 @@
 pub mod blob;
 #[cfg(test)]
 mod parity_tests;
+#[cfg(test)]
+pub mod testdb;
 
 use std::str::FromStr;
 use std::time::Duration;

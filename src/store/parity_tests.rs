@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 use super::Db;
 
@@ -244,34 +244,13 @@ fn differences(lite: &Schema, pg: &Schema) -> Vec<String> {
 
 #[tokio::test]
 async fn sqlite_and_postgres_migrations_give_the_same_schema() {
-    let Ok(admin) = std::env::var("SUNBID_TEST_PG_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but SUNBID_TEST_PG_URL is not: the schema parity test needs PostgreSQL"
-        );
-        eprintln!("SUNBID_TEST_PG_URL not set: skipping the schema parity test");
+    let Some(url) = super::testdb::fresh_postgres("sunbid_parity").await else {
         return;
-    };
-    let name = format!("sunbid_parity_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("admin connection");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let url = match admin.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => admin.clone(),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let lite = sqlite_schema(&dir.path().join("parity.db")).await;
     let pg = postgres_schema(&url).await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "drop database if exists {name} with (force)"
-    )))
-    .execute(&mut conn)
-    .await;
+    super::testdb::drop_postgres(&url).await;
     assert!(!lite.tables.is_empty(), "no tables read from sqlite");
     assert!(!lite.indexes.is_empty(), "no indexes read from sqlite");
     let diff = differences(&lite, &pg);

@@ -1,5 +1,5 @@
 //! Test fixtures for the tender service and jobs: a real database (SQLite in a tempdir, or
-//! PostgreSQL from `SUNBID_TEST_PG`), organisations and users inserted directly, a clock the
+//! a fresh PostgreSQL database on the server of `SUNBID_TEST_PG_URL`), organisations and users inserted directly, a clock the
 //! test sets by hand, and a valid tender input whose timeline the test chooses.
 
 use std::sync::{Arc, Mutex};
@@ -145,11 +145,12 @@ impl Kit {
         Kit::build(url, dir, true).await
     }
 
-    /// PostgreSQL from `SUNBID_TEST_PG`, or `None` when it is not set.
+    /// A fresh PostgreSQL database on the server of `SUNBID_TEST_PG_URL`, or `None` when it
+    /// is not set (a failure under `CI`).
     pub async fn postgres() -> Option<Kit> {
-        let url = std::env::var("SUNBID_TEST_PG").ok()?;
+        let url = crate::store::testdb::fresh_postgres("sunbid_unit").await?;
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(Kit::build(url, dir, false).await)
+        Some(Kit::build(url, dir, true).await)
     }
 
     /// Builds the state the way the server does (connect, migrate, keys, rulebooks), so the

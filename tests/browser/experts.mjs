@@ -92,7 +92,7 @@ test("an agent requests a draw, the drawn experts confirm and check in with a pa
 
   // The agent sees member numbers and counts, never names.
   await ap.goto(drawUrl);
-  assert.equal((await ap.textContent("#draw-state")).trim(), "drawn");
+  assert.equal(await ap.getAttribute("#draw-state", "data-state"), "drawn");
   const agentRows = await memberRows(ap);
   assert.equal(agentRows.length, 6);
   assert.deepEqual(

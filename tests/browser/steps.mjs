@@ -98,13 +98,13 @@ export async function drawExperts(agentPage, regulatorPage, base, code, { altern
   assert.equal(await agentPage.locator("#form-error").count(), 0, await agentPage.content());
   const drawUrl = agentPage.url();
   assert.match(drawUrl, /\/draws\/[^/]+$/);
-  assert.equal((await agentPage.textContent("#draw-state")).trim(), "committed");
+  assert.equal(await agentPage.getAttribute("#draw-state", "data-state"), "committed");
 
   await regulatorPage.goto(drawUrl);
   await regulatorPage.fill("#input-form input[name=input]", "3 5 1 6 2 4 · 监督人掷骰");
   await Promise.all([regulatorPage.waitForNavigation(), regulatorPage.click("#input-form button")]);
   assert.equal(await regulatorPage.locator("#form-error").count(), 0, await regulatorPage.content());
-  assert.equal((await regulatorPage.textContent("#draw-state")).trim(), "drawn");
+  assert.equal(await regulatorPage.getAttribute("#draw-state", "data-state"), "drawn");
   const rows = await memberRows(regulatorPage);
   const pick = (role) => rows.filter((r) => r[3] === role).map((r) => ({ no: r[0], name: r[1] }));
   return { drawUrl, rows, members: pick("member"), alternates: pick("alternate") };
@@ -113,7 +113,7 @@ export async function drawExperts(agentPage, regulatorPage, base, code, { altern
 /** The rows of the draw page's member table, as arrays of cell texts. */
 export async function memberRows(page) {
   return page.$$eval("#members tr", (rows) =>
-    rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent.trim())),
+    rows.slice(1).map((r) => [...r.querySelectorAll("td")].map((td) => td.dataset.value ?? td.textContent.trim())),
   );
 }
 

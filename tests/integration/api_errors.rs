@@ -158,3 +158,60 @@ async fn api_errors_have_one_shape(h: &Harness) {
     assert!(!text.trim().is_empty(), "a 404 page has a body");
 }
 both!(api_error_shape, api_errors_have_one_shape);
+
+/// Error messages follow the language the caller asks for: `Accept-Language`, overridden by
+/// an explicit `?lang=` or `lang` cookie; both languages when nothing says which.
+async fn error_messages_follow_the_callers_language(h: &Harness) {
+    let req = |lang: Option<&str>, path: &str| {
+        let r = h.client.get(h.url(path));
+        match lang {
+            Some(l) => r.header("accept-language", l),
+            None => r,
+        }
+    };
+    let me = "/api/v1/me";
+    let both =
+        expect_json_error(h, req(None, me), StatusCode::UNAUTHORIZED, "LOGIN_REQUIRED").await;
+    assert_eq!(both["message"], "please log in first / 请先登录");
+    let en = expect_json_error(
+        h,
+        req(Some("en-GB,en;q=0.9"), me),
+        StatusCode::UNAUTHORIZED,
+        "LOGIN_REQUIRED",
+    )
+    .await;
+    assert_eq!(en["message"], "please log in first");
+    let zh = expect_json_error(
+        h,
+        req(Some("zh-CN,zh;q=0.9,en;q=0.8"), me),
+        StatusCode::UNAUTHORIZED,
+        "LOGIN_REQUIRED",
+    )
+    .await;
+    assert_eq!(zh["message"], "请先登录");
+    // An explicit choice wins over the browser's header; a language we do not speak
+    // leaves both.
+    let explicit = expect_json_error(
+        h,
+        req(Some("en"), "/api/v1/me?lang=zh"),
+        StatusCode::UNAUTHORIZED,
+        "LOGIN_REQUIRED",
+    )
+    .await;
+    assert_eq!(explicit["message"], "请先登录");
+    let other = expect_json_error(
+        h,
+        req(Some("fr"), me),
+        StatusCode::UNAUTHORIZED,
+        "LOGIN_REQUIRED",
+    )
+    .await;
+    assert_eq!(other["message"], "please log in first / 请先登录");
+    // The answer says which language it is in.
+    let resp = req(Some("en"), "/api/v1/me").send().await.expect("GET");
+    assert_eq!(resp.headers()["content-language"], "en");
+}
+both!(
+    api_error_language,
+    error_messages_follow_the_callers_language
+);

@@ -2,6 +2,10 @@
 //! PostgreSQL database. One binary (each file under tests/ would be another link), with a
 //! module per area; every test runs on both databases (see `harness::both!`).
 
+// Test code: a failed setup step should stop the test loudly (crate-wide lints deny these
+// in the platform's own code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 
 mod api_errors;

@@ -63,7 +63,7 @@ class ApiError extends Error {
 }
 
 async function api(method, url, body) {
-  const init = { method, credentials: "same-origin", headers: { "x-csrf-token": csrfToken() } };
+  const init = { method, credentials: "same-origin", headers: { "x-csrf-token": csrfToken(), "accept-language": document.documentElement.lang } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -184,6 +184,8 @@ function xhrUpload(url, blob, onProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("x-csrf-token", csrfToken());
+    // Error messages in the page's language, not the browser's.
+    xhr.setRequestHeader("accept-language", document.documentElement.lang);
     xhr.setRequestHeader("content-type", "application/octet-stream");
     const dev = deviceId();
     if (dev) xhr.setRequestHeader("x-device-id", dev);
@@ -230,7 +232,7 @@ async function sealAndUpload({ code, tenderId, bidderId, publicKey }, label, nam
       }),
     );
     try {
-      const headers = { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream" };
+      const headers = { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream", "accept-language": document.documentElement.lang };
       const dev = deviceId();
       if (dev) headers["x-device-id"] = dev;
       const resp = await fetch(url, { method: "POST", headers, body: counted, duplex: "half", credentials: "same-origin" });
@@ -830,7 +832,7 @@ function initBasePriceForm(form) {
       const resp = await fetch(`/api/v1/tenders/${encodeURIComponent(code)}/base-price`, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream" },
+        headers: { "x-csrf-token": csrfToken(), "content-type": "application/octet-stream", "accept-language": document.documentElement.lang },
         body: envelope,
       });
       const data = await resp.json().catch(() => ({}));

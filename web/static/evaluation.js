@@ -25,7 +25,7 @@ async function call(path, body) {
   const resp = await fetch(`/api/v1/tenders/${code}/evaluation${path}`, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
+    headers: { "content-type": "application/json", "x-csrf-token": csrfToken(), "accept-language": document.documentElement.lang },
     body: JSON.stringify(body ?? {}),
   });
   const data = await resp.json().catch(() => ({}));

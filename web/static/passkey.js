@@ -33,7 +33,7 @@ export async function postJson(url, body) {
   const resp = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "content-type": "application/json", "x-csrf-token": csrfToken() },
+    headers: { "content-type": "application/json", "x-csrf-token": csrfToken(), "accept-language": document.documentElement.lang },
     body: JSON.stringify(body ?? {}),
   });
   const data = await resp.json().catch(() => ({}));

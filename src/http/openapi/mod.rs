@@ -22,8 +22,8 @@ pub struct ErrorBody {
     pub code: String,
     /// Message a person understands (Chinese and English where it matters).
     pub message: String,
-    /// Structured details, when there are any.
-    #[schema(value_type = Option<Object>)]
+    /// Structured details, when there are any: every broken rule with its article, the
+    /// fields that are wrong …
     pub details: Option<serde_json::Value>,
 }
 
