@@ -16,6 +16,7 @@ use crate::bid::service::UploadMeta;
 use crate::clock::OffsetClock;
 // Start-up code that drives the tender and bid services the way a request would; those still
 // take `AppState` (a clock set back in time for the past-deadline tenders included).
+use crate::expert::pool::{self, ExpertInput, StatusChange};
 use crate::http::AppState;
 use crate::identity::model::{OrgKind, Role};
 use crate::identity::service::{NewOrg, NewUser, create_org, create_user};
@@ -126,102 +127,147 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
         },
     };
 
-    let centre = d
-        .org(
-            OrgKind::TradingCentre,
-            "苏州市公共资源交易中心（示例）",
-            None,
-        )
-        .await?;
-    let regulator_org = d
-        .org(OrgKind::Regulator, "苏州市住房和城乡建设局（示例）", None)
-        .await?;
-    let tenderee = d
-        .org(
-            OrgKind::Tenderee,
-            "苏州城市建设投资发展有限公司（示例）",
-            Some(1),
-        )
-        .await?;
-    let agent_org = d
-        .org(
-            OrgKind::Agent,
-            "江苏诚信工程招标代理有限公司（示例）",
-            Some(2),
-        )
-        .await?;
-    let employer = d
-        .org(
-            OrgKind::ExpertEmployer,
-            "东南建筑设计研究院（示例）",
-            Some(3),
-        )
-        .await?;
-    let mut bidder_orgs = Vec::new();
-    for (i, name) in [
-        "苏州华建建设集团有限公司（示例）",
-        "江苏恒通路桥工程有限公司（示例）",
-        "中建苏南建设有限公司（示例）",
-        "吴江市政工程有限公司（示例）",
-    ]
-    .iter()
-    .enumerate()
-    {
-        bidder_orgs.push(d.org(OrgKind::Bidder, name, Some(10 + i as u32)).await?);
-    }
+    let people = d.people().await?;
+    tenders(state, &people).await?;
+    question_and_amendment(state, &people).await?;
+    expert_pool(state).await?;
 
-    d.user("admin", "平台管理员", Role::Operator, None).await?;
-    let agent = d
-        .user("agent", "王招标", Role::Agent, Some(&agent_org))
-        .await?;
-    let c1 = d
-        .user(
-            "custodian1",
-            "李保管（代理）",
-            Role::Custodian,
-            Some(&agent_org),
-        )
-        .await?;
-    let c2 = d
-        .user(
-            "custodian2",
-            "赵保管（交易中心）",
-            Role::Custodian,
-            Some(&centre),
-        )
-        .await?;
-    let c3 = d
-        .user(
-            "custodian3",
-            "钱保管（监管）",
-            Role::Custodian,
-            Some(&regulator_org),
-        )
-        .await?;
-    d.user("regulator", "孙监督", Role::Regulator, Some(&regulator_org))
-        .await?;
-    let mut bidders = Vec::new();
-    for (i, org) in bidder_orgs.iter().enumerate() {
-        bidders.push(
-            d.user(
-                &format!("bidder{}", i + 1),
-                &format!("投标联系人{}", i + 1),
-                Role::Bidder,
-                Some(org),
+    Ok(Some(format!(
+        "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
+         admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
+         expert1..7 (experts) · regulator (regulator)\n  \
+         SZ2026-JS-000 (comprehensive scoring) and SZ2026-JS-004 (lowest evaluated price) are \
+         past their deadline with three sealed bids each: log in as agent to start the opening, \
+         then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
+        state.config.public_url
+    )))
+}
+
+/// The demo organisations and logins the tenders are made with.
+struct People {
+    /// The tenderee organisation.
+    tenderee: String,
+    /// The agent.
+    agent: SessionUser,
+    /// The three custodians (agent, trading centre, regulator).
+    custodians: [SessionUser; 3],
+    /// bidder1..4.
+    bidders: Vec<SessionUser>,
+}
+
+impl Demo<'_> {
+    /// The organisations and their users: the trading centre, the regulator, the tenderee,
+    /// the agent, the expert employer and four bidder companies; admin, agent, three
+    /// custodians, the regulator, bidder1..4 and expert1..7.
+    async fn people(&self) -> anyhow::Result<People> {
+        let centre = self
+            .org(
+                OrgKind::TradingCentre,
+                "苏州市公共资源交易中心（示例）",
+                None,
             )
-            .await?,
-        );
-    }
-    for i in 1..=7 {
-        d.user(
-            &format!("expert{i}"),
-            &format!("评标专家{i}"),
-            Role::Expert,
-            Some(&employer),
-        )
-        .await?;
-    }
+            .await?;
+        let regulator_org = self
+            .org(OrgKind::Regulator, "苏州市住房和城乡建设局（示例）", None)
+            .await?;
+        let tenderee = self
+            .org(
+                OrgKind::Tenderee,
+                "苏州城市建设投资发展有限公司（示例）",
+                Some(1),
+            )
+            .await?;
+        let agent_org = self
+            .org(
+                OrgKind::Agent,
+                "江苏诚信工程招标代理有限公司（示例）",
+                Some(2),
+            )
+            .await?;
+        let employer = self
+            .org(
+                OrgKind::ExpertEmployer,
+                "东南建筑设计研究院（示例）",
+                Some(3),
+            )
+            .await?;
+        let mut bidder_orgs = Vec::new();
+        for (i, name) in [
+            "苏州华建建设集团有限公司（示例）",
+            "江苏恒通路桥工程有限公司（示例）",
+            "中建苏南建设有限公司（示例）",
+            "吴江市政工程有限公司（示例）",
+        ]
+        .iter()
+        .enumerate()
+        {
+            bidder_orgs.push(self.org(OrgKind::Bidder, name, Some(10 + i as u32)).await?);
+        }
 
+        self.user("admin", "平台管理员", Role::Operator, None)
+            .await?;
+        let agent = self
+            .user("agent", "王招标", Role::Agent, Some(&agent_org))
+            .await?;
+        let c1 = self
+            .user(
+                "custodian1",
+                "李保管（代理）",
+                Role::Custodian,
+                Some(&agent_org),
+            )
+            .await?;
+        let c2 = self
+            .user(
+                "custodian2",
+                "赵保管（交易中心）",
+                Role::Custodian,
+                Some(&centre),
+            )
+            .await?;
+        let c3 = self
+            .user(
+                "custodian3",
+                "钱保管（监管）",
+                Role::Custodian,
+                Some(&regulator_org),
+            )
+            .await?;
+        self.user("regulator", "孙监督", Role::Regulator, Some(&regulator_org))
+            .await?;
+        let mut bidders = Vec::new();
+        for (i, org) in bidder_orgs.iter().enumerate() {
+            bidders.push(
+                self.user(
+                    &format!("bidder{}", i + 1),
+                    &format!("投标联系人{}", i + 1),
+                    Role::Bidder,
+                    Some(org),
+                )
+                .await?,
+            );
+        }
+        for i in 1..=7 {
+            self.user(
+                &format!("expert{i}"),
+                &format!("评标专家{i}"),
+                Role::Expert,
+                Some(&employer),
+            )
+            .await?;
+        }
+        Ok(People {
+            tenderee,
+            agent,
+            custodians: [c1, c2, c3],
+            bidders,
+        })
+    }
+}
+
+/// Three tenders made at `now` (two published, one left a draft) and the two past their
+/// deadline with sealed bids; the custodians enrol their keys first.
+async fn tenders(state: &AppState, p: &People) -> anyhow::Result<()> {
     let now = state.clock.now();
     // Deadlines fall on 09:30 China time (01:30 UTC), 25 days out: inside the 20-day rule.
     let deadline = (now + Duration::days(25))
@@ -229,15 +275,15 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
         .and_then(|t| t.with_minute(30))
         .and_then(|t| t.with_second(0))
         .unwrap_or(now + Duration::days(25));
-    let custodians = vec![c1.user_id.clone(), c2.user_id.clone(), c3.user_id.clone()];
+    let custodians: Vec<String> = p.custodians.iter().map(|c| c.user_id.clone()).collect();
     // Publication needs every custodian's key (sealed bidding): the demo custodians enrol
     // with the demo password as their passphrase.
-    for c in [&c1, &c2, &c3] {
+    for c in &p.custodians {
         crate::bid::custodian::enrol(&state.db, now, &caller(c), DEMO_PASSWORD.into())
             .await
             .map_err(|e| anyhow::anyhow!("demo custodian key: {e}"))?;
     }
-    let ag = caller(&agent);
+    let ag = caller(&p.agent);
     let projects = [
         (
             "SZ2026-JS-001",
@@ -265,7 +311,7 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
             title,
             description,
             *estimate,
-            &tenderee,
+            &p.tenderee,
             &custodians,
             now,
             deadline,
@@ -280,11 +326,19 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
         }
     }
     for spec in &PAST_DEADLINE {
-        past_deadline_tender(state, &ag, &bidders, &tenderee, &custodians, spec).await?;
+        past_deadline_tender(state, &ag, &p.bidders, &p.tenderee, &custodians, spec).await?;
     }
+    Ok(())
+}
 
-    // A question answered in public, and an amendment, on the second tender.
-    let bidder = caller(&bidders[0]);
+/// A question answered in public, and an amendment, on the second tender.
+async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<()> {
+    let ag = caller(&p.agent);
+    let bidder = p
+        .bidders
+        .first()
+        .map(caller)
+        .ok_or_else(|| anyhow::anyhow!("demo: no bidder"))?;
     let q = tenders::ask_question(
         &state.db,
         state.clock.now(),
@@ -321,18 +375,7 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("demo amendment: {e}"))?;
-
-    expert_pool(state).await?;
-
-    Ok(Some(format!(
-        "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
-         admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
-         expert1..7 (experts) · regulator (regulator)\n  \
-         SZ2026-JS-000 (comprehensive scoring) and SZ2026-JS-004 (lowest evaluated price) are \
-         past their deadline with three sealed bids each: log in as agent to start the opening, \
-         then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
-        state.config.public_url
-    )))
+    Ok(())
 }
 
 /// The demo expert pool, added by the demo operator through the pool service (so every
@@ -346,201 +389,227 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
 /// several regions, some employed by a bidder company (avoided once it bids or downloads the
 /// documents). The demo regulator is the supervisor for demo draws.
 async fn expert_pool(state: &AppState) -> anyhow::Result<()> {
-    use crate::expert::pool::{self, ExpertInput, StatusChange};
+    let p = DemoPool::load(state).await?;
+    p.committee().await?;
+    p.kept_out().await?;
+    p.others().await
+}
 
-    let mut tx = state.db.read().await?;
-    let users: Vec<(String, String, Option<String>, String)> = crate::q_all!(
-        tx,
-        (String, String, Option<String>, String),
-        "select username, user_id, org_id, display_name from app_user"
-    )?;
-    let orgs: Vec<(String, String)> = crate::q_all!(
-        tx,
-        (String, String),
-        "select name, org_id from organisation"
-    )?;
-    drop(tx);
-    let user = |name: &str| {
-        users
+/// What adding the demo experts needs: the demo operator and the logins and organisations
+/// made before.
+struct DemoPool<'a> {
+    state: &'a AppState,
+    op: Caller,
+    now: DateTime<Utc>,
+    users: Vec<(String, String, Option<String>, String)>,
+    orgs: Vec<(String, String)>,
+}
+
+impl<'a> DemoPool<'a> {
+    async fn load(state: &'a AppState) -> anyhow::Result<DemoPool<'a>> {
+        let mut tx = state.db.read().await?;
+        let users: Vec<(String, String, Option<String>, String)> = crate::q_all!(
+            tx,
+            (String, String, Option<String>, String),
+            "select username, user_id, org_id, display_name from app_user"
+        )?;
+        let orgs: Vec<(String, String)> = crate::q_all!(
+            tx,
+            (String, String),
+            "select name, org_id from organisation"
+        )?;
+        drop(tx);
+        let admin = users
+            .iter()
+            .find(|u| u.0 == "admin")
+            .ok_or_else(|| anyhow::anyhow!("demo expert pool: no user admin"))?;
+        let op = caller(&SessionUser {
+            user_id: admin.1.clone(),
+            role: Role::Operator,
+            org_id: None,
+            name: admin.3.clone(),
+        });
+        Ok(DemoPool {
+            state,
+            op,
+            now: state.clock.now(),
+            users,
+            orgs,
+        })
+    }
+
+    fn user(&self, name: &str) -> anyhow::Result<&(String, String, Option<String>, String)> {
+        self.users
             .iter()
             .find(|u| u.0 == name)
             .ok_or_else(|| anyhow::anyhow!("demo expert pool: no user {name}"))
-    };
-    let org = |name: &str| {
-        orgs.iter()
+    }
+
+    fn org(&self, name: &str) -> anyhow::Result<String> {
+        self.orgs
+            .iter()
             .find(|o| o.0.starts_with(name))
             .map(|o| o.1.clone())
             .ok_or_else(|| anyhow::anyhow!("demo expert pool: no organisation {name}"))
-    };
-    let admin = user("admin")?;
-    let op = caller(&SessionUser {
-        user_id: admin.1.clone(),
-        role: Role::Operator,
-        org_id: None,
-        name: admin.3.clone(),
-    });
-    let now = state.clock.now();
-    let year = now.year();
-    let add = |input: ExpertInput| {
-        let op = &op;
-        async move {
-            pool::add_expert(&state.db, state.clock.now(), op, &input)
-                .await
-                .map_err(|e| anyhow::anyhow!("demo expert {}: {e}", input.name))
-        }
-    };
-    let input = |name: &str,
-                 specialties: &[&str],
-                 region: &str,
-                 employer: Option<String>,
-                 title: &str,
-                 years: u32,
-                 age: i32| ExpertInput {
-        name: name.into(),
-        specialties: specialties.iter().map(|s| s.to_string()).collect(),
-        region: region.into(),
-        employer_org_id: employer,
-        title: title.into(),
-        years_of_practice: years,
-        birth_year: year - age,
-        penalised: false,
-        user_id: None,
-        unavailable: Vec::new(),
-        conflicts: Vec::new(),
-    };
-
-    // expert1..7: the committee of the demo tenders.
-    let employer = org("东南建筑设计研究院")?;
-    let subs = [
-        "A0101", "A0102", "A0103", "A0101", "A0104", "A0101", "A0103",
-    ];
-    for (i, sub) in (1..=7).zip(subs) {
-        let u = user(&format!("expert{i}"))?;
-        let mut e = input(
-            &u.3,
-            &["A01", sub],
-            "320500",
-            Some(employer.clone()),
-            if i % 3 == 0 {
-                "associate_senior"
-            } else {
-                "senior"
-            },
-            10 + (i as u32 * 2),
-            41 + i * 2,
-        );
-        e.user_id = Some(u.1.clone());
-        add(e).await?;
     }
 
-    // A01 without a login: each is kept out of the demo tenders' draws for a reason the
-    // regulator's report names.
-    let tenderee = org("苏州城市建设投资发展有限公司")?;
-    let agent = org("江苏诚信工程招标代理有限公司")?;
-    let regulator = org("苏州市住房和城乡建设局")?;
-    let (a01, a02, a05) = (["A01", "A0101"], ["A02", "A0201"], ["A05"]);
-    add(input(
-        "周建国",
-        &a01,
-        "320500",
-        Some(tenderee),
-        "senior",
-        22,
-        56,
-    ))
-    .await?;
-    add(input(
-        "吴立新",
-        &a01,
-        "320506",
-        Some(agent),
-        "associate_senior",
-        15,
-        47,
-    ))
-    .await?;
-    add(input(
-        "郑明华",
-        &a01,
-        "320500",
-        Some(regulator),
-        "senior",
-        18,
-        50,
-    ))
-    .await?;
-    add(input(
-        "陈晓东",
-        &a01,
-        "320508",
-        None,
-        "intermediate",
-        12,
-        41,
-    ))
-    .await?;
-    add(input("林海峰", &a01, "320100", None, "senior", 6, 38)).await?;
-    let mut p = input("何永明", &a01, "320200", None, "senior", 25, 59);
-    p.penalised = true;
-    add(p).await?;
-    let suspended = add(input("许文杰", &a01, "320500", None, "senior", 20, 52)).await?;
-    pool::change_status(
-        &state.db,
-        state.clock.now(),
-        &op,
-        &suspended.expert_id,
-        StatusChange::Suspend,
-        "年度考核不合格，暂停评标资格（示例）",
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("demo expert suspension: {e}"))?;
-
-    // Municipal works (A02) and cost engineering (A05), across regions; some are employed by
-    // bidder companies and are avoided once those bid or download the documents.
-    let bidder = |n: usize| {
-        org([
+    fn bidder(&self, n: usize) -> anyhow::Result<String> {
+        let names = [
             "苏州华建建设集团有限公司",
             "江苏恒通路桥工程有限公司",
             "中建苏南建设有限公司",
             "吴江市政工程有限公司",
-        ][n])
-    };
-    for (name, region, employer, title, years, age) in [
-        ("王建华", "320500", None, "senior", 19, 51),
-        ("李国强", "320506", Some(bidder(1)?), "senior", 16, 46),
-        ("张伟", "320100", None, "associate_senior", 14, 44),
-        ("刘志刚", "320200", None, "senior", 24, 58),
-        (
-            "杨立平",
-            "320500",
-            Some(bidder(3)?),
-            "associate_senior",
-            11,
-            42,
-        ),
-        ("赵春生", "320505", None, "senior", 21, 55),
-        ("孙丽娟", "330100", None, "associate_senior", 13, 43),
-    ] {
-        let mut e = input(name, &a02, region, employer, title, years, age);
-        if name == "赵春生" {
-            let from = (now + Duration::days(3)).date_naive();
-            e.unavailable = (0..3)
-                .map(|d| (from + Duration::days(d)).to_string())
-                .collect();
+        ];
+        self.org(names.get(n).copied().unwrap_or_default())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn input(
+        &self,
+        name: &str,
+        specialties: &[&str],
+        region: &str,
+        employer: Option<String>,
+        title: &str,
+        years: u32,
+        age: i32,
+    ) -> ExpertInput {
+        ExpertInput {
+            name: name.into(),
+            specialties: specialties.iter().map(|s| s.to_string()).collect(),
+            region: region.into(),
+            employer_org_id: employer,
+            title: title.into(),
+            years_of_practice: years,
+            birth_year: self.now.year() - age,
+            penalised: false,
+            user_id: None,
+            unavailable: Vec::new(),
+            conflicts: Vec::new(),
         }
-        add(e).await?;
     }
-    for (name, region, employer, title, years, age) in [
-        ("黄秀英", "320500", None, "senior", 17, 49),
-        ("周敏", "320508", Some(bidder(2)?), "senior", 20, 53),
-        ("徐志明", "320100", None, "associate_senior", 12, 45),
-        ("朱红梅", "320500", None, "senior_equivalent", 15, 48),
-        ("马俊", "310000", None, "associate_senior", 10, 40),
-        ("胡静", "320200", Some(bidder(0)?), "senior", 23, 57),
-    ] {
-        add(input(name, &a05, region, employer, title, years, age)).await?;
+
+    async fn add(&self, input: ExpertInput) -> anyhow::Result<pool::ExpertView> {
+        pool::add_expert(&self.state.db, self.state.clock.now(), &self.op, &input)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo expert {}: {e}", input.name))
     }
-    Ok(())
+
+    /// expert1..7: the committee of the demo tenders.
+    async fn committee(&self) -> anyhow::Result<()> {
+        let employer = self.org("东南建筑设计研究院")?;
+        let subs = [
+            "A0101", "A0102", "A0103", "A0101", "A0104", "A0101", "A0103",
+        ];
+        for (i, sub) in (1..=7).zip(subs) {
+            let u = self.user(&format!("expert{i}"))?;
+            let mut e = self.input(
+                &u.3,
+                &["A01", sub],
+                "320500",
+                Some(employer.clone()),
+                if i % 3 == 0 {
+                    "associate_senior"
+                } else {
+                    "senior"
+                },
+                10 + (i as u32 * 2),
+                41 + i * 2,
+            );
+            e.user_id = Some(u.1.clone());
+            self.add(e).await?;
+        }
+        Ok(())
+    }
+
+    /// A01 without a login: each is kept out of the demo tenders' draws for a reason the
+    /// regulator's report names.
+    async fn kept_out(&self) -> anyhow::Result<()> {
+        let tenderee = self.org("苏州城市建设投资发展有限公司")?;
+        let agent = self.org("江苏诚信工程招标代理有限公司")?;
+        let regulator = self.org("苏州市住房和城乡建设局")?;
+        let a01 = ["A01", "A0101"];
+        let i = |name, region, employer, title, years, age| {
+            self.input(name, &a01, region, employer, title, years, age)
+        };
+        self.add(i("周建国", "320500", Some(tenderee), "senior", 22, 56))
+            .await?;
+        self.add(i(
+            "吴立新",
+            "320506",
+            Some(agent),
+            "associate_senior",
+            15,
+            47,
+        ))
+        .await?;
+        self.add(i("郑明华", "320500", Some(regulator), "senior", 18, 50))
+            .await?;
+        self.add(i("陈晓东", "320508", None, "intermediate", 12, 41))
+            .await?;
+        self.add(i("林海峰", "320100", None, "senior", 6, 38))
+            .await?;
+        let mut p = i("何永明", "320200", None, "senior", 25, 59);
+        p.penalised = true;
+        self.add(p).await?;
+        let suspended = self
+            .add(i("许文杰", "320500", None, "senior", 20, 52))
+            .await?;
+        pool::change_status(
+            &self.state.db,
+            self.state.clock.now(),
+            &self.op,
+            &suspended.expert_id,
+            StatusChange::Suspend,
+            "年度考核不合格，暂停评标资格（示例）",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo expert suspension: {e}"))?;
+        Ok(())
+    }
+
+    /// Municipal works (A02) and cost engineering (A05), across regions; some are employed
+    /// by bidder companies and are avoided once those bid or download the documents.
+    async fn others(&self) -> anyhow::Result<()> {
+        let (a02, a05) = (["A02", "A0201"], ["A05"]);
+        for (name, region, employer, title, years, age) in [
+            ("王建华", "320500", None, "senior", 19, 51),
+            ("李国强", "320506", Some(self.bidder(1)?), "senior", 16, 46),
+            ("张伟", "320100", None, "associate_senior", 14, 44),
+            ("刘志刚", "320200", None, "senior", 24, 58),
+            (
+                "杨立平",
+                "320500",
+                Some(self.bidder(3)?),
+                "associate_senior",
+                11,
+                42,
+            ),
+            ("赵春生", "320505", None, "senior", 21, 55),
+            ("孙丽娟", "330100", None, "associate_senior", 13, 43),
+        ] {
+            let mut e = self.input(name, &a02, region, employer, title, years, age);
+            if name == "赵春生" {
+                let from = (self.now + Duration::days(3)).date_naive();
+                e.unavailable = (0..3)
+                    .map(|d| (from + Duration::days(d)).to_string())
+                    .collect();
+            }
+            self.add(e).await?;
+        }
+        for (name, region, employer, title, years, age) in [
+            ("黄秀英", "320500", None, "senior", 17, 49),
+            ("周敏", "320508", Some(self.bidder(2)?), "senior", 20, 53),
+            ("徐志明", "320100", None, "associate_senior", 12, 45),
+            ("朱红梅", "320500", None, "senior_equivalent", 15, 48),
+            ("马俊", "310000", None, "associate_senior", 10, 40),
+            ("胡静", "320200", Some(self.bidder(0)?), "senior", 23, 57),
+        ] {
+            self.add(self.input(name, &a05, region, employer, title, years, age))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The terms of a demo tender: documents available at `from`, bids due at `deadline`.
