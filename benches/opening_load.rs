@@ -198,7 +198,7 @@ async fn published(w: &World, code: &str) -> (Tender, PublicKey) {
     .await
     .expect("draft");
     tenders::upload_document(
-        &w.state,
+        w.state.tender_documents(),
         now,
         &w.agent,
         code,
@@ -282,12 +282,18 @@ async fn submit(
             declared_len: Some(envelope.len() as u64),
             device_id: None,
         };
-        let part = service::upload_part(state, who, code, meta, futures_util::stream::iter(chunks))
-            .await
-            .map_err(|e| format!("{label} upload: {e}"))?;
+        let part = service::upload_part(
+            &state.bids(),
+            who,
+            code,
+            meta,
+            futures_util::stream::iter(chunks),
+        )
+        .await
+        .map_err(|e| format!("{label} upload: {e}"))?;
         ids.push(part.part_id);
     }
-    service::submit(state, who, code, &ids)
+    service::submit(&state.bids(), who, code, &ids)
         .await
         .map_err(|e| format!("submit: {e}"))?;
     Ok(())
@@ -376,15 +382,23 @@ async fn opening_bench(w: &World, n: usize, part: usize) {
     w.clock.set(t.bid_deadline_at + TimeDelta::minutes(1));
     let now = w.clock.now();
     let s = Instant::now();
-    let v = opening::start(&w.state, now, &w.agent, &t.code)
+    let v = opening::start(&w.state.opening_env(), now, &w.agent, &t.code)
         .await
         .expect("start");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking", "{v}");
     let start_t = s.elapsed();
     let s = Instant::now();
-    let v = opening::unlock(&w.state, &w.custodians[0], &t.code, PASSPHRASES[0].into())
-        .await
-        .expect("unlock 1");
+    let v = opening::unlock(
+        &w.state.opening_env(),
+        &w.state,
+        &w.custodians[0],
+        &t.code,
+        PASSPHRASES[0].into(),
+    )
+    .await
+    .expect("unlock 1");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking", "{v}");
     let unlock1 = s.elapsed();
 
@@ -392,9 +406,16 @@ async fn opening_bench(w: &World, n: usize, part: usize) {
     let reset = reset_hwm();
     let rss_at_reset = vm_hwm_kib();
     let s = Instant::now();
-    let v = opening::unlock(&w.state, &w.custodians[1], &t.code, PASSPHRASES[1].into())
-        .await
-        .expect("unlock 2");
+    let v = opening::unlock(
+        &w.state.opening_env(),
+        &w.state,
+        &w.custodians[1],
+        &t.code,
+        PASSPHRASES[1].into(),
+    )
+    .await
+    .expect("unlock 2");
+    let v = js(&v);
     let open = s.elapsed();
     let hwm_after = vm_hwm_kib();
     assert_eq!(v["state"], "opened", "{v}");
@@ -516,4 +537,9 @@ fn main() {
         opening_bench(&w, n, part).await;
         concurrency_bench(&w, n, part).await;
     });
+}
+
+/// A typed view as the JSON the routes answer with.
+fn js<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serialise")
 }

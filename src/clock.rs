@@ -50,7 +50,9 @@ pub fn to_millis(t: DateTime<Utc>) -> i64 {
 /// Formats an instant (milliseconds) in China Standard Time (UTC+8, no daylight saving),
 /// to the minute: how pages, notices and messages show times to people.
 pub fn cst(ms: i64) -> String {
-    (from_millis(ms) + Duration::hours(8))
+    // Through the offset, not `+ 8 h`, so the extremes of the range format instead of panic.
+    from_millis(ms)
+        .with_timezone(&china())
         .format("%Y-%m-%d %H:%M")
         .to_string()
 }

@@ -678,7 +678,7 @@ async fn publish_tender(
             input.title, input.description
         )),
     };
-    tenders::upload_document(state, now, ag, code, doc)
+    tenders::upload_document(state.tender_documents(), now, ag, code, doc)
         .await
         .map_err(err)?;
     tenders::publish(&state.db, &state.rulebooks, now, ag, code)
@@ -798,10 +798,10 @@ async fn past_deadline_tender(
         };
         let body =
             futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(envelope))]);
-        let part = crate::bid::service::upload_part(&then, &who, code, meta, body)
+        let part = crate::bid::service::upload_part(&then.bids(), &who, code, meta, body)
             .await
             .map_err(|e| anyhow::anyhow!("demo bid upload: {e}"))?;
-        crate::bid::service::submit(&then, &who, code, &[part.part_id])
+        crate::bid::service::submit(&then.bids(), &who, code, &[part.part_id])
             .await
             .map_err(|e| anyhow::anyhow!("demo bid submit: {e}"))?;
         past.advance(Duration::hours(5));

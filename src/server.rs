@@ -272,7 +272,7 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             last_sweep = tokio::time::Instant::now();
             sweep_upload_tmp(&state.blobs, &state.config).await;
         }
-        match crate::tender::jobs::run_due(&state).await {
+        match crate::tender::jobs::run_due_at(&state.db, state.clock.now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(jobs = n, "ran due jobs"),
             Err(e) => tracing::error!(error = %e, "job loop"),

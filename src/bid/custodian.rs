@@ -19,6 +19,7 @@
 //! custodian and stores each share's digest (the check of a share opened in a browser).
 //! Seed and private key are wiped before the function returns.
 
+use crate::error::Common;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -27,9 +28,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::BidError;
+use super::opening::PasskeySignatures;
 use crate::audit;
+use crate::clock::Clock;
 use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::identity::passkey;
 use crate::seal::custodian::{PRF_LEN, share_digest};
@@ -101,9 +103,10 @@ fn require_custodian(caller: &Caller) -> Result<(), BidError> {
     if caller.user.role == Role::Custodian {
         Ok(())
     } else {
-        Err(BidError::Forbidden(
-            "only key custodians may do this / 仅开标密钥保管人可执行此操作",
-        ))
+        Err(
+            Common::Forbidden("only key custodians may do this / 仅开标密钥保管人可执行此操作")
+                .into(),
+        )
     }
 }
 
@@ -123,7 +126,7 @@ pub async fn enrol(
         LockedCustodianKey::generate(&passphrase, &SystemRandom::new())
     })
     .await
-    .map_err(|e| BidError::Corrupt(format!("key generation task: {e}")))?
+    .map_err(|e| Common::Corrupt(format!("key generation task: {e}")))?
     .map_err(|e| match e {
         SealError::WeakPassphrase(n) => BidError::WeakPassphrase(n),
         other => BidError::Crypto(other),
@@ -154,8 +157,7 @@ async fn store_key(
     locked: &LockedCustodianKey,
     extra: serde_json::Value,
 ) -> Result<CustodianKeyView, BidError> {
-    let locked_json =
-        serde_json::to_string(locked).map_err(|e| BidError::Corrupt(e.to_string()))?;
+    let locked_json = serde_json::to_string(locked).map_err(|e| Common::Corrupt(e.to_string()))?;
     let public_b64 = base64::engine::general_purpose::STANDARD.encode(locked.public_key.to_bytes());
     let mut tx = db.begin().await?;
     let inserted = q_exec!(
@@ -218,17 +220,19 @@ fn enrol_challenge(user_id: &str, prf_salt: &[u8]) -> [u8; 32] {
 /// assertion ceremony (user verification required) whose challenge binds it. The caller
 /// must have registered a passkey (404 `NO_PASSKEY` otherwise).
 pub async fn start_passkey_enrolment(
-    state: &AppState,
+    db: &Db,
+    passkeys: &impl PasskeySignatures,
     caller: &Caller,
 ) -> Result<PasskeyEnrolment, BidError> {
     require_custodian(caller)?;
-    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    ensure_not_enrolled(db, &caller.user.user_id).await?;
     let mut salt = [0u8; PRF_LEN];
     ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut salt)
         .map_err(|_| BidError::Crypto(SealError::Rng))?;
     let challenge = enrol_challenge(&caller.user.user_id, &salt);
-    let (ceremony_id, options) =
-        passkey::start_signature_for_user(state, &caller.user.user_id, &challenge).await?;
+    let (ceremony_id, options) = passkeys
+        .start_signature(&caller.user.user_id, &challenge)
+        .await?;
     Ok(PasskeyEnrolment {
         ceremony_id,
         options,
@@ -265,12 +269,14 @@ fn decode_field(name: &str, text: &str) -> Result<Vec<u8>, BidError> {
 /// issued salt); the key is stored bound to the credential that signed, with
 /// `custodian.enrol` (kdf `webauthn-prf`, credential id, signature counter).
 pub async fn finish_passkey_enrolment(
-    state: &AppState,
+    db: &Db,
+    clock: &dyn Clock,
+    passkeys: &impl PasskeySignatures,
     caller: &Caller,
     input: PasskeyEnrolInput,
 ) -> Result<CustodianKeyView, BidError> {
     require_custodian(caller)?;
-    ensure_not_enrolled(&state.db, &caller.user.user_id).await?;
+    ensure_not_enrolled(db, &caller.user.user_id).await?;
     let prf_salt = decode_field("prf_salt", &input.prf_salt)?;
     let public_key = PublicKey::from_bytes(&decode_field("public_key", &input.public_key)?)
         .map_err(|_| {
@@ -288,15 +294,15 @@ pub async fn finish_passkey_enrolment(
     )
     .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
     let credential = passkey::parse_assertion(input.credential)?;
-    let verified = passkey::verify_signature(
-        state,
-        &caller.actor,
-        &caller.user.user_id,
-        &input.ceremony_id,
-        &credential,
-        &enrol_challenge(&caller.user.user_id, &prf_salt),
-    )
-    .await?;
+    let verified = passkeys
+        .verify_signature(
+            &caller.actor,
+            &caller.user.user_id,
+            &input.ceremony_id,
+            &credential,
+            &enrol_challenge(&caller.user.user_id, &prf_salt),
+        )
+        .await?;
     let locked = LockedCustodianKey::from_passkey_prf(
         public_key,
         nonce,
@@ -305,9 +311,10 @@ pub async fn finish_passkey_enrolment(
         prf_salt,
     )
     .map_err(|e| BidError::InvalidKeyRecord(e.to_string()))?;
+    // The time after the ceremony is verified, as the key is stored.
     store_key(
-        &state.db,
-        state.clock.now(),
+        db,
+        clock.now(),
         caller,
         &locked,
         json!({"credential_id": verified.credential_id, "passkey_id": verified.passkey_id,
@@ -340,7 +347,7 @@ pub(crate) async fn key_of(
     row.map(|(json, at)| {
         serde_json::from_str::<LockedCustodianKey>(&json)
             .map(|k| (k, at))
-            .map_err(|e| BidError::Corrupt(format!("custodian key of {user_id}: {e}")))
+            .map_err(|e| Common::Corrupt(format!("custodian key of {user_id}: {e}")).into())
     })
     .transpose()
 }
@@ -400,7 +407,7 @@ pub async fn issue_opening_key(
         let sealed = seal::encrypt_share_to(custodian_pk, share, tender_id, &rng)
             .map_err(BidError::Crypto)?;
         let sealed_json =
-            serde_json::to_string(&sealed).map_err(|e| BidError::Corrupt(e.to_string()))?;
+            serde_json::to_string(&sealed).map_err(|e| Common::Corrupt(e.to_string()))?;
         q_exec!(
             tx,
             "insert into tender_key_share (tender_id, user_id, share_index, sealed_json, share_sha256)
@@ -458,7 +465,7 @@ pub async fn opening_key(db: &Db, code: &str) -> Result<OpeningKeyView, BidError
          where t.code = $1 and t.published_at is not null",
         code.to_string()
     )?
-    .ok_or(BidError::NotFound("opening key"))?;
+    .ok_or(Common::NotFound("opening key"))?;
     Ok(OpeningKeyView {
         tender_id: row.0,
         public_key: row.1,
@@ -471,7 +478,7 @@ pub async fn opening_key(db: &Db, code: &str) -> Result<OpeningKeyView, BidError
 pub(crate) fn parse_public_key(b64url: &str) -> Result<PublicKey, BidError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(b64url.as_bytes())
-        .map_err(|e| BidError::Corrupt(format!("opening public key: {e}")))?;
+        .map_err(|e| Common::Corrupt(format!("opening public key: {e}")))?;
     PublicKey::from_bytes(&bytes).map_err(BidError::Crypto)
 }
 

@@ -9,6 +9,9 @@ use std::collections::BTreeSet;
 
 use super::BidError;
 use super::fault::PartFailure;
+use crate::error::{Coded, Common};
+use crate::http::error::status_of;
+use crate::lifecycle::tender::TenderState;
 use crate::seal::SealError;
 use crate::store::StoreError;
 
@@ -17,9 +20,9 @@ const DOC: &str = include_str!("../../docs/seal-format.md");
 /// The position of each variant (exhaustive: a new variant must be added here).
 fn variant(e: &BidError) -> usize {
     match e {
-        BidError::LoginRequired => 0,
-        BidError::Forbidden(_) => 1,
-        BidError::NotFound(_) => 2,
+        BidError::Common(Common::LoginRequired) => 0,
+        BidError::Common(Common::Forbidden(_)) => 1,
+        BidError::Common(Common::NotFound(_)) => 2,
         BidError::CompanyNotActive => 3,
         BidError::NotAcceptingBids(_) => 4,
         BidError::DeadlinePassed => 5,
@@ -29,7 +32,7 @@ fn variant(e: &BidError) -> usize {
         BidError::BadBody(_) => 9,
         BidError::BadParts(_) => 10,
         BidError::NoBid => 11,
-        BidError::Conflict => 12,
+        BidError::Common(Common::Concurrent) => 12,
         BidError::AlreadyEnrolled => 13,
         BidError::NotEnrolled => 14,
         BidError::WeakPassphrase(_) => 15,
@@ -48,12 +51,12 @@ fn variant(e: &BidError) -> usize {
         BidError::BadText { .. } => 28,
         BidError::AlreadyAnswered => 29,
         BidError::Crypto(_) => 30,
-        BidError::Corrupt(_) => 31,
-        BidError::Blob(_) => 32,
-        BidError::Store(_) => 33,
+        BidError::Common(Common::Corrupt(_)) => 31,
+        BidError::Common(Common::Blob(_)) => 32,
+        BidError::Common(Common::Store(_)) => 33,
         BidError::TooManyAttempts { .. } => 34,
         BidError::UnlockInProgress => 35,
-        BidError::Text(_) => 36,
+        BidError::Common(Common::Text(_)) => 36,
         BidError::WrongShare => 37,
         BidError::InvalidKeyRecord(_) => 38,
         BidError::WrongUnlockMethod(_) => 39,
@@ -90,18 +93,18 @@ fn every_error() -> Vec<BidError> {
         SealError::TrailingData { expected: 1 },
     ];
     let mut all = vec![
-        BidError::LoginRequired,
-        BidError::Forbidden("x"),
-        BidError::NotFound("tender"),
+        Common::LoginRequired.into(),
+        Common::Forbidden("x").into(),
+        Common::NotFound("tender").into(),
         BidError::CompanyNotActive,
-        BidError::NotAcceptingBids("cancelled".into()),
+        BidError::NotAcceptingBids(TenderState::Cancelled),
         BidError::DeadlinePassed,
         BidError::BadLabel,
         BidError::PartTooLarge { limit: 1 },
         BidError::BadBody("x".into()),
         BidError::BadParts("x".into()),
         BidError::NoBid,
-        BidError::Conflict,
+        Common::Concurrent.into(),
         BidError::AlreadyEnrolled,
         BidError::NotEnrolled,
         BidError::WeakPassphrase(10),
@@ -110,7 +113,7 @@ fn every_error() -> Vec<BidError> {
         BidError::OpeningAlreadyStarted,
         BidError::WrongState {
             action: "x",
-            state: "cancelled".into(),
+            state: TenderState::Cancelled,
         },
         BidError::NotUnlocking,
         BidError::NotACustodian,
@@ -134,14 +137,15 @@ fn every_error() -> Vec<BidError> {
             max: 2000,
         },
         BidError::AlreadyAnswered,
-        BidError::Text(crate::text::ForbiddenChar {
+        Common::Text(crate::text::ForbiddenChar {
             field: "body".into(),
             found: '\0',
-        }),
+        })
+        .into(),
         BidError::Crypto(SealError::Rng),
-        BidError::Corrupt("x".into()),
-        BidError::Blob(crate::store::blob::BlobError::BadId),
-        BidError::Store(StoreError::UnsupportedUrl),
+        Common::Corrupt("x".into()).into(),
+        Common::Blob(crate::store::blob::BlobError::BadId).into(),
+        Common::Store(StoreError::UnsupportedUrl).into(),
     ];
     all.extend(upload_refusals.into_iter().map(BidError::Envelope));
     // What the passkey enrolment and unlock can answer from the passkey module.
@@ -188,7 +192,7 @@ fn every_code_the_routes_answer_is_documented_with_its_status() {
             "docs/seal-format.md does not list `{code}`"
         );
         // The status is in the same table row as the code.
-        let status = e.status().as_u16().to_string();
+        let status = status_of(e.kind()).as_u16().to_string();
         let row = DOC
             .lines()
             .find(|l| l.starts_with(&format!("| {status} |")) && l.contains(&format!("`{code}`")));

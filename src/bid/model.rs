@@ -129,29 +129,6 @@ pub struct ObjectionAnswerInput {
     pub answer: String,
 }
 
-/// What the bid routes need to know about a tender.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct TenderRef {
-    /// Identifier (bound into every envelope).
-    pub tender_id: String,
-    /// Project code.
-    pub code: String,
-    /// Lifecycle state (stored name).
-    pub state: String,
-    /// Bid deadline (ms).
-    pub bid_deadline_at: i64,
-    /// Owning agent organisation.
-    pub agent_org_id: Option<String>,
-    /// Rulebook.
-    pub rulebook_id: String,
-    /// Category (rulebook fallback).
-    pub category: String,
-    /// Procedure (rulebook fallback).
-    pub procedure: String,
-    /// Published (None for drafts, which do not exist for the public).
-    pub published_at: Option<i64>,
-}
-
 /// An uploaded part.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PartRow {

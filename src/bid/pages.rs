@@ -6,6 +6,8 @@
 //! These routes are merged next to the bid API, outside the global request time limit, like
 //! the uploads the bid page starts.
 
+use crate::error::Common;
+use crate::lifecycle::tender::TenderState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -76,7 +78,7 @@ fn js_strings(lang: Lang) -> String {
 
 fn caller(ctx: &Ctx) -> PageResult<Caller> {
     Caller::from_ctx(ctx)
-        .map_err(|_| BidError::LoginRequired)
+        .map_err(|_| Common::LoginRequired)
         .or_page(ctx)
 }
 
@@ -121,11 +123,11 @@ async fn bid_page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<Stri
         (tender, org_id, company)
     };
     let now = to_millis(state.clock.now());
-    let closed_reason = if tender.state != "published" {
+    let closed_reason = if tender.state != TenderState::Published {
         Some(format!(
             "{} ({})",
             ctx.lang.t("bid.closed_state"),
-            Base::new(&ctx).state_label(&tender.state)
+            Base::new(&ctx).state_label(tender.state.as_str())
         ))
     } else if tender.bid_deadline_at <= now {
         Some(ctx.lang.t("bid.closed_deadline").to_string())
@@ -316,10 +318,9 @@ async fn opening_page(
     let d = tenders::get_tender(&state.db, None, &code)
         .await
         .or_page(&ctx)?;
-    let owner = ctx
-        .user
-        .as_ref()
-        .is_some_and(|u| tenders::is_owner(u, &d.tender));
+    let owner = ctx.user.as_ref().is_some_and(|u| {
+        crate::lifecycle::tender::user_is_owner(u, d.tender.agent_org_id.as_deref())
+    });
     let bidder_id = match (&ctx.user, Caller::from_ctx(&ctx)) {
         (Some(u), Ok(c)) if u.role == Role::Bidder => {
             let mut tx = state.db.read().await.or_page(&ctx)?;

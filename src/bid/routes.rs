@@ -19,8 +19,13 @@ use super::model::{
 };
 use super::service::{self, UploadMeta};
 use super::{BidError, custodian, opening};
+use crate::audit::Actor;
+use crate::error::Common;
 use crate::http::{ApiJson, ApiQuery, ApiResult, AppState, Ctx};
+use crate::identity::passkey::{self, PasskeyError, VerifiedAssertion};
 use crate::tender::service::Caller;
+use std::sync::Arc;
+use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -72,7 +77,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn caller(ctx: &Ctx) -> Result<Caller, BidError> {
-    Caller::from_ctx(ctx).map_err(|_| BidError::LoginRequired)
+    Caller::from_ctx(ctx).map_err(|_| Common::LoginRequired.into())
 }
 
 /// The active platform key (top-level fields, as before key rotation existed) and every
@@ -153,7 +158,7 @@ async fn start_passkey_enrolment(
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
     Ok(Json(
-        custodian::start_passkey_enrolment(&state, &caller).await?,
+        custodian::start_passkey_enrolment(&state.db, &state, &caller).await?,
     ))
 }
 
@@ -182,7 +187,14 @@ async fn enrol_with_passkey(
         nonce: input.nonce,
         wrapped_key: input.wrapped_key,
     };
-    let key = custodian::finish_passkey_enrolment(&state, &caller, input).await?;
+    let key = custodian::finish_passkey_enrolment(
+        &state.db,
+        state.clock.as_ref(),
+        &state,
+        &caller,
+        input,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(key)))
 }
 
@@ -256,7 +268,8 @@ async fn upload_part(
         declared_len: header(CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()),
         device_id: header("x-device-id").map(str::to_string),
     };
-    let part = service::upload_part(&state, &caller, &code, meta, body.into_data_stream()).await?;
+    let part =
+        service::upload_part(&state.bids(), &caller, &code, meta, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(part)))
 }
 
@@ -280,7 +293,8 @@ async fn seal_base_price(
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
-    let sealed = service::seal_base_price(&state, &caller, &code, body.into_data_stream()).await?;
+    let sealed =
+        service::seal_base_price(&state.bids(), &caller, &code, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(sealed)))
 }
 
@@ -303,7 +317,7 @@ async fn submit_bid(
     ApiJson(input): ApiJson<SubmitInput>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
-    let receipt = service::submit(&state, &caller, &code, &input.parts).await?;
+    let receipt = service::submit(&state.bids(), &caller, &code, &input.parts).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
@@ -346,7 +360,7 @@ async fn my_bid(
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
-    Ok(Json(service::my_bid(&state, &caller, &code).await?))
+    Ok(Json(service::my_bid(&state.bids(), &caller, &code).await?))
 }
 
 #[utoipa::path(
@@ -365,7 +379,9 @@ async fn get_opening(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(opening::view(&state, &code).await?))
+    Ok(Json(
+        opening::view(&state.db, &state.openings, &code).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -386,7 +402,7 @@ async fn start_opening(
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
     Ok(Json(
-        opening::start(&state, state.clock.now(), &caller, &code).await?,
+        opening::start(&state.opening_env(), state.clock.now(), &caller, &code).await?,
     ))
 }
 
@@ -410,7 +426,9 @@ async fn unlock_share(
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
     let proof = opening::UnlockProof::Passphrase(input.passphrase);
-    Ok(Json(opening::unlock(&state, &caller, &code, proof).await?))
+    Ok(Json(
+        opening::unlock(&state.opening_env(), &state, &caller, &code, proof).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -431,7 +449,7 @@ async fn start_passkey_unlock(
 ) -> ApiResult<impl IntoResponse> {
     let caller = caller(&ctx)?;
     Ok(Json(
-        opening::start_passkey_unlock(&state, &caller, &code).await?,
+        opening::start_passkey_unlock(&state.opening_env(), &state, &caller, &code).await?,
     ))
 }
 
@@ -460,7 +478,9 @@ async fn unlock_share_with_passkey(
         nonce: input.nonce,
         share: input.share,
     });
-    Ok(Json(opening::unlock(&state, &caller, &code, proof).await?))
+    Ok(Json(
+        opening::unlock(&state.opening_env(), &state, &caller, &code, proof).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -537,4 +557,52 @@ async fn answer_objection(
         )
         .await?,
     ))
+}
+
+impl AppState {
+    /// What the opening works with, from the shared state.
+    pub fn opening_env(&self) -> opening::Env {
+        opening::Env {
+            db: self.db.clone(),
+            blobs: self.blobs.clone(),
+            clock: Arc::clone(&self.clock),
+            ceremonies: Arc::clone(&self.openings),
+            rulebooks: Arc::clone(&self.rulebooks),
+        }
+    }
+
+    /// What the bid operations work with, from the shared state.
+    pub fn bids(&self) -> service::Bids<'_> {
+        service::Bids {
+            db: &self.db,
+            blobs: &self.blobs,
+            clock: self.clock.as_ref(),
+            signer: &self.platform_key,
+            keys: &self.platform_keys,
+            log_origin: self.config.log_origin(),
+            max_part_bytes: self.config.max_bid_part_bytes,
+        }
+    }
+}
+
+/// The identity feature's passkey signatures, as sealed bidding asks for them.
+impl opening::PasskeySignatures for AppState {
+    async fn start_signature(
+        &self,
+        user_id: &str,
+        challenge: &[u8],
+    ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        passkey::start_signature_for_user(self, user_id, challenge).await
+    }
+
+    async fn verify_signature(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        challenge: &[u8],
+    ) -> Result<VerifiedAssertion, PasskeyError> {
+        passkey::verify_signature(self, actor, user_id, ceremony_id, credential, challenge).await
+    }
 }

@@ -13,23 +13,54 @@
 //! - Until the deadline the audit entries of bidders' actions are withheld from the public
 //!   (招标投标法 第22条: who bid, and how many, is confidential until the opening).
 
+use crate::error::Common;
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
 use super::BidError;
-use super::model::{BidRow, PartLabel, PartRow, TenderRef, UploadedPart};
+use super::model::{BidRow, PartLabel, PartRow, UploadedPart};
 use super::receipt::{RECEIPT_VERSION, Receipt, ReceiptPart};
 use crate::audit;
+use crate::clock::Clock;
 use crate::clock::{from_millis, to_millis};
-use crate::http::AppState;
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::keys::{KeyRing, SigningKey};
+use crate::lifecycle::tender::{self, Facts, TenderState};
 use crate::seal::{EnvelopeHeader, MAX_HEADER_LEN};
+use crate::store::blob::BlobStore;
 use crate::store::{Db, Tx, is_unique_violation};
 use crate::tender::service::{Caller, sanitize_filename};
 use crate::{q_all, q_exec, q_one, q_opt};
+
+/// What the bid operations work with: the database, the blob store, the clock (an upload
+/// reads it again once its body has arrived, since the deadline may pass meanwhile), the
+/// platform keys that sign and verify receipts, and the size cap of one part.
+pub struct Bids<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// Where sealed envelopes are stored.
+    pub blobs: &'a BlobStore,
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// The active platform key (signs receipts).
+    pub signer: &'a SigningKey,
+    /// Every platform key, active and retired (verifies older receipts).
+    pub keys: &'a KeyRing,
+    /// The audit log's origin, which the verifier keys name.
+    pub log_origin: String,
+    /// The largest part accepted, in bytes.
+    pub max_part_bytes: u64,
+}
+
+impl Bids<'_> {
+    /// The verifier key of the active platform key.
+    fn vkey(&self) -> String {
+        crate::audit::checkpoint::verifier_key(&self.log_origin, &self.signer.public())
+    }
+}
 
 /// Largest number of parts in one submission.
 pub const MAX_PARTS: usize = 200;
@@ -45,23 +76,19 @@ macro_rules! open_for_bids {
 }
 
 /// A tender by code; drafts do not exist for this module.
-pub(crate) async fn tender_ref(tx: &mut Tx, code: &str) -> Result<TenderRef, BidError> {
-    q_opt!(
-        tx,
-        TenderRef,
-        "select tender_id, code, state, bid_deadline_at, agent_org_id, rulebook_id, category,
-                procedure, published_at
-         from tender where code = $1 and published_at is not null",
-        code.to_string()
-    )?
-    .ok_or(BidError::NotFound("tender"))
+pub(crate) async fn tender_ref(tx: &mut Tx, code: &str) -> Result<Facts, BidError> {
+    let tender = tender::by_code(tx, code).await?;
+    if tender.published_at.is_none() {
+        return Err(Common::NotFound("tender").into());
+    }
+    Ok(tender)
 }
 
 /// The caller's bidder organisation: the role is bidder and both user and company are
 /// active (approved).
 pub(crate) async fn bidder_org(tx: &mut Tx, caller: &Caller) -> Result<String, BidError> {
     if caller.user.role != Role::Bidder {
-        return Err(BidError::Forbidden(BIDDERS_ONLY));
+        return Err(Common::Forbidden(BIDDERS_ONLY).into());
     }
     let org_id = caller
         .user
@@ -83,12 +110,11 @@ pub(crate) async fn bidder_org(tx: &mut Tx, caller: &Caller) -> Result<String, B
 }
 
 /// Why a tender does not take bids now (for a clear message before any work).
-fn check_open(tender: &TenderRef, now: DateTime<Utc>) -> Result<(), BidError> {
-    if tender.state != "published" {
-        if tender.state == "closed" {
-            return Err(BidError::DeadlinePassed);
-        }
-        return Err(BidError::NotAcceptingBids(tender.state.clone()));
+fn check_open(tender: &Facts, now: DateTime<Utc>) -> Result<(), BidError> {
+    match tender.state {
+        TenderState::Published => {}
+        TenderState::Closed => return Err(BidError::DeadlinePassed),
+        other => return Err(BidError::NotAcceptingBids(other)),
     }
     if tender.bid_deadline_at <= to_millis(now) {
         return Err(BidError::DeadlinePassed);
@@ -98,16 +124,10 @@ fn check_open(tender: &TenderRef, now: DateTime<Utc>) -> Result<(), BidError> {
 
 /// After a guarded statement touched nothing: the deadline passed or the state changed.
 async fn refusal(tx: &mut Tx, tender_id: &str, now: DateTime<Utc>) -> BidError {
-    let row = q_opt!(
-        tx,
-        TenderRef,
-        "select tender_id, code, state, bid_deadline_at, agent_org_id, rulebook_id, category,
-                procedure, published_at from tender where tender_id = $1",
-        tender_id.to_string()
-    );
-    match row {
-        Ok(Some(t)) => check_open(&t, now).err().unwrap_or(BidError::Conflict),
-        Ok(None) => BidError::NotFound("tender"),
+    match tender::by_id(tx, tender_id).await {
+        Ok(t) => check_open(&t, now)
+            .err()
+            .unwrap_or_else(|| Common::Concurrent.into()),
         Err(e) => e.into(),
     }
 }
@@ -116,7 +136,7 @@ async fn refusal(tx: &mut Tx, tender_id: &str, now: DateTime<Utc>) -> BidError {
 /// binding to `tender_id` and `bidder_id` checked before anything is stored), then the whole
 /// envelope streamed into the blob store, hashed, and its length checked against the header.
 async fn receive_envelope<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     tender_id: &str,
     bidder_id: &str,
     limit: u64,
@@ -152,7 +172,7 @@ where
     }
 
     // Then the whole envelope to a temporary blob file, hashed on the way.
-    let mut writer = Some(state.blobs.writer()?);
+    let mut writer = Some(bids.blobs.writer()?);
     let mut pending = head;
     if let Some(r) = rest {
         pending.extend_from_slice(&r);
@@ -170,14 +190,14 @@ where
             }));
         }
         if !pending.is_empty() {
-            let mut w = writer.take().ok_or(BidError::Conflict)?;
+            let mut w = writer.take().ok_or(Common::Concurrent)?;
             let data = std::mem::take(&mut pending);
             w = tokio::task::spawn_blocking(move || {
                 std::io::Write::write_all(&mut w, &data).map(|()| w)
             })
             .await
-            .map_err(|e| BidError::Corrupt(format!("blob write task: {e}")))?
-            .map_err(|e| BidError::Blob(e.into()))?;
+            .map_err(|e| Common::Corrupt(format!("blob write task: {e}")))?
+            .map_err(|e| Common::Blob(e.into()))?;
             writer = Some(w);
         }
         match body.next().await {
@@ -190,10 +210,10 @@ where
         }
     }
     header.check_total_len(size).map_err(BidError::Envelope)?;
-    let w = writer.take().ok_or(BidError::Conflict)?;
+    let w = writer.take().ok_or(Common::Concurrent)?;
     let (sha256, stored) = tokio::task::spawn_blocking(move || w.finish())
         .await
-        .map_err(|e| BidError::Corrupt(format!("blob finish task: {e}")))??;
+        .map_err(|e| Common::Corrupt(format!("blob finish task: {e}")))??;
 
     Ok((header, sha256, stored))
 }
@@ -214,7 +234,7 @@ pub struct UploadMeta {
 /// Streams one sealed part to the blob store; see the module comment. The caller passes the
 /// request body as a stream of chunks.
 pub async fn upload_part<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     meta: UploadMeta,
@@ -224,7 +244,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
-    let limit = state.config.max_bid_part_bytes;
+    let limit = bids.max_part_bytes;
     let label = PartLabel::parse(&meta.label).ok_or(BidError::BadLabel)?;
     let name = sanitize_filename(meta.name.as_deref().unwrap_or(match label {
         PartLabel::Form => "bid-form.json",
@@ -239,23 +259,23 @@ where
     // Early refusals, before reading the body. The read transaction ends at once: nothing
     // may hold the database while a large upload streams in.
     let (tender, org_id) = {
-        let mut tx = state.db.read().await?;
+        let mut tx = bids.db.read().await?;
         let tender = tender_ref(&mut tx, code).await?;
         let org_id = bidder_org(&mut tx, caller).await?;
         (tender, org_id)
     };
-    check_open(&tender, state.clock.now())?;
+    check_open(&tender, bids.clock.now())?;
     if meta.declared_len.is_some_and(|n| n > limit) {
         return Err(BidError::PartTooLarge { limit });
     }
 
     let (header, sha256, stored) =
-        receive_envelope(state, &tender.tender_id, &org_id, limit, &mut body).await?;
+        receive_envelope(bids, &tender.tender_id, &org_id, limit, &mut body).await?;
 
     // Recorded only if the deadline is still ahead *now*, inside the transaction.
-    let now = state.clock.now();
+    let now = bids.clock.now();
     let part_id = new_id();
-    let mut tx = state.db.begin().await?;
+    let mut tx = bids.db.begin().await?;
     let n = q_exec!(
         tx,
         concat!(
@@ -324,7 +344,7 @@ pub struct SealedBasePrice {
 /// until the opening) before the deadline. The envelope is sealed like a bid part with
 /// `bidder_id` = [`BASE_PRICE_BIDDER_ID`]; a later one replaces the earlier.
 pub async fn seal_base_price<S, E>(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     mut body: S,
@@ -334,14 +354,14 @@ where
     E: std::fmt::Display,
 {
     let tender = {
-        let mut tx = state.db.read().await?;
+        let mut tx = bids.db.read().await?;
         tender_ref(&mut tx, code).await?
     };
     super::opening::ensure_owner(caller, &tender)?;
-    check_open(&tender, state.clock.now())?;
-    let limit = state.config.max_bid_part_bytes.min(MAX_BASE_PRICE_ENVELOPE);
+    check_open(&tender, bids.clock.now())?;
+    let limit = bids.max_part_bytes.min(MAX_BASE_PRICE_ENVELOPE);
     let (_, sha256, stored) = receive_envelope(
-        state,
+        bids,
         &tender.tender_id,
         BASE_PRICE_BIDDER_ID,
         limit,
@@ -349,8 +369,8 @@ where
     )
     .await?;
 
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = bids.clock.now();
+    let mut tx = bids.db.begin().await?;
     let replaced = q_exec!(
         tx,
         concat!(
@@ -408,7 +428,7 @@ pub struct SignedReceipt {
 /// Records a submission of earlier uploads (exactly one form, any attachments); replaces
 /// the company's current bid. The deadline guard is on the insert itself.
 pub async fn submit(
-    state: &AppState,
+    bids: &Bids<'_>,
     caller: &Caller,
     code: &str,
     part_ids: &[String],
@@ -426,8 +446,8 @@ pub async fn submit(
             )));
         }
     }
-    let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let now = bids.clock.now();
+    let mut tx = bids.db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
     check_open(&tender, now)?;
@@ -508,7 +528,7 @@ pub async fn submit(
     match inserted {
         Ok(0) => return Err(refusal(&mut tx, &tender.tender_id, now).await),
         Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => return Err(BidError::Conflict),
+        Err(e) if is_unique_violation(&e) => return Err(Common::Concurrent.into()),
         Err(e) => return Err(e.into()),
     }
     for (pos, part) in parts.iter().enumerate() {
@@ -552,14 +572,14 @@ pub async fn submit(
         parts: receipt_parts,
         server_time: audit::entry_time(now),
         audit_index: seq,
-        kid: Some(state.platform_key.kid()),
+        kid: Some(bids.signer.kid()),
     };
     let canonical = receipt
         .canonical()
-        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+        .map_err(|e| Common::Corrupt(e.to_string()))?;
     let signature = receipt
-        .sign(&state.platform_key)
-        .map_err(|e| BidError::Corrupt(e.to_string()))?;
+        .sign(bids.signer)
+        .map_err(|e| Common::Corrupt(e.to_string()))?;
     q_exec!(
         tx,
         "update bid set receipt_json = $1, signature = $2, audit_seq = $3 where bid_id = $4",
@@ -572,17 +592,16 @@ pub async fn submit(
     Ok(SignedReceipt {
         receipt,
         signature,
-        vkey: crate::audit::routes::vkey(state),
+        vkey: bids.vkey(),
     })
 }
 
 /// The verifier key of the platform key that signed a stored receipt: the one its `kid`
 /// names, or for a receipt from before key ids, the published key its signature verifies
 /// with; the active key when neither is known (the client's check will then say so).
-fn signing_vkey(state: &AppState, receipt: &Value, canonical: &str, signature: &str) -> String {
+fn signing_vkey(bids: &Bids<'_>, receipt: &Value, canonical: &str, signature: &str) -> String {
     use base64::Engine as _;
-    let origin = state.config.log_origin();
-    let keys = state.platform_keys.all();
+    let keys = bids.keys.all();
     let by_kid = receipt
         .get("kid")
         .and_then(Value::as_str)
@@ -598,8 +617,8 @@ fn signing_vkey(state: &AppState, receipt: &Value, canonical: &str, signature: &
         })
     });
     match found {
-        Some(k) => crate::audit::checkpoint::verifier_key(&origin, &k.public),
-        None => crate::audit::routes::vkey(state),
+        Some(k) => crate::audit::checkpoint::verifier_key(&bids.log_origin, &k.public),
+        None => bids.vkey(),
     }
 }
 
@@ -660,8 +679,8 @@ pub async fn withdraw(
 }
 
 /// The caller's company's latest bid in this tender (with its receipt) and its uploads.
-pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Value, BidError> {
-    let mut tx = state.db.read().await?;
+pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<MyBid, BidError> {
+    let mut tx = bids.db.read().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
     let bid = q_opt!(
@@ -690,25 +709,99 @@ pub async fn my_bid(state: &AppState, caller: &Caller, code: &str) -> Result<Val
         org_id.clone()
     )?;
     let bid = match bid {
-        None => Value::Null,
+        None => None,
         Some(b) => {
             let receipt: Value = serde_json::from_str(&b.receipt_json)
-                .map_err(|e| BidError::Corrupt(format!("receipt of {}: {e}", b.bid_id)))?;
-            json!({"bid_id": b.bid_id, "state": b.state,
-                   "submitted_at": audit::entry_time(from_millis(b.submitted_at)),
-                   "closed_at": b.closed_at.map(|t| audit::entry_time(from_millis(t))),
-                   "withdrawn_by": b.withdrawn_by, "reason": b.reason,
-                   "vkey": signing_vkey(state, &receipt, &b.receipt_json, &b.signature),
-                   "receipt": receipt, "signature": b.signature})
+                .map_err(|e| Common::Corrupt(format!("receipt of {}: {e}", b.bid_id)))?;
+            Some(BidView {
+                vkey: signing_vkey(bids, &receipt, &b.receipt_json, &b.signature),
+                bid_id: b.bid_id,
+                state: b.state,
+                submitted_at: audit::entry_time(from_millis(b.submitted_at)),
+                closed_at: b.closed_at.map(|t| audit::entry_time(from_millis(t))),
+                withdrawn_by: b.withdrawn_by,
+                reason: b.reason,
+                receipt,
+                signature: b.signature,
+            })
         }
     };
-    Ok(json!({
-        "tender_id": tender.tender_id, "tender_code": tender.code, "bidder_id": org_id,
-        "bid_deadline_at": audit::entry_time(from_millis(tender.bid_deadline_at)),
-        "bid": bid, "submissions": count,
-        "uploads": uploads.iter().map(|p| json!({
-            "part_id": p.part_id, "label": p.label, "name": p.name, "sha256": p.sha256,
-            "size": p.size_bytes, "uploaded_at": audit::entry_time(from_millis(p.uploaded_at))
-        })).collect::<Vec<_>>(),
-    }))
+    Ok(MyBid {
+        tender_id: tender.tender_id,
+        tender_code: tender.code,
+        bidder_id: org_id,
+        bid_deadline_at: audit::entry_time(from_millis(tender.bid_deadline_at)),
+        bid,
+        submissions: count,
+        uploads: uploads
+            .into_iter()
+            .map(|p| UploadView {
+                part_id: p.part_id,
+                label: p.label,
+                name: p.name,
+                sha256: p.sha256,
+                size: p.size_bytes,
+                uploaded_at: audit::entry_time(from_millis(p.uploaded_at)),
+            })
+            .collect(),
+    })
+}
+
+/// The caller's company's bid in a tender, as [`my_bid`] shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MyBid {
+    /// The tender.
+    pub tender_id: String,
+    /// Its project code.
+    pub tender_code: String,
+    /// The caller's bidder organisation.
+    pub bidder_id: String,
+    /// The bid deadline (RFC 3339).
+    pub bid_deadline_at: String,
+    /// The latest submission, or null.
+    pub bid: Option<BidView>,
+    /// How many submissions the company made (replacements included).
+    pub submissions: i64,
+    /// The company's uploaded parts.
+    pub uploads: Vec<UploadView>,
+}
+
+/// A submission with its signed receipt.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BidView {
+    /// Identifier.
+    pub bid_id: String,
+    /// `submitted`, `withdrawn` …
+    pub state: String,
+    /// Submitted (RFC 3339).
+    pub submitted_at: String,
+    /// When it left `submitted`.
+    pub closed_at: Option<String>,
+    /// `bidder` or `platform` for a withdrawn bid.
+    pub withdrawn_by: Option<String>,
+    /// Why it was withdrawn or revoked.
+    pub reason: Option<String>,
+    /// The verifier key of the platform key that signed the receipt.
+    pub vkey: String,
+    /// The receipt as stored (its canonical JSON is what was signed).
+    pub receipt: Value,
+    /// The signature over it.
+    pub signature: String,
+}
+
+/// An uploaded part.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UploadView {
+    /// Identifier.
+    pub part_id: String,
+    /// `form` or `attachment`.
+    pub label: String,
+    /// File name.
+    pub name: String,
+    /// SHA-256 hex of the envelope.
+    pub sha256: String,
+    /// Envelope size in bytes.
+    pub size: i64,
+    /// Uploaded (RFC 3339).
+    pub uploaded_at: String,
 }

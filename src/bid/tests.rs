@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+use crate::error::{Coded, Common};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -45,7 +46,7 @@ async fn published(kit: &Kit) -> Tender {
     .await
     .expect("draft");
     tenders::upload_document(
-        &kit.state,
+        kit.state.tender_documents(),
         kit.now(),
         &kit.agent,
         &code,
@@ -138,7 +139,7 @@ async fn upload_with(
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     service::upload_part(
-        state,
+        &state.bids(),
         caller,
         code,
         UploadMeta {
@@ -190,7 +191,7 @@ async fn bid(
     )
     .await
     .expect("attachment upload");
-    service::submit(&kit.state, who, &t.code, &[f.part_id, a.part_id])
+    service::submit(&kit.state.bids(), who, &t.code, &[f.part_id, a.part_id])
         .await
         .expect("submit")
 }
@@ -205,7 +206,13 @@ async fn post_base_price(
         .chunks(301)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
-    service::seal_base_price(&kit.state, who, code, futures_util::stream::iter(chunks)).await
+    service::seal_base_price(
+        &kit.state.bids(),
+        who,
+        code,
+        futures_util::stream::iter(chunks),
+    )
+    .await
 }
 
 fn base_price(fen: i64) -> Vec<u8> {
@@ -271,7 +278,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
         .await
         .expect("draft");
     tenders::upload_document(
-        &kit.state,
+        kit.state.tender_documents(),
         kit.now(),
         &kit.agent,
         &code,
@@ -293,7 +300,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
     assert!(api.message.contains(&lazy.user.user_id), "{api}");
     assert!(matches!(
         custodian::opening_key(kit.db(), &code).await,
-        Err(BidError::NotFound(_))
+        Err(BidError::Common(Common::NotFound(_)))
     ));
 
     // Weak passphrase, then a real enrolment, then a second one.
@@ -333,7 +340,7 @@ pub(crate) async fn scenario_publication_and_enrolment(kit: &Kit) {
             "a long enough passphrase".into()
         )
         .await,
-        Err(BidError::Forbidden(_))
+        Err(BidError::Common(Common::Forbidden(_)))
     ));
 
     let t = tenders::publish(kit.db(), kit.books(), kit.now(), &kit.agent, &code)
@@ -428,7 +435,7 @@ pub(crate) async fn scenario_refused_uploads(kit: &Kit) {
     let api = crate::http::ApiError::from(e);
     assert_eq!(api.status.as_u16(), 413, "{api}");
     let declared = service::upload_part(
-        &small,
+        &small.bids(),
         &kit.bidder,
         &t.code,
         UploadMeta {
@@ -526,7 +533,7 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
         vec![],
         vec!["x".to_string()],
     ] {
-        let e = service::submit(&kit.state, &kit.bidder, &t.code, &parts)
+        let e = service::submit(&kit.state.bids(), &kit.bidder, &t.code, &parts)
             .await
             .unwrap_err();
         assert_eq!(code_of(&e), "BAD_BID_PARTS", "{parts:?}");
@@ -544,9 +551,10 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
     assert_eq!(first.vkey, crate::audit::routes::vkey(&kit.state));
     let second = bid(kit, &t, &pk, &kit.bidder, &form(900), b"v2").await;
     assert!(second.receipt.audit_index > first.receipt.audit_index);
-    let mine = service::my_bid(&kit.state, &kit.bidder, &t.code)
+    let mine = service::my_bid(&kit.state.bids(), &kit.bidder, &t.code)
         .await
         .expect("mine");
+    let mine = js(&mine);
     assert_eq!(mine["bid"]["bid_id"], second.receipt.bid_id);
     assert_eq!(mine["bid"]["state"], "submitted");
     assert_eq!(mine["submissions"], 2);
@@ -599,9 +607,14 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
     .await
     .expect("in time");
     past_deadline(kit, &t);
-    let e = service::submit(&kit.state, &kit.bidder2, &t.code, &[late_part.part_id])
-        .await
-        .unwrap_err();
+    let e = service::submit(
+        &kit.state.bids(),
+        &kit.bidder2,
+        &t.code,
+        &[late_part.part_id],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_of(&e), "BID_DEADLINE_PASSED");
     let api = crate::http::ApiError::from(e);
     assert_eq!(api.status.as_u16(), 409);
@@ -620,9 +633,10 @@ pub(crate) async fn scenario_submission_and_deadline(kit: &Kit) {
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "BID_DEADLINE_PASSED");
-    let mine = service::my_bid(&kit.state, &kit.bidder, &t.code)
+    let mine = service::my_bid(&kit.state.bids(), &kit.bidder, &t.code)
         .await
         .expect("mine");
+    let mine = js(&mine);
     assert_eq!(
         mine["bid"]["bid_id"], third.receipt.bid_id,
         "the last submission counts"
@@ -651,16 +665,22 @@ pub(crate) async fn scenario_opening_rules(kit: &Kit) {
     let pk = opening_pk(kit, &t.code).await;
     bid(kit, &t, &pk, &kit.bidder, &form(100), b"a").await;
     bid(kit, &t, &pk, &kit.bidder2, &form(200), b"b").await;
-    let e = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    let e = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "OPENING_TOO_EARLY");
     past_deadline(kit, &t);
-    let e = opening::start(&kit.state, kit.now(), &kit.other_agent, &t.code)
-        .await
-        .unwrap_err();
+    let e = opening::start(
+        &kit.state.opening_env(),
+        kit.now(),
+        &kit.other_agent,
+        &t.code,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_of(&e), "FORBIDDEN");
     let e = opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 0),
         &t.code,
@@ -671,9 +691,10 @@ pub(crate) async fn scenario_opening_rules(kit: &Kit) {
     assert_eq!(code_of(&e), "OPENING_NOT_UNLOCKING");
     let blobs_before = blob_files(&kit.state.config.blob_dir()).len();
 
-    let v = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    let v = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
+    let v = js(&v);
     assert_eq!(v["state"], "failed", "{v}");
     assert_eq!(v["tender_state"], "failed");
     assert_eq!(v["record"]["bids_received"], 2);
@@ -698,11 +719,12 @@ pub(crate) async fn scenario_opening_rules(kit: &Kit) {
             .iter()
             .any(|e| e["action"] == "tender.fail")
     );
-    let e = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    let e = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "OPENING_ALREADY_STARTED");
     let e = opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 0),
         &t.code,
@@ -832,17 +854,24 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     .unwrap_err();
     assert_eq!(code_of(&e), "BID_DEADLINE_PASSED");
     assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 409);
-    let v = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    let v = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking", "{v}");
     assert_eq!(v["tender_state"], "closed");
 
     // A wrong passphrase: clear error, nothing recorded, may retry.
     let c0 = custodian(kit, 0);
-    let e = opening::unlock(&kit.state, &c0, &t.code, "not my passphrase at all".into())
-        .await
-        .unwrap_err();
+    let e = opening::unlock(
+        &kit.state.opening_env(),
+        &kit.state,
+        &c0,
+        &t.code,
+        "not my passphrase at all".into(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_of(&e), "WRONG_PASSPHRASE");
     assert_eq!(crate::http::ApiError::from(e).status.as_u16(), 422);
     assert_eq!(
@@ -856,22 +885,41 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     );
     assert_eq!(kit.state.openings.held(&t.tender_id).0, 0);
     // Someone who is not a custodian of the tender.
-    let e = opening::unlock(&kit.state, &kit.bidder, &t.code, "x".repeat(12).into())
-        .await
-        .unwrap_err();
+    let e = opening::unlock(
+        &kit.state.opening_env(),
+        &kit.state,
+        &kit.bidder,
+        &t.code,
+        "x".repeat(12).into(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_of(&e), "NOT_A_CUSTODIAN");
 
     // One custodian alone cannot open, even by trying twice.
-    let v = opening::unlock(&kit.state, &c0, &t.code, CUSTODIAN_PASSPHRASES[0].into())
-        .await
-        .expect("unlock 1");
+    let v = opening::unlock(
+        &kit.state.opening_env(),
+        &kit.state,
+        &c0,
+        &t.code,
+        CUSTODIAN_PASSPHRASES[0].into(),
+    )
+    .await
+    .expect("unlock 1");
+    let v = js(&v);
     assert_eq!(v["state"], "unlocking");
     assert_eq!(v["unlocked"].as_array().unwrap().len(), 1);
     assert_eq!(v["shares_in_memory"], 1);
     assert!(v["record"].is_null());
-    let e = opening::unlock(&kit.state, &c0, &t.code, CUSTODIAN_PASSPHRASES[0].into())
-        .await
-        .unwrap_err();
+    let e = opening::unlock(
+        &kit.state.opening_env(),
+        &kit.state,
+        &c0,
+        &t.code,
+        CUSTODIAN_PASSPHRASES[0].into(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_of(&e), "ALREADY_UNLOCKED");
     assert_eq!(
         count(
@@ -885,6 +933,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
 
     // The second custodian completes the quorum: the opening runs.
     let v = opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 2),
         &t.code,
@@ -892,6 +941,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     )
     .await
     .expect("unlock 2");
+    let v = js(&v);
     assert_eq!(v["state"], "opened", "{v}");
     assert_eq!(v["tender_state"], "opened");
     assert_eq!(
@@ -999,11 +1049,12 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     drop(tx);
 
     // A second opening, and a late unlock, are refused.
-    let e = opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    let e = opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "OPENING_ALREADY_STARTED");
     let e = opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 1),
         &t.code,
@@ -1054,7 +1105,10 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "ALREADY_ANSWERED");
-    let v = opening::view(&kit.state, &t.code).await.expect("view");
+    let v = opening::view(&kit.state.db, &kit.state.openings, &t.code)
+        .await
+        .expect("view");
+    let v = js(&v);
     assert_eq!(v["confirmations"].as_array().unwrap().len(), 1);
     assert_eq!(v["objections"][0]["answer"], "已核对，记录无误。");
     let acts = actions(kit.db(), &t.tender_id).await;
@@ -1093,9 +1147,14 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     let a = upload(kit, &kit.bidder2, &t.code, "attachment", &altered)
         .await
         .expect("accepted at upload");
-    service::submit(&kit.state, &kit.bidder2, &t.code, &[f.part_id, a.part_id])
-        .await
-        .unwrap();
+    service::submit(
+        &kit.state.bids(),
+        &kit.bidder2,
+        &t.code,
+        &[f.part_id, a.part_id],
+    )
+    .await
+    .unwrap();
 
     // C: a form that is not a bid form.
     bid(kit, &t, &pk, &c, br#"{"price": "cheap"}"#, b"c").await;
@@ -1128,10 +1187,11 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     .expect("base price");
 
     past_deadline(kit, &t);
-    opening::start(&kit.state, kit.now(), &kit.agent, &t.code)
+    opening::start(&kit.state.opening_env(), kit.now(), &kit.agent, &t.code)
         .await
         .expect("start");
     opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 1),
         &t.code,
@@ -1140,6 +1200,7 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     .await
     .expect("unlock");
     let v = opening::unlock(
+        &kit.state.opening_env(),
         &kit.state,
         &custodian(kit, 0),
         &t.code,
@@ -1147,6 +1208,7 @@ pub(crate) async fn scenario_failures_at_opening(kit: &Kit) {
     )
     .await
     .expect("unlock");
+    let v = js(&v);
     assert_eq!(v["state"], "opened", "{v}");
     let bids = v["record"]["bids"].as_array().unwrap();
     let of = |org: &str| bids.iter().find(|b| b["bidder_id"] == org).unwrap().clone();
@@ -1231,7 +1293,7 @@ pub(crate) async fn scenario_stolen_copy_reveals_nothing(kit: &Kit, dump: &dyn F
         let a = seal(&pk, &t.tender_id, &o, "tech.pdf", &secret_attachment);
         let fp = upload(kit, who, &t.code, "form", &f).await.unwrap();
         let ap = upload(kit, who, &t.code, "attachment", &a).await.unwrap();
-        service::submit(&kit.state, who, &t.code, &[fp.part_id, ap.part_id])
+        service::submit(&kit.state.bids(), who, &t.code, &[fp.part_id, ap.part_id])
             .await
             .unwrap();
         envelopes.push((o.clone(), f));
@@ -1743,4 +1805,9 @@ fn pg_copy(data_dir: &std::path::Path, url: &str) -> CopyDump {
             custodian_keys,
         }
     })
+}
+
+/// A typed view as the JSON the routes answer with.
+fn js<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("serialise")
 }

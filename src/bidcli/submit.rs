@@ -486,33 +486,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
 /// Runs `sunbid bid submit`. Progress goes to standard error; the caller prints the summary.
 pub async fn submit_bid(opts: &SubmitOptions) -> Result<SubmitOutcome, ClientError> {
     // 1. Everything that can be checked locally, before any request.
-    let form_len = regular_file_len(&opts.form)?;
-    if form_len > MAX_FORM_LEN as u64 {
-        return Err(
-            super::FormError::TooLarge(usize::try_from(form_len).unwrap_or(usize::MAX)).into(),
-        );
-    }
-    let form_bytes =
-        std::fs::read(&opts.form).map_err(ClientError::io(format!("{}", opts.form.display())))?;
-    let form = validate_form(&form_bytes)?;
-    for field in &form.unknown_fields {
-        eprintln!("warning: the bid form has a field {field:?} that the opening does not read");
-    }
-    let mut parts = vec![Part {
-        label: "form",
-        name: file_name(&opts.form)?,
-        source: opts.form.clone(),
-        plaintext_len: form_bytes.len() as u64,
-    }];
-    drop(form_bytes);
-    for path in &opts.attachments {
-        parts.push(Part {
-            label: "attachment",
-            name: file_name(path)?,
-            plaintext_len: regular_file_len(path)?,
-            source: path.clone(),
-        });
-    }
+    let (form, parts) = local_parts(opts)?;
     let out = opts
         .out
         .clone()
@@ -564,46 +538,15 @@ pub async fn submit_bid(opts: &SubmitOptions) -> Result<SubmitOutcome, ClientErr
     );
 
     // 3. Seal every part locally, then stream each envelope up.
-    let workdir = tempfile::Builder::new()
-        .prefix("sunbid-seal-")
-        .tempdir()
-        .map_err(ClientError::io("creating a temporary folder"))?;
-    let mut sent = Vec::with_capacity(parts.len());
-    let mut part_ids = Vec::with_capacity(parts.len());
-    for (i, part) in parts.into_iter().enumerate() {
-        let dest = workdir.path().join(format!("part-{i}.sunbidseal"));
-        let pb = bar(part.plaintext_len, format!("sealing {}", part.name));
-        let (tid, bid, key, dest2, pb2) = (
-            tender.tender_id.clone(),
-            bidder_id.clone(),
-            opening_key.clone(),
-            dest.clone(),
-            pb.clone(),
-        );
-        let (sha256, size, part) = tokio::task::spawn_blocking(move || {
-            seal_file(&part, &dest2, &key, &tid, &bid, &pb2).map(|(s, n)| (s, n, part))
-        })
-        .await
-        .map_err(|e| ClientError::Protocol(format!("sealing task failed: {e}")))??;
-        pb.finish_and_clear();
-        let this = SentPart {
-            label: part.label.to_owned(),
-            name: part.name,
-            sha256,
-            size,
-        };
-        part_ids.push(upload(&api, &opts.tender, &this, &dest).await?);
-        // The envelope is on the server now; free the disk before sealing the next one.
-        let _ = std::fs::remove_file(&dest);
-        eprintln!(
-            "  {:<10} {}  {} bytes sealed, sha256 {}",
-            this.label,
-            this.name,
-            this.size,
-            hex::encode(this.sha256)
-        );
-        sent.push(this);
-    }
+    let (sent, part_ids) = seal_and_upload(
+        &api,
+        &opts.tender,
+        &tender.tender_id,
+        &bidder_id,
+        &opening_key,
+        parts,
+    )
+    .await?;
 
     // 4. Submit and check the receipt before trusting it.
     let resp = api
@@ -647,6 +590,92 @@ pub async fn submit_bid(opts: &SubmitOptions) -> Result<SubmitOutcome, ClientErr
         vkey,
         key_source,
     })
+}
+
+/// Step 1 of a submission: the form checked and every part's file found, before any
+/// request.
+fn local_parts(opts: &SubmitOptions) -> Result<(BidForm, Vec<Part>), ClientError> {
+    let form_len = regular_file_len(&opts.form)?;
+    if form_len > MAX_FORM_LEN as u64 {
+        return Err(
+            super::FormError::TooLarge(usize::try_from(form_len).unwrap_or(usize::MAX)).into(),
+        );
+    }
+    let form_bytes =
+        std::fs::read(&opts.form).map_err(ClientError::io(format!("{}", opts.form.display())))?;
+    let form = validate_form(&form_bytes)?;
+    for field in &form.unknown_fields {
+        eprintln!("warning: the bid form has a field {field:?} that the opening does not read");
+    }
+    let mut parts = vec![Part {
+        label: "form",
+        name: file_name(&opts.form)?,
+        source: opts.form.clone(),
+        plaintext_len: form_bytes.len() as u64,
+    }];
+    drop(form_bytes);
+    for path in &opts.attachments {
+        parts.push(Part {
+            label: "attachment",
+            name: file_name(path)?,
+            plaintext_len: regular_file_len(path)?,
+            source: path.clone(),
+        });
+    }
+    Ok((form, parts))
+}
+
+/// Step 3 of a submission: each part sealed locally to the opening key and its envelope
+/// streamed up; returns what was sent and the server's part ids, in order.
+async fn seal_and_upload(
+    api: &Api,
+    tender: &str,
+    tender_id: &str,
+    bidder_id: &str,
+    opening_key: &PublicKey,
+    parts: Vec<Part>,
+) -> Result<(Vec<SentPart>, Vec<String>), ClientError> {
+    let workdir = tempfile::Builder::new()
+        .prefix("sunbid-seal-")
+        .tempdir()
+        .map_err(ClientError::io("creating a temporary folder"))?;
+    let mut sent = Vec::with_capacity(parts.len());
+    let mut part_ids = Vec::with_capacity(parts.len());
+    for (i, part) in parts.into_iter().enumerate() {
+        let dest = workdir.path().join(format!("part-{i}.sunbidseal"));
+        let pb = bar(part.plaintext_len, format!("sealing {}", part.name));
+        let (tid, bid, key, dest2, pb2) = (
+            tender_id.to_string(),
+            bidder_id.to_string(),
+            opening_key.clone(),
+            dest.clone(),
+            pb.clone(),
+        );
+        let (sha256, size, part) = tokio::task::spawn_blocking(move || {
+            seal_file(&part, &dest2, &key, &tid, &bid, &pb2).map(|(s, n)| (s, n, part))
+        })
+        .await
+        .map_err(|e| ClientError::Protocol(format!("sealing task failed: {e}")))??;
+        pb.finish_and_clear();
+        let this = SentPart {
+            label: part.label.to_owned(),
+            name: part.name,
+            sha256,
+            size,
+        };
+        part_ids.push(upload(api, tender, &this, &dest).await?);
+        // The envelope is on the server now; free the disk before sealing the next one.
+        let _ = std::fs::remove_file(&dest);
+        eprintln!(
+            "  {:<10} {}  {} bytes sealed, sha256 {}",
+            this.label,
+            this.name,
+            this.size,
+            hex::encode(this.sha256)
+        );
+        sent.push(this);
+    }
+    Ok((sent, part_ids))
 }
 
 /// Runs `sunbid receipt verify`: reads the file, takes the pinned key or fetches the

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use crate::http::i18n::Lang;
+use crate::i18n::Lang;
 
 /// Bound on distinct (query, page) entries; past it the cache starts over.
 const MAX_ENTRIES: usize = 1024;

@@ -132,9 +132,16 @@ async fn download(
     if ctx.user.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
-    let (doc, bytes) = tenders::download_document(&state, &ctx, &code, &document_id)
-        .await
-        .or_page(&ctx)?;
+    let caller = tenders::Caller::from_ctx(&ctx).or_page(&ctx)?;
+    let (doc, bytes) = tenders::download_document(
+        state.tender_documents(),
+        state.clock.now(),
+        &caller,
+        &code,
+        &document_id,
+    )
+    .await
+    .or_page(&ctx)?;
     Ok(attachment(&doc.filename, &doc.content_type, bytes))
 }
 

@@ -928,7 +928,7 @@ async fn evaluation_page(
         .await
         .or_page(&ctx)?;
     let tender = d.tender;
-    let owner = tenders::is_owner(&user, &tender);
+    let owner = crate::lifecycle::tender::user_is_owner(&user, tender.agent_org_id.as_deref());
     let mut page = EvaluationPage {
         base: Base::new(&ctx),
         code: tender.code.clone(),

@@ -1758,7 +1758,7 @@ pub(crate) mod tests {
         .await
         .expect("draft");
         tenders::upload_document(
-            &kit.state,
+            kit.state.tender_documents(),
             kit.now(),
             &kit.agent,
             &code,

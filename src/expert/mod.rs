@@ -7,6 +7,12 @@
 //! the request, records the commitment and the supervisor's input as audit events, and
 //! calls [`draw::draw`]; `sunbid draw verify` calls [`draw::check`] on data from the
 //! public log.
+//!
+//! The service, one module per step: [`request`] (the request and its commitment),
+//! [`perform`] (the supervisor's input and the draw), [`answer`] (confirmations, declines,
+//! replacements and their timeout), [`view`] (what each viewer may see), [`reveal`] (after
+//! the award, and the public record); [`service`] gathers them under one path. [`error`]
+//! is their error; none of them knows HTTP ([`routes`] and [`pages`] do).
 
 pub mod answer;
 pub mod checkin;

@@ -1,6 +1,6 @@
-//! Telling drawn experts: the in-app notice is written by the service in the draw's
-//! transaction; this module adds a pluggable [`Notifier`] for an outside channel, called
-//! after the commit (a slow or failing channel never undoes a draw).
+//! Telling drawn experts: the in-app notice ([`notice`]) is written in the draw's
+//! transaction; a pluggable [`Notifier`] sends to an outside channel after the commit (a
+//! slow or failing channel never undoes a draw).
 //!
 //! Configuration: `SUNBID_NOTIFY_WEBHOOK` (environment) set to an `http(s)://` URL selects
 //! the [`WebhookNotifier`], which POSTs each notification as JSON (an SMS or mail gateway

@@ -13,7 +13,6 @@ use super::i18n::Lang;
 use super::{ApiError, AppState, REQUEST_ID};
 use crate::audit::Actor;
 use crate::identity::Role;
-use crate::identity::session::TokenError;
 use crate::identity::session_store::{self, SessionCheck};
 
 /// The session cookie's name.
@@ -131,10 +130,7 @@ impl FromRequestParts<AppState> for Ctx {
             .map(|v| v.strip_prefix("Bearer ").map(str::trim).unwrap_or(""));
         let now = state.clock.now();
         let claims = match bearer {
-            Some(token) => Some(state.sessions.verify(token, now).map_err(|e| match e {
-                TokenError::Expired => ApiError::unauthorized("SESSION_EXPIRED", e.to_string()),
-                TokenError::Invalid => ApiError::unauthorized("SESSION_INVALID", e.to_string()),
-            })?),
+            Some(token) => Some(state.sessions.verify(token, now)?),
             None => jar
                 .get(SESSION_COOKIE)
                 .and_then(|c| state.sessions.verify(c.value(), now).ok()),

@@ -150,6 +150,19 @@ pub enum TokenError {
     Invalid,
 }
 
+impl crate::error::Coded for TokenError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Unauthenticated
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            TokenError::Expired => "SESSION_EXPIRED",
+            TokenError::Invalid => "SESSION_INVALID",
+        }
+    }
+}
+
 impl SessionKeys {
     /// Keys from one session signing key (no retired keys).
     pub fn new(key: &SigningKey, issuer: String, lifetime: Duration) -> Self {

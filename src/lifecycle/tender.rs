@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{Machine, MoveError};
 use crate::audit::{self, Actor};
 use crate::clock::to_millis;
-use crate::identity::{Caller, Role};
+use crate::identity::{Caller, Role, SessionUser};
 use crate::store::Tx;
 use crate::{q_exec, q_opt};
 
@@ -289,7 +289,20 @@ pub async fn by_id(tx: &mut Tx, tender_id: &str) -> Result<Facts, FactsError> {
 /// Whether `caller` is an agent of the organisation that owns the tender: the one owner
 /// check (the tenderee acts through its agent).
 pub fn is_owner(caller: &Caller, agent_org_id: Option<&str>) -> bool {
-    caller.is(Role::Agent) && caller.org_id().is_some() && caller.org_id() == agent_org_id
+    user_is_owner(&caller.user, agent_org_id)
+}
+
+/// [`is_owner`] for a session user (pages that show a tender before anyone acts on it).
+pub fn user_is_owner(user: &SessionUser, agent_org_id: Option<&str>) -> bool {
+    user.role == Role::Agent && user.org_id.is_some() && user.org_id.as_deref() == agent_org_id
+}
+
+/// Whether `user` may see the tender in any state, drafts included: its owner, operators
+/// and regulators. Everyone else sees it only once published.
+pub fn may_read_all(user: Option<&SessionUser>, agent_org_id: Option<&str>) -> bool {
+    user.is_some_and(|u| {
+        user_is_owner(u, agent_org_id) || matches!(u.role, Role::Operator | Role::Regulator)
+    })
 }
 
 /// What a move records besides the state: the audit event, and the columns some moves set.

@@ -12,9 +12,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::service::TenderError;
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::clock::to_millis;
-use crate::http::{ApiError, AppState};
+use crate::lifecycle::MoveError;
+use crate::lifecycle::tender::{self as lifecycle, FactsError, Move, TenderState};
 use crate::store::Db;
 use crate::{q_all, q_exec};
 
@@ -35,12 +36,8 @@ pub struct DueJob {
     pub tender_id: Option<String>,
 }
 
-/// Runs every due job once; returns how many transitions were performed.
-pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
-    Ok(run_due_at(&state.db, state.clock.now()).await?)
-}
-
-/// [`run_due`] with the time passed in (tests use a fixed clock).
+/// Runs every job due at `now` once; returns how many transitions were performed. The time
+/// is passed in (the server's clock; tests use a fixed one).
 pub async fn run_due_at(db: &Db, now: DateTime<Utc>) -> Result<usize, TenderError> {
     let due = {
         let mut tx = db.read().await?;
@@ -118,41 +115,24 @@ async fn close_at_deadline(
     tender_id: &str,
 ) -> Result<bool, TenderError> {
     let mut tx = db.begin().await?;
-    let closed = q_exec!(
-        tx,
-        "update tender set state = 'closed', updated_at = $1
-         where tender_id = $2 and state = 'published' and bid_deadline_at <= $1",
-        to_millis(now),
-        tender_id.to_string()
-    )?;
-    if closed == 0 {
-        // Not due (the deadline moved: the job's run_at moved with it) or no longer
-        // published (cancel cancels the job in its own transaction, so this is a job row
-        // left behind by hand). Release the lease, or retire the job if it can never apply.
-        let still_published = crate::q_opt!(
-            tx,
-            (String,),
-            "select tender_id from tender where tender_id = $1 and state = 'published'",
-            tender_id.to_string()
-        )?
-        .is_some();
-        if still_published {
-            q_exec!(
-                tx,
-                "update job set locked_until = null where job_id = $1 and state = 'pending'",
-                job_id.to_string()
-            )?;
-        } else {
-            q_exec!(
-                tx,
-                "update job set state = 'cancelled', done_at = $1, locked_until = null
-                 where job_id = $2 and state = 'pending'",
-                to_millis(now),
-                job_id.to_string()
-            )?;
+    let payload = json!({"job_id": job_id, "reason": "bid deadline reached / 投标截止时间已到"});
+    let moved = lifecycle::transition(
+        &mut tx,
+        now,
+        tender_id,
+        TenderState::Published,
+        TenderState::Closed,
+        Move::new(&Actor::system(), "tender.close", payload),
+    )
+    .await;
+    match moved {
+        Ok(_) => {}
+        Err(MoveError::Moved) => {
+            release_or_retire(&mut tx, now, job_id, tender_id).await?;
+            tx.commit().await?;
+            return Ok(false);
         }
-        tx.commit().await?;
-        return Ok(false);
+        Err(e) => return Err(e.into()),
     }
     let done = q_exec!(
         tx,
@@ -162,20 +142,45 @@ async fn close_at_deadline(
         job_id.to_string()
     )?;
     if done == 0 {
-        // Someone else finished this job: dropping the transaction rolls our close back.
+        // Someone else finished this job: dropping the transaction rolls our close (and its
+        // audit event) back.
         return Ok(false);
     }
-    audit::append(
-        &mut tx,
-        now,
-        &Actor::system(),
-        "tender.close",
-        Some(tender_id),
-        json!({"job_id": job_id, "reason": "bid deadline reached / 投标截止时间已到"}),
-    )
-    .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The deadline job found the tender not closable: not due (the deadline moved: the job's
+/// run_at moved with it) or no longer published (cancel cancels the job in its own
+/// transaction, so this is a job row left behind by hand). Releases the lease, or retires
+/// the job if it can never apply.
+async fn release_or_retire(
+    tx: &mut crate::store::Tx,
+    now: DateTime<Utc>,
+    job_id: &str,
+    tender_id: &str,
+) -> Result<(), TenderError> {
+    let still_published = match lifecycle::by_id(tx, tender_id).await {
+        Ok(t) => t.state == TenderState::Published,
+        Err(FactsError::NotFound | FactsError::Corrupt(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if still_published {
+        q_exec!(
+            tx,
+            "update job set locked_until = null where job_id = $1 and state = 'pending'",
+            job_id.to_string()
+        )?;
+    } else {
+        q_exec!(
+            tx,
+            "update job set state = 'cancelled', done_at = $1, locked_until = null
+             where job_id = $2 and state = 'pending'",
+            to_millis(now),
+            job_id.to_string()
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,9 +208,15 @@ mod tests {
             amendment_id: None,
             bytes: bytes::Bytes::from_static(b"a"),
         };
-        service::upload_document(&kit.state, kit.now(), &kit.agent, &code, doc)
-            .await
-            .expect("doc");
+        service::upload_document(
+            kit.state.tender_documents(),
+            kit.now(),
+            &kit.agent,
+            &code,
+            doc,
+        )
+        .await
+        .expect("doc");
         service::publish(kit.db(), kit.books(), kit.now(), &kit.agent, &code)
             .await
             .expect("publish")
@@ -235,7 +246,7 @@ mod tests {
         let t = published(kit).await;
         // Not due yet: nothing happens.
         kit.clock.set(t.bid_deadline_at - TimeDelta::seconds(1));
-        run_due(&kit.state).await.expect("run");
+        run_due_at(kit.db(), kit.now()).await.expect("run");
         assert_eq!(state_of(kit, &t.code).await, TenderState::Published);
 
         // Due: eight "servers" poll at once.
@@ -243,7 +254,9 @@ mod tests {
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let state = kit.state.clone();
-            tasks.push(tokio::spawn(async move { run_due(&state).await }));
+            tasks.push(tokio::spawn(async move {
+                run_due_at(&state.db, state.clock.now()).await
+            }));
         }
         let mut total = 0;
         for task in tasks {
@@ -355,7 +368,7 @@ mod tests {
         };
         kit.clock.set(t.bid_deadline_at);
         assert!(!perform(kit.db(), kit.now(), &stale).await.expect("perform"));
-        run_due(&kit.state).await.expect("run");
+        run_due_at(kit.db(), kit.now()).await.expect("run");
         assert_eq!(state_of(kit, &t.code).await, TenderState::Published);
         // A cancelled tender's job never runs.
         service::cancel(
@@ -370,7 +383,7 @@ mod tests {
         .await
         .expect("cancel");
         kit.clock.set(t.bid_deadline_at + TimeDelta::days(30));
-        run_due(&kit.state).await.expect("run");
+        run_due_at(kit.db(), kit.now()).await.expect("run");
         assert_eq!(state_of(kit, &t.code).await, TenderState::Cancelled);
         assert_eq!(close_events(kit, &t.tender_id).await, 0);
         kit.clock.set(kit.t0);

@@ -1,5 +1,6 @@
 //! Tenders: the aggregate, its rulebook, lifecycle, documents, Q&A and amendments.
 
+mod error;
 pub mod jobs;
 pub mod model;
 pub mod pages;

@@ -280,7 +280,7 @@ async fn manage_page(state: &AppState, ctx: &Ctx, code: &str, err: Option<ApiErr
     let d = service::get_tender(&state.db, Some(user), code)
         .await
         .or_page(ctx)?;
-    if !service::is_owner(user, &d.tender) {
+    if !crate::lifecycle::tender::user_is_owner(user, d.tender.agent_org_id.as_deref()) {
         return Err(PageError::new(
             ctx,
             ApiError::forbidden("only the owning agent / 仅该项目的代理可操作"),
@@ -397,7 +397,7 @@ async fn upload(
         .await;
     };
     let r = service::upload_document(
-        &state,
+        state.tender_documents(),
         state.clock.now(),
         &caller,
         &code,

@@ -243,7 +243,14 @@ async fn upload_document(
         amendment_id: query.amendment_id,
         bytes: buf.freeze(),
     };
-    let stored = service::upload_document(&state, state.clock.now(), &caller, &code, doc).await?;
+    let stored = service::upload_document(
+        state.tender_documents(),
+        state.clock.now(),
+        &caller,
+        &code,
+        doc,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -286,7 +293,15 @@ async fn download_document(
     ctx: Ctx,
     Path((code, document_id)): Path<(String, String)>,
 ) -> ApiResult<impl IntoResponse> {
-    let (doc, bytes) = service::download_document(&state, &ctx, &code, &document_id).await?;
+    let caller = Caller::from_ctx(&ctx)?;
+    let (doc, bytes) = service::download_document(
+        state.tender_documents(),
+        state.clock.now(),
+        &caller,
+        &code,
+        &document_id,
+    )
+    .await?;
     let mut headers = HeaderMap::new();
     let header = |s: &str| {
         HeaderValue::from_str(s)
@@ -521,6 +536,18 @@ async fn read_notice(
     let user = ctx.user()?;
     service::mark_notice_read(&state.db, state.clock.now(), &user.user_id, &notice_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl AppState {
+    /// What the tender document operations work with, from the shared state.
+    pub fn tender_documents(&self) -> service::Documents<'_> {
+        service::Documents {
+            db: &self.db,
+            blobs: &self.blobs,
+            books: &self.rulebooks,
+            max_bytes: self.config.max_document_bytes,
+        }
+    }
 }
 
 #[cfg(test)]
