@@ -271,7 +271,7 @@ pub async fn head(tx: &mut Tx) -> Result<(u64, Hash), StoreError> {
 }
 
 /// One stored event as served to verifiers.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEvent {
     /// Leaf index.
     pub seq: i64,
@@ -279,6 +279,7 @@ pub struct StoredEvent {
     pub entry: Option<String>,
     /// The leaf hash recorded at append time.
     #[serde(serialize_with = "hex_bytes")]
+    #[schema(value_type = String)]
     pub leaf_hash: Vec<u8>,
     /// Until when the public sees only the leaf hash (ms since the epoch).
     #[serde(skip_serializing_if = "Option::is_none")]

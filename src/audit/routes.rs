@@ -24,6 +24,17 @@ pub fn vkey(state: &AppState) -> String {
     verifier_key(&state.config.log_origin(), &state.platform_key.public())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/checkpoint",
+    tag = "audit",
+    summary = "The latest signed checkpoint (C2SP tlog-checkpoint) with the verifier key",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::CheckpointAnswer),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn checkpoint(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let mut tx = state.db.read().await?;
     let (size, root) = super::head(&mut tx).await?;
@@ -44,22 +55,49 @@ async fn checkpoint(State(state): State<AppState>) -> ApiResult<impl IntoRespons
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// The first sequence number to return.
     #[serde(default)]
     from: u64,
+    /// How many events, 1–1000 (100 when absent).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 const MAX_PAGE: u32 = 1000;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/events",
+    tag = "audit",
+    summary = "Audit events with their canonical entries and leaf hashes; entries withheld until their disclosure time (e.g. document downloads, 招标投标法 第22条) have entry null except for regulators",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Events),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn events(
     State(state): State<AppState>,
     ctx: Ctx,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<impl IntoResponse> {
+    // Sequence numbers are stored as i64: a larger `from` names no event and is as malformed
+    // as a negative one (the document says int64).
+    if i64::try_from(q.from).is_err() {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!(
+                "invalid query parameters: from must be at most {}",
+                i64::MAX
+            ),
+        ));
+    }
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::bad_request(
@@ -95,6 +133,18 @@ async fn load_node(tx: &mut Tx, (level, idx): NodeId) -> Result<Option<Hash>, Ap
     Ok(row.and_then(|(h,)| <Hash>::try_from(h.as_slice()).ok()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/nodes/{level}/{index}",
+    tag = "audit",
+    summary = "A stored perfect-subtree hash of the Merkle tree",
+    params(("level" = u8, Path, description = "Level (0 = leaves)", minimum = 0, maximum = 255), ("index" = u64, Path, description = "Index within the level", minimum = 0, maximum = 9223372036854775807.0)),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::TreeNode),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn node(
     State(state): State<AppState>,
     Path((level, index)): Path<(u8, u64)>,
@@ -120,13 +170,29 @@ async fn assemble(tx: &mut Tx, plan: merkle::ProofPlan) -> ApiResult<Vec<String>
     Ok(proof.iter().map(hex::encode).collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct InclusionQuery {
+    /// The event's sequence number, below `size`.
     seq: u64,
+    /// The tree size the proof is for, at most the log's.
+    #[param(minimum = 1)]
     size: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/proof/inclusion",
+    tag = "audit",
+    summary = "RFC 9162 inclusion proof of an event",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::InclusionProof),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn inclusion(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<InclusionQuery>,
@@ -146,13 +212,30 @@ async fn inclusion(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
+    /// The older tree size.
+    #[param(minimum = 1)]
     old: u64,
+    /// The newer tree size, at most the log's.
+    #[param(minimum = 1)]
     new: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/proof/consistency",
+    tag = "audit",
+    summary = "RFC 9162 consistency proof between two tree sizes",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ConsistencyProof),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn consistency(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ConsistencyQuery>,

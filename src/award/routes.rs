@@ -14,6 +14,17 @@ use super::service::{self, AwardInput, ContractInput, PublicityInput, TextInput}
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 use crate::tender::service::Caller;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/report/deliver",
+    tag = "result",
+    summary = "The owning agent delivers the signed report and closes signing; silent members are deemed to agree once every member acted or an hour after the ranking (实施条例 第53条)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn deliver(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -25,6 +36,18 @@ async fn deliver(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/publicity",
+    tag = "result",
+    summary = "Publish the candidates from now until ends_at: within 3 days of the report, at least 3 days (实施条例 第54条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = PublicityInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn publish(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -36,6 +59,18 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/result-objections",
+    tag = "result",
+    summary = "A bidder of the tender objects to the result during the publicity (实施条例 第54条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = TextInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn object(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -47,6 +82,18 @@ async fn object(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/result-objections/{id}/answer",
+    tag = "result",
+    summary = "The owning agent answers an objection in writing (due within 3 days; a late answer is recorded and flagged)",
+    params(("code" = String, Path, description = "Project code"), ("id" = String, Path, description = "Objection id")),
+    request_body = TextInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn answer(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -58,6 +105,18 @@ async fn answer(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/award",
+    tag = "result",
+    summary = "Award notice (中标通知书) after the publicity with every objection answered; the first candidate unless another is chosen with a reason; reveals the expert draws",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = AwardInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn award(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -69,6 +128,18 @@ async fn award(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/contract",
+    tag = "result",
+    summary = "Record the signed contract within 30 days of the award (招标投标法 第46条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = ContractInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn contract(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -80,6 +151,18 @@ async fn contract(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/result",
+    tag = "result",
+    summary = "The result as the caller may see it: publicity with candidates, objections (texts to the objector, agent and regulators only), award, contract",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = super::view::ResultView),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn view(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -207,7 +207,7 @@ pub(crate) fn corrupt(e: impl std::fmt::Display) -> ResultError {
 // ---- request bodies -------------------------------------------------------------------------
 
 /// `POST /api/v1/tenders/{code}/publicity`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicityInput {
     /// When the publicity ends (RFC 3339); it starts now.
@@ -215,7 +215,7 @@ pub struct PublicityInput {
 }
 
 /// `POST /api/v1/tenders/{code}/result-objections` and the answer to one.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextInput {
     /// The written objection or answer, 1–5000 characters.
@@ -223,7 +223,7 @@ pub struct TextInput {
 }
 
 /// `POST /api/v1/tenders/{code}/award`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwardInput {
     /// The winning bid; default the first-ranked candidate.
@@ -235,7 +235,7 @@ pub struct AwardInput {
 }
 
 /// `POST /api/v1/tenders/{code}/contract`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractInput {
     /// When the contract was signed (RFC 3339), not in the future.
@@ -352,7 +352,7 @@ pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
 }
 
 /// One published candidate (中标候选人): what the public sees.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Candidate {
     /// 1-based rank.
     pub rank: i64,

@@ -124,7 +124,7 @@ pub async fn view(
 }
 
 /// The result as a caller sees it (`GET /api/v1/tenders/{code}/result`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ResultView {
     /// Tender code.
     pub code: String,
@@ -158,7 +158,7 @@ pub struct ResultView {
 }
 
 /// The candidate publicity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PublicityView {
     /// Start.
     pub starts_at: DateTime<Utc>,
@@ -171,7 +171,7 @@ pub struct PublicityView {
 }
 
 /// One objection.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ObjectionView {
     /// Identifier.
     pub objection_id: String,
@@ -192,7 +192,7 @@ pub struct ObjectionView {
 }
 
 /// The award.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AwardView {
     /// Winning bid.
     pub bid_id: String,
@@ -211,7 +211,7 @@ pub struct AwardView {
 }
 
 /// The contract record.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ContractView {
     /// When signed.
     pub signed_at: DateTime<Utc>,

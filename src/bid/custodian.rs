@@ -41,7 +41,7 @@ use crate::tender::service::Caller;
 use crate::{q_exec, q_opt};
 
 /// A custodian's enrolled key as shown to them (public data only).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CustodianKeyView {
     /// The custodian.
     pub user_id: String,
@@ -192,11 +192,12 @@ async fn store_key(
 }
 
 /// What the browser needs to enrol a key held by a passkey.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PasskeyEnrolment {
     /// The assertion ceremony to finish with.
     pub ceremony_id: String,
     /// Options for `navigator.credentials.get` (the browser adds the PRF extension).
+    #[schema(value_type = Object)]
     pub options: webauthn_rs::prelude::RequestChallengeResponse,
     /// The PRF input `eval.first` for this key: 32 random bytes, standard base64.
     pub prf_salt: String,
@@ -440,7 +441,7 @@ pub async fn issue_opening_key(
 }
 
 /// `GET /api/v1/tenders/{code}/opening-key`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct OpeningKeyView {
     /// Tender id (what envelopes bind).
     pub tender_id: String,

@@ -35,7 +35,8 @@ impl PartLabel {
 }
 
 /// Query of `POST …/bid/parts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// `form` or `attachment`.
     pub label: String,
@@ -44,11 +45,12 @@ pub struct UploadQuery {
     pub name: Option<String>,
     /// CSRF token for cookie sessions (read by the CSRF guard).
     #[serde(default)]
+    #[param(ignore)]
     pub csrf: Option<String>,
 }
 
 /// Body of `POST …/bid/submit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitInput {
     /// Part ids from earlier uploads, in order.
@@ -57,7 +59,7 @@ pub struct SubmitInput {
 
 /// Body of `POST /api/v1/custodian/key` and `POST …/opening/unlock`. Its `Debug` hides the
 /// passphrase, which is never logged, stored or returned.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PassphraseInput {
     /// The custodian's passphrase.
@@ -71,7 +73,7 @@ impl std::fmt::Debug for PassphraseInput {
 }
 
 /// Body of `POST /api/v1/custodian/key/passkey` (base64 fields standard, with padding).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyEnrolBody {
     /// From `POST /api/v1/custodian/key/passkey/start`.
@@ -89,7 +91,7 @@ pub struct PasskeyEnrolBody {
 }
 
 /// Body of `POST …/opening/unlock/passkey`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyUnlockBody {
     /// From `POST …/opening/unlock/passkey/start`.
@@ -112,7 +114,7 @@ impl std::fmt::Debug for PasskeyUnlockBody {
 }
 
 /// Body of `POST …/opening/objections`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectionInput {
     /// The objection.
@@ -120,7 +122,7 @@ pub struct ObjectionInput {
 }
 
 /// Body of `POST …/opening/objections/{id}/answer`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectionAnswerInput {
     /// The agent's answer, given on the spot.
@@ -174,7 +176,7 @@ pub struct BidRow {
 }
 
 /// Answer to an upload.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UploadedPart {
     /// Identifier to list in the submission.
     pub part_id: String,

@@ -20,7 +20,7 @@ use crate::keys::SigningKey;
 pub const RECEIPT_VERSION: u32 = 1;
 
 /// One part as the receipt lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptPart {
     /// `form` or `attachment`.
@@ -34,7 +34,7 @@ pub struct ReceiptPart {
 }
 
 /// The signed receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
     /// Format version (1).

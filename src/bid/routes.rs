@@ -83,6 +83,17 @@ fn caller(ctx: &Ctx) -> Result<Caller, BidError> {
 /// The active platform key (top-level fields, as before key rotation existed) and every
 /// key the platform ever signed with (`keys`), so receipts and checkpoints signed by a
 /// retired key still verify.
+#[utoipa::path(
+    get,
+    path = "/api/v1/platform-key",
+    tag = "bids",
+    summary = "The platform's Ed25519 key that signs receipts and checkpoints",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::PlatformKeys),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn platform_key(State(state): State<AppState>) -> impl IntoResponse {
     let origin = state.config.log_origin();
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -110,6 +121,17 @@ async fn platform_key(State(state): State<AppState>) -> impl IntoResponse {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/custodian/key",
+    tag = "bids",
+    summary = "Enrol a custodian key pair, its private half locked under a passphrase the server never keeps (fallback for passkeys without PRF; weak passphrases are refused with 422 WEAK_PASSPHRASE)",
+    request_body = PassphraseInput,
+    responses(
+        (status = 201, description = "Created", body = crate::bid::custodian::CustodianKeyView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn enrol_custodian(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -120,6 +142,16 @@ async fn enrol_custodian(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/custodian/key/passkey/start",
+    tag = "bids",
+    summary = "Start enrolling a custodian key held by the caller's passkey: a PRF salt and an assertion ceremony binding it",
+    responses(
+        (status = 200, description = "OK", body = crate::bid::custodian::PasskeyEnrolment),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start_passkey_enrolment(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -130,6 +162,17 @@ async fn start_passkey_enrolment(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/custodian/key/passkey",
+    tag = "bids",
+    summary = "Finish a passkey enrolment: the public key and the scalar wrapped in the browser under the passkey's PRF output, with the assertion",
+    request_body = PasskeyEnrolBody,
+    responses(
+        (status = 201, description = "Created", body = crate::bid::custodian::CustodianKeyView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn enrol_with_passkey(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -155,6 +198,16 @@ async fn enrol_with_passkey(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/custodian/key",
+    tag = "bids",
+    summary = "The caller's enrolled custodian public key",
+    responses(
+        (status = 200, description = "OK", body = crate::bid::custodian::CustodianKeyView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn get_custodian_key(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -163,6 +216,18 @@ async fn get_custodian_key(
     Ok(Json(custodian::my_key(&state.db, &caller).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/opening-key",
+    tag = "bids",
+    summary = "The tender's opening public key (HPKE P-256) that bids are sealed to",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::bid::custodian::OpeningKeyView),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn get_opening_key(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -171,6 +236,18 @@ async fn get_opening_key(
 }
 
 /// `POST …/bid/parts?label=form|attachment&name=…`, the raw envelope as the body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/bid/parts",
+    tag = "bids",
+    summary = "Upload one sealed part (envelope, docs/seal-format.md), streamed; refused unless well-formed and bound to this tender and bidder",
+    params(("code" = String, Path, description = "Project code"), UploadQuery),
+    request_body(content = crate::http::openapi::Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Created", body = crate::bid::model::UploadedPart),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn upload_part(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -197,6 +274,18 @@ async fn upload_part(
 }
 
 /// `POST …/base-price`, the raw base-price envelope as the body (owning agent).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/base-price",
+    tag = "bids",
+    summary = "Seal the base price (标底) before the deadline (owning agent): an envelope with bidder_id base-price and plaintext {\"base_price_fen\": int}; replaces an earlier one; opened and published at the opening",
+    params(("code" = String, Path, description = "Project code")),
+    request_body(content = crate::http::openapi::Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Created", body = crate::bid::service::SealedBasePrice),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn seal_base_price(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -209,6 +298,18 @@ async fn seal_base_price(
     Ok((StatusCode::CREATED, Json(sealed)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/bid/submit",
+    tag = "bids",
+    summary = "Submit the uploaded parts as the bid; answers with a receipt signed by the platform key (the last submission counts)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = SubmitInput,
+    responses(
+        (status = 201, description = "Created", body = crate::bid::service::SignedReceipt),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn submit_bid(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -220,6 +321,17 @@ async fn submit_bid(
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/bid/withdraw",
+    tag = "bids",
+    summary = "Withdraw the bid before the deadline (撤回)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn withdraw_bid(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -231,6 +343,17 @@ async fn withdraw_bid(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/bid",
+    tag = "bids",
+    summary = "The caller's bid on this tender and its receipt",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_bid(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -240,6 +363,18 @@ async fn my_bid(
     Ok(Json(service::my_bid(&state.bids(), &caller, &code).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/opening",
+    tag = "bids",
+    summary = "The opening ceremony (quorum progress) and, once opened, the opening record",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn get_opening(
     State(state): State<AppState>,
     Path(code): Path<String>,
@@ -249,6 +384,17 @@ async fn get_opening(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/start",
+    tag = "bids",
+    summary = "Start the opening after the deadline (owning agent); fewer valid bids than the minimum fails the tender (流标)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start_opening(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -260,6 +406,18 @@ async fn start_opening(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/unlock",
+    tag = "bids",
+    summary = "A custodian unlocks their share with their passphrase; at the quorum every bid is opened",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = PassphraseInput,
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn unlock_share(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -273,6 +431,17 @@ async fn unlock_share(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/unlock/passkey/start",
+    tag = "bids",
+    summary = "A custodian whose key is held by a passkey starts an unlock: their sealed share, key record and an assertion ceremony bound to this unlock",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::bid::opening::PasskeyUnlockStart),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start_passkey_unlock(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -284,6 +453,18 @@ async fn start_passkey_unlock(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/unlock/passkey",
+    tag = "bids",
+    summary = "A custodian posts the share their browser opened, with the assertion; a share that is not the one issued is 422 WRONG_SHARE, counted like a wrong passphrase; at the quorum every bid is opened",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = PasskeyUnlockBody,
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn unlock_share_with_passkey(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -302,6 +483,17 @@ async fn unlock_share_with_passkey(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/confirm",
+    tag = "bids",
+    summary = "A bidder confirms the opening record",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn confirm_record(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -312,6 +504,18 @@ async fn confirm_record(
     Ok((StatusCode::CREATED, Json(done)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/objections",
+    tag = "bids",
+    summary = "A bidder raises an objection at the opening (开标异议)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = ObjectionInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn raise_objection(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -323,6 +527,18 @@ async fn raise_objection(
     Ok((StatusCode::CREATED, Json(raised)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/opening/objections/{objection_id}/answer",
+    tag = "bids",
+    summary = "The agent answers an objection",
+    params(("code" = String, Path, description = "Project code"), ("objection_id" = String, Path, description = "Objection id")),
+    request_body = ObjectionAnswerInput,
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn answer_objection(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -330,7 +330,7 @@ pub const BASE_PRICE_BIDDER_ID: &str = "base-price";
 const MAX_BASE_PRICE_ENVELOPE: u64 = 64 * 1024;
 
 /// `POST …/base-price` answer.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SealedBasePrice {
     /// SHA-256 hex of the stored envelope.
     pub sha256: String,
@@ -415,7 +415,7 @@ where
 }
 
 /// `POST …/bid/submit` answer: the receipt, its signature and the verifier key.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SignedReceipt {
     /// The receipt (sign its canonical JSON to verify).
     pub receipt: Receipt,

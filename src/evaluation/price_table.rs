@@ -32,7 +32,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_ADJUSTMENTS: usize = 1_000;
 
 /// One adjustment as sent.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentInput {
     /// The bid (one that passed the preliminary review).
@@ -44,7 +44,7 @@ pub struct AdjustmentInput {
 }
 
 /// `POST /api/v1/tenders/{code}/evaluation/price-table`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceTableInput {
     /// Every adjustment; an empty table ranks by the bid prices alone.

@@ -21,6 +21,18 @@ use crate::http::{ApiResult, AppState, Ctx};
 use crate::identity::passkey;
 use crate::tender::service::Caller;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation",
+    tag = "evaluation",
+    summary = "Start the evaluation (owning agent, tender opened, committee checked in): forms the committee (招标投标法 第37条); refused with the rule and article",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = StartInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -32,6 +44,17 @@ async fn start(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation",
+    tag = "evaluation",
+    summary = "The evaluation as the caller may see it (owning agent, committee, operators, regulators); only counts until every member's score sheets are in; members by pseudonym to the agent and operators until the award (members_withheld)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn view(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -41,6 +64,18 @@ async fn view(
     Ok(Json(service::view(env(&state), &caller, &code).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/ballots",
+    tag = "evaluation",
+    summary = "A member's one ballot for the committee leader (组长推选); counted when all have voted",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = BallotInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn ballot(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -52,6 +87,18 @@ async fn ballot(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/review-marks",
+    tag = "evaluation",
+    summary = "A member's preliminary review marks (pass/fail with reason), never changed; decided once complete",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = MarksInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn marks(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -63,6 +110,18 @@ async fn marks(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/scores",
+    tag = "evaluation",
+    summary = "A member submits every score sheet once (hundredths of a point); ranked when all are in",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = ScoresInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn scores(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -74,6 +133,18 @@ async fn scores(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/price-table",
+    tag = "evaluation",
+    summary = "Lowest evaluated price: the leader records the committee's price comparison table (标价比较表) once; the bids are ranked by evaluated price and the report written at once. Every bad line at once: 422 PRICE_TABLE_INVALID",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = PriceTableInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn price_table(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -85,6 +156,17 @@ async fn price_table(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/report/sign/start",
+    tag = "evaluation",
+    summary = "Start a member's passkey signature over the report; the challenge is the report's SHA-256 (refused before every score is in)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn sign_start(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -94,6 +176,18 @@ async fn sign_start(
     Ok(Json(start_signing(&state, &caller, &code).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/report/sign/finish",
+    tag = "evaluation",
+    summary = "Finish the signature with a user-verified assertion over the report's SHA-256 (实施条例 第53条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = SignFinish,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn sign_finish(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -105,6 +199,18 @@ async fn sign_finish(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/report/dissent",
+    tag = "evaluation",
+    summary = "A member dissents from the report with a written reason (实施条例 第53条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = DissentInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn dissent(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -116,6 +222,18 @@ async fn dissent(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/clarifications",
+    tag = "evaluation",
+    summary = "A checked-in member asks the bidder of one bid for a written clarification (evaluation in review or scoring); window 10–4320 minutes, default 60; the bidder's users get a notice",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = clarification::AskInput,
+    responses(
+        (status = 201, description = "Created", body = clarification::ClarificationView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn ask_clarification(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -127,6 +245,17 @@ async fn ask_clarification(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation/clarifications",
+    tag = "evaluation",
+    summary = "The tender's clarifications: members and regulators all with who asked; the owning agent all without who asked; a bidder its own",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Clarifications),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_clarifications(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -137,6 +266,18 @@ async fn list_clarifications(
     Ok(Json(serde_json::json!({ "clarifications": items })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/clarifications/{id}/answer",
+    tag = "evaluation",
+    summary = "The bidder answers once, in writing, up to the deadline; late: 409 CLARIFICATION_EXPIRED, second answer: 409 CLARIFICATION_ALREADY_ANSWERED",
+    params(("code" = String, Path, description = "Project code"), ("id" = String, Path, description = "Clarification id")),
+    request_body = clarification::AnswerInput,
+    responses(
+        (status = 201, description = "Created", body = clarification::ClarificationView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn answer_clarification(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -148,6 +289,16 @@ async fn answer_clarification(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/clarifications",
+    tag = "evaluation",
+    summary = "The calling bidder's clarification requests across tenders (pending, answered, expired), newest first",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Clarifications),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_clarifications(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -157,6 +308,18 @@ async fn my_clarifications(
     Ok(Json(serde_json::json!({ "clarifications": items })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/replacements",
+    tag = "evaluation",
+    summary = "The owning agent replaces a member (by member number, written reason): the member withdraws, a replacement draw is committed, the evaluation is suspended; a report already acted on needs void_signed_report",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = replacement::StartInput,
+    responses(
+        (status = 201, description = "Created", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start_replacement(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -168,6 +331,17 @@ async fn start_replacement(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation/replacements",
+    tag = "evaluation",
+    summary = "The tender's member replacements (agent: member numbers; members and regulators: ids too)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Replacements),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_replacements(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -178,6 +352,17 @@ async fn list_replacements(
     Ok(Json(serde_json::json!({ "replacements": items })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/evaluation/replacements/{id}/complete",
+    tag = "evaluation",
+    summary = "Once the replacement expert confirmed and checked in: swap the member, void the replaced member's conclusions, go back to the step to redo",
+    params(("code" = String, Path, description = "Project code"), ("id" = String, Path, description = "Replacement id")),
+    responses(
+        (status = 200, description = "OK", body = Object),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn complete_replacement(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -30,7 +30,8 @@ use crate::evaluation::service::{
 use crate::lifecycle::tender::{self, Move, TenderState};
 
 /// `POST /api/v1/tenders/{code}/evaluation`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = EvaluationStart)]
 #[serde(deny_unknown_fields)]
 pub struct StartInput {
     /// User ids of the tenderee's representatives (active users of the tenderee).
@@ -50,7 +51,7 @@ pub struct StartInput {
 }
 
 /// `POST …/evaluation/ballots`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BallotInput {
     /// The member voted for (a user id; may be the voter).

@@ -46,7 +46,7 @@ pub(crate) async fn schedule_confirm_job(
 // ---- confirmation, decline, replacement ---------------------------------------------------
 
 /// `POST …/decline`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclineInput {
     /// Why (optional, kept for the regulator).

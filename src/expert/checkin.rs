@@ -153,7 +153,7 @@ impl Context {
 }
 
 /// `POST /api/v1/tenders/{code}/checkin/finish`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishCheckin {
     /// From `checkin/start`.
@@ -163,7 +163,7 @@ pub struct FinishCheckin {
 }
 
 /// `POST /api/v1/tenders/{code}/checkin/emergency`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyCheckin {
     /// The member's anonymous number.
@@ -190,7 +190,7 @@ pub async fn start_checkin(
 }
 
 /// What a check-in recorded.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckinRecord {
     /// When.
     pub at: DateTime<Utc>,
@@ -381,7 +381,7 @@ async fn committee_counts(tx: &mut Tx, tender_id: &str) -> Result<(i64, i64, i64
 }
 
 /// The committee of a tender as the caller may see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CommitteeView {
     /// Tender code.
     pub tender_code: String,

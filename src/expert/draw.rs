@@ -237,24 +237,27 @@ fn partial_shuffle<T, R: RngCore>(rng: &mut R, items: &mut [T], take: usize) {
 }
 
 /// One quota's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaDraw {
     /// The quota's specialty code.
     pub specialty: String,
     /// Members, in draw order.
+    #[schema(value_type = Vec<String>)]
     pub members: Vec<ExpertId>,
     /// Alternates, in the order they are called.
+    #[schema(value_type = Vec<String>)]
     pub alternates: Vec<ExpertId>,
     /// How many experts were in the shuffled pool (eligible and not drawn by an earlier
     /// quota of this draw).
     pub eligible: u64,
     /// [`pool_hash`] of that pool, sorted, so a verifier can check the pool it replays from.
     #[serde(with = "hex32")]
+    #[schema(value_type = String)]
     pub pool_hash: Hash,
 }
 
 /// A draw's outcome, one entry per quota in request order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DrawResult {
     /// Per quota.
     pub quotas: Vec<QuotaDraw>,

@@ -38,7 +38,7 @@ pub type ExpertId = String;
 pub type OrgId = String;
 
 /// Professional title (职称).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Title {
     /// No title.
@@ -67,7 +67,7 @@ impl Title {
 }
 
 /// Standing in the pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpertStatus {
     /// May be drawn.
@@ -135,7 +135,7 @@ impl Default for EligibilityRules {
 }
 
 /// One specialty quota of a draw.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quota {
     /// Specialty code; filled by experts of this code or any code below it.
     pub specialty: String,
@@ -147,7 +147,7 @@ pub struct Quota {
 
 /// A region restriction; the law wants the draw from the whole pool, so a restriction
 /// must say why (DESIGN.md "Expert draw").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegionRestriction {
     /// Allowed division codes; a code covers its subdivisions (`33` covers `330106`).
     pub regions: Vec<String>,

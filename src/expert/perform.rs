@@ -27,7 +27,7 @@ use crate::{q_exec, q_one};
 
 /// One entry of the replay pool: an eligible expert and the quotas (in request order) whose
 /// specialty they match. Published after the award instead of the people's profiles.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PoolEntry {
     /// Expert id.
     pub id: String,

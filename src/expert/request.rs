@@ -47,7 +47,7 @@ const DRAWABLE: [TenderState; 4] = [
 // ---- the draw request ---------------------------------------------------------------------
 
 /// One quota as requested.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaInput {
     /// Specialty code, alias or name.
@@ -60,7 +60,7 @@ pub struct QuotaInput {
 }
 
 /// `POST /api/v1/tenders/{code}/draws`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrawRequestInput {
     /// The regulator-role user present as supervisor.

@@ -102,7 +102,7 @@ pub(crate) async fn reveal_draws_in(
 }
 
 /// What anyone can fetch about a revealed draw (`GET /api/v1/draws/{id}/public`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicDrawRecord {
     /// Draw id.
     pub draw_id: String,

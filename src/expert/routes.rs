@@ -22,13 +22,24 @@ fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
 }
 
 /// `POST /api/v1/draws/{id}/supervisor-input`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupervisorInput {
     /// The supervisor's own random input (dice rolls), 1–256 bytes, used exactly as sent.
     pub input: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/experts",
+    tag = "experts",
+    summary = "The expert pool, filtered by q, specialty, status, region (operator, regulator)",
+    params(ExpertFilter),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertList),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_experts(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -38,6 +49,17 @@ async fn list_experts(
     Ok(Json(json!({ "experts": experts })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/experts",
+    tag = "experts",
+    summary = "Add an expert to the pool (operator)",
+    request_body = ExpertInput,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn add_expert(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -47,6 +69,17 @@ async fn add_expert(
     Ok((StatusCode::CREATED, Json(json!({ "expert": e }))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/experts/{id}",
+    tag = "experts",
+    summary = "One expert (operator, regulator)",
+    params(("id" = String, Path, description = "Expert id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn get_expert(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -56,6 +89,18 @@ async fn get_expert(
     Ok(Json(json!({ "expert": e })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/experts/{id}",
+    tag = "experts",
+    summary = "Edit an expert (operator)",
+    params(("id" = String, Path, description = "Expert id")),
+    request_body = ExpertInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn edit_expert(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -85,6 +130,18 @@ async fn change_status(
     Ok(Json(json!({ "expert": e })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/experts/{id}/suspend",
+    tag = "experts",
+    summary = "Suspend an expert with a reason (operator)",
+    params(("id" = String, Path, description = "Expert id")),
+    request_body = StatusInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn suspend(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -94,6 +151,18 @@ async fn suspend(
     change_status(&state, &ctx, &id, StatusChange::Suspend, &input).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/experts/{id}/bar",
+    tag = "experts",
+    summary = "Bar an expert with a reason (operator)",
+    params(("id" = String, Path, description = "Expert id")),
+    request_body = StatusInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn bar(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -103,6 +172,18 @@ async fn bar(
     change_status(&state, &ctx, &id, StatusChange::Bar, &input).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/experts/{id}/reinstate",
+    tag = "experts",
+    summary = "Reinstate an expert with a reason (operator)",
+    params(("id" = String, Path, description = "Expert id")),
+    request_body = StatusInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn reinstate(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -113,6 +194,17 @@ async fn reinstate(
 }
 
 /// `POST /api/v1/experts/import` with a `text/csv` body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/experts/import",
+    tag = "experts",
+    summary = "Import experts from CSV; answers with the rows accepted and each rejected row with its reason (operator)",
+    request_body(content = String, content_type = "text/csv"),
+    responses(
+        (status = 200, description = "OK", body = crate::expert::pool::ImportReport),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn import_csv(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -130,11 +222,32 @@ async fn import_csv(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/experts/me",
+    tag = "experts",
+    summary = "The calling expert's own profile",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_profile(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let e = pool::my_profile(&state.db, &caller(&ctx)?).await?;
     Ok(Json(json!({ "expert": e })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/experts/me",
+    tag = "experts",
+    summary = "An expert updates their region, unavailable dates and declared conflicts",
+    request_body = SelfEdit,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::ExpertAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn edit_my_profile(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -144,11 +257,34 @@ async fn edit_my_profile(
     Ok(Json(json!({ "expert": e })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/specialties",
+    tag = "experts",
+    summary = "The coded specialty hierarchy",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Specialties),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn specialties() -> impl IntoResponse {
     let list: Vec<_> = Specialties::builtin().iter().collect();
     Json(json!({ "specialties": list }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/draws",
+    tag = "draws",
+    summary = "Request an expert draw (owning agent, supervisor recorded); the server commits to its secret in the audit log",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = DrawRequestInput,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::DrawAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn request_draw(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -160,6 +296,17 @@ async fn request_draw(
     Ok((StatusCode::CREATED, Json(json!({ "draw": d }))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/draws",
+    tag = "draws",
+    summary = "The tender's draws as the caller may see them (names for regulators, member numbers for the agent)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Draws),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_draws(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -169,6 +316,17 @@ async fn list_draws(
     Ok(Json(json!({ "draws": d })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/draws/{id}",
+    tag = "draws",
+    summary = "One draw as the caller may see it; each view of the list is audited",
+    params(("id" = String, Path, description = "Draw id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::DrawAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn get_draw(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -178,6 +336,18 @@ async fn get_draw(
     Ok(Json(json!({ "draw": d })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/draws/{id}/supervisor-input",
+    tag = "draws",
+    summary = "The supervisor's own random input; the draw runs right after it",
+    params(("id" = String, Path, description = "Draw id")),
+    request_body = SupervisorInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::DrawAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn supervisor_input(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -195,6 +365,17 @@ async fn supervisor_input(
     Ok(Json(json!({ "draw": d })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/draws/reveal",
+    tag = "draws",
+    summary = "After the award: reveal the draw secrets and names so anyone can replay the draws",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Revealed),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn reveal(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -204,6 +385,18 @@ async fn reveal(
     Ok(Json(json!({ "revealed": n })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/draws/{id}/public",
+    tag = "draws",
+    summary = "The public replay record after the reveal (secret, supervisor input, audit root, eligible pool)",
+    params(("id" = String, Path, description = "Draw id")),
+    responses(
+        (status = 200, description = "OK", body = crate::expert::service::PublicDrawRecord),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn public_record(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -212,11 +405,32 @@ async fn public_record(
     Ok(Json(r))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/expert/assignments",
+    tag = "draws",
+    summary = "The calling expert's draws and their state",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Assignments),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_assignments(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let a = service::my_assignments(&state.db, state.clock.now(), &caller(&ctx)?).await?;
     Ok(Json(json!({ "assignments": a })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/expert/assignments/{draw_id}/confirm",
+    tag = "draws",
+    summary = "Confirm an assignment within the window",
+    params(("draw_id" = String, Path, description = "Draw id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::AssignmentState),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn confirm(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -234,6 +448,18 @@ async fn confirm(
     Ok(Json(json!({ "state": "confirmed" })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/expert/assignments/{draw_id}/decline",
+    tag = "draws",
+    summary = "Decline an assignment; a replacement is drawn the same way",
+    params(("draw_id" = String, Path, description = "Draw id")),
+    request_body = DeclineInput,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::AssignmentState),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn decline(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -252,6 +478,17 @@ async fn decline(
     Ok(Json(json!({ "state": "declined" })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/checkin/start",
+    tag = "draws",
+    summary = "Start a passkey check-in (drawn and confirmed expert, inside the window)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Ceremony),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn checkin_start(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -264,6 +501,18 @@ async fn checkin_start(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/checkin/finish",
+    tag = "draws",
+    summary = "Finish a passkey check-in with a user-verified assertion",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = FinishCheckin,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::CheckinAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn checkin_finish(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -274,6 +523,18 @@ async fn checkin_finish(
     Ok((StatusCode::CREATED, Json(json!({ "checkin": r }))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/checkin/emergency",
+    tag = "draws",
+    summary = "A supervisor records an emergency check-in with a written reason",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = EmergencyCheckin,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::CheckinAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn checkin_emergency(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -285,6 +546,17 @@ async fn checkin_emergency(
     Ok((StatusCode::CREATED, Json(json!({ "checkin": r }))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/committee",
+    tag = "draws",
+    summary = "The committee's confirmation and check-in status; ready when complete",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::CommitteeAnswer),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn committee(
     State(state): State<AppState>,
     ctx: Ctx,

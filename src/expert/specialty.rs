@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 const BUILTIN_TOML: &str = include_str!("specialties.toml");
 
 /// One node of the tree.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Specialty {
     /// The code, e.g. `A01`.

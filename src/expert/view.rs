@@ -30,7 +30,7 @@ pub enum Visibility {
 }
 
 /// One member or alternate of a draw.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     /// Anonymous number within the tender.
     pub member_no: i64,
@@ -60,7 +60,7 @@ pub struct MemberView {
 }
 
 /// A quota as requested and, once drawn, its public counts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QuotaView {
     /// Specialty code.
     pub specialty: String,
@@ -75,7 +75,7 @@ pub struct QuotaView {
 }
 
 /// A draw as one viewer may see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DrawView {
     /// Id.
     pub draw_id: String,
@@ -358,7 +358,7 @@ pub async fn list_draws(
 }
 
 /// An expert's own assignment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MyAssignment {
     /// The draw.
     pub draw_id: String,

@@ -131,7 +131,7 @@ async fn static_file(Path(name): Path<String>) -> Response {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        super::openapi::DOCUMENT,
+        super::openapi::document(),
     )
         .into_response()
 }

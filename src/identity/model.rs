@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What an organisation is in a trade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrgKind {
     /// 公共资源交易中心, runs the platform.
@@ -43,7 +43,7 @@ impl OrgKind {
 }
 
 /// What a user may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the platform: organisations, users.
@@ -88,7 +88,7 @@ impl Role {
 }
 
 /// A user as the API shows it (never with the password hash).
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UserView {
     /// Identifier.
     pub user_id: String,
@@ -105,7 +105,7 @@ pub struct UserView {
 }
 
 /// An organisation as the API shows it.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OrgView {
     /// Identifier.
     pub org_id: String,

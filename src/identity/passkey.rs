@@ -307,7 +307,7 @@ pub fn webauthn(config: &Config) -> Result<Arc<Webauthn>, PasskeyError> {
 // Model
 
 /// A registered passkey as its owner sees it (no key material).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PasskeyView {
     /// Id.
     pub passkey_id: String,

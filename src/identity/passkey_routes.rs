@@ -26,7 +26,7 @@ impl<'a> From<&'a AppState> for passkey::Passkeys<'a> {
 }
 
 /// `POST /api/v1/passkeys/register/finish`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRegistration {
     /// The id returned by `register/start`.
@@ -39,7 +39,7 @@ pub struct FinishRegistration {
 }
 
 /// `POST /api/v1/passkeys/login/start`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartLogin {
     /// Login name.
@@ -47,7 +47,7 @@ pub struct StartLogin {
 }
 
 /// `POST /api/v1/passkeys/login/finish` (and the page's `POST /login/passkey`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishAssertion {
     /// The id returned by `login/start`.
@@ -56,6 +56,16 @@ pub struct FinishAssertion {
     pub credential: Value,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/passkeys/register/start",
+    tag = "passkeys",
+    summary = "Start registering a passkey (user verification required)",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Ceremony),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn start_registration(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -67,6 +77,17 @@ async fn start_registration(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/passkeys/register/finish",
+    tag = "passkeys",
+    summary = "Finish registering a passkey",
+    request_body = FinishRegistration,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::PasskeyRegistered),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn finish_registration(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -86,6 +107,16 @@ async fn finish_registration(
     Ok((StatusCode::CREATED, Json(json!({"passkey": view}))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/passkeys",
+    tag = "passkeys",
+    summary = "The caller's passkeys (no key material)",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Passkeys),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_passkeys(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let user = ctx.user()?;
     let passkeys = passkey::list_passkeys(&state.db, &user.user_id).await?;
@@ -95,6 +126,17 @@ async fn list_passkeys(State(state): State<AppState>, ctx: Ctx) -> ApiResult<imp
     })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/passkeys/{passkey_id}",
+    tag = "passkeys",
+    summary = "Remove one of the caller's passkeys",
+    params(("passkey_id" = String, Path, description = "Passkey id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::PasskeyRemoved),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn remove_passkey(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -105,6 +147,18 @@ async fn remove_passkey(
     Ok(Json(json!({"passkey_id": passkey_id, "removed": true})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/passkeys/login/start",
+    tag = "passkeys",
+    summary = "Start a passkey login",
+    request_body = StartLogin,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Ceremony),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn start_login(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -136,6 +190,18 @@ pub async fn passkey_login_flow(
     Ok((token, login))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/passkeys/login/finish",
+    tag = "passkeys",
+    summary = "Finish a passkey login; returns a session token",
+    request_body = FinishAssertion,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::PasskeyLoggedIn),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn finish_login(
     State(state): State<AppState>,
     ctx: Ctx,

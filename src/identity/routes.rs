@@ -17,7 +17,7 @@ use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 
 /// Login request body.
 // No `Debug`: it carries a password, which must never reach a log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login name.
@@ -50,6 +50,18 @@ pub async fn login_flow(
     Ok((token, user))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "identity",
+    summary = "Log in with a password; returns a Bearer token",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::LoginAnswer),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn login(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -65,6 +77,16 @@ async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: ends the caller's session on the server.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "identity",
+    summary = "Log out: the caller's session is revoked on the server, its token stops working",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::LoggedOut),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn logout(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     ctx.user()?;
     let sid = ctx.session_id.as_deref().unwrap_or_default();
@@ -80,7 +102,7 @@ async fn logout(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoR
 
 /// Password change request body.
 // No `Debug`: it carries passwords.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// The password now.
@@ -90,6 +112,17 @@ pub struct PasswordChange {
 }
 
 /// `POST /api/v1/me/password`: every session of the caller's, this one included, ends.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/password",
+    tag = "identity",
+    summary = "Change one's own password; every session of the caller's is revoked (log in again)",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::PasswordChanged),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn change_password(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -112,11 +145,33 @@ async fn change_password(
     Ok(Json(json!({"sessions_revoked": revoked})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "identity",
+    summary = "The logged-in user",
+    responses(
+        (status = 200, description = "OK", body = UserView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn me(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let user = ctx.user()?;
     Ok(Json(service::get_user(&state.db, &user.user_id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/companies",
+    tag = "identity",
+    summary = "A bidder company registers itself with its first user (pending approval)",
+    request_body = RegisterCompany,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::CompanyRegistered),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn register(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -130,6 +185,16 @@ async fn register(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/organisations",
+    tag = "identity",
+    summary = "All organisations (operator, regulator)",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Organisations),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_orgs(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator, Role::Regulator])?;
     Ok(Json(
@@ -137,6 +202,17 @@ async fn list_orgs(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl In
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/organisations",
+    tag = "identity",
+    summary = "Create an organisation (operator)",
+    request_body = NewOrg,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::OrgCreated),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn create_org(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -147,6 +223,17 @@ async fn create_org(
     Ok((StatusCode::CREATED, Json(json!({"org_id": org_id}))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/organisations/{org_id}/approve",
+    tag = "identity",
+    summary = "Approve a pending company (operator)",
+    params(("org_id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::OrgDecided),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn approve_org(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -164,6 +251,17 @@ async fn approve_org(
     Ok(Json(json!({"org_id": org_id, "status": "active"})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/organisations/{org_id}/reject",
+    tag = "identity",
+    summary = "Reject a pending company (operator)",
+    params(("org_id" = String, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::OrgDecided),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn reject_org(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -181,6 +279,16 @@ async fn reject_org(
     Ok(Json(json!({"org_id": org_id, "status": "rejected"})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "identity",
+    summary = "All users (operator, regulator)",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Users),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn list_users(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     ctx.require(&[Role::Operator, Role::Regulator])?;
     Ok(Json(
@@ -188,6 +296,17 @@ async fn list_users(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl I
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "identity",
+    summary = "Create a user (operator)",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", body = crate::http::openapi::answers::UserCreated),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn create_user(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -198,6 +317,17 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(json!({"user_id": user_id}))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/disable",
+    tag = "identity",
+    summary = "Disable a user (operator)",
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::UserStatus),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn disable_user(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -215,6 +345,17 @@ async fn disable_user(
     Ok(Json(json!({"user_id": user_id, "status": "disabled"})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user_id}/enable",
+    tag = "identity",
+    summary = "Enable a user (operator)",
+    params(("user_id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::UserStatus),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn enable_user(
     State(state): State<AppState>,
     ctx: Ctx,

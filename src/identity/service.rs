@@ -136,7 +136,7 @@ impl Coded for IdentityError {
 
 /// A bidder company's self-registration with its first user.
 // No `Debug`: it carries a password, which must never reach a log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterCompany {
     /// Registered company name.
@@ -152,7 +152,7 @@ pub struct RegisterCompany {
 }
 
 /// A new organisation created by the operator.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     /// Kind.
@@ -166,7 +166,7 @@ pub struct NewOrg {
 
 /// A new user created by the operator (or `sunbid user create`).
 // No `Debug`: it carries a password, which must never reach a log.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.

@@ -13,7 +13,7 @@ use crate::store::Tx;
 use crate::{q_exec, q_opt};
 
 /// Where a tender is in its lifecycle (DESIGN.md "Lifecycle of a tender").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenderState {
     /// Being prepared by the agent; visible to the agent, operators and regulators only.

@@ -13,7 +13,7 @@ use crate::clock::from_millis;
 pub use crate::lifecycle::tender::TenderState;
 
 /// How bids are evaluated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EvaluationMethod {
     /// 综合评估法: weighted criteria.
@@ -42,7 +42,7 @@ impl EvaluationMethod {
 }
 
 /// One scoring criterion with its weight in percent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Criterion {
     /// Name, e.g. "技术方案".
@@ -52,7 +52,7 @@ pub struct Criterion {
 }
 
 /// How many experts of one specialty the committee needs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpertQuota {
     /// Specialty code or name.
@@ -64,7 +64,7 @@ pub struct ExpertQuota {
 /// The body of "create a draft" and "replace a draft" (`POST /api/v1/tenders`,
 /// `PUT /api/v1/tenders/{code}`). Times are RFC 3339 strings, parsed by the service so a
 /// bad one is refused with the field's name.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenderInput {
     /// Project code, unique, `[A-Za-z0-9-]{3,40}`.
@@ -113,7 +113,7 @@ pub struct TenderInput {
 }
 
 /// Body of `POST …/amendments`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendmentInput {
     /// One-line summary.
@@ -123,7 +123,7 @@ pub struct AmendmentInput {
 }
 
 /// Body of `POST …/questions`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionInput {
     /// The question.
@@ -131,7 +131,7 @@ pub struct QuestionInput {
 }
 
 /// Body of `POST …/questions/{id}/answer`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerInput {
     /// The answer (published to everyone).
@@ -139,7 +139,7 @@ pub struct AnswerInput {
 }
 
 /// Body of `POST …/cancel`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelInput {
     /// Why the tender is terminated (mandatory, public).
@@ -148,7 +148,7 @@ pub struct CancelInput {
 }
 
 /// A tender as the API and pages show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Tender {
     /// Identifier.
     pub tender_id: String,
@@ -234,7 +234,7 @@ impl Tender {
 }
 
 /// A line of the public list.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenderSummary {
     /// Identifier.
     pub tender_id: String,
@@ -259,7 +259,7 @@ pub struct TenderSummary {
 }
 
 /// A tender document's metadata (the bytes are in the blob store under `sha256`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenderDocument {
     /// Identifier.
     pub document_id: String,
@@ -280,7 +280,7 @@ pub struct TenderDocument {
 }
 
 /// An amendment (澄清/修改) as published.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Amendment {
     /// Identifier.
     pub amendment_id: String,
@@ -297,7 +297,7 @@ pub struct Amendment {
 }
 
 /// A question as shown to someone: never with the asker, except to regulators.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QuestionView {
     /// Identifier.
     pub question_id: String,
@@ -317,7 +317,7 @@ pub struct QuestionView {
 }
 
 /// Everything public about one tender.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TenderDetail {
     /// The tender.
     #[serde(flatten)]
@@ -333,7 +333,7 @@ pub struct TenderDetail {
 }
 
 /// A message for one user (an amendment of a tender whose documents they downloaded …).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Notice {
     /// Identifier.
     pub notice_id: String,

@@ -50,17 +50,34 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /api/v1/tenders` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Substring searched in titles and descriptions.
     #[serde(default)]
     q: Option<String>,
+    /// Page size (20 when absent; at most the service's page).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 4294967295.0)]
     limit: Option<u32>,
+    /// How many to skip.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 4294967295.0)]
     offset: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders",
+    tag = "tenders",
+    summary = "Public tenders, newest first, with Chinese substring search",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::TenderPage),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn list_tenders(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -75,6 +92,17 @@ async fn list_tenders(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders",
+    tag = "tenders",
+    summary = "Draft a tender (agent)",
+    request_body = TenderInput,
+    responses(
+        (status = 201, description = "Created", body = crate::tender::model::Tender),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn create_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -92,6 +120,18 @@ async fn create_tender(
     Ok((StatusCode::CREATED, Json(tender)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}",
+    tag = "tenders",
+    summary = "One tender with documents, amendments and answered questions",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::tender::model::TenderDetail),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn get_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -102,6 +142,18 @@ async fn get_tender(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/tenders/{code}",
+    tag = "tenders",
+    summary = "Replace a draft (owning agent)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = TenderInput,
+    responses(
+        (status = 200, description = "OK", body = crate::tender::model::Tender),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn update_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -122,21 +174,37 @@ async fn update_tender(
 }
 
 /// `POST …/documents` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
+    /// The file's name as bidders will download it.
     filename: String,
+    /// The amendment the document comes with.
     #[serde(default)]
     amendment_id: Option<String>,
     /// The CSRF token, accepted here by the CSRF guard for cookie sessions.
     #[serde(default)]
     #[allow(dead_code)]
+    #[param(ignore)]
     csrf: Option<String>,
 }
 
 /// Raw-body upload: `Content-Type` is kept, `?filename=` names the file. The body is read
 /// chunk by chunk and refused as soon as it passes the configured limit, so an oversized
 /// upload never sits in memory.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/documents",
+    tag = "tenders",
+    summary = "Upload a tender document as the raw body (owning agent); ?filename= and optional ?amendment_id=",
+    params(("code" = String, Path, description = "Project code"), UploadQuery),
+    request_body(content = crate::http::openapi::Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Created", body = crate::tender::model::TenderDocument),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn upload_document(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -209,6 +277,17 @@ fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/documents/{document_id}",
+    tag = "tenders",
+    summary = "Download a document (bidders of approved companies; recorded with IP and user agent)",
+    params(("code" = String, Path, description = "Project code"), ("document_id" = String, Path, description = "Document id")),
+    responses(
+        (status = 200, description = "The document's bytes with its content type", body = crate::http::openapi::Binary, content_type = "*/*"),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn download_document(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -247,6 +326,17 @@ async fn download_document(
     Ok((headers, bytes))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/publish",
+    tag = "tenders",
+    summary = "Publish a draft; refused with every broken rule and its article (422)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::tender::model::Tender),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn publish_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -264,6 +354,18 @@ async fn publish_tender(
     Ok(Json(tender))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/amendments",
+    tag = "tenders",
+    summary = "Publish an amendment; the deadline moves when fewer than 15 days remain (招标投标法 第23条)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = AmendmentInput,
+    responses(
+        (status = 201, description = "Created", body = crate::tender::model::Amendment),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn amend_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -283,6 +385,18 @@ async fn amend_tender(
     Ok((StatusCode::CREATED, Json(amendment)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/questions",
+    tag = "tenders",
+    summary = "Questions as the caller may see them (askers never shown to other bidders)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Questions),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
 async fn list_questions(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -292,6 +406,18 @@ async fn list_questions(
     Ok(Json(json!({"questions": questions})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/questions",
+    tag = "tenders",
+    summary = "Ask a question (bidder, before the clarification cut-off)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = QuestionInput,
+    responses(
+        (status = 201, description = "Created", body = crate::tender::model::QuestionView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn ask_question(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -303,6 +429,18 @@ async fn ask_question(
     Ok((StatusCode::CREATED, Json(q)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/questions/{question_id}/answer",
+    tag = "tenders",
+    summary = "Answer a question publicly (owning agent)",
+    params(("code" = String, Path, description = "Project code"), ("question_id" = String, Path, description = "Question id")),
+    request_body = AnswerInput,
+    responses(
+        (status = 200, description = "OK", body = crate::tender::model::QuestionView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn answer_question(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -322,6 +460,18 @@ async fn answer_question(
     Ok(Json(q))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/cancel",
+    tag = "tenders",
+    summary = "Cancel a tender with a reason (owning agent)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = CancelInput,
+    responses(
+        (status = 200, description = "OK", body = crate::tender::model::Tender),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn cancel_tender(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -333,6 +483,16 @@ async fn cancel_tender(
     Ok(Json(tender))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/tenders",
+    tag = "tenders",
+    summary = "The caller's agent organisation's tenders in any state",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::MyTenders),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_tenders(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let user = ctx.user()?;
     Ok(Json(
@@ -340,6 +500,16 @@ async fn my_tenders(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl I
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/notices",
+    tag = "tenders",
+    summary = "The caller's notices (e.g. amendments to documents they downloaded)",
+    responses(
+        (status = 200, description = "OK", body = crate::http::openapi::answers::Notices),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn my_notices(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let user = ctx.user()?;
     Ok(Json(
@@ -347,6 +517,17 @@ async fn my_notices(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl I
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/notices/{notice_id}/read",
+    tag = "tenders",
+    summary = "Mark a notice read",
+    params(("notice_id" = String, Path, description = "Notice id")),
+    responses(
+        (status = 204, description = "Marked read"),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn read_notice(
     State(state): State<AppState>,
     ctx: Ctx,

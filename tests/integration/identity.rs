@@ -279,6 +279,11 @@ async fn malformed_bodies_are_refused(h: &Harness) {
 
     let got = h.api_get("/api/v1/audit/events?from=-1", None).await;
     assert_error(&got, StatusCode::BAD_REQUEST, "INVALID_QUERY");
+    // Past i64 (how sequence numbers are stored, and what the OpenAPI document says).
+    let got = h
+        .api_get("/api/v1/audit/events?from=9223372036854775808", None)
+        .await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "INVALID_QUERY");
     let got = h.api_get("/api/v1/audit/events?limit=100000", None).await;
     assert_error(&got, StatusCode::BAD_REQUEST, "BAD_LIMIT");
 

@@ -292,11 +292,12 @@ pub(super) const HELD_BY_PASSKEY: &str = "your custodian key is held by your pas
 pub(super) const HELD_BY_PASSPHRASE: &str = "your custodian key is locked under a passphrase: unlock with the passphrase / 您的开标密钥由口令保护，请使用口令解锁";
 
 /// What the custodian's browser needs to open its share with the passkey.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PasskeyUnlockStart {
     /// The assertion ceremony to finish with.
     pub ceremony_id: String,
     /// Options for `navigator.credentials.get` (the browser adds the PRF extension).
+    #[schema(value_type = Object)]
     pub options: webauthn_rs::prelude::RequestChallengeResponse,
     /// The random part of the challenge, to send back (standard base64).
     pub nonce: String,

@@ -112,8 +112,9 @@ fn invalid(code: &'static str, message: String) -> ClarificationError {
 }
 
 /// `POST /api/v1/tenders/{code}/evaluation/clarifications`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ClarificationAsk)]
 pub struct AskInput {
     /// The bid whose bidder is asked.
     pub bid_id: String,
@@ -125,15 +126,16 @@ pub struct AskInput {
 }
 
 /// `POST …/clarifications/{id}/answer`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ClarificationAnswer)]
 pub struct AnswerInput {
     /// The written answer (1–5000 characters).
     pub answer: String,
 }
 
 /// Where a clarification stands at the time it is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for the answer, deadline not passed.
@@ -157,7 +159,7 @@ pub fn status_at(answered: bool, answer_by: i64, now: i64) -> Status {
 }
 
 /// A clarification as one reader may see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ClarificationView {
     /// Id.
     pub clarification_id: String,

@@ -148,8 +148,9 @@ impl Coded for ReplacementError {
 }
 
 /// `POST /api/v1/tenders/{code}/evaluation/replacements`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReplacementStart)]
 pub struct StartInput {
     /// The member's anonymous number (as the committee view shows it).
     pub member_no: i64,

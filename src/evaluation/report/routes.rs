@@ -71,6 +71,18 @@ fn file_name(code: &str) -> String {
     format!("evaluation-report-{safe}.pdf")
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation/report",
+    tag = "evaluation",
+    summary = "The evaluation report (评标报告) exactly as stored and signed: canonical JSON whose SHA-256 (also in the X-Report-SHA256 header) is the challenge each member signs; until the award, the agent and operators get a copy with member pseudonyms and no sheet digests or salt (X-Report-Redacted: members, no X-Report-SHA256)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "The report as canonical JSON", body = Object),
+        (status = 409, description = "REPORT_NOT_READY: the report is written when every member's scores are in", body = crate::http::openapi::ErrorBody),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn report_json(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -89,6 +101,18 @@ async fn report_json(
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation/report.html",
+    tag = "evaluation",
+    summary = "The report as a self-contained, printable bilingual HTML document: committee, preliminary review with fail reasons, every member's score per criterion per bid, price scores, aggregation, totals, ranking (≤ 3 candidates), each member's signature status and the signed SHA-256",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "The printable report", body = String, content_type = "text/html"),
+        (status = 409, description = "REPORT_NOT_READY: the report is written when every member's scores are in", body = crate::http::openapi::ErrorBody),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn report_html(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -99,6 +123,19 @@ async fn report_html(
     html(&doc, &code)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/evaluation/report.pdf",
+    tag = "evaluation",
+    summary = "The same report as PDF (A4 landscape, embedded CJK font subset)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "The report as PDF", body = crate::http::openapi::Binary, content_type = "application/pdf"),
+        (status = 409, description = "REPORT_NOT_READY: the report is written when every member's scores are in", body = crate::http::openapi::ErrorBody),
+        (status = 503, description = "REPORT_FONT_MISSING: no CJK font; set report_font (SUNBID_REPORT_FONT) or install fonts-wqy-microhei", body = crate::http::openapi::ErrorBody),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
 async fn report_pdf(
     State(state): State<AppState>,
     ctx: Ctx,

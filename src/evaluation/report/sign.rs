@@ -19,7 +19,7 @@ use crate::evaluation::service::{Evaluation, acting_member, event, load, ruleboo
 // ---- 5. the report and its signatures ---------------------------------------------------------
 
 /// `POST …/evaluation/report/sign/finish`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignFinish {
     /// From `report/sign/start`.
@@ -29,7 +29,7 @@ pub struct SignFinish {
 }
 
 /// `POST …/evaluation/report/dissent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DissentInput {
     /// The written reason (书面说明), 1–2000 characters.

@@ -21,7 +21,7 @@ use crate::evaluation::service::{
 };
 
 /// One preliminary review mark as sent.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkInput {
     /// The bid.
@@ -36,7 +36,7 @@ pub struct MarkInput {
 }
 
 /// `POST …/evaluation/review-marks`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarksInput {
     /// The marks.

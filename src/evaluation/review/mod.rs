@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_REASON_CHARS: usize = 2000;
 
 /// The kind of a preliminary-review criterion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CriterionKind {
     /// 形式评审: names, signatures and seals, format.
@@ -37,7 +39,7 @@ pub enum CriterionKind {
 }
 
 /// One preliminary-review criterion of the tender.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewCriterion {
     /// Identifier, unique within the tender, e.g. "投标函签字盖章".
     pub id: String,
@@ -46,7 +48,7 @@ pub struct ReviewCriterion {
 }
 
 /// How the members' marks decide.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewRule {
     /// Fails when more than half of the marks are fail.
@@ -57,7 +59,7 @@ pub enum ReviewRule {
 }
 
 /// Pass or fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Meets the criterion.

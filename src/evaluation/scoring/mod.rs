@@ -45,7 +45,7 @@ pub const MAX_PENALTY: u32 = 10_000;
 pub const TRIM_MIN_MEMBERS: usize = 5;
 
 /// How a bid's subjective score is aggregated across members.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
     /// The mean of the members' totals.
@@ -57,7 +57,7 @@ pub enum Aggregation {
 }
 
 /// The benchmark price (评标基准价).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Benchmark {
     /// The lowest valid price.
@@ -86,7 +86,7 @@ pub struct PriceFormula {
 }
 
 /// The price formula's parameters before the price criterion's weight is known.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriceParams {
     /// The name of the price criterion among the tender's criteria.
     pub criterion: String,

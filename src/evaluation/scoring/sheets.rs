@@ -23,7 +23,7 @@ use crate::evaluation::service::{
 };
 
 /// One bid's scores as sent.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SheetInput {
     /// The bid.
@@ -33,7 +33,7 @@ pub struct SheetInput {
 }
 
 /// `POST …/evaluation/scores`: every remaining bid, submitted once.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoresInput {
     /// One sheet per bid that passed the preliminary review.

@@ -18,7 +18,7 @@ use crate::store::{Db, Tx};
 // ---- CSV import ---------------------------------------------------------------------
 
 /// One rejected CSV row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
     /// The row number as a spreadsheet shows it (the header is row 1).
     pub row: usize,
@@ -29,7 +29,7 @@ pub struct RejectedRow {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Ids of the experts added, in file order.
     pub imported: Vec<String>,

@@ -38,7 +38,7 @@ pub const MAX_LIST: i64 = 500;
 
 /// A declared conflict: an organisation the expert is related to (a relative's employer,
 /// an economic interest), with the relation in the expert's words.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conflict {
     /// The organisation.
@@ -48,7 +48,7 @@ pub struct Conflict {
 }
 
 /// `POST /api/v1/experts` and `PUT /api/v1/experts/{id}`: the whole profile.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpertInput {
     /// Full name.
@@ -82,7 +82,7 @@ pub struct ExpertInput {
 }
 
 /// `PUT /api/v1/experts/me`: what experts keep themselves.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelfEdit {
     /// New region.
@@ -97,7 +97,7 @@ pub struct SelfEdit {
 }
 
 /// Suspend, bar or reinstate: the reason is required.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusInput {
     /// Why (1–2000 characters).
@@ -105,8 +105,9 @@ pub struct StatusInput {
 }
 
 /// List filters.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExpertFilter {
     /// Words of the name.
     #[serde(default)]
@@ -150,7 +151,7 @@ pub struct Profile {
 }
 
 /// An expert as the API shows it to operators, regulators and the expert.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ExpertView {
     /// Id.
     pub expert_id: String,
