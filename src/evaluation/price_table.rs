@@ -376,7 +376,7 @@ pub(crate) mod tests {
 
     use crate::evaluation::report::doc as report_doc;
     use crate::evaluation::routes::env;
-    use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring};
+    use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring, view_json};
     use crate::evaluation::service::{self as svc, ScoresInput};
     use crate::tender::testkit::Kit;
 
@@ -402,7 +402,7 @@ pub(crate) mod tests {
     }
 
     async fn state_of(kit: &Kit, code: &str) -> String {
-        let v = svc::view(env(&kit.state), &kit.agent, code).await.unwrap();
+        let v = view_json(env(&kit.state), &kit.agent, code).await.unwrap();
         v["state"].as_str().unwrap().to_string()
     }
 
@@ -482,7 +482,7 @@ pub(crate) mod tests {
         assert_eq!(ranking[0]["payload"]["report_sha256"], json!(sha));
 
         // The members see the table; the report they sign carries it, and the document shows it.
-        let v = svc::view(env(s), &fx.experts[3], &fx.code).await.unwrap();
+        let v = view_json(env(s), &fx.experts[3], &fx.code).await.unwrap();
         assert_eq!(v["price_table"][1]["amount_fen"], -1_000_000);
         assert_eq!(
             v["ranking"]["rows"][2]["detail"]["evaluated_price_fen"],
