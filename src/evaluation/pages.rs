@@ -28,9 +28,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::committee::{Member, MemberRole};
-use super::review::{CriterionKind, ReviewCriterion};
-use super::scoring::{Aggregation, ScoringPlan};
+use super::review::{BidDecision, CriterionKind};
+use super::scoring::Aggregation;
 use super::service::{self, EvaluationError};
+use super::view::EvaluationView;
 use crate::http::i18n::Lang;
 use crate::http::page::{Base, OrPage, PageError, PageResult, render, yuan};
 use crate::http::{ApiError, AppState, Ctx};
@@ -80,92 +81,8 @@ pub fn points(h: i64) -> String {
 
 // ---- what the view returns, as far as the page reads it ------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ViewDto {
-    state: String,
-    election: ElectionDto,
-    review: ReviewDto,
-    scoring: ScoringDto,
-    sheets: Option<Vec<SheetDto>>,
-    ranking: Option<RankingDto>,
-    committee: Option<Vec<Member>>,
-    /// The committee is shown by member number only (before the award, to the agent and
-    /// operators): its ids are pseudonyms.
-    members_withheld: bool,
-    report_sha256: Option<String>,
-    signing: Option<SigningDto>,
-    /// The price comparison table, once recorded (insiders).
-    price_table: Option<Vec<AdjustmentDto>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct AdjustmentDto {
-    bid: String,
-    amount_fen: i64,
-    reason: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ElectionDto {
-    round: i64,
-    ballots: i64,
-    elected: bool,
-    leader: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ReviewDto {
-    criteria: Vec<ReviewCriterion>,
-    rule: String,
-    marks: i64,
-    marks_expected: i64,
-    decided: bool,
-    passed: Option<Vec<String>>,
-    outcome: Option<OutcomeDto>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct OutcomeDto {
-    decisions: Vec<(String, DecisionDto)>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct DecisionDto {
-    decision: String,
-    failed: Vec<FailedDto>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct FailedDto {
-    criterion: String,
-    reasons: Vec<(String, String)>,
-    fails: usize,
-    marks: usize,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ScoringDto {
-    plan: Option<ScoringPlan>,
-    submitted: i64,
-    you_submitted: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SheetDto {
-    member: String,
-    bid_id: String,
-    scores: BTreeMap<String, i64>,
-}
-
+/// The stored outcome document (`EvaluationView::ranking`) as far as the page reads it: it
+/// is passed through as stored, so the page reads only the fields it shows.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RankingDto {
@@ -201,13 +118,6 @@ struct DetailDto {
 struct ViolationDto {
     message_zh: String,
     message_en: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SigningDto {
-    acted: i64,
-    complete: bool,
 }
 
 // ---- what the template shows ---------------------------------------------------------------
@@ -309,7 +219,7 @@ struct EvView {
     criteria: Vec<(String, &'static str)>,
     rule_label: &'static str,
     marks: i64,
-    marks_expected: i64,
+    marks_expected: usize,
     decided: bool,
     decisions: Vec<DecisionRow>,
     to_mark: Vec<MarkItem>,
@@ -332,7 +242,7 @@ struct EvView {
     benchmark: Option<String>,
     failed: Option<String>,
     report_sha256: Option<String>,
-    signing_acted: i64,
+    signing_acted: usize,
     signing_complete: bool,
     can_sign: bool,
     my_sign: Option<&'static str>,
@@ -557,9 +467,17 @@ async fn started_view(
     state: &AppState,
     ctx: &Ctx,
     tender: &Tender,
-    v: ViewDto,
+    v: EvaluationView,
 ) -> Result<(EvView, bool), ApiError> {
     let lang = ctx.lang;
+    let leader: Option<&str> = v.election.leader.as_ref().and_then(|l| l.as_deref());
+    let ranking_doc: Option<RankingDto> = v
+        .ranking
+        .clone()
+        .filter(|r| !r.is_null())
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| ApiError::internal(&e))?;
     let me = ctx
         .user
         .as_ref()
@@ -647,7 +565,7 @@ async fn started_view(
                     MemberRole::TendereeRepresentative => "evaluation.role.representative",
                 }),
                 me: m.id == me,
-                leader: v.election.leader.as_deref() == Some(m.id.as_str()),
+                leader: leader == Some(m.id.as_str()),
                 sign_state,
                 sign_label: lang.t(key),
                 reason: if insider {
@@ -714,25 +632,27 @@ async fn started_view(
                 .iter()
                 .map(|(bid, d)| DecisionRow {
                     bidder: bidder_of(&bids, bid),
-                    passed: d.decision == "passed",
-                    failed: d
-                        .failed
-                        .iter()
-                        .map(|f| {
-                            let why: Vec<String> = f
-                                .reasons
-                                .iter()
-                                .map(|(who, r)| format!("{}: {r}", label_of(who)))
-                                .collect();
-                            format!(
-                                "{} ({}/{}) — {}",
-                                f.criterion,
-                                f.fails,
-                                f.marks,
-                                why.join("; ")
-                            )
-                        })
-                        .collect(),
+                    passed: *d == BidDecision::Passed,
+                    failed: match d {
+                        BidDecision::Passed => &[][..],
+                        BidDecision::Rejected { failed } => failed.as_slice(),
+                    }
+                    .iter()
+                    .map(|f| {
+                        let why: Vec<String> = f
+                            .reasons
+                            .iter()
+                            .map(|(who, r)| format!("{}: {r}", label_of(who)))
+                            .collect();
+                        format!(
+                            "{} ({}/{}) — {}",
+                            f.criterion,
+                            f.fails,
+                            f.marks,
+                            why.join("; ")
+                        )
+                    })
+                    .collect(),
                 })
                 .collect()
         })
@@ -750,7 +670,7 @@ async fn started_view(
                 _ => Vec::new(),
             }
         });
-    let plan = v.scoring.plan.clone();
+    let plan = Some(v.scoring.plan.clone());
     let plan_rows: Vec<ScoreCrit> = plan
         .as_ref()
         .map(|p| {
@@ -808,7 +728,7 @@ async fn started_view(
                 .collect()
         })
         .unwrap_or_default();
-    let (ranking, benchmark, failed) = match &v.ranking {
+    let (ranking, benchmark, failed) = match &ranking_doc {
         Some(r) if r.outcome == "failed" => {
             let msg = r
                 .violation
@@ -851,10 +771,13 @@ async fn started_view(
     let my_sign = mine.map(|r| r.sign_label);
     let can_sign =
         is_member && state_is("ranked") && mine.is_some_and(|r| r.sign_state == "pending");
-    let signing = v.signing.unwrap_or_default();
-    let leader_label = v.election.leader.as_deref().map(label_of);
+    let (signing_acted, signing_complete) = v
+        .signing
+        .as_ref()
+        .map_or((0, false), |s| (s.acted, s.complete));
+    let leader_label = leader.map(label_of);
     let lowest_price = tender.evaluation_method == EvaluationMethod::LowestPrice;
-    let price_table = v.price_table.as_ref().map(|t| {
+    let price_table = v.price_table.clone().flatten().map(|t| {
         t.iter()
             .map(|a| AdjustmentRow {
                 bidder: bidder_of(&bids, &a.bid),
@@ -899,16 +822,16 @@ async fn started_view(
         can_record_table: lowest_price
             && state_is("scoring")
             && is_member
-            && v.election.leader.as_deref() == Some(me.as_str()),
+            && leader == Some(me.as_str()),
         price_table,
         score_bids,
         sheets,
         ranking,
         benchmark,
         failed,
-        report_sha256: v.report_sha256.clone(),
-        signing_acted: signing.acted,
-        signing_complete: signing.complete,
+        report_sha256: v.report_sha256.clone().flatten(),
+        signing_acted,
+        signing_complete,
         can_sign,
         my_sign,
         members: rows,
@@ -945,9 +868,6 @@ async fn evaluation_page(
     };
     match service::view(env(&state), &caller, &code).await {
         Ok(v) => {
-            let v: ViewDto = serde_json::from_value(v)
-                .map_err(|e| ApiError::internal(&e))
-                .or_page(&ctx)?;
             let (ev, is_member) = started_view(&state, &ctx, &tender, v).await.or_page(&ctx)?;
             page.member = is_member;
             page.ev = Some(ev);

@@ -18,9 +18,9 @@ use crate::evaluation::Env;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::ranking::{Adjustment, BidFacts};
+use super::ranking::{Adjustment, BidFacts, Outcome};
 use super::service::{self, EvaluationError, RankInput};
 use crate::tender::model::EvaluationMethod;
 use crate::tender::rulebook::MAX_MONEY_FEN;
@@ -201,6 +201,19 @@ fn wrong_method() -> EvaluationError {
     )
 }
 
+/// What [`record`] answers; the JSON route serialises it as is.
+#[derive(Debug, Serialize)]
+pub struct PriceTableRecorded {
+    /// The hash of the recorded table.
+    pub price_table_sha256: String,
+    /// Number of adjustments recorded.
+    pub adjustments: usize,
+    /// The report's hash, when the report was written.
+    pub report_sha256: Option<String>,
+    /// The ranking (or the failure) the table led to.
+    pub outcome: Outcome,
+}
+
 /// Records the committee's price comparison table (the leader, once, while the committee is
 /// at the detailed review of a lowest-evaluated-price tender), then ranks the bids and writes
 /// the report in the same transaction. Refused: not a checked-in member (403), not the
@@ -211,7 +224,7 @@ pub async fn record(
     caller: &Caller,
     code: &str,
     input: &PriceTableInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<PriceTableRecorded, EvaluationError> {
     let now = env.now;
     if input.adjustments.len() > MAX_ADJUSTMENTS {
         return Err(EvaluationError::Invalid(
@@ -267,12 +280,12 @@ pub async fn record(
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({
-        "price_table_sha256": table_sha256,
-        "adjustments": adjustments.len(),
-        "report_sha256": report_sha256,
-        "outcome": outcome,
-    }))
+    Ok(PriceTableRecorded {
+        price_table_sha256: table_sha256,
+        adjustments: adjustments.len(),
+        report_sha256,
+        outcome,
+    })
 }
 
 #[cfg(test)]
@@ -376,7 +389,7 @@ pub(crate) mod tests {
 
     use crate::evaluation::report::doc as report_doc;
     use crate::evaluation::routes::env;
-    use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring};
+    use crate::evaluation::service::tests::{api, events, opened, sheets, to_scoring, view_json};
     use crate::evaluation::service::{self as svc, ScoresInput};
     use crate::tender::testkit::Kit;
 
@@ -402,7 +415,7 @@ pub(crate) mod tests {
     }
 
     async fn state_of(kit: &Kit, code: &str) -> String {
-        let v = svc::view(env(&kit.state), &kit.agent, code).await.unwrap();
+        let v = view_json(env(&kit.state), &kit.agent, code).await.unwrap();
         v["state"].as_str().unwrap().to_string()
     }
 
@@ -459,7 +472,8 @@ pub(crate) mod tests {
 
         // The leader's table ranks at once: b1 98.0 + 2.5 = 100.5, b0 100.0 - 1.0 = 99.0,
         // b2 99.0 (submitted after b0): b0, b2, b1.
-        let done = record(env(s), leader, &fx.code, &table).await.unwrap();
+        let done =
+            serde_json::to_value(record(env(s), leader, &fx.code, &table).await.unwrap()).unwrap();
         assert_eq!(done["adjustments"], 2);
         assert_eq!(
             done["outcome"]["candidates"],
@@ -482,7 +496,7 @@ pub(crate) mod tests {
         assert_eq!(ranking[0]["payload"]["report_sha256"], json!(sha));
 
         // The members see the table; the report they sign carries it, and the document shows it.
-        let v = svc::view(env(s), &fx.experts[3], &fx.code).await.unwrap();
+        let v = view_json(env(s), &fx.experts[3], &fx.code).await.unwrap();
         assert_eq!(v["price_table"][1]["amount_fen"], -1_000_000);
         assert_eq!(
             v["ranking"]["rows"][2]["detail"]["evaluated_price_fen"],

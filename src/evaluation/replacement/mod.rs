@@ -508,6 +508,41 @@ impl Voider<'_> {
     }
 }
 
+/// A replacement as [`list`] shows it; the JSON route serialises it as is.
+#[derive(Debug, Serialize)]
+pub struct ReplacementView {
+    /// The replacement.
+    pub replacement_id: String,
+    /// The replaced member's number in the draw.
+    pub member_no: Option<i64>,
+    /// Why the member is replaced.
+    pub reason: String,
+    /// The evaluation's state when the replacement started.
+    pub from_state: String,
+    /// The replacement draw.
+    pub draw_id: String,
+    /// `drawing` or `completed`.
+    pub state: String,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// The state the evaluation went back to, once completed.
+    pub to_state: Option<String>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Whether the replacement expert is ready (while drawing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// What the replacement still waits for (while drawing, not ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// The replaced member's id (to those who may see members).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// The replacement member's id, once completed (to those who may see members).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<Option<String>>,
+}
+
 /// Completes a replacement once the replacement expert has checked in: swaps the member,
 /// voids the replaced member's conclusions (and what depends on them) and moves the
 /// evaluation back to the step to redo ([`redo_from`]).
@@ -812,7 +847,7 @@ pub async fn list(
     env: Env<'_>,
     caller: &Caller,
     code: &str,
-) -> Result<Vec<Value>, ReplacementError> {
+) -> Result<Vec<ReplacementView>, ReplacementError> {
     let mut tx = env.db.read().await?;
     let ev = service::load(&mut tx, code).await?;
     let insider = ev.member(&caller.user.user_id).is_some()
@@ -842,26 +877,35 @@ pub async fn list(
         let no = assignment_of(&mut tx, &r.tender_id, &r.expert_id)
             .await?
             .map(|a| a.member_no);
-        let mut v = json!({
-            "replacement_id": r.replacement_id, "member_no": no, "reason": r.reason,
-            "from_state": r.from_state, "draw_id": r.draw_id, "state": r.state,
-            "requested_at": from_millis(r.requested_at), "to_state": r.to_state,
-            "completed_at": r.completed_at.map(from_millis),
-        });
-        if r.state == "drawing" {
-            let chain = draw_chain(&mut tx, &r.tender_id, &r.draw_id).await?;
+        let mut v = ReplacementView {
+            replacement_id: r.replacement_id,
+            member_no: no,
+            reason: r.reason,
+            from_state: r.from_state,
+            draw_id: r.draw_id,
+            state: r.state,
+            requested_at: from_millis(r.requested_at),
+            to_state: r.to_state,
+            completed_at: r.completed_at.map(from_millis),
+            ready: None,
+            waiting: None,
+            member: None,
+            replacement: None,
+        };
+        if v.state == "drawing" {
+            let chain = draw_chain(&mut tx, &r.tender_id, &v.draw_id).await?;
             match replacement_expert(&mut tx, &r.tender_id, &chain).await {
-                Ok(_) => v["ready"] = json!(true),
+                Ok(_) => v.ready = Some(true),
                 Err(ReplacementError::NotReady(why)) => {
-                    v["ready"] = json!(false);
-                    v["waiting"] = json!(why);
+                    v.ready = Some(false);
+                    v.waiting = Some(why);
                 }
                 Err(e) => return Err(e),
             }
         }
         if names {
-            v["member"] = json!(r.member);
-            v["replacement"] = json!(r.replacement);
+            v.member = Some(r.member);
+            v.replacement = Some(r.replacement);
         }
         out.push(v);
     }

@@ -16,7 +16,6 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
@@ -53,26 +52,8 @@ pub fn ticked(field: Option<&str>) -> bool {
     field.is_some_and(|v| !v.trim().is_empty())
 }
 
-/// A replacement as [`replacement::list`] returns it, as far as the page reads it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ReplacementDto {
-    replacement_id: String,
-    member_no: Option<i64>,
-    reason: String,
-    from_state: String,
-    draw_id: String,
-    /// `drawing` or `completed`.
-    state: String,
-    requested_at: Option<DateTime<Utc>>,
-    to_state: Option<String>,
-    completed_at: Option<DateTime<Utc>>,
-    ready: bool,
-    waiting: Option<String>,
-}
-
 struct Row {
-    r: ReplacementDto,
+    r: replacement::ReplacementView,
     from_label: &'static str,
     to_label: Option<&'static str>,
 }
@@ -154,17 +135,12 @@ async fn page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>)
     };
     let rows = list
         .into_iter()
-        .map(|v| {
-            let r: ReplacementDto =
-                serde_json::from_value(v).map_err(|e| ApiError::internal(&e))?;
-            Ok(Row {
-                from_label: state_label(ctx.lang, &r.from_state),
-                to_label: r.to_state.as_deref().map(|s| state_label(ctx.lang, s)),
-                r,
-            })
+        .map(|r| Row {
+            from_label: state_label(ctx.lang, &r.from_state),
+            to_label: r.to_state.as_deref().map(|s| state_label(ctx.lang, s)),
+            r,
         })
-        .collect::<Result<Vec<_>, ApiError>>()
-        .or_page(&ctx)?;
+        .collect();
     Ok(render(&ReplacementsPage {
         base: Base::new(&ctx),
         code,

@@ -217,6 +217,16 @@ async fn tender_state(db: &Db, tid: &str) -> String {
     s
 }
 
+/// The evaluation view as the JSON route answers it.
+pub(crate) async fn view_json(
+    env: crate::evaluation::Env<'_>,
+    caller: &Caller,
+    code: &str,
+) -> Result<Value, EvaluationError> {
+    let v = view(env, caller, code).await?;
+    Ok(serde_json::to_value(v).expect("the view serialises"))
+}
+
 pub(crate) async fn events(db: &Db, tid: &str, action: &str) -> Vec<Value> {
     let mut tx = db.read().await.unwrap();
     let rows: Vec<(String,)> = q_all!(
@@ -443,7 +453,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     }
     let submitted = events(kit.db(), &fx.tender_id, "evaluation.scores.submit").await;
     assert_eq!(submitted.len(), 5);
-    let view = view(env(s), &fx.experts[0], &fx.code).await.unwrap();
+    let view = view_json(env(s), &fx.experts[0], &fx.code).await.unwrap();
     assert_eq!(view["state"], "ranked");
     assert_eq!(view["sheets"].as_array().map(Vec::len), Some(15));
     let ranking = &view["ranking"];
@@ -465,7 +475,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         1
     );
     // The agent sees the ranking, never the members or their sheets.
-    let agent_view = super::view(env(s), &kit.agent, &fx.code).await.unwrap();
+    let agent_view = view_json(env(s), &kit.agent, &fx.code).await.unwrap();
     assert!(agent_view["sheets"].is_null());
     assert!(agent_view.get("committee").is_none());
     assert_eq!(agent_view["ranking"]["candidates"], ranking["candidates"]);
@@ -501,7 +511,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     assert_eq!(done["complete"], json!(true));
     let r = dissent(env(s), &fx.experts[0], &fx.code, &reason).await;
     assert_eq!(api(r.unwrap_err()), (409, "REPORT_ALREADY_SIGNED"));
-    let view = super::view(env(s), &fx.experts[1], &fx.code).await.unwrap();
+    let view = view_json(env(s), &fx.experts[1], &fx.code).await.unwrap();
     assert_eq!(view["signing"]["complete"], json!(true));
     assert_eq!(view["signing"]["acted"], json!(5));
     let signs = events(kit.db(), &fx.tender_id, "evaluation.report.sign").await;
@@ -525,14 +535,14 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     submit_scores(env(s), &fx.experts[0], &fx.code, &sheets(&fx, &ok))
         .await
         .unwrap();
-    let v = view(env(s), &fx.experts[1], &fx.code).await.unwrap();
+    let v = view_json(env(s), &fx.experts[1], &fx.code).await.unwrap();
     assert_eq!(v["scoring"]["submitted"], json!(1));
     assert_eq!(v["scoring"]["you_submitted"], json!(false));
     assert!(v["sheets"].is_null());
     assert!(v["ranking"].is_null());
-    let v = view(env(s), &kit.regulator, &fx.code).await.unwrap();
+    let v = view_json(env(s), &kit.regulator, &fx.code).await.unwrap();
     assert!(v["sheets"].is_null());
-    let stranger = view(env(s), &kit.bidder, &fx.code).await;
+    let stranger = view_json(env(s), &kit.bidder, &fx.code).await;
     assert_eq!(api(stranger.unwrap_err()).0, 403);
 
     // The report cannot be signed before every score is in.
@@ -601,7 +611,7 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     let r = submit_scores(env(s), &fx.experts[4], &fx.code, &sheets(&fx, &ok)).await;
     assert_eq!(api(r.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     // Nothing refused was stored.
-    let v = view(env(s), &fx.experts[0], &fx.code).await.unwrap();
+    let v = view_json(env(s), &fx.experts[0], &fx.code).await.unwrap();
     assert_eq!(v["scoring"]["submitted"], json!(1));
     assert_eq!(v["state"], "scoring");
 }
