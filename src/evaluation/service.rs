@@ -34,15 +34,14 @@ use super::review::{ReviewCriterion, ReviewRule};
 use super::scoring::ScoringPlan;
 use crate::audit::{self, Actor, Stage};
 use crate::clock::{from_millis, to_millis};
-use crate::identity::Role;
-use crate::lifecycle::MoveError;
-use crate::lifecycle::tender::{self, Move, TenderState};
+use crate::lifecycle::tender::{self, FactsError, Move, TenderState};
+use crate::lifecycle::{self, MoveError};
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::EvaluationMethod;
 use crate::tender::rulebook::{Rulebook, Rulebooks};
 use crate::tender::service::Caller;
-use crate::{q_all, q_exec, q_opt};
+use crate::{q_all, q_exec, q_one, q_opt};
 
 pub use crate::evaluation::error::EvaluationError;
 pub(crate) use crate::evaluation::ranking::service::{RankInput, rank_and_report};
@@ -64,10 +63,11 @@ pub const MAX_CRITERION_CHARS: usize = 200;
 
 // ---- loading --------------------------------------------------------------------------------
 
-#[derive(Debug, sqlx::FromRow)]
+/// What the evaluation needs of a tender: the lifecycle's facts plus its criteria.
+#[derive(Debug)]
 pub(crate) struct TenderFacts {
     pub(crate) tender_id: String,
-    pub(crate) state: String,
+    pub(crate) state: TenderState,
     pub(crate) rulebook_id: String,
     pub(crate) tenderee_org_id: String,
     pub(crate) agent_org_id: Option<String>,
@@ -79,20 +79,32 @@ pub(crate) async fn tender_by_code(
     tx: &mut Tx,
     code: &str,
 ) -> Result<TenderFacts, EvaluationError> {
-    q_opt!(
+    let f = lifecycle::tender::by_code(tx, code)
+        .await
+        .map_err(|e| match e {
+            FactsError::NotFound => EvaluationError::not_found("tender"),
+            FactsError::Corrupt(s) => EvaluationError::corrupt(s),
+            FactsError::Store(s) => s.into(),
+        })?;
+    let (criteria_json,) = q_one!(
         tx,
-        TenderFacts,
-        "select tender_id, state, rulebook_id, tenderee_org_id, agent_org_id, evaluation_method, criteria_json
-         from tender where code = $1",
-        code.to_string()
-    )?
-    .ok_or(EvaluationError::not_found("tender"))
+        (String,),
+        "select criteria_json from tender where tender_id = $1",
+        f.tender_id.clone()
+    )?;
+    Ok(TenderFacts {
+        tender_id: f.tender_id,
+        state: f.state,
+        rulebook_id: f.rulebook_id,
+        tenderee_org_id: f.tenderee_org_id,
+        agent_org_id: f.agent_org_id,
+        evaluation_method: f.evaluation_method,
+        criteria_json,
+    })
 }
 
 pub(crate) fn owns(caller: &Caller, t: &TenderFacts) -> bool {
-    caller.user.role == Role::Agent
-        && caller.user.org_id.is_some()
-        && caller.user.org_id == t.agent_org_id
+    lifecycle::tender::is_owner(caller, t.agent_org_id.as_deref())
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -100,11 +100,11 @@ pub async fn start(
             "only the tender's agent may start the evaluation / 仅本项目招标代理可启动评标",
         ));
     }
-    if tender.state != TenderState::Opened.as_str() {
+    if tender.state != TenderState::Opened {
         return Err(EvaluationError::WrongState {
             action: "start the evaluation",
             what: "tender",
-            state: tender.state.clone(),
+            state: tender.state.as_str().to_string(),
         });
     }
     if !crate::expert::checkin::committee_ready(&mut tx, &tender.tender_id).await? {
@@ -196,7 +196,7 @@ pub async fn start(
         .withheld_until(Stage::Award),
     )
     .await
-    .map_err(|e| moved(e, "start the evaluation", &tender.state))?;
+    .map_err(|e| moved(e, "start the evaluation", tender.state.as_str()))?;
     tx.commit().await?;
     Ok(json!({"state": "electing", "members": members.len(), "election_round": 1}))
 }

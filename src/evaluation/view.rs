@@ -12,7 +12,7 @@ use crate::evaluation::review::{BidDecision, ReviewCriterion, ReviewOutcome};
 use crate::evaluation::scoring::ScoringPlan;
 use crate::identity::Role;
 use crate::q_opt;
-use crate::tender::model::{EvaluationMethod, TenderState};
+use crate::tender::model::EvaluationMethod;
 use crate::tender::service::Caller;
 
 use crate::evaluation::error::EvaluationError;
@@ -328,7 +328,7 @@ pub async fn view(
     }
     // Operators (and the agent) follow the evaluation by member number until the result is
     // settled; the committee's identity is secret until then (招标投标法 第37条).
-    let state = TenderState::parse(&ev.tender.state);
+    let state = Some(ev.tender.state);
     if !committee::sees_members(caller.user.role, is_member, state) {
         out.withhold_members(&ev.member_ids());
     }

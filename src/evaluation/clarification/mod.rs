@@ -431,11 +431,11 @@ pub async fn answer(
         return Err(ClarificationError::Expired(cst(row.answer_by)));
     }
     let tender = service::tender_by_code(&mut tx, code).await?;
-    if tender.state != "evaluating" {
+    if tender.state != crate::tender::model::TenderState::Evaluating {
         return Err(EvaluationError::WrongState {
             action: "answer a clarification",
             what: "tender",
-            state: tender.state,
+            state: tender.state.as_str().to_string(),
         }
         .into());
     }
@@ -495,7 +495,7 @@ pub async fn list_for_tender(
         // Who asked is a member's identity: operators learn it only once the result is
         // settled, like the agent (招标投标法 第37条).
         let is_member = ev.member(&caller.user.user_id).is_some();
-        let state = crate::tender::model::TenderState::parse(&ev.tender.state);
+        let state = Some(ev.tender.state);
         let names = insider
             && crate::evaluation::committee::sees_members(caller.user.role, is_member, state);
         return Ok(rows.into_iter().map(|r| r.view(now, names)).collect());

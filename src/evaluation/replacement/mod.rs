@@ -267,7 +267,7 @@ pub async fn start(
     if ev.row.state == "replacing" {
         return Err(ReplacementError::InProgress);
     }
-    if ev.tender.state != "evaluating"
+    if ev.tender.state != crate::tender::model::TenderState::Evaluating
         || !matches!(
             ev.row.state.as_str(),
             "electing" | "review" | "scoring" | "ranked"
@@ -863,7 +863,7 @@ pub async fn list(
         && crate::evaluation::committee::sees_members(
             caller.user.role,
             ev.member(&caller.user.user_id).is_some(),
-            crate::tender::model::TenderState::parse(&ev.tender.state),
+            Some(ev.tender.state),
         );
     let sql = format!("{COLS} where tender_id = $1 order by requested_at, replacement_id");
     let rows = q_all!(

@@ -10,6 +10,7 @@ use crate::evaluation::scoring::Benchmark;
 use crate::evaluation::scoring::{Aggregation, PriceParams};
 use crate::expert::{DrawRequest, EligibilityRules, Quota};
 use crate::http::ApiError;
+use crate::identity::Role;
 use crate::identity::passkey;
 use crate::ids::new_id;
 use crate::lifecycle::tender::{TenderState, force_state};
