@@ -26,8 +26,8 @@ use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
-use crate::lifecycle::MoveError;
-use crate::lifecycle::tender::{self, Move, TenderState};
+use crate::lifecycle::tender::{self, Facts, FactsError, Move, TenderState};
+use crate::lifecycle::{self, MoveError};
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::rulebook::{MAX_MONEY_FEN, Rulebook, Rulebooks};
@@ -164,13 +164,13 @@ struct Winner<'a> {
 async fn notify_award(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    t: &TenderRow,
+    t: &Facts,
     w: &Winner<'_>,
 ) -> Result<(), ResultError> {
     let award_body = format!(
         "中标通知书：{} {}，贵单位为中标人，中标价 {} 元；请于 {} 前签订书面合同（招标投标法 第46条）。/ Award notice: you are the successful bidder at {} fen; sign the contract by {}.",
         t.code,
-        t.name,
+        t.title,
         crate::money::yuan(w.price_fen),
         crate::clock::cst(to_millis(w.contract_due)),
         w.price_fen,
@@ -178,7 +178,7 @@ async fn notify_award(
     );
     let result_body = format!(
         "中标结果通知书：{} {}，中标人为 {}。/ Result notice: the contract was awarded to {}.",
-        t.code, t.name, w.name, w.name
+        t.code, t.title, w.name, w.name
     );
     for org in bidder_orgs(tx, &t.tender_id).await? {
         if org == w.org_id {
@@ -192,7 +192,7 @@ async fn notify_award(
 
 /// A refused tender move as the award reports it: moved meanwhile is the wrong state (as
 /// when the guarded update found nothing), anything else a fault.
-pub(crate) fn moved(e: MoveError, action: &'static str, t: &TenderRow) -> ResultError {
+pub(crate) fn moved(e: MoveError, action: &'static str, t: &Facts) -> ResultError {
     match e {
         MoveError::Moved => wrong_tender(action, t),
         MoveError::NotAllowed { .. } => ResultError::corrupt(e.to_string()),
@@ -249,33 +249,21 @@ pub struct ContractInput {
 
 // ---- loading --------------------------------------------------------------------------------
 
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct TenderRow {
-    pub(crate) tender_id: String,
-    pub(crate) code: String,
-    pub(crate) name: String,
-    pub(crate) state: String,
-    pub(crate) rulebook_id: String,
-    pub(crate) agent_org_id: Option<String>,
+pub(crate) async fn tender(tx: &mut Tx, code: &str) -> Result<Facts, ResultError> {
+    lifecycle::tender::by_code(tx, code)
+        .await
+        .map_err(|e| match e {
+            FactsError::NotFound => ResultError::not_found("tender"),
+            FactsError::Corrupt(s) => ResultError::corrupt(s),
+            FactsError::Store(s) => s.into(),
+        })
 }
 
-pub(crate) async fn tender(tx: &mut Tx, code: &str) -> Result<TenderRow, ResultError> {
-    q_opt!(
-        tx,
-        TenderRow,
-        "select tender_id, code, title as name, state, rulebook_id, agent_org_id from tender where code = $1",
-        code.to_string()
-    )?
-    .ok_or(ResultError::not_found("tender"))
+pub(crate) fn owns(caller: &Caller, t: &Facts) -> bool {
+    lifecycle::tender::is_owner(caller, t.agent_org_id.as_deref())
 }
 
-pub(crate) fn owns(caller: &Caller, t: &TenderRow) -> bool {
-    caller.user.role == Role::Agent
-        && caller.user.org_id.is_some()
-        && caller.user.org_id == t.agent_org_id
-}
-
-pub(crate) fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), ResultError> {
+pub(crate) fn require_owner(caller: &Caller, t: &Facts) -> Result<(), ResultError> {
     if owns(caller, t) {
         Ok(())
     } else {
@@ -285,17 +273,17 @@ pub(crate) fn require_owner(caller: &Caller, t: &TenderRow) -> Result<(), Result
     }
 }
 
-pub(crate) fn wrong_tender(action: &'static str, t: &TenderRow) -> ResultError {
+pub(crate) fn wrong_tender(action: &'static str, t: &Facts) -> ResultError {
     ResultError::WrongState {
         action,
         what: "tender",
-        state: t.state.clone(),
+        state: t.state.as_str().to_string(),
     }
 }
 
 pub(crate) fn rulebook<'a>(
     rulebooks: &'a Rulebooks,
-    t: &TenderRow,
+    t: &Facts,
 ) -> Result<&'a Rulebook, ResultError> {
     rulebooks
         .by_id(&t.rulebook_id)
@@ -623,7 +611,7 @@ pub async fn publish(
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
-    if t.state != TenderState::Evaluating.as_str() {
+    if t.state != TenderState::Evaluating {
         return Err(wrong_tender("publish the candidates", &t));
     }
     let ev = evaluation(&mut tx, &t.tender_id).await?;
@@ -671,7 +659,7 @@ pub async fn publish(
     let body = format!(
         "{} {}：中标候选人公示至 {}，如有异议请在公示期内提出。/ Candidates published until {}; objections during the publicity.",
         t.code,
-        t.name,
+        t.title,
         crate::clock::cst(to_millis(input.ends_at)),
         input.ends_at.to_rfc3339()
     );
@@ -717,7 +705,7 @@ pub async fn raise_objection(
     let book = rulebook(env.rulebooks, &t)?;
     publicity::check_objection_raised(book, &publicity_value(&p, report_at), now)
         .map_err(ResultError::Timing)?;
-    if t.state != TenderState::Publicity.as_str() {
+    if t.state != TenderState::Publicity {
         return Err(wrong_tender("object to the result", &t));
     }
     let id = new_id();
@@ -747,7 +735,7 @@ pub async fn raise_objection(
         let body = format!(
             "{} {}：收到对评标结果的异议，须在 {} 前答复。/ An objection to the result must be answered by {}.",
             t.code,
-            t.name,
+            t.title,
             crate::clock::cst(to_millis(due)),
             due.to_rfc3339()
         );
@@ -835,7 +823,7 @@ pub async fn answer_objection(
     .await?;
     let body = format!(
         "{} {}：您对评标结果的异议已答复。/ Your objection to the result has been answered.",
-        t.code, t.name
+        t.code, t.title
     );
     notify_user(
         &mut tx,
@@ -875,7 +863,7 @@ pub async fn award(
     } else {
         TenderState::Evaluating
     };
-    if t.state != from.as_str() || ev.state != "reported" {
+    if t.state != from || ev.state != "reported" {
         return Err(wrong_tender("award", &t));
     }
     let report_at = ev
@@ -1040,7 +1028,7 @@ pub async fn record_contract(
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
-    if t.state != TenderState::Awarded.as_str() {
+    if t.state != TenderState::Awarded {
         return Err(wrong_tender("record the contract", &t));
     }
     let (awarded_at, winner_org, price_fen): (i64, String, i64) = q_one!(

@@ -25,7 +25,9 @@ pub async fn view(
     let mut tx = env.db.read().await?;
     let t = tender(&mut tx, code).await?;
     // A draft is nobody's business but its agent's, as everywhere else on the portal.
-    if t.state == "draft" && !caller.is_some_and(|c| owns(c, &t)) {
+    if t.state == crate::lifecycle::tender::TenderState::Draft
+        && !caller.is_some_and(|c| owns(c, &t))
+    {
         return Err(ResultError::not_found("tender"));
     }
     let insider = caller
@@ -93,8 +95,8 @@ pub async fn view(
     };
     Ok(ResultView {
         code: t.code,
-        name: t.name,
-        state: t.state,
+        name: t.title,
+        state: t.state.as_str().to_string(),
         agent_org_id: t.agent_org_id,
         evaluation_state: ev.as_ref().map(|e| e.state.clone()),
         report_sha256: ev.as_ref().and_then(|e| e.report_sha256.clone()),
