@@ -73,11 +73,6 @@ impl Caller {
         self.user.role == role
     }
 
-    /// Whether the caller acts in one of `roles`.
-    pub fn is_any(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.user.role)
-    }
-
     /// The caller if their role is one of `roles`; else which roles the action needs.
     pub fn require_role(&self, roles: &[Role]) -> Result<&Caller, WrongRole> {
         self.user.require_role(roles)?;
