@@ -132,7 +132,8 @@ fn bench(c: &mut Criterion) {
                         .await
                         .unwrap();
                     let took = start.elapsed();
-                    assert_eq!(run.events, events);
+                    // The engine also consumes the alert events it appended itself.
+                    assert!(run.events >= events, "{run:?}");
                     assert!(run.alerts >= TENDERS / 10, "{run:?}");
                     took
                 });

@@ -22,7 +22,9 @@ create table supervision_alert (
     kind        text not null,
     -- low | medium | high
     severity    text not null,
-    tender_id   text references tender(tender_id),
+    -- the tender the events name (no foreign key: the log's tender ids are not checked
+    -- either, and an alert must never block the engine's cursor)
+    tender_id   text,
     -- the rule's id in the configuration, e.g. collusion.same_ip
     rule        text not null,
     -- the article the rule rests on, e.g. 实施条例 第40条
@@ -50,7 +52,8 @@ create index supervision_alert_status_idx on supervision_alert(status, kind);
 -- A regulator's case (案件), opened from an alert or a complaint.
 create table supervision_case (
     case_id     text primary key,
-    tender_id   text references tender(tender_id),
+    -- the alert's tender
+    tender_id   text,
     alert_id    text references supervision_alert(alert_id),
     opened_by   text not null references app_user(user_id),
     -- open | closed

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod cases;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod event;
