@@ -35,6 +35,8 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Folder of rulebook TOML files overriding the built-in ones.
     pub rulebook_dir: Option<PathBuf>,
+    /// A supervision rules TOML file replacing the built-in rules (src/supervision/rules.toml).
+    pub supervision_rules: Option<PathBuf>,
     /// Log lines as JSON instead of human-readable text.
     pub log_json: bool,
     /// Seconds between polls of the job table.
@@ -87,6 +89,7 @@ impl Default for Config {
             session_minutes: 60,
             trust_proxy: false,
             rulebook_dir: None,
+            supervision_rules: None,
             log_json: false,
             job_poll_seconds: 5,
             list_cache_ms: 1000,
@@ -122,6 +125,7 @@ impl fmt::Debug for Config {
             .field("session_minutes", &self.session_minutes)
             .field("trust_proxy", &self.trust_proxy)
             .field("rulebook_dir", &self.rulebook_dir)
+            .field("supervision_rules", &self.supervision_rules)
             .field("log_json", &self.log_json)
             .field("job_poll_seconds", &self.job_poll_seconds)
             .field("list_cache_ms", &self.list_cache_ms)
@@ -189,6 +193,7 @@ const KEYS: &[&str] = &[
     "session_minutes",
     "trust_proxy",
     "rulebook_dir",
+    "supervision_rules",
     "log_json",
     "job_poll_seconds",
     "list_cache_ms",

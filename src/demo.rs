@@ -129,6 +129,17 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
 
     let people = d.people().await?;
     tenders(state, &people).await?;
+    let custodians: Vec<Caller> = people.custodians.iter().map(caller).collect();
+    let (now, agent) = (state.clock.now(), caller(&people.agent));
+    crate::supervision::demo::open_and_scan(
+        state,
+        now,
+        &agent,
+        &custodians,
+        COLLUDING,
+        DEMO_PASSWORD,
+    )
+    .await?;
     question_and_amendment(state, &people).await?;
     expert_pool(state).await?;
 
@@ -138,7 +149,8 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
          expert1..7 (experts) · regulator (regulator)\n  \
          SZ2026-JS-000 (comprehensive scoring) and SZ2026-JS-004 (lowest evaluated price) are \
          past their deadline with three sealed bids each: log in as agent to start the opening, \
-         then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it",
+         then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it; \
+         {COLLUDING} is opened with collusion alerts for regulator at /supervision",
         state.config.public_url
     )))
 }
@@ -704,7 +716,7 @@ struct PastDeadline {
 }
 
 /// The two demo tenders ready for the opening: one per evaluation method.
-const PAST_DEADLINE: [PastDeadline; 2] = [
+const PAST_DEADLINE: [PastDeadline; 3] = [
     PastDeadline {
         code: "SZ2026-JS-000",
         title: "姑苏区平江路历史街区雨污分流改造工程施工",
@@ -721,7 +733,19 @@ const PAST_DEADLINE: [PastDeadline; 2] = [
         method: EvaluationMethod::LowestPrice,
         prices_fen: [309_800_000, 304_500_000, 312_250_000],
     },
+    // Opened at load with prices in arithmetic progression: the regulator's alerts.
+    PastDeadline {
+        code: COLLUDING,
+        title: "高新区科技城配套道路绿化提升工程施工",
+        description: "道路绿化提升约3.2公里，含苗木种植与养护。工期120日历天。（示例：已开标，报价呈等差数列，电子监察已预警）",
+        estimate_fen: 520_000_000,
+        method: EvaluationMethod::Comprehensive,
+        prices_fen: [501_000_000, 506_000_000, 511_000_000],
+    },
 ];
+
+/// The demo tender whose bids look collusive (实施条例 第40条), opened at load.
+const COLLUDING: &str = "SZ2026-JS-005";
 
 async fn past_deadline_tender(
     state: &AppState,

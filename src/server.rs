@@ -277,6 +277,12 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(jobs = n, "ran due jobs"),
             Err(e) => tracing::error!(error = %e, "job loop"),
         }
+        let rules = state.config.supervision_rules.as_deref();
+        match crate::supervision::engine::run(&state.db, state.clock.now(), rules).await {
+            Ok(r) if r.alerts > 0 => tracing::info!(alerts = r.alerts, "supervision alerts raised"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "supervision engine"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -373,7 +379,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::expert::routes::router())
         .merge(crate::evaluation::routes::router())
         .merge(crate::evaluation::report::routes::router())
-        .merge(crate::award::routes::router());
+        .merge(crate::award::routes::router())
+        .merge(crate::supervision::routes::router())
+        .merge(crate::complaint::routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
@@ -381,6 +389,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::expert::pages::router())
         .merge(crate::evaluation::pages::router())
         .merge(crate::award::pages::router())
+        .merge(crate::supervision::pages::router())
         .merge(crate::evaluation::clarification::pages::router())
         .merge(crate::evaluation::replacement::pages::router())
         .merge(crate::tender::pages::router(

@@ -309,13 +309,18 @@ fn hex_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The columns (and join) of a [`StoredEvent`] query: a stage-withheld entry stays withheld
-/// while its tender has not reached the stage (unknown tenders count as not reached).
+/// while its tender has not reached the stage (unknown tenders count as not reached). A
+/// suspended tender counts as the state it was suspended from: suspending a tender before
+/// its opening must not reveal who obtained its documents.
 macro_rules! events_columns {
     () => {
         "e.seq, e.entry, e.leaf_hash, e.withheld_until,
             case
               when e.withheld_stage = 'opening'
-                   and coalesce(t.state, 'draft') in ('draft', 'published', 'closed')
+                   and coalesce(t.state, 'draft') in ('draft', 'published', 'closed', 'suspended')
+                   and (coalesce(t.state, 'draft') <> 'suspended' or exists (
+                       select 1 from tender_suspension s where s.tender_id = t.tender_id
+                       and s.resumed_at is null and s.from_state in ('published', 'closed')))
                 then e.withheld_stage
               when e.withheld_stage = 'award'
                    and coalesce(t.state, 'draft') not in ('awarded', 'contracted', 'cancelled', 'failed')

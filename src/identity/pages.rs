@@ -80,6 +80,7 @@ async fn login_submit(
             let home = match Role::parse(&user.role) {
                 Some(Role::Agent) => "/agent",
                 Some(Role::Operator) => "/operator",
+                Some(Role::Regulator) => "/supervision",
                 _ => "/",
             };
             let cookie = session_cookie(&state, &token, state.sessions.lifetime_secs());

@@ -36,6 +36,9 @@ pub enum TenderState {
     Cancelled,
     /// Failed (流标): too few valid bids.
     Failed,
+    /// Suspended (暂停) by a regulator during a complaint or case (实施条例 第62条); every
+    /// further step is refused until it is resumed to the state it was suspended from.
+    Suspended,
 }
 
 impl TenderState {
@@ -52,6 +55,7 @@ impl TenderState {
             TenderState::Contracted => "contracted",
             TenderState::Cancelled => "cancelled",
             TenderState::Failed => "failed",
+            TenderState::Suspended => "suspended",
         }
     }
 
@@ -68,6 +72,7 @@ impl TenderState {
             "contracted" => TenderState::Contracted,
             "cancelled" => TenderState::Cancelled,
             "failed" => TenderState::Failed,
+            "suspended" => TenderState::Suspended,
             _ => return None,
         })
     }
@@ -97,6 +102,7 @@ impl TenderState {
             TenderState::Contracted => "已签约",
             TenderState::Cancelled => "已终止",
             TenderState::Failed => "已流标",
+            TenderState::Suspended => "已暂停",
         }
     }
 
@@ -115,7 +121,7 @@ impl TenderState {
     }
 
     /// Every state, in the order of the procedure.
-    pub const ALL: [TenderState; 10] = [
+    pub const ALL: [TenderState; 11] = [
         TenderState::Draft,
         TenderState::Published,
         TenderState::Closed,
@@ -126,6 +132,18 @@ impl TenderState {
         TenderState::Contracted,
         TenderState::Cancelled,
         TenderState::Failed,
+        TenderState::Suspended,
+    ];
+
+    /// The states a regulator may suspend (实施条例 第62条): every state in which the
+    /// procedure still has a step to take.
+    pub const SUSPENDABLE: [TenderState; 6] = [
+        TenderState::Published,
+        TenderState::Closed,
+        TenderState::Opened,
+        TenderState::Evaluating,
+        TenderState::Publicity,
+        TenderState::Awarded,
     ];
 
     /// The states from which [`cancellable`](Self::cancellable) is true, for SQL guards.
@@ -168,6 +186,19 @@ impl Machine for Tender {
             (Opened, Cancelled),
             (Evaluating, Cancelled),
             (Publicity, Cancelled),
+            // A regulator suspends (实施条例 第62条) and later resumes to the same state.
+            (Published, Suspended),
+            (Closed, Suspended),
+            (Opened, Suspended),
+            (Evaluating, Suspended),
+            (Publicity, Suspended),
+            (Awarded, Suspended),
+            (Suspended, Published),
+            (Suspended, Closed),
+            (Suspended, Opened),
+            (Suspended, Evaluating),
+            (Suspended, Publicity),
+            (Suspended, Awarded),
         ]
     };
 
@@ -470,6 +501,24 @@ mod tests {
             .map(|(f, t)| (f.as_str().to_string(), t.as_str().to_string()))
             .collect();
         assert_eq!(drawn, machine);
+    }
+
+    #[test]
+    fn a_suspended_tender_returns_only_to_a_suspendable_state() {
+        for s in TenderState::ALL {
+            let suspendable = TenderState::SUSPENDABLE.contains(&s);
+            assert_eq!(
+                Tender::allows(s, TenderState::Suspended),
+                suspendable,
+                "{s:?}"
+            );
+            assert_eq!(
+                Tender::allows(TenderState::Suspended, s),
+                suspendable,
+                "{s:?}"
+            );
+        }
+        assert!(!TenderState::Suspended.cancellable());
     }
 
     #[test]

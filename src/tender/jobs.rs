@@ -161,7 +161,8 @@ async fn release_or_retire(
     tender_id: &str,
 ) -> Result<(), TenderError> {
     let still_published = match lifecycle::by_id(tx, tender_id).await {
-        Ok(t) => t.state == TenderState::Published,
+        // A suspended tender may be resumed to published: its deadline job waits.
+        Ok(t) => matches!(t.state, TenderState::Published | TenderState::Suspended),
         Err(FactsError::NotFound | FactsError::Corrupt(_)) => false,
         Err(e) => return Err(e.into()),
     };

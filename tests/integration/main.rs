@@ -28,6 +28,7 @@ mod price_table;
 mod results;
 mod security;
 mod sessions;
+mod supervision;
 mod tenders;
 mod text_rule;
 mod unlock_limit;

@@ -40,7 +40,7 @@ pub async fn start(
         | TenderState::Contracted => {
             return Err(BidError::OpeningAlreadyStarted);
         }
-        other @ (TenderState::Draft | TenderState::Cancelled) => {
+        other @ (TenderState::Draft | TenderState::Cancelled | TenderState::Suspended) => {
             return Err(BidError::WrongState {
                 action: "open the bids",
                 state: other,

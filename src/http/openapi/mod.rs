@@ -227,6 +227,22 @@ impl Modify for SecuritySchemes {
         crate::award::routes::award,
         crate::award::routes::contract,
         crate::award::routes::view,
+        crate::supervision::routes::list_alerts,
+        crate::supervision::routes::stats,
+        crate::supervision::routes::get_alert,
+        crate::supervision::routes::acknowledge_alert,
+        crate::supervision::routes::open_case,
+        crate::supervision::routes::get_case,
+        crate::supervision::routes::add_note,
+        crate::supervision::routes::suspend_tender,
+        crate::supervision::routes::resume_tender,
+        crate::supervision::routes::close_case,
+        crate::complaint::routes::file_complaint,
+        crate::complaint::routes::list_complaints,
+        crate::complaint::routes::accept_complaint,
+        crate::complaint::routes::reject_complaint,
+        crate::complaint::routes::decide_complaint,
+        crate::complaint::routes::complaint_decisions,
     )
 )]
 pub struct ApiDoc;

@@ -13,6 +13,8 @@ const ROUTE_SOURCES: &[&str] = &[
     include_str!("../../evaluation/routes.rs"),
     include_str!("../../evaluation/report/routes.rs"),
     include_str!("../../award/routes.rs"),
+    include_str!("../../supervision/routes.rs"),
+    include_str!("../../complaint/routes.rs"),
 ];
 
 /// The `/api/v1` operations the routers serve as `METHOD path`, read from their

@@ -1,0 +1,33 @@
+//! Demo supervision data: the demo loader (`crate::demo`) seals three bids with prices in
+//! arithmetic progression on one past-deadline tender; this opens it with two custodians and
+//! runs the engine, so a new user logging in as `regulator` sees real collusion alerts.
+
+use chrono::{DateTime, Utc};
+
+use crate::http::AppState;
+use crate::identity::Caller;
+
+/// Opens `code` as `agent` with the first two `custodians` (passphrase `passphrase`) and
+/// runs the alert engine once.
+pub async fn open_and_scan(
+    state: &AppState,
+    now: DateTime<Utc>,
+    agent: &Caller,
+    custodians: &[Caller],
+    code: &str,
+    passphrase: &str,
+) -> anyhow::Result<()> {
+    let env = state.opening_env();
+    crate::bid::opening::start(&env, now, agent, code)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo opening of {code}: {e}"))?;
+    for c in custodians.iter().take(2) {
+        crate::bid::opening::unlock(&env, state, c, code, passphrase.to_string().into())
+            .await
+            .map_err(|e| anyhow::anyhow!("demo unlock of {code}: {e}"))?;
+    }
+    super::engine::run(&state.db, now, state.config.supervision_rules.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("demo supervision scan: {e}"))?;
+    Ok(())
+}
