@@ -439,6 +439,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
+                    // The platform keeps cosignatures only from keys its configuration
+                    // lists: say which key to give it.
+                    if let Ok(vkey) = sunbid::witness::client::vkey_of(&opts.key_file, &opts.name) {
+                        eprintln!("witness key (witness_keys in the platform's config): {vkey}");
+                    }
                     return Ok(ExitCode::from(2));
                 }
             }
