@@ -2,6 +2,8 @@
 //! contracting process. Anyone may read them.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -76,9 +78,41 @@ async fn get_record(
     Ok(Json(record))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ocds/bulk/{month}",
+    tag = "ocds",
+    summary = "The monthly bulk file: every release dated in the month (UTC), JSON lines, gzip",
+    params(("month" = String, Path, description = "YYYY-MM")),
+    responses(
+        (status = 200, description = "JSON lines, gzip", body = crate::http::openapi::Binary, content_type = "application/gzip"),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
+async fn bulk_file(
+    State(state): State<AppState>,
+    Path(month): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let month = month.strip_suffix(".jsonl.gz").unwrap_or(&month).to_owned();
+    let bytes =
+        service::bulk_month(&state.db, state.clock.now(), &publisher(&state), &month).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/gzip".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"ocds-releases-{month}.jsonl.gz\""),
+            ),
+        ],
+        bytes,
+    ))
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/ocds/releases", get(list_releases))
         .route("/api/v1/ocds/records/{ocid}", get(get_record))
+        .route("/api/v1/ocds/bulk/{month}", get(bulk_file))
 }

@@ -37,6 +37,9 @@ pub enum OcdsError {
     /// The cursor is not one this feed hands out.
     #[error("malformed cursor: {0} / 游标格式错误")]
     BadCursor(String),
+    /// The bulk file's month is not `YYYY-MM`, or has not begun.
+    #[error("bad month: {0} (YYYY-MM) / 月份格式错误")]
+    BadMonth(String),
     /// The cursor points past the end of the log.
     #[error("cursor {cursor} is ahead of the log ({size} events) / 游标超出日志末尾")]
     FutureCursor {
@@ -53,7 +56,9 @@ impl Coded for OcdsError {
     fn kind(&self) -> Kind {
         match self {
             OcdsError::Common(c) => c.kind(),
-            OcdsError::BadCursor(_) | OcdsError::FutureCursor { .. } => Kind::BadRequest,
+            OcdsError::BadCursor(_) | OcdsError::FutureCursor { .. } | OcdsError::BadMonth(_) => {
+                Kind::BadRequest
+            }
         }
     }
 
@@ -62,6 +67,7 @@ impl Coded for OcdsError {
             OcdsError::Common(c) => c.code(),
             OcdsError::BadCursor(_) => "BAD_CURSOR",
             OcdsError::FutureCursor { .. } => "FUTURE_CURSOR",
+            OcdsError::BadMonth(_) => "BAD_MONTH",
         }
     }
 }
@@ -329,10 +335,79 @@ pub async fn record(
     })
 }
 
+/// Parses a bulk file's month, `YYYY-MM`, into its first instant and the next month's.
+pub fn parse_month(s: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), OcdsError> {
+    let bad = || OcdsError::BadMonth(s.chars().take(20).collect());
+    let (y, m) = s.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 || !y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let (y, m): (i32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    let start = chrono::NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(bad)?;
+    let next = if m == 12 {
+        chrono::NaiveDate::from_ymd_opt(y + 1, 1, 1)
+    } else {
+        chrono::NaiveDate::from_ymd_opt(y, m + 1, 1)
+    }
+    .ok_or_else(bad)?;
+    let at = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok((at(start), at(next)))
+}
+
+/// The monthly bulk file: every release dated in `month` (`YYYY-MM`, UTC), one JSON
+/// object per line, gzip-compressed. A month that has not begun is refused.
+pub async fn bulk_month(
+    db: &Db,
+    now: DateTime<Utc>,
+    p: &Publisher,
+    month: &str,
+) -> Result<Vec<u8>, OcdsError> {
+    use std::io::Write as _;
+    let (start, end) = parse_month(month)?;
+    if start > now {
+        return Err(OcdsError::BadMonth(format!("{month} has not begun")));
+    }
+    let mut tx = db.read().await?;
+    let rows: Vec<(i64, String)> = q_all!(
+        tx,
+        (i64, String),
+        release_entries!("and e.created_at >= $1 and e.created_at < $2 order by e.seq"),
+        crate::clock::to_millis(start),
+        crate::clock::to_millis(end)
+    )?;
+    let releases = releases_of(&mut tx, &p.ocid_prefix, rows).await?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let io = |e: std::io::Error| Common::Corrupt(format!("gzip: {e}"));
+    for r in releases {
+        gz.write_all(r.to_string().as_bytes()).map_err(io)?;
+        gz.write_all(b"\n").map_err(io)?;
+    }
+    Ok(gz.finish().map_err(io)?)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_are_yyyy_mm() {
+        let (s, e) = parse_month("2026-12").unwrap();
+        assert_eq!(s.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(e.to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        for bad in [
+            "",
+            "2026",
+            "2026-13",
+            "2026-00",
+            "26-01",
+            "2026-1",
+            "2026-01-01",
+            "２０２６-01",
+        ] {
+            assert!(parse_month(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn cursors_are_plain_decimals() {

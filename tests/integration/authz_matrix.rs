@@ -377,6 +377,13 @@ const MATRIX: &[Row] = &[
         N,
         EVERYONE,
     ),
+    row(
+        "GET",
+        "/api/v1/ocds/bulk/{month}",
+        "/api/v1/ocds/bulk/2026-01",
+        N,
+        EVERYONE,
+    ),
     // A made-up process: 404 for everyone.
     row(
         "GET",

@@ -148,6 +148,7 @@ impl Modify for SecuritySchemes {
         crate::audit::routes::tlog_proof,
         crate::ocds::routes::list_releases,
         crate::ocds::routes::get_record,
+        crate::ocds::routes::bulk_file,
         crate::tender::routes::list_tenders,
         crate::tender::routes::create_tender,
         crate::tender::routes::get_tender,
