@@ -74,6 +74,19 @@ pub struct Config {
     /// Address of the separate Prometheus `/metrics` listener; `None` serves no metrics.
     /// The public listener never serves them.
     pub metrics_listen: Option<SocketAddr>,
+    /// Sign and keep a checkpoint once the log has grown by this many events.
+    pub checkpoint_every_events: u64,
+    /// Sign and keep a checkpoint at least this often (seconds) while the log grows.
+    pub checkpoint_every_seconds: u64,
+    /// Verifier keys (`name+id+base64(0x04 ‖ key)`) of the witnesses whose cosignatures
+    /// the platform accepts and shows.
+    pub witness_keys: Vec<String>,
+    /// The OCDS `ocid` prefix registered for this publisher (e.g. `ocds-abc123`).
+    pub ocid_prefix: String,
+    /// The OCDS publisher's name.
+    pub ocds_publisher: String,
+    /// The licence of the published OCDS data (a URL).
+    pub ocds_license: String,
 }
 
 impl Default for Config {
@@ -104,6 +117,12 @@ impl Default for Config {
             body_idle_timeout_secs: 60,
             max_connections: 1024,
             metrics_listen: None,
+            checkpoint_every_events: 100,
+            checkpoint_every_seconds: 60,
+            witness_keys: Vec::new(),
+            ocid_prefix: "ocds-sunbid".into(),
+            ocds_publisher: "Sunbid".into(),
+            ocds_license: "https://creativecommons.org/licenses/by/4.0/".into(),
         }
     }
 }
@@ -143,6 +162,12 @@ impl fmt::Debug for Config {
             .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("metrics_listen", &self.metrics_listen)
+            .field("checkpoint_every_events", &self.checkpoint_every_events)
+            .field("checkpoint_every_seconds", &self.checkpoint_every_seconds)
+            .field("witness_keys", &self.witness_keys)
+            .field("ocid_prefix", &self.ocid_prefix)
+            .field("ocds_publisher", &self.ocds_publisher)
+            .field("ocds_license", &self.ocds_license)
             .finish()
     }
 }
@@ -208,6 +233,12 @@ const KEYS: &[&str] = &[
     "body_idle_timeout_secs",
     "max_connections",
     "metrics_listen",
+    "checkpoint_every_events",
+    "checkpoint_every_seconds",
+    "witness_keys",
+    "ocid_prefix",
+    "ocds_publisher",
+    "ocds_license",
 ];
 
 impl Config {

@@ -123,6 +123,27 @@ enum Command {
         #[command(subcommand)]
         command: DrawCommand,
     },
+    /// Witness the platform's audit log: verify its newest checkpoint against the last one
+    /// accepted (consistency proof), cosign it (C2SP tlog-cosignature) and post the
+    /// cosignature back. Refuses (exit code 1) a split view, a rollback, a forged or foreign
+    /// checkpoint.
+    Witness {
+        /// Base URL of the log, e.g. https://bid.example.cn.
+        #[arg(long)]
+        log: String,
+        /// The witness's Ed25519 key (PKCS#8); created on first use.
+        #[arg(long)]
+        key: PathBuf,
+        /// Folder of the witness's state (the last accepted checkpoint, the log's key).
+        #[arg(long)]
+        state: PathBuf,
+        /// The witness's key name (give the platform the printed verifier key).
+        #[arg(long, default_value = "sunbid-witness")]
+        name: String,
+        /// Pin the log's verifier key instead of trusting it on first contact.
+        #[arg(long)]
+        log_vkey: Option<String>,
+    },
     /// The platform's signing keys.
     Keys {
         #[command(subcommand)]
@@ -222,6 +243,14 @@ enum ReceiptCommand {
         /// Pin the platform's verifier key (name+keyid+base64).
         #[arg(long)]
         vkey: Option<String>,
+        /// Never contact a server: check the signature with --vkey and the receipt's
+        /// inclusion proof against the checkpoint it carries.
+        #[arg(long, requires = "vkey", conflicts_with = "server")]
+        offline: bool,
+        /// A witness key (name+keyid+base64, type 0x04) whose cosignature on the proof's
+        /// checkpoint to report (repeatable).
+        #[arg(long = "witness-vkey")]
+        witness_vkeys: Vec<String>,
     },
 }
 
@@ -248,15 +277,32 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Download a server's log, recompute the Merkle tree and check the signed checkpoint.
+    /// Download a server's log (or read an export with --file), recompute the Merkle tree
+    /// and check the signed checkpoint.
     Verify {
         /// Base URL of the server, e.g. http://localhost:8080.
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        server: Option<String>,
+        /// Verify an export written by `sunbid audit export`, with no server.
         #[arg(long)]
-        server: String,
+        file: Option<PathBuf>,
         /// Pin the log's verifier key instead of trusting the one the server publishes.
         #[arg(long)]
         vkey: Option<String>,
         /// A regulator's Bearer token (or $SUNBID_TOKEN): withheld entries are checked too.
+        #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Write a server's log (entries, the latest checkpoint with its witness cosignatures)
+    /// to one file that `sunbid audit verify --file` checks offline.
+    Export {
+        /// Base URL of the server, e.g. http://localhost:8080.
+        #[arg(long)]
+        server: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// A regulator's Bearer token (or $SUNBID_TOKEN): withheld entries are exported too.
         #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
@@ -363,6 +409,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("created user {id}");
         }
         Command::Keys { command } => return keys_command(command, clock.as_ref()),
+        Command::Witness {
+            log,
+            key,
+            state,
+            name,
+            log_vkey,
+        } => {
+            let opts = sunbid::witness::client::WitnessOptions {
+                log,
+                key_file: key,
+                state_dir: state,
+                name,
+                log_vkey,
+            };
+            match sunbid::witness::client::run_once(&opts).await {
+                Ok(done) => {
+                    println!(
+                        "COSIGNED size {} (previously {}); the log shows witnesses: {}",
+                        done.size,
+                        done.previous,
+                        done.witnesses.join(", ")
+                    );
+                    eprintln!("witness key: {}", done.vkey);
+                }
+                Err(e @ sunbid::witness::client::WitnessError::Refused(_)) => {
+                    println!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    // The platform keeps cosignatures only from keys its configuration
+                    // lists: say which key to give it.
+                    if let Ok(vkey) = sunbid::witness::client::vkey_of(&opts.key_file, &opts.name) {
+                        eprintln!("witness key (witness_keys in the platform's config): {vkey}");
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
         Command::Draw {
             command: DrawCommand::Verify { server, draw },
         } => match sunbid::expert::service::verify_remote(&server, &draw).await? {
@@ -373,13 +458,59 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Audit {
+            command: AuditCommand::Export { server, out, token },
+        } => {
+            let text = sunbid::audit::export::export(&server, token.as_deref()).await?;
+            std::fs::write(&out, &text)?;
+            println!(
+                "exported {} events to {}",
+                text.lines().count().saturating_sub(1),
+                out.display()
+            );
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    server: None,
+                    file: Some(file),
+                    vkey,
+                    ..
+                },
+        } => {
+            use sunbid::audit::export::{FileVerdict, verify_export};
+            let text = std::fs::read_to_string(&file)?;
+            match verify_export(&text, vkey.as_deref()) {
+                FileVerdict::Ok {
+                    size,
+                    withheld,
+                    vkey: key,
+                } => {
+                    println!("OK {size}");
+                    if withheld > 0 {
+                        eprintln!("{withheld} entries are held as leaf hashes only");
+                    }
+                    if vkey.is_none() {
+                        eprintln!(
+                            "checked with the key the file names; pin the platform's with --vkey {key}"
+                        );
+                    }
+                }
+                FileVerdict::Refused(why) => {
+                    println!("REFUSED {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Audit {
             command:
                 AuditCommand::Verify {
                     server,
                     vkey,
                     token,
+                    ..
                 },
         } => {
+            let server = server.unwrap_or_default();
             let (verdict, key) = verify_server(&server, vkey.as_deref(), token.as_deref()).await?;
             match verdict {
                 Verdict::Ok {
@@ -488,9 +619,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     receipt,
                     server,
                     vkey,
+                    offline,
+                    witness_vkeys,
                 },
-        } => match verify_receipt_file(&receipt, server.as_deref(), vkey.as_deref()).await {
-            Ok((signed, label, vkey, source)) => {
+        } => match verify_receipt_file(
+            &receipt,
+            if offline { None } else { server.as_deref() },
+            vkey.as_deref(),
+            &witness_vkeys,
+        )
+        .await
+        {
+            Ok((signed, label, vkey, source, proof)) => {
                 let r = &signed.receipt;
                 println!(
                     "OK receipt {} tender {} parts {}",
@@ -503,6 +643,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     KeySource::Published(url) => eprintln!(
                         "verified with the key published at {url} ({label}); pin it next time with --vkey {vkey}"
                     ),
+                }
+                match proof {
+                    Some(p) => eprintln!(
+                        "inclusion proof OK: audit event {} is in the checkpoint of size {}{}",
+                        p.index,
+                        p.size,
+                        if p.witnesses.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", cosigned by {}", p.witnesses.join(", "))
+                        }
+                    ),
+                    None => eprintln!("the receipt carries no inclusion proof"),
                 }
             }
             Err(ClientError::Receipt(e)) => {

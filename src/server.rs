@@ -55,6 +55,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(dir) => Rulebooks::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Rulebooks::builtin().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    for k in &config.witness_keys {
+        crate::audit::cosign::parse_witness_vkey(k)
+            .map_err(|e| anyhow::anyhow!("witness_keys: {k}: {e}"))?;
+    }
     let list_ttl = Duration::from_millis(config.list_cache_ms);
     let state = AppState {
         db,
@@ -283,10 +287,41 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "supervision engine"),
         }
+        keep_checkpoint(&state).await;
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+/// Signs and keeps a checkpoint when one is due (after N events or on the schedule).
+async fn keep_checkpoint(state: &AppState) {
+    let now = state.clock.now();
+    let cfg = &state.config;
+    match crate::audit::kept::due(
+        &state.db,
+        now,
+        cfg.checkpoint_every_events,
+        cfg.checkpoint_every_seconds,
+    )
+    .await
+    {
+        Ok(false) => {}
+        Ok(true) => {
+            let signed = crate::audit::kept::sign_head(
+                &state.db,
+                now,
+                &cfg.log_origin(),
+                &state.platform_key.pair,
+            )
+            .await;
+            match signed {
+                Ok(kept) => tracing::info!(size = kept.size, "checkpoint signed and kept"),
+                Err(e) => tracing::error!(error = %e, "signing a checkpoint"),
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "checking whether a checkpoint is due"),
     }
 }
 
@@ -373,6 +408,7 @@ pub fn router(state: AppState) -> Router {
     crate::identity::passkey::init(&state.config);
     let api = Router::new()
         .merge(crate::audit::routes::router())
+        .merge(crate::ocds::routes::router())
         .merge(crate::identity::routes::router())
         .merge(crate::identity::passkey_routes::router())
         .merge(crate::tender::routes::router())

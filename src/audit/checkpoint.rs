@@ -70,7 +70,7 @@ pub struct VerifierKey {
 
 impl VerifierKey {
     /// `name+keyid` in hex, how errors and logs refer to a key.
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         format!("{}+{}", self.name, hex::encode(self.key_id))
     }
 }
@@ -88,10 +88,16 @@ pub struct Checkpoint {
 
 /// The signed-note key id: the first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key).
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    typed_key_id(ALG_ED25519, name, public_key)
+}
+
+/// The key id for signature type `alg`: the first 4 bytes of SHA-256(name ‖ 0x0A ‖ alg ‖
+/// public key) (C2SP signed-note; 0x04 is an Ed25519 cosignature/v1 key).
+pub fn typed_key_id(alg: u8, name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(name.as_bytes());
     ctx.update(b"\n");
-    ctx.update(&[ALG_ED25519]);
+    ctx.update(&[alg]);
     ctx.update(public_key);
     let d = ctx.finish();
     let mut id = [0u8; 4];
@@ -123,18 +129,29 @@ pub fn check_origin(origin: &str) -> Result<(), CheckpointError> {
 
 /// The published verifier key `<name>+<8 hex key id>+<base64(0x01 ‖ public key)>`.
 pub fn verifier_key(name: &str, public_key: &[u8; 32]) -> String {
+    typed_verifier_key(ALG_ED25519, name, public_key)
+}
+
+/// The verifier key of signature type `alg`: `<name>+<8 hex key id>+<base64(alg ‖ key)>`.
+pub fn typed_verifier_key(alg: u8, name: &str, public_key: &[u8; 32]) -> String {
     let mut typed = Vec::with_capacity(33);
-    typed.push(ALG_ED25519);
+    typed.push(alg);
     typed.extend_from_slice(public_key);
     format!(
         "{name}+{}+{}",
-        hex::encode(key_id(name, public_key)),
+        hex::encode(typed_key_id(alg, name, public_key)),
         STANDARD.encode(typed)
     )
 }
 
 /// Parses a verifier key and checks that its key id matches its name and public key.
 pub fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, CheckpointError> {
+    parse_typed_verifier_key(ALG_ED25519, vkey)
+}
+
+/// Parses a verifier key of signature type `alg` (an Ed25519 key either way) and checks
+/// its key id.
+pub fn parse_typed_verifier_key(alg: u8, vkey: &str) -> Result<VerifierKey, CheckpointError> {
     // Names hold no '+', so the first '+' ends the name; base64 may hold '+', so only the
     // second split point is taken and the rest is the key.
     let (name, rest) = vkey
@@ -158,12 +175,12 @@ pub fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, CheckpointError> {
     let typed =
         decode_base64(key_b64).ok_or(CheckpointError::MalformedVerifierKey("key is not base64"))?;
     let public_key: [u8; 32] = match typed.split_first() {
-        Some((&ALG_ED25519, key)) => key
+        Some((&t, key)) if t == alg => key
             .try_into()
             .map_err(|_| CheckpointError::MalformedVerifierKey("Ed25519 key is not 32 bytes"))?,
         _ => return Err(CheckpointError::MalformedVerifierKey("not an Ed25519 key")),
     };
-    if key_id(name, &public_key) != id {
+    if typed_key_id(alg, name, &public_key) != id {
         return Err(CheckpointError::MalformedVerifierKey(
             "key id does not match name and key",
         ));
@@ -177,7 +194,7 @@ pub fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, CheckpointError> {
 
 /// Standard base64 with canonical padding, and re-encoded to make sure no alternative
 /// spelling of the same bytes slips through (one signed value, one encoding).
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let bytes = STANDARD.decode(s).ok()?;
     (STANDARD.encode(&bytes) == s).then_some(bytes)
 }
@@ -202,13 +219,22 @@ pub fn sign_note(text: &str, name: &str, key: &Ed25519KeyPair) -> String {
     )
 }
 
-/// Opens a signed note: returns its text (including the final newline) once a signature
-/// line from `key` verifies over it.
-///
-/// Lines from other keys (witnesses, an old key) are ignored, as C2SP signed-note allows;
-/// a line that names our key and id but does not verify is an error, as in the Go
-/// reference, because it means the note was altered or forged.
-pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, CheckpointError> {
+/// One signature line of a signed note, checked for shape but not verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSignature {
+    /// The key name the line carries.
+    pub name: String,
+    /// The 4-byte key id that starts the signature blob.
+    pub key_id: [u8; 4],
+    /// The rest of the blob: the signature (for a cosignature, timestamp ‖ signature).
+    pub signature: Vec<u8>,
+    /// The whole line, without its final newline.
+    pub line: String,
+}
+
+/// Splits a signed note into its text (with the final newline) and its signature lines,
+/// checking the shape of every line; verifies nothing. Panic-free on any input.
+pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), CheckpointError> {
     if note.len() > MAX_NOTE_LEN {
         return Err(CheckpointError::MalformedNote("too long"));
     }
@@ -234,7 +260,7 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
         .ok_or(CheckpointError::MalformedNote(
             "signature block must end in a newline",
         ))?;
-    let mut verified = false;
+    let mut out = Vec::new();
     for (count, line) in signatures.split('\n').enumerate() {
         if count >= MAX_SIGNATURES {
             return Err(CheckpointError::MalformedNote("too many signatures"));
@@ -256,11 +282,34 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
             Some((id, sig)) if !sig.is_empty() => (id, sig),
             _ => return Err(CheckpointError::MalformedNote("signature too short")),
         };
-        if name != key.name || id != key.key_id {
+        let key_id: [u8; 4] = id
+            .try_into()
+            .map_err(|_| CheckpointError::MalformedNote("signature too short"))?;
+        out.push(NoteSignature {
+            name: name.to_owned(),
+            key_id,
+            signature: signature.to_vec(),
+            line: line.to_owned(),
+        });
+    }
+    Ok((text, out))
+}
+
+/// Opens a signed note: returns its text (including the final newline) once a signature
+/// line from `key` verifies over it.
+///
+/// Lines from other keys (witnesses, an old key) are ignored, as C2SP signed-note allows;
+/// a line that names our key and id but does not verify is an error, as in the Go
+/// reference, because it means the note was altered or forged.
+pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, CheckpointError> {
+    let (text, signatures) = split_note(note)?;
+    let mut verified = false;
+    for sig in signatures {
+        if sig.name != key.name || sig.key_id != key.key_id {
             continue;
         }
         UnparsedPublicKey::new(&ED25519, &key.public_key)
-            .verify(text.as_bytes(), signature)
+            .verify(text.as_bytes(), &sig.signature)
             .map_err(|_| CheckpointError::InvalidSignature(key.label()))?;
         verified = true;
     }

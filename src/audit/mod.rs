@@ -3,8 +3,12 @@
 //! let a regulator verify the log without trusting the operator (docs/audit-format.md).
 
 pub mod checkpoint;
+pub mod cosign;
+pub mod export;
+pub mod kept;
 pub mod merkle;
 pub mod routes;
+pub mod tlog_proof;
 pub mod verify;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -7,13 +7,15 @@ use axum::extract::State;
 // The API's own Path: a bad parameter is a `{code, message}` 400.
 use crate::http::ApiPath as Path;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::checkpoint::{Checkpoint, verifier_key};
+use super::checkpoint::verifier_key;
+use super::kept::{self, KeptCheckpoint};
 use super::merkle::{self, Hash, NodeId};
+use crate::http::openapi::answers::CheckpointAnswer;
 use crate::http::{ApiError, ApiQuery, ApiResult, AppState, Ctx};
 use crate::identity::Role;
 use crate::q_opt;
@@ -24,35 +26,101 @@ pub fn vkey(state: &AppState) -> String {
     verifier_key(&state.config.log_origin(), &state.platform_key.public())
 }
 
+/// The witness keys the configuration trusts (checked at start-up, see `server`).
+pub fn trusted_witnesses(state: &AppState) -> Vec<super::checkpoint::VerifierKey> {
+    state
+        .config
+        .witness_keys
+        .iter()
+        .filter_map(|k| super::cosign::parse_witness_vkey(k).ok())
+        .collect()
+}
+
+/// The answer for one kept checkpoint.
+fn checkpoint_answer(state: &AppState, kept: &KeptCheckpoint) -> CheckpointAnswer {
+    let origin = state.config.log_origin();
+    CheckpointAnswer {
+        origin,
+        size: kept.size,
+        root: hex::encode(kept.root),
+        checkpoint: kept.cosigned_note(),
+        vkey: vkey(state),
+        time: super::entry_time(kept.created_at),
+        witnesses: kept.cosignatures.clone(),
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/api/v1/audit/checkpoint",
     tag = "audit",
-    summary = "The latest signed checkpoint (C2SP tlog-checkpoint) with the verifier key",
+    summary = "The latest kept checkpoint (C2SP tlog-checkpoint, with witness cosignatures) and the verifier key; signs and keeps a new one when the log has grown",
     responses(
-        (status = 200, description = "OK", body = crate::http::openapi::answers::CheckpointAnswer),
+        (status = 200, description = "OK", body = CheckpointAnswer),
         crate::http::openapi::Refusals,
     ),
     security(),
 )]
-async fn checkpoint(State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
+async fn checkpoint(State(state): State<AppState>) -> ApiResult<Json<CheckpointAnswer>> {
+    let kept = kept::sign_head(
+        &state.db,
+        state.clock.now(),
+        &state.config.log_origin(),
+        &state.platform_key.pair,
+    )
+    .await?;
+    Ok(Json(checkpoint_answer(&state, &kept)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/checkpoints/{size}",
+    tag = "audit",
+    summary = "A past kept checkpoint by its tree size, with its witness cosignatures",
+    params(("size" = u64, Path, description = "Tree size", minimum = 0, maximum = 9223372036854775807.0)),
+    responses(
+        (status = 200, description = "OK", body = CheckpointAnswer),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
+async fn checkpoint_by_size(
+    State(state): State<AppState>,
+    Path(size): Path<u64>,
+) -> ApiResult<Json<CheckpointAnswer>> {
     let mut tx = state.db.read().await?;
-    let (size, root) = super::head(&mut tx).await?;
-    let origin = state.config.log_origin();
-    let note = Checkpoint {
-        origin: origin.clone(),
-        size,
-        root,
-    }
-    .sign(&origin, &state.platform_key.pair);
-    Ok(Json(json!({
-        "origin": origin,
-        "size": size,
-        "root": hex::encode(root),
-        "checkpoint": note,
-        "vkey": vkey(&state),
-        "time": super::entry_time(state.clock.now()),
-    })))
+    let kept = kept::by_size(&mut tx, size)
+        .await?
+        .ok_or(kept::KeptError::NoSuchCheckpoint(size))?;
+    Ok(Json(checkpoint_answer(&state, &kept)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/audit/cosignatures",
+    tag = "audit",
+    summary = "A witness posts a kept checkpoint with its cosignature (C2SP tlog-cosignature, text/plain signed note); the platform keeps cosignatures from the witness keys it trusts",
+    request_body(content = String, content_type = "text/plain", description = "The checkpoint note with the witness's cosignature line(s)"),
+    responses(
+        (status = 200, description = "Kept; the checkpoint with all its cosignatures", body = CheckpointAnswer),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
+async fn add_cosignature(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<CheckpointAnswer>> {
+    let note = std::str::from_utf8(&body)
+        .map_err(|_| kept::KeptError::BadNote("the body is not UTF-8 text".into()))?;
+    let kept = kept::add_cosignatures(
+        &state.db,
+        state.clock.now(),
+        note,
+        &trusted_witnesses(&state),
+    )
+    .await?;
+    Ok(Json(checkpoint_answer(&state, &kept)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -255,12 +323,63 @@ async fn consistency(
     ))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct TlogProofQuery {
+    /// The event's sequence number.
+    seq: u64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/proof/tlog",
+    tag = "audit",
+    summary = "An offline-verifiable inclusion proof of an event (C2SP tlog-proof) against the latest kept checkpoint that covers it, witnessed when one is; the entry is included for its own actor, regulators, and everyone once public",
+    params(TlogProofQuery),
+    responses(
+        (status = 200, description = "OK", body = kept::EventProof),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
+async fn tlog_proof(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(q): ApiQuery<TlogProofQuery>,
+) -> ApiResult<Json<kept::EventProof>> {
+    if i64::try_from(q.seq).is_err() {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("invalid query parameters: seq must be at most {}", i64::MAX),
+        ));
+    }
+    let privileged = ctx
+        .user
+        .as_ref()
+        .is_some_and(|u| matches!(u.role, Role::Regulator));
+    let proof = kept::event_proof(
+        &state.db,
+        state.clock.now(),
+        q.seq,
+        ctx.user.as_ref().map(|u| u.user_id.as_str()),
+        privileged,
+        &state.config.log_origin(),
+        &state.platform_key.pair,
+    )
+    .await?;
+    Ok(Json(proof))
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/audit/checkpoint", get(checkpoint))
+        .route("/api/v1/audit/checkpoints/{size}", get(checkpoint_by_size))
+        .route("/api/v1/audit/cosignatures", post(add_cosignature))
         .route("/api/v1/audit/events", get(events))
         .route("/api/v1/audit/nodes/{level}/{index}", get(node))
         .route("/api/v1/audit/proof/inclusion", get(inclusion))
         .route("/api/v1/audit/proof/consistency", get(consistency))
+        .route("/api/v1/audit/proof/tlog", get(tlog_proof))
 }

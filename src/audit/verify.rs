@@ -137,7 +137,8 @@ struct NodeAnswer {
     hash: String,
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(
+/// GETs `url` (with a Bearer `token` if given) and parses the JSON answer.
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit::checkpoint::{VerifierKey, parse_verifier_key};
+use crate::audit::tlog_proof;
 use crate::keys::kid_of;
 
 /// The receipt format this build reads.
@@ -113,6 +114,80 @@ pub enum ReceiptError {
     /// The receipt verifies but does not record what was sent.
     #[error("the receipt does not match the bid that was sent: {0}")]
     Mismatch(String),
+    /// The receipt's inclusion proof does not show its submission in the audit log.
+    #[error("INVALID INCLUSION PROOF: {0}")]
+    BadProof(String),
+}
+
+/// What a receipt's inclusion proof showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofSummary {
+    /// The audit log index of the submission.
+    pub index: u64,
+    /// The size of the checkpoint the proof is for.
+    pub size: u64,
+    /// The trusted witnesses that cosigned that checkpoint.
+    pub witnesses: Vec<String>,
+}
+
+/// Checks the receipt file's inclusion proof, when it has one (`tlog_proof`, C2SP
+/// tlog-proof, with the submission's audit entry in `audit_entry`): the entry is this
+/// receipt's submission at its audit index, and it is included in a checkpoint signed with
+/// the platform key `key`. Offline; panic-free on any input. `Ok(None)`: no proof in the
+/// file (receipts from before proofs, or the proof was not fetched yet).
+pub fn check_inclusion(
+    text: &[u8],
+    receipt: &Receipt,
+    key: &VerifierKey,
+    witnesses: &[VerifierKey],
+) -> Result<Option<ProofSummary>, ReceiptError> {
+    let doc: Value = serde_json::from_slice(text)
+        .map_err(|e| ReceiptError::Malformed(format!("not JSON: {e}")))?;
+    let Some(proof_text) = doc.get("tlog_proof") else {
+        return Ok(None);
+    };
+    let bad = |m: &str| ReceiptError::BadProof(m.to_owned());
+    let proof_text = proof_text
+        .as_str()
+        .ok_or_else(|| bad("tlog_proof is not text"))?;
+    let entry = doc
+        .get("audit_entry")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no audit_entry to prove"))?;
+    let e: Value = serde_json::from_str(entry).map_err(|_| bad("audit_entry is not JSON"))?;
+    if e.get("seq").and_then(Value::as_u64) != Some(receipt.audit_index)
+        || e.get("action").and_then(Value::as_str) != Some("bid.submit")
+        || e.pointer("/payload/bid_id").and_then(Value::as_str) != Some(receipt.bid_id.as_str())
+    {
+        return Err(bad(
+            "audit_entry is not this receipt's submission at its audit index",
+        ));
+    }
+    let proof = tlog_proof::parse(proof_text).map_err(|e| ReceiptError::BadProof(e.to_string()))?;
+    if proof.index != receipt.audit_index {
+        return Err(bad("the proof is for another audit index"));
+    }
+    // The platform signs checkpoints with the key that signs receipts, under the log's
+    // origin as key name.
+    let origin = proof
+        .checkpoint
+        .split('\n')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let log_key = VerifierKey {
+        key_id: crate::audit::checkpoint::key_id(&origin, &key.public_key),
+        name: origin,
+        public_key: key.public_key,
+    };
+    let leaf = crate::audit::merkle::leaf_hash(entry.as_bytes());
+    let ok = tlog_proof::verify(&proof, &leaf, &log_key, witnesses)
+        .map_err(|e| ReceiptError::BadProof(e.to_string()))?;
+    Ok(Some(ProofSummary {
+        index: proof.index,
+        size: ok.checkpoint.size,
+        witnesses: ok.cosignatures.into_iter().map(|c| c.witness).collect(),
+    }))
 }
 
 /// `name+keyid`, how a key is named in messages.

@@ -23,8 +23,8 @@ use tokio::io::AsyncReadExt as _;
 
 use super::form::{BidForm, MAX_FORM_LEN, validate_form};
 use super::receipt::{
-    MAX_RECEIPT_LEN, Receipt, SentPart, SignedReceipt, check_matches, key_label, verify_receipt,
-    verify_receipt_any,
+    MAX_RECEIPT_LEN, ProofSummary, Receipt, SentPart, SignedReceipt, check_inclusion,
+    check_matches, key_label, verify_receipt, verify_receipt_any,
 };
 use super::{ClientError, ReceiptError};
 use crate::audit::checkpoint::{VerifierKey, parse_verifier_key};
@@ -581,6 +581,36 @@ pub async fn submit_bid(opts: &SubmitOptions) -> Result<SubmitOutcome, ClientErr
             out.display()
         ))
     })?;
+
+    // 5. The inclusion proof of the submission, so the receipt verifies offline that the
+    // submission is in the audit log. The receipt stands without it, so a failure here is
+    // only a warning.
+    let index = signed.receipt.audit_index;
+    match api
+        .get::<Value>(&format!("/api/v1/audit/proof/tlog?seq={index}"))
+        .await
+    {
+        Ok(p) => {
+            let mut doc = doc;
+            if let Some(d) = doc.as_object_mut() {
+                d.insert(
+                    "audit_entry".into(),
+                    p.get("entry").cloned().unwrap_or(Value::Null),
+                );
+                d.insert(
+                    "tlog_proof".into(),
+                    p.get("proof").cloned().unwrap_or(Value::Null),
+                );
+            }
+            let with_proof = serde_json::to_vec_pretty(&doc)
+                .map_err(|e| ClientError::Protocol(format!("the receipt: {e}")))?;
+            match check_inclusion(&with_proof, &signed.receipt, &platform_key, &[]) {
+                Ok(_) => write_atomically(&out, &with_proof)?,
+                Err(e) => eprintln!("warning: the server's inclusion proof is not kept: {e}"),
+            }
+        }
+        Err(e) => eprintln!("warning: no inclusion proof for the receipt yet: {e}"),
+    }
     Ok(SubmitOutcome {
         receipt: signed.receipt,
         receipt_path: out,
@@ -685,7 +715,24 @@ pub async fn verify_receipt_file(
     path: &Path,
     server: Option<&str>,
     vkey: Option<&str>,
-) -> Result<(SignedReceipt, String, String, KeySource), ClientError> {
+    witnesses: &[String],
+) -> Result<
+    (
+        SignedReceipt,
+        String,
+        String,
+        KeySource,
+        Option<ProofSummary>,
+    ),
+    ClientError,
+> {
+    let witnesses = witnesses
+        .iter()
+        .map(|w| {
+            crate::audit::cosign::parse_witness_vkey(w.trim())
+                .map_err(|e| ClientError::Usage(format!("--witness-vkey {w}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let what = format!("reading {}", path.display());
     let meta = std::fs::metadata(path).map_err(ClientError::io(what.clone()))?;
     if meta.len() > MAX_RECEIPT_LEN as u64 {
@@ -717,12 +764,13 @@ pub async fn verify_receipt_file(
     };
     let trusted: Vec<VerifierKey> = keys.iter().map(|(k, _)| k.clone()).collect();
     let (signed, key) = verify_receipt_any(&text, &trusted)?;
+    let proof = check_inclusion(&text, &signed.receipt, &key, &witnesses)?;
     let vkey = keys
         .into_iter()
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
         .unwrap_or_default();
-    Ok((signed, key_label(&key), vkey, source))
+    Ok((signed, key_label(&key), vkey, source, proof))
 }
 
 #[cfg(test)]

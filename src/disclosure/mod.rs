@@ -26,6 +26,8 @@ struct PortalPage<'a> {
     base: Base,
     q: &'a str,
     list_html: &'a str,
+    /// The latest kept checkpoint's size and the witnesses that cosigned it.
+    log: Option<(u64, Vec<String>)>,
 }
 
 #[derive(Template)]
@@ -96,10 +98,24 @@ async fn portal(
             fresh
         }
     };
+    let log = latest_checkpoint(&state).await.or_page(&ctx)?;
     Ok(render(&PortalPage {
         base: Base::new(&ctx),
         q: &q,
         list_html: &list_html,
+        log,
+    }))
+}
+
+/// The latest kept checkpoint of the audit log and who witnessed it, for the portal.
+async fn latest_checkpoint(state: &AppState) -> Result<Option<(u64, Vec<String>)>, ApiError> {
+    let mut tx = state.db.read().await?;
+    let kept = crate::audit::kept::latest(&mut tx).await?;
+    Ok(kept.map(|k| {
+        (
+            k.size,
+            k.cosignatures.into_iter().map(|c| c.witness).collect(),
+        )
     }))
 }
 

@@ -256,6 +256,9 @@ const ANONYMOUS_API_WRITES: &[&str] = &[
     "/api/v1/companies",
     "/api/v1/passkeys/login/start",
     "/api/v1/passkeys/login/finish",
+    // A witness is known by its key, not a login: only a cosignature from a witness key
+    // the configuration trusts is kept (C2SP tlog-witness authenticates nothing else).
+    "/api/v1/audit/cosignatures",
 ];
 
 /// Middleware: an API call that may carry a body and needs a login is refused with 401

@@ -223,3 +223,42 @@ async fn altered_first_event_is_named(h: &Harness) {
     tamper_and_verify(h, 1, true).await;
 }
 both!(tamper_first_company, altered_first_event_is_named);
+
+/// `sunbid audit export` and `sunbid audit verify --file` (issue 16): the export verifies
+/// offline with the pinned key; a truncated file or one with an entry changed is refused.
+async fn export_verifies_offline(h: &Harness) {
+    use sunbid::audit::export::{FileVerdict, export, verify_export};
+    series_of_actions(h).await;
+    let vkey = sunbid::audit::routes::vkey(h.state());
+    let file = export(&h.base, None).await.expect("export");
+    assert!(
+        matches!(verify_export(&file, Some(&vkey)), FileVerdict::Ok { size, .. } if size >= 10),
+        "{file}"
+    );
+    let lines: Vec<&str> = file.split_terminator('\n').collect();
+    let truncated = lines[..lines.len() - 1].join("\n") + "\n";
+    let changed = file.replacen("审计测试1有限公司", "审计测试9有限公司", 1);
+    assert_ne!(changed, file);
+    for (what, bad) in [("truncated", truncated), ("changed", changed)] {
+        assert!(
+            matches!(verify_export(&bad, Some(&vkey)), FileVerdict::Refused(_)),
+            "{what}"
+        );
+    }
+    // The real command line, both ways.
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("log.jsonl");
+    let out_s = out.display().to_string();
+    let (ok, stdout, stderr) =
+        run_cli(&["audit", "export", "--server", &h.base, "--out", &out_s]).await;
+    assert!(ok, "{stdout}{stderr}");
+    let (ok, stdout, stderr) =
+        run_cli(&["audit", "verify", "--file", &out_s, "--vkey", &vkey]).await;
+    assert!(ok && stdout.starts_with("OK "), "{stdout}{stderr}");
+    let text = std::fs::read_to_string(&out).expect("read");
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    std::fs::write(&out, lines[..lines.len() - 2].join("\n") + "\n").expect("write");
+    let (ok, stdout, _) = run_cli(&["audit", "verify", "--file", &out_s, "--vkey", &vkey]).await;
+    assert!(!ok && stdout.starts_with("REFUSED"), "{stdout}");
+}
+both!(export_offline, export_verifies_offline);

@@ -347,6 +347,51 @@ const MATRIX: &[Row] = &[
         N,
         EVERYONE,
     ),
+    row(
+        "GET",
+        "/api/v1/audit/checkpoints/{size}",
+        "/api/v1/audit/checkpoints/1",
+        N,
+        EVERYONE,
+    ),
+    // A witness is known by its cosignature, not a login; a malformed one is a 400 for all.
+    row(
+        "POST",
+        "/api/v1/audit/cosignatures",
+        "/api/v1/audit/cosignatures",
+        Raw("text/plain", b"not a note"),
+        EVERYONE,
+    ),
+    row(
+        "GET",
+        "/api/v1/audit/proof/tlog",
+        "/api/v1/audit/proof/tlog?seq=0",
+        N,
+        EVERYONE,
+    ),
+    // ---- OCDS open data (public) --------------------------------------------------------
+    row(
+        "GET",
+        "/api/v1/ocds/releases",
+        "/api/v1/ocds/releases",
+        N,
+        EVERYONE,
+    ),
+    row(
+        "GET",
+        "/api/v1/ocds/bulk/{month}",
+        "/api/v1/ocds/bulk/2026-01",
+        N,
+        EVERYONE,
+    ),
+    // A made-up process: 404 for everyone.
+    row(
+        "GET",
+        "/api/v1/ocds/records/{ocid}",
+        "/api/v1/ocds/records/ocds-sunbid-none",
+        N,
+        EVERYONE,
+    ),
     // ---- sealed bids --------------------------------------------------------------------
     row(
         "GET",

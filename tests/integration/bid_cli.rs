@@ -200,6 +200,83 @@ async fn cli_submits_and_verifies(h: &Harness) {
         text(&out)
     );
 
+    // The receipt carries an inclusion proof (C2SP tlog-proof) of its submission that
+    // verifies with no server at all; an altered proof or entry fails.
+    assert!(
+        doc["tlog_proof"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("c2sp.org/tlog-proof@v1\n")),
+        "{doc}"
+    );
+    let out = sunbid(
+        &[
+            "receipt",
+            "verify",
+            &receipt_s,
+            "--offline",
+            "--vkey",
+            &vkey,
+        ],
+        "",
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("inclusion proof OK"),
+        "{}",
+        text(&out)
+    );
+    let out = sunbid(
+        &[
+            "receipt",
+            "verify",
+            &receipt_s,
+            "--offline",
+            "--server",
+            &h.base,
+            "--vkey",
+            &vkey,
+        ],
+        "",
+        &[],
+    )
+    .await;
+    assert!(!out.status.success(), "--offline with --server is refused");
+    for (what, edit) in [("entry", "audit_entry"), ("proof", "tlog_proof")] {
+        let mut bad = doc.clone();
+        let v = bad[edit].as_str().expect("text").to_string();
+        bad[edit] = json!(if edit == "audit_entry" {
+            v.replace("bid.submit", "bid.submix")
+        } else {
+            // Drop the first proof hash (the line after the index line).
+            let mut lines: Vec<&str> = v.split('\n').collect();
+            lines.remove(2);
+            lines.join("\n")
+        });
+        let path = dir.path().join(format!("bad-{what}.json"));
+        std::fs::write(&path, serde_json::to_vec(&bad).expect("json")).expect("write");
+        let out = sunbid(
+            &[
+                "receipt",
+                "verify",
+                &path.display().to_string(),
+                "--offline",
+                "--vkey",
+                &vkey,
+            ],
+            "",
+            &[],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        assert!(
+            stdout(&out).contains("INCLUSION PROOF"),
+            "{what}: {}",
+            text(&out)
+        );
+    }
+
     // An altered receipt fails, with a non-zero exit.
     let mut altered = doc.clone();
     altered["receipt"]["parts"][1]["size"] = json!(1);

@@ -169,6 +169,8 @@ pub struct CheckpointAnswer {
     pub vkey: String,
     /// When it was signed, RFC 3339 UTC.
     pub time: String,
+    /// The witnesses whose cosignatures the platform kept for it.
+    pub witnesses: Vec<crate::audit::kept::KeptCosignature>,
 }
 
 /// A page of audit events.

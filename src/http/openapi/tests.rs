@@ -7,6 +7,7 @@ const ROUTE_SOURCES: &[&str] = &[
     include_str!("../../identity/routes.rs"),
     include_str!("../../tender/routes.rs"),
     include_str!("../../audit/routes.rs"),
+    include_str!("../../ocds/routes.rs"),
     include_str!("../../bid/routes.rs"),
     include_str!("../../identity/passkey_routes.rs"),
     include_str!("../../expert/routes.rs"),
