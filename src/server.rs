@@ -69,10 +69,19 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         portal_cache: Arc::new(ListCache::new(list_ttl)),
         openings: Arc::default(),
     };
-    if state.config.demo
-        && let Some(logins) = crate::demo::load_if_empty(&state).await?
-    {
-        println!("{logins}");
+    if state.config.demo {
+        let inputs = crate::demo::Inputs {
+            db: &state.db,
+            blobs: &state.blobs,
+            clock: Arc::clone(&state.clock),
+            rulebooks: &state.rulebooks,
+            config: &state.config,
+            platform_key: &state.platform_key,
+            platform_keys: &state.platform_keys,
+        };
+        if let Some(logins) = crate::demo::load_if_empty(&inputs).await? {
+            println!("{logins}");
+        }
     }
     Ok(state)
 }
