@@ -2,10 +2,28 @@
 //! alphabetical order, the order the answers had when they were built as JSON objects.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::award::service::Candidate;
 use crate::evaluation::committee::SignStatus;
+
+/// One published candidate (中标候选人): what the public sees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Candidate {
+    /// 1-based rank.
+    pub rank: i64,
+    /// The bid.
+    pub bid_id: String,
+    /// The bidder's organisation.
+    pub bidder_org_id: String,
+    /// The bidder's name.
+    pub bidder: String,
+    /// The bid price in fen.
+    pub price_fen: i64,
+    /// Comprehensive scoring: the total in hundredths of a point.
+    pub total: Option<i64>,
+    /// Lowest evaluated price: the evaluated price in fen.
+    pub evaluated_price_fen: Option<i64>,
+}
 
 /// One member's act on the report when it was delivered.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

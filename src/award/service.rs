@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use super::answers::Candidate;
 use super::answers::{
     Awarded, ContractRecorded, MemberAct, ObjectionAnswered, ObjectionRaised, Published,
     ReportDelivered,
@@ -349,25 +350,6 @@ pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
         })
         .cloned()
         .collect())
-}
-
-/// One published candidate (中标候选人): what the public sees.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Candidate {
-    /// 1-based rank.
-    pub rank: i64,
-    /// The bid.
-    pub bid_id: String,
-    /// The bidder's organisation.
-    pub bidder_org_id: String,
-    /// The bidder's name.
-    pub bidder: String,
-    /// The bid price in fen.
-    pub price_fen: i64,
-    /// Comprehensive scoring: the total in hundredths of a point.
-    pub total: Option<i64>,
-    /// Lowest evaluated price: the evaluated price in fen.
-    pub evaluated_price_fen: Option<i64>,
 }
 
 /// The public candidate list: rank, bid, bidder name, price and the figure that ranked it.
