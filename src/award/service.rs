@@ -27,6 +27,7 @@ use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Coded, Common, Kind};
 use crate::evaluation::committee::{self, SignStatus};
+use crate::evaluation::ranking::{Outcome, RankDetail, RankedBid};
 use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
 use crate::identity::Role;
@@ -324,58 +325,51 @@ pub(crate) async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, 
     .ok_or(ResultError::not_found("evaluation"))
 }
 
-/// The ranking stored with the evaluation. `Outcome` only serialises, so the stored JSON is
-/// read back as a value and the needed fields are picked out.
-pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
+/// The candidates of the ranking stored with the evaluation, best first, read back into the
+/// `Outcome` that wrote it.
+pub(crate) fn ranked_candidates(ev: &EvalRow) -> Result<Vec<RankedBid>, ResultError> {
     let text = ev
         .ranking_json
         .as_deref()
         .ok_or_else(|| ResultError::corrupt("ranked evaluation without a ranking"))?;
-    let v: Value = serde_json::from_str(text).map_err(corrupt)?;
-    let rows = v
-        .get("rows")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ResultError::corrupt("ranking without rows"))?;
-    let candidates: Vec<&str> = v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    Ok(rows
-        .iter()
-        .filter(|r| {
-            r.get("bid")
-                .and_then(Value::as_str)
-                .is_some_and(|b| candidates.contains(&b))
-        })
-        .cloned()
+    let Outcome::Ranked(ranking) = serde_json::from_str(text).map_err(corrupt)? else {
+        return Err(ResultError::corrupt(
+            "a failed evaluation has no candidates",
+        ));
+    };
+    Ok(ranking
+        .rows
+        .into_iter()
+        .filter(|r| ranking.candidates.contains(&r.bid))
         .collect())
 }
 
 /// The public candidate list: rank, bid, bidder name, price and the figure that ranked it.
 pub(crate) async fn candidates(tx: &mut Tx, ev: &EvalRow) -> Result<Vec<Candidate>, ResultError> {
     let mut out = Vec::new();
-    for row in ranking_rows(ev)? {
-        let bid = row.get("bid").and_then(Value::as_str).unwrap_or_default();
+    for row in ranked_candidates(ev)? {
         let (org_id, org_name): (String, String) = q_one!(
             tx,
             (String, String),
             "select o.org_id, o.name from bid b join organisation o on o.org_id = b.bidder_org_id
              where b.bid_id = $1",
-            bid.to_string()
+            row.bid.clone()
         )?;
-        let detail = row.get("detail").cloned().unwrap_or(Value::Null);
+        let (total, evaluated_price_fen) = match row.detail {
+            RankDetail::Comprehensive { total, .. } => (Some(total), None),
+            RankDetail::LowestPrice {
+                evaluated_price_fen,
+                ..
+            } => (None, Some(evaluated_price_fen)),
+        };
         out.push(Candidate {
-            rank: row.get("rank").and_then(Value::as_i64).unwrap_or_default(),
-            bid_id: bid.to_string(),
+            rank: i64::from(row.rank),
+            bid_id: row.bid,
             bidder_org_id: org_id,
             bidder: org_name,
-            price_fen: row
-                .get("price_fen")
-                .and_then(Value::as_i64)
-                .unwrap_or_default(),
-            total: detail.get("total").and_then(Value::as_i64),
-            evaluated_price_fen: detail.get("evaluated_price_fen").and_then(Value::as_i64),
+            price_fen: row.price_fen,
+            total,
+            evaluated_price_fen,
         });
     }
     Ok(out)
