@@ -13,21 +13,23 @@ use ring::rand::SystemRandom;
 
 use crate::audit::Actor;
 use crate::bid::service::UploadMeta;
-use crate::clock::OffsetClock;
-// Start-up code that drives the tender and bid services the way a request would; those still
-// take `AppState` (a clock set back in time for the past-deadline tenders included).
+use crate::clock::{Clock, OffsetClock};
+use crate::config::Config;
 use crate::expert::pool::{self, ExpertInput, StatusChange};
-use crate::http::AppState;
 use crate::identity::model::{OrgKind, Role};
 use crate::identity::service::{NewOrg, NewUser, create_org, create_user};
 use crate::identity::uscc;
 use crate::identity::{Caller, SessionUser};
+use crate::keys::{KeyRing, SigningKey};
 use crate::q_one;
 use crate::seal::{PartInfo, PublicKey, seal_stream};
+use crate::store::Db;
+use crate::store::blob::BlobStore;
 use crate::tender::model::{
     AmendmentInput, AnswerInput, Criterion, EvaluationMethod, ExpertQuota, QuestionInput,
     TenderInput,
 };
+use crate::tender::rulebook::Rulebooks;
 use crate::tender::service::{self as tenders, NewDocument};
 
 /// The password of every demo account (printed at start; demo data is not for production).
@@ -50,12 +52,56 @@ pub fn synthetic_uscc(seed: u32) -> Option<String> {
     None
 }
 
+/// What the demo data is made with: the stores, clock, rules and keys the server itself uses,
+/// passed in by the start-up code. The clock is owned so that the past-deadline tenders can
+/// be made with one set back in time.
+#[derive(Clone)]
+pub struct Inputs<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// The blob store (documents, sealed envelopes).
+    pub blobs: &'a BlobStore,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The rulebooks.
+    pub rulebooks: &'a Rulebooks,
+    /// The configuration (public URL, size limits).
+    pub config: &'a Config,
+    /// The active platform key (signs bid receipts).
+    pub platform_key: &'a SigningKey,
+    /// Every platform key.
+    pub platform_keys: &'a KeyRing,
+}
+
+impl Inputs<'_> {
+    fn tender_documents(&self) -> tenders::Documents<'_> {
+        tenders::Documents {
+            db: self.db,
+            blobs: self.blobs,
+            books: self.rulebooks,
+            max_bytes: self.config.max_document_bytes,
+        }
+    }
+
+    fn bids(&self) -> crate::bid::service::Bids<'_> {
+        crate::bid::service::Bids {
+            db: self.db,
+            blobs: self.blobs,
+            clock: self.clock.as_ref(),
+            signer: self.platform_key,
+            keys: self.platform_keys,
+            log_origin: self.config.log_origin(),
+            max_part_bytes: self.config.max_bid_part_bytes,
+        }
+    }
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 struct Demo<'a> {
-    state: &'a AppState,
+    state: &'a Inputs<'a>,
     actor: Actor,
 }
 
@@ -67,7 +113,7 @@ impl Demo<'_> {
             name: name.into(),
             uscc,
         };
-        create_org(&self.state.db, self.state.clock.now(), &self.actor, req)
+        create_org(self.state.db, self.state.clock.now(), &self.actor, req)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
@@ -86,7 +132,7 @@ impl Demo<'_> {
             org_id: org.map(str::to_string),
             password: DEMO_PASSWORD.into(),
         };
-        let user_id = create_user(&self.state.db, self.state.clock.now(), &self.actor, req)
+        let user_id = create_user(self.state.db, self.state.clock.now(), &self.actor, req)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(SessionUser {
@@ -111,8 +157,19 @@ fn caller(user: &SessionUser) -> Caller {
     }
 }
 
-/// Loads demo data when the database has no users; returns the logins to print.
-pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
+/// What the demo loader leaves for the caller: the logins to print, and who opens the
+/// colluding tender ([`COLLUDING`]) once the server can run an opening ceremony.
+pub struct Loaded {
+    /// The logins and first steps, for the console.
+    pub message: String,
+    /// The demo agent.
+    pub agent: Caller,
+    /// The demo custodians.
+    pub custodians: Vec<Caller>,
+}
+
+/// Loads demo data when the database has no users.
+pub async fn load_if_empty(state: &Inputs<'_>) -> anyhow::Result<Option<Loaded>> {
     let mut tx = state.db.read().await?;
     let (users,): (i64,) = q_one!(tx, (i64,), "select count(*) from app_user")?;
     drop(tx);
@@ -130,20 +187,11 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
     let people = d.people().await?;
     tenders(state, &people).await?;
     let custodians: Vec<Caller> = people.custodians.iter().map(caller).collect();
-    let (now, agent) = (state.clock.now(), caller(&people.agent));
-    crate::supervision::demo::open_and_scan(
-        state,
-        now,
-        &agent,
-        &custodians,
-        COLLUDING,
-        DEMO_PASSWORD,
-    )
-    .await?;
+    let agent = caller(&people.agent);
     question_and_amendment(state, &people).await?;
     expert_pool(state).await?;
 
-    Ok(Some(format!(
+    let message = format!(
         "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
          admin (operator) · agent (agent) · custodian1..3 (custodians) · bidder1..4 (bidders) · \
          expert1..7 (experts) · regulator (regulator)\n  \
@@ -152,7 +200,12 @@ pub async fn load_if_empty(state: &AppState) -> anyhow::Result<Option<String>> {
          then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it; \
          {COLLUDING} is opened with collusion alerts for regulator at /supervision",
         state.config.public_url
-    )))
+    );
+    Ok(Some(Loaded {
+        message,
+        agent,
+        custodians,
+    }))
 }
 
 /// The demo organisations and logins the tenders are made with.
@@ -279,7 +332,7 @@ impl Demo<'_> {
 
 /// Three tenders made at `now` (two published, one left a draft) and the two past their
 /// deadline with sealed bids; the custodians enrol their keys first.
-async fn tenders(state: &AppState, p: &People) -> anyhow::Result<()> {
+async fn tenders(state: &Inputs<'_>, p: &People) -> anyhow::Result<()> {
     let now = state.clock.now();
     // Deadlines fall on 09:30 China time (01:30 UTC), 25 days out: inside the 20-day rule.
     let deadline = (now + Duration::days(25))
@@ -291,7 +344,7 @@ async fn tenders(state: &AppState, p: &People) -> anyhow::Result<()> {
     // Publication needs every custodian's key (sealed bidding): the demo custodians enrol
     // with the demo password as their passphrase.
     for c in &p.custodians {
-        crate::bid::custodian::enrol(&state.db, now, &caller(c), DEMO_PASSWORD.into())
+        crate::bid::custodian::enrol(state.db, now, &caller(c), DEMO_PASSWORD.into())
             .await
             .map_err(|e| anyhow::anyhow!("demo custodian key: {e}"))?;
     }
@@ -330,7 +383,7 @@ async fn tenders(state: &AppState, p: &People) -> anyhow::Result<()> {
         );
         if n == 2 {
             // Stays a draft for the agent workspace.
-            tenders::create_draft(&state.db, &state.rulebooks, now, &ag, &input)
+            tenders::create_draft(state.db, state.rulebooks, now, &ag, &input)
                 .await
                 .map_err(|e| anyhow::anyhow!("demo tender {code}: {e}"))?;
         } else {
@@ -344,7 +397,7 @@ async fn tenders(state: &AppState, p: &People) -> anyhow::Result<()> {
 }
 
 /// A question answered in public, and an amendment, on the second tender.
-async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<()> {
+async fn question_and_amendment(state: &Inputs<'_>, p: &People) -> anyhow::Result<()> {
     let ag = caller(&p.agent);
     let bidder = p
         .bidders
@@ -352,7 +405,7 @@ async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<
         .map(caller)
         .ok_or_else(|| anyhow::anyhow!("demo: no bidder"))?;
     let q = tenders::ask_question(
-        &state.db,
+        state.db,
         state.clock.now(),
         &bidder,
         "SZ2026-JS-002",
@@ -363,7 +416,7 @@ async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<
     .await
     .map_err(|e| anyhow::anyhow!("demo question: {e}"))?;
     tenders::answer_question(
-        &state.db,
+        state.db,
         state.clock.now(),
         &ag,
         "SZ2026-JS-002",
@@ -375,8 +428,8 @@ async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<
     .await
     .map_err(|e| anyhow::anyhow!("demo answer: {e}"))?;
     tenders::amend(
-        &state.db,
-        &state.rulebooks,
+        state.db,
+        state.rulebooks,
         state.clock.now(),
         &ag,
         "SZ2026-JS-002",
@@ -400,7 +453,7 @@ async fn question_and_amendment(state: &AppState, p: &People) -> anyhow::Result<
 /// who can confirm and check in; and thirteen municipal (A02) and cost (A05) experts across
 /// several regions, some employed by a bidder company (avoided once it bids or downloads the
 /// documents). The demo regulator is the supervisor for demo draws.
-async fn expert_pool(state: &AppState) -> anyhow::Result<()> {
+async fn expert_pool(state: &Inputs<'_>) -> anyhow::Result<()> {
     let p = DemoPool::load(state).await?;
     p.committee().await?;
     p.kept_out().await?;
@@ -410,7 +463,7 @@ async fn expert_pool(state: &AppState) -> anyhow::Result<()> {
 /// What adding the demo experts needs: the demo operator and the logins and organisations
 /// made before.
 struct DemoPool<'a> {
-    state: &'a AppState,
+    state: &'a Inputs<'a>,
     op: Caller,
     now: DateTime<Utc>,
     users: Vec<(String, String, Option<String>, String)>,
@@ -418,7 +471,7 @@ struct DemoPool<'a> {
 }
 
 impl<'a> DemoPool<'a> {
-    async fn load(state: &'a AppState) -> anyhow::Result<DemoPool<'a>> {
+    async fn load(state: &'a Inputs<'a>) -> anyhow::Result<DemoPool<'a>> {
         let mut tx = state.db.read().await?;
         let users: Vec<(String, String, Option<String>, String)> = crate::q_all!(
             tx,
@@ -502,7 +555,7 @@ impl<'a> DemoPool<'a> {
     }
 
     async fn add(&self, input: ExpertInput) -> anyhow::Result<pool::ExpertView> {
-        pool::add_expert(&self.state.db, self.state.clock.now(), &self.op, &input)
+        pool::add_expert(self.state.db, self.state.clock.now(), &self.op, &input)
             .await
             .map_err(|e| anyhow::anyhow!("demo expert {}: {e}", input.name))
     }
@@ -568,7 +621,7 @@ impl<'a> DemoPool<'a> {
             .add(i("许文杰", "320500", None, "senior", 20, 52))
             .await?;
         pool::change_status(
-            &self.state.db,
+            self.state.db,
             self.state.clock.now(),
             &self.op,
             &suspended.expert_id,
@@ -671,14 +724,14 @@ fn tender_input(
 
 /// Drafts, documents and publishes a tender as the agent at `now`.
 async fn publish_tender(
-    state: &AppState,
+    state: &Inputs<'_>,
     ag: &Caller,
     input: &TenderInput,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let code = input.code.as_str();
     let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {code}: {e}");
-    tenders::create_draft(&state.db, &state.rulebooks, now, ag, input)
+    tenders::create_draft(state.db, state.rulebooks, now, ag, input)
         .await
         .map_err(err)?;
     let doc = NewDocument {
@@ -693,7 +746,7 @@ async fn publish_tender(
     tenders::upload_document(state.tender_documents(), now, ag, code, doc)
         .await
         .map_err(err)?;
-    tenders::publish(&state.db, &state.rulebooks, now, ag, code)
+    tenders::publish(state.db, state.rulebooks, now, ag, code)
         .await
         .map_err(err)?;
     Ok(())
@@ -745,10 +798,10 @@ const PAST_DEADLINE: [PastDeadline; 3] = [
 ];
 
 /// The demo tender whose bids look collusive (实施条例 第40条), opened at load.
-const COLLUDING: &str = "SZ2026-JS-005";
+pub const COLLUDING: &str = "SZ2026-JS-005";
 
 async fn past_deadline_tender(
-    state: &AppState,
+    state: &Inputs<'_>,
     ag: &Caller,
     bidders: &[SessionUser],
     tenderee: &str,
@@ -783,7 +836,7 @@ async fn past_deadline_tender(
 
     // Bids come in during the bidding period.
     past.advance(Duration::days(3));
-    let key = crate::bid::custodian::opening_key(&state.db, code)
+    let key = crate::bid::custodian::opening_key(state.db, code)
         .await
         .map_err(|e| anyhow::anyhow!("demo opening key: {e}"))?;
     let pk_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -73,10 +73,32 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         portal_cache: Arc::new(ListCache::new(list_ttl)),
         openings: Arc::default(),
     };
-    if state.config.demo
-        && let Some(logins) = crate::demo::load_if_empty(&state).await?
-    {
-        println!("{logins}");
+    if state.config.demo {
+        let inputs = crate::demo::Inputs {
+            db: &state.db,
+            blobs: &state.blobs,
+            clock: Arc::clone(&state.clock),
+            rulebooks: &state.rulebooks,
+            config: &state.config,
+            platform_key: &state.platform_key,
+            platform_keys: &state.platform_keys,
+        };
+        if let Some(loaded) = crate::demo::load_if_empty(&inputs).await? {
+            // The colluding demo tender is opened here, where the passkey ceremonies the
+            // opening asks for exist, so the regulator sees its alerts at once.
+            crate::supervision::demo::open_and_scan(
+                &state.opening_env(),
+                &state,
+                state.config.supervision_rules.as_deref(),
+                state.clock.now(),
+                &loaded.agent,
+                &loaded.custodians,
+                crate::demo::COLLUDING,
+                crate::demo::DEMO_PASSWORD,
+            )
+            .await?;
+            println!("{}", loaded.message);
+        }
     }
     Ok(state)
 }

@@ -7,6 +7,7 @@
 //! - [`service`]: each step in one transaction with its audit event;
 //! - [`routes`] and [`pages`]: the JSON API and the agent's and bidders' pages.
 
+pub mod answers;
 pub mod pages;
 pub mod publicity;
 pub mod routes;

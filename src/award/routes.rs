@@ -21,7 +21,7 @@ use crate::tender::service::Caller;
     summary = "The owning agent delivers the signed report and closes signing; silent members are deemed to agree once every member acted or an hour after the ranking (实施条例 第53条)",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = super::answers::ReportDelivered),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -44,7 +44,7 @@ async fn deliver(
     params(("code" = String, Path, description = "Project code")),
     request_body = PublicityInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::answers::Published),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -67,7 +67,7 @@ async fn publish(
     params(("code" = String, Path, description = "Project code")),
     request_body = TextInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::answers::ObjectionRaised),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -90,7 +90,7 @@ async fn object(
     params(("code" = String, Path, description = "Project code"), ("id" = String, Path, description = "Objection id")),
     request_body = TextInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::answers::ObjectionAnswered),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -113,7 +113,7 @@ async fn answer(
     params(("code" = String, Path, description = "Project code")),
     request_body = AwardInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::answers::Awarded),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -136,7 +136,7 @@ async fn award(
     params(("code" = String, Path, description = "Project code")),
     request_body = ContractInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::answers::ContractRecorded),
         crate::http::openapi::AuthRefusals,
     ),
 )]

@@ -17,15 +17,22 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use super::answers::Candidate;
+use super::answers::{
+    Awarded, ContractRecorded, MemberAct, ObjectionAnswered, ObjectionRaised, Published,
+    ReportDelivered,
+};
 use super::publicity::{self, Publicity, ResultObjection, TimingError};
-use crate::audit::{self, Stage};
+use crate::audit;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Coded, Common, Kind};
 use crate::evaluation::committee::{self, SignStatus};
+use crate::evaluation::ranking::{Outcome, RankDetail, RankedBid};
 use crate::evaluation::service::{self, EvaluationError};
 use crate::expert::service::{ExpertError, reveal_draws_in};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::lifecycle::evaluation::{self, Columns, EvaluationState};
 use crate::lifecycle::tender::{self, Facts, FactsError, Move, TenderState};
 use crate::lifecycle::{self, MoveError};
 use crate::store::Tx;
@@ -300,6 +307,13 @@ pub(crate) struct EvalRow {
     pub(crate) report_at: Option<i64>,
 }
 
+impl EvalRow {
+    /// Whether the evaluation is in `state`.
+    pub(crate) fn is(&self, state: EvaluationState) -> bool {
+        EvaluationState::parse(&self.state) == Some(state)
+    }
+}
+
 pub(crate) async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, ResultError> {
     q_opt!(
         tx,
@@ -311,77 +325,51 @@ pub(crate) async fn evaluation(tx: &mut Tx, tender_id: &str) -> Result<EvalRow, 
     .ok_or(ResultError::not_found("evaluation"))
 }
 
-/// The ranking stored with the evaluation. `Outcome` only serialises, so the stored JSON is
-/// read back as a value and the needed fields are picked out.
-pub(crate) fn ranking_rows(ev: &EvalRow) -> Result<Vec<Value>, ResultError> {
+/// The candidates of the ranking stored with the evaluation, best first, read back into the
+/// `Outcome` that wrote it.
+pub(crate) fn ranked_candidates(ev: &EvalRow) -> Result<Vec<RankedBid>, ResultError> {
     let text = ev
         .ranking_json
         .as_deref()
         .ok_or_else(|| ResultError::corrupt("ranked evaluation without a ranking"))?;
-    let v: Value = serde_json::from_str(text).map_err(corrupt)?;
-    let rows = v
-        .get("rows")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ResultError::corrupt("ranking without rows"))?;
-    let candidates: Vec<&str> = v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    Ok(rows
-        .iter()
-        .filter(|r| {
-            r.get("bid")
-                .and_then(Value::as_str)
-                .is_some_and(|b| candidates.contains(&b))
-        })
-        .cloned()
+    let Outcome::Ranked(ranking) = serde_json::from_str(text).map_err(corrupt)? else {
+        return Err(ResultError::corrupt(
+            "a failed evaluation has no candidates",
+        ));
+    };
+    Ok(ranking
+        .rows
+        .into_iter()
+        .filter(|r| ranking.candidates.contains(&r.bid))
         .collect())
-}
-
-/// One published candidate (中标候选人): what the public sees.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Candidate {
-    /// 1-based rank.
-    pub rank: i64,
-    /// The bid.
-    pub bid_id: String,
-    /// The bidder's organisation.
-    pub bidder_org_id: String,
-    /// The bidder's name.
-    pub bidder: String,
-    /// The bid price in fen.
-    pub price_fen: i64,
-    /// Comprehensive scoring: the total in hundredths of a point.
-    pub total: Option<i64>,
-    /// Lowest evaluated price: the evaluated price in fen.
-    pub evaluated_price_fen: Option<i64>,
 }
 
 /// The public candidate list: rank, bid, bidder name, price and the figure that ranked it.
 pub(crate) async fn candidates(tx: &mut Tx, ev: &EvalRow) -> Result<Vec<Candidate>, ResultError> {
     let mut out = Vec::new();
-    for row in ranking_rows(ev)? {
-        let bid = row.get("bid").and_then(Value::as_str).unwrap_or_default();
+    for row in ranked_candidates(ev)? {
         let (org_id, org_name): (String, String) = q_one!(
             tx,
             (String, String),
             "select o.org_id, o.name from bid b join organisation o on o.org_id = b.bidder_org_id
              where b.bid_id = $1",
-            bid.to_string()
+            row.bid.clone()
         )?;
-        let detail = row.get("detail").cloned().unwrap_or(Value::Null);
+        let (total, evaluated_price_fen) = match row.detail {
+            RankDetail::Comprehensive { total, .. } => (Some(total), None),
+            RankDetail::LowestPrice {
+                evaluated_price_fen,
+                ..
+            } => (None, Some(evaluated_price_fen)),
+        };
         out.push(Candidate {
-            rank: row.get("rank").and_then(Value::as_i64).unwrap_or_default(),
-            bid_id: bid.to_string(),
+            rank: i64::from(row.rank),
+            bid_id: row.bid,
             bidder_org_id: org_id,
             bidder: org_name,
-            price_fen: row
-                .get("price_fen")
-                .and_then(Value::as_i64)
-                .unwrap_or_default(),
-            total: detail.get("total").and_then(Value::as_i64),
-            evaluated_price_fen: detail.get("evaluated_price_fen").and_then(Value::as_i64),
+            price_fen: row.price_fen,
+            total,
+            evaluated_price_fen,
         });
     }
     Ok(out)
@@ -527,13 +515,13 @@ pub async fn deliver_report(
     env: Env<'_>,
     caller: &Caller,
     code: &str,
-) -> Result<Value, ResultError> {
+) -> Result<ReportDelivered, ResultError> {
     let now = env.now;
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     let ev = evaluation(&mut tx, &t.tender_id).await?;
-    if ev.state != "ranked" {
+    if !ev.is(EvaluationState::Ranked) {
         return Err(ResultError::WrongState {
             action: "deliver the report",
             what: "evaluation",
@@ -559,41 +547,36 @@ pub async fn deliver_report(
             until: ranked_at + SIGNING_WINDOW,
         });
     }
-    let n = q_exec!(
-        tx,
-        "update evaluation set state = 'reported', report_at = $1 where tender_id = $2 and state = 'ranked'",
-        to_millis(now),
-        t.tender_id.clone()
-    )?;
-    if n == 0 {
-        return Err(ResultError::WrongState {
-            action: "deliver the report",
-            what: "evaluation",
-            state: "changed".into(),
-        });
-    }
-    let statuses: Vec<Value> = status
+    let statuses: Vec<MemberAct> = status
         .members
-        .iter()
-        .map(|(m, s)| {
-            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-            v["member"] = json!(m);
-            v
-        })
+        .into_iter()
+        .map(|(member, status)| MemberAct { member, status })
         .collect();
     // Names members, so it waits for the award like every other evaluation event.
-    audit::append_withheld_until(
-        &mut tx,
-        now,
+    let m = evaluation::Move::new(
+        Columns::Delivered,
         &caller.actor,
         "evaluation.report.deliver",
-        &t.tender_id,
         json!({"report_sha256": ev.report_sha256, "signatures": statuses}),
-        Stage::Award,
-    )
-    .await?;
+    );
+    let (from, to) = (EvaluationState::Ranked, EvaluationState::Reported);
+    evaluation::transition(&mut tx, now, &t.tender_id, from, to, m)
+        .await
+        .map_err(|e| match e {
+            MoveError::Moved => ResultError::WrongState {
+                action: "deliver the report",
+                what: "evaluation",
+                state: "changed".into(),
+            },
+            MoveError::NotAllowed { .. } => ResultError::corrupt(e.to_string()),
+            MoveError::Store(s) => s.into(),
+        })?;
     tx.commit().await?;
-    Ok(json!({"report_sha256": ev.report_sha256, "report_at": now, "signatures": statuses}))
+    Ok(ReportDelivered {
+        report_at: now,
+        report_sha256: ev.report_sha256,
+        signatures: statuses,
+    })
 }
 
 // ---- 2. publicity ---------------------------------------------------------------------------
@@ -606,7 +589,7 @@ pub async fn publish(
     caller: &Caller,
     code: &str,
     input: &PublicityInput,
-) -> Result<Value, ResultError> {
+) -> Result<Published, ResultError> {
     let now = env.now;
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
@@ -615,7 +598,7 @@ pub async fn publish(
         return Err(wrong_tender("publish the candidates", &t));
     }
     let ev = evaluation(&mut tx, &t.tender_id).await?;
-    let Some(report_at) = ev.report_at.filter(|_| ev.state == "reported") else {
+    let Some(report_at) = ev.report_at.filter(|_| ev.is(EvaluationState::Reported)) else {
         return Err(ResultError::WrongState {
             action: "publish the candidates before the report is delivered",
             what: "evaluation",
@@ -667,7 +650,11 @@ pub async fn publish(
         notify_org(&mut tx, now, &org, &t.tender_id, "result.publicity", &body).await?;
     }
     tx.commit().await?;
-    Ok(json!({"starts_at": now, "ends_at": input.ends_at, "candidates": list}))
+    Ok(Published {
+        candidates: list,
+        ends_at: input.ends_at,
+        starts_at: now,
+    })
 }
 
 // ---- 3. objections --------------------------------------------------------------------------
@@ -679,7 +666,7 @@ pub async fn raise_objection(
     caller: &Caller,
     code: &str,
     input: &TextInput,
-) -> Result<Value, ResultError> {
+) -> Result<ObjectionRaised, ResultError> {
     let now = env.now;
     let text = check_text(&input.text, "objection")?;
     let mut tx = env.db.begin().await?;
@@ -750,7 +737,11 @@ pub async fn raise_objection(
         .await?;
     }
     tx.commit().await?;
-    Ok(json!({"objection_id": id, "raised_at": now, "answer_due": due}))
+    Ok(ObjectionRaised {
+        answer_due: due,
+        objection_id: id,
+        raised_at: now,
+    })
 }
 
 /// Answers an objection in writing (owning agent). An answer after the rulebook's days is
@@ -761,7 +752,7 @@ pub async fn answer_objection(
     code: &str,
     objection_id: &str,
     input: &TextInput,
-) -> Result<Value, ResultError> {
+) -> Result<ObjectionAnswered, ResultError> {
     let now = env.now;
     let text = check_text(&input.text, "answer")?;
     if !is_id(objection_id) {
@@ -835,7 +826,11 @@ pub async fn answer_objection(
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({"objection_id": objection_id, "answered_at": now, "late": late}))
+    Ok(ObjectionAnswered {
+        answered_at: now,
+        late,
+        objection_id: objection_id.to_string(),
+    })
 }
 
 // ---- 4. award -------------------------------------------------------------------------------
@@ -850,72 +845,26 @@ pub async fn award(
     caller: &Caller,
     code: &str,
     input: &AwardInput,
-) -> Result<Value, ResultError> {
+) -> Result<Awarded, ResultError> {
     let now = env.now;
     let mut tx = env.db.begin().await?;
     let t = tender(&mut tx, code).await?;
     require_owner(caller, &t)?;
     let book = rulebook(env.rulebooks, &t)?;
     let ev = evaluation(&mut tx, &t.tender_id).await?;
-    let has_publicity = book.rules.candidate_publicity_min_days.is_some();
-    let from = if has_publicity {
+    // Procedures without a candidate publicity award straight from the report.
+    let from = if book.rules.candidate_publicity_min_days.is_some() {
         TenderState::Publicity
     } else {
         TenderState::Evaluating
     };
-    if t.state != from || ev.state != "reported" {
+    if t.state != from || !ev.is(EvaluationState::Reported) {
         return Err(wrong_tender("award", &t));
     }
-    let report_at = ev
-        .report_at
-        .ok_or_else(|| ResultError::corrupt("reported evaluation without report_at"))?;
-    let p = publicity_of(&mut tx, &t.tender_id)
-        .await?
-        .map(|p| publicity_value(&p, report_at));
-    let objection_rows = objections(&mut tx, &t.tender_id).await?;
-    let objs: Vec<ResultObjection> = objection_rows
-        .iter()
-        .map(|o| ResultObjection {
-            id: o.objection_id.clone(),
-            raised_at: from_millis(o.raised_at),
-            answered_at: o.answered_at.map(from_millis),
-        })
-        .collect();
-    publicity::check_award(book, p.as_ref(), &objs, now).map_err(ResultError::Timing)?;
-
+    check_award_time(&mut tx, book, &t, &ev, now).await?;
     let list = candidates(&mut tx, &ev).await?;
-    let first = list
-        .first()
-        .ok_or_else(|| ResultError::corrupt("a ranked evaluation without candidates"))?;
-    let chosen = match &input.bid_id {
-        None => first,
-        Some(bid) => list
-            .iter()
-            .find(|c| c.bid_id == *bid)
-            .ok_or_else(|| ResultError::NotACandidate(bid.clone()))?,
-    };
+    let (chosen, reason) = chosen_candidate(&list, input)?;
     let rank = chosen.rank;
-    let reason = input
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if rank != 1 && reason.is_none() {
-        return Err(ResultError::Invalid(
-            "AWARD_REASON_REQUIRED",
-            "awarding another candidate than the first needs a written reason (招标投标法实施条例 第55条) / 确定排名第一以外的中标人须书面说明理由".into(),
-        ));
-    }
-    if let Some(r) = reason {
-        crate::text::check("reason", r, crate::text::Lines::Multi)
-            .map_err(|e| ResultError::Invalid(crate::text::CODE, e.to_string()))?;
-    }
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(ResultError::Invalid(
-            "AWARD_REASON_TOO_LONG",
-            format!("at most {MAX_REASON_CHARS} characters / 理由过长"),
-        ));
-    }
     let bid_id = chosen.bid_id.clone();
     let winner_org = chosen.bidder_org_id.clone();
     let winner_name = chosen.bidder.clone();
@@ -952,24 +901,7 @@ pub async fn award(
     )
     .await
     .map_err(|e| moved(e, "award", &t))?;
-    // The report with every score becomes public with the result: anyone can recompute the
-    // sheet digests that went into the trail when the scores were submitted, and the report
-    // digest every member signed.
-    let report: Value = serde_json::from_str(
-        ev.report_json
-            .as_deref()
-            .ok_or_else(|| ResultError::corrupt("reported evaluation without a report"))?,
-    )
-    .map_err(corrupt)?;
-    audit::append(
-        &mut tx,
-        now,
-        &caller.actor,
-        "evaluation.report.reveal",
-        Some(&t.tender_id),
-        json!({"report_sha256": ev.report_sha256, "report": report}),
-    )
-    .await?;
+    reveal_report(&mut tx, now, caller, &t, &ev).await?;
     let revealed = reveal_draws_in(&mut tx, now, &caller.actor, &t.tender_id)
         .await
         .map_err(ResultError::Expert)?;
@@ -986,11 +918,110 @@ pub async fn award(
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        json!({"bid_id": bid_id, "winner": winner_name, "price_fen": price_fen,
-              "candidate_rank": rank, "awarded_at": now, "contract_due": due,
-              "draws_revealed": revealed}),
+    Ok(Awarded {
+        awarded_at: now,
+        bid_id,
+        candidate_rank: rank,
+        contract_due: due,
+        draws_revealed: revealed,
+        price_fen,
+        winner: winner_name,
+    })
+}
+
+/// The award may be issued now: the publicity is over with every objection answered, or
+/// there is none and the report is delivered ([`publicity::check_award`]).
+async fn check_award_time(
+    tx: &mut Tx,
+    book: &Rulebook,
+    t: &Facts,
+    ev: &EvalRow,
+    now: DateTime<Utc>,
+) -> Result<(), ResultError> {
+    let report_at = ev
+        .report_at
+        .ok_or_else(|| ResultError::corrupt("reported evaluation without report_at"))?;
+    let p = publicity_of(tx, &t.tender_id)
+        .await?
+        .map(|p| publicity_value(&p, report_at));
+    let objs: Vec<ResultObjection> = objections(tx, &t.tender_id)
+        .await?
+        .iter()
+        .map(|o| ResultObjection {
+            id: o.objection_id.clone(),
+            raised_at: from_millis(o.raised_at),
+            answered_at: o.answered_at.map(from_millis),
+        })
+        .collect();
+    publicity::check_award(book, p.as_ref(), &objs, now).map_err(ResultError::Timing)
+}
+
+/// The candidate awarded: the first, or the one named with a written reason (招标投标法实施条例
+/// 第55条); the reason, trimmed, when one is given.
+fn chosen_candidate<'a, 'b>(
+    list: &'a [Candidate],
+    input: &'b AwardInput,
+) -> Result<(&'a Candidate, Option<&'b str>), ResultError> {
+    let first = list
+        .first()
+        .ok_or_else(|| ResultError::corrupt("a ranked evaluation without candidates"))?;
+    let chosen = match &input.bid_id {
+        None => first,
+        Some(bid) => list
+            .iter()
+            .find(|c| c.bid_id == *bid)
+            .ok_or_else(|| ResultError::NotACandidate(bid.clone()))?,
+    };
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if chosen.rank != 1 && reason.is_none() {
+        return Err(ResultError::Invalid(
+            "AWARD_REASON_REQUIRED",
+            "awarding another candidate than the first needs a written reason (招标投标法实施条例 第55条) / 确定排名第一以外的中标人须书面说明理由".into(),
+        ));
+    }
+    if let Some(r) = reason {
+        crate::text::check("reason", r, crate::text::Lines::Multi)
+            .map_err(|e| ResultError::Invalid(crate::text::CODE, e.to_string()))?;
+    }
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ResultError::Invalid(
+            "AWARD_REASON_TOO_LONG",
+            format!("at most {MAX_REASON_CHARS} characters / 理由过长"),
+        ));
+    }
+    Ok((chosen, reason))
+}
+
+/// The report with every score becomes public with the result: anyone can recompute the
+/// sheet digests that went into the trail when the scores were submitted, and the report
+/// digest every member signed.
+async fn reveal_report(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    t: &Facts,
+    ev: &EvalRow,
+) -> Result<(), ResultError> {
+    let report: Value = serde_json::from_str(
+        ev.report_json
+            .as_deref()
+            .ok_or_else(|| ResultError::corrupt("reported evaluation without a report"))?,
     )
+    .map_err(corrupt)?;
+    audit::append(
+        tx,
+        now,
+        &caller.actor,
+        "evaluation.report.reveal",
+        Some(&t.tender_id),
+        json!({"report_sha256": ev.report_sha256, "report": report}),
+    )
+    .await?;
+    Ok(())
 }
 
 // ---- 5. contract ----------------------------------------------------------------------------
@@ -1003,7 +1034,7 @@ pub async fn record_contract(
     caller: &Caller,
     code: &str,
     input: &ContractInput,
-) -> Result<Value, ResultError> {
+) -> Result<ContractRecorded, ResultError> {
     let now = env.now;
     if input.amount_fen <= 0 || input.amount_fen > MAX_MONEY_FEN {
         return Err(ResultError::Invalid(
@@ -1072,7 +1103,10 @@ pub async fn record_contract(
     .await
     .map_err(|e| moved(e, "record the contract", &t))?;
     tx.commit().await?;
-    Ok(json!({"signed_at": input.signed_at, "amount_fen": input.amount_fen}))
+    Ok(ContractRecorded {
+        amount_fen: input.amount_fen,
+        signed_at: input.signed_at,
+    })
 }
 
 #[cfg(test)]

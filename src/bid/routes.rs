@@ -328,7 +328,7 @@ async fn submit_bid(
     summary = "Withdraw the bid before the deadline (撤回)",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = super::service::BidWithdrawn),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -350,7 +350,7 @@ async fn withdraw_bid(
     summary = "The caller's bid on this tender and its receipt",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = super::service::MyBid),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -370,7 +370,7 @@ async fn my_bid(
     summary = "The opening ceremony (quorum progress) and, once opened, the opening record",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = opening::OpeningView),
         crate::http::openapi::Refusals,
     ),
     security(),
@@ -391,7 +391,7 @@ async fn get_opening(
     summary = "Start the opening after the deadline (owning agent); fewer valid bids than the minimum fails the tender (流标)",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = opening::OpeningView),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -414,7 +414,7 @@ async fn start_opening(
     params(("code" = String, Path, description = "Project code")),
     request_body = PassphraseInput,
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = opening::OpeningView),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -461,7 +461,7 @@ async fn start_passkey_unlock(
     params(("code" = String, Path, description = "Project code")),
     request_body = PasskeyUnlockBody,
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = opening::OpeningView),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -490,7 +490,7 @@ async fn unlock_share_with_passkey(
     summary = "A bidder confirms the opening record",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = opening::RecordConfirmed),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -512,7 +512,7 @@ async fn confirm_record(
     params(("code" = String, Path, description = "Project code")),
     request_body = ObjectionInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = opening::OpeningObjectionRaised),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -535,7 +535,7 @@ async fn raise_objection(
     params(("code" = String, Path, description = "Project code"), ("objection_id" = String, Path, description = "Objection id")),
     request_body = ObjectionAnswerInput,
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = opening::OpeningObjectionAnswered),
         crate::http::openapi::AuthRefusals,
     ),
 )]

@@ -622,6 +622,22 @@ fn signing_vkey(bids: &Bids<'_>, receipt: &Value, canonical: &str, signature: &s
     }
 }
 
+/// What [`withdraw`] answers. Fields in alphabetical order, as the answer has always been
+/// serialised.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BidWithdrawn {
+    /// The withdrawal's audit event.
+    pub audit_index: u64,
+    /// The bid withdrawn.
+    pub bid_id: String,
+    /// What happens to the bid security (实施条例 第35条).
+    pub bid_security: String,
+    /// Always `withdrawn`.
+    pub state: String,
+    /// When (RFC 3339).
+    pub withdrawn_at: String,
+}
+
 /// The bidder withdraws (撤回) the company's current bid before the deadline. 条例 第35条:
 /// the bid security is refunded within 5 days of the written withdrawal notice.
 pub async fn withdraw(
@@ -629,7 +645,7 @@ pub async fn withdraw(
     now: DateTime<Utc>,
     caller: &Caller,
     code: &str,
-) -> Result<Value, BidError> {
+) -> Result<BidWithdrawn, BidError> {
     let mut tx = db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
@@ -671,11 +687,13 @@ pub async fn withdraw(
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        json!({"bid_id": current, "state": "withdrawn", "withdrawn_at": audit::entry_time(now),
-              "audit_index": seq,
-              "bid_security": "refunded within 5 days / 投标保证金将于5日内退还"}),
-    )
+    Ok(BidWithdrawn {
+        audit_index: seq,
+        bid_id: current,
+        bid_security: "refunded within 5 days / 投标保证金将于5日内退还".into(),
+        state: "withdrawn".into(),
+        withdrawn_at: audit::entry_time(now),
+    })
 }
 
 /// The caller's company's latest bid in this tender (with its receipt) and its uploads.
@@ -748,7 +766,7 @@ pub async fn my_bid(bids: &Bids<'_>, caller: &Caller, code: &str) -> Result<MyBi
 }
 
 /// The caller's company's bid in a tender, as [`my_bid`] shows it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct MyBid {
     /// The tender.
     pub tender_id: String,
@@ -767,7 +785,7 @@ pub struct MyBid {
 }
 
 /// A submission with its signed receipt.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct BidView {
     /// Identifier.
     pub bid_id: String,
@@ -784,13 +802,14 @@ pub struct BidView {
     /// The verifier key of the platform key that signed the receipt.
     pub vkey: String,
     /// The receipt as stored (its canonical JSON is what was signed).
+    #[schema(value_type = Object)]
     pub receipt: Value,
     /// The signature over it.
     pub signature: String,
 }
 
 /// An uploaded part.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct UploadView {
     /// Identifier.
     pub part_id: String,

@@ -93,7 +93,7 @@ pub fn pseudonymise_members(value: &mut serde_json::Value, members: &[String]) {
 }
 
 /// What a member is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberRole {
     /// An expert drawn from the pool (技术、经济等方面的专家).
@@ -103,7 +103,7 @@ pub enum MemberRole {
 }
 
 /// One committee member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// User id of the member.
     pub id: String,
@@ -167,7 +167,10 @@ impl CommitteeError {
     /// Stable code for the API.
     pub fn code(&self) -> &'static str {
         match self {
-            CommitteeError::Rules(v) => v.first().map_or("COMMITTEE_INVALID", |v| v.rule),
+            CommitteeError::Rules(v) => v
+                .first()
+                .and_then(RuleViolation::static_code)
+                .unwrap_or("COMMITTEE_INVALID"),
             CommitteeError::NotCheckedIn(_) => "COMMITTEE_NOT_CHECKED_IN",
             CommitteeError::DuplicateMember(_) => "COMMITTEE_DUPLICATE_MEMBER",
             CommitteeError::EmptyId => "COMMITTEE_EMPTY_ID",
@@ -465,7 +468,7 @@ pub struct Signature {
 }
 
 /// A member's status on the report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SignStatus {
     /// Signed.
@@ -641,7 +644,7 @@ pub(crate) mod tests {
 
     fn codes(e: &CommitteeError) -> Vec<&'static str> {
         match e {
-            CommitteeError::Rules(v) => v.iter().map(|v| v.rule).collect(),
+            CommitteeError::Rules(v) => v.iter().filter_map(RuleViolation::static_code).collect(),
             other => vec![other.code()],
         }
     }

@@ -18,18 +18,19 @@
 //! only reads, and the service refuses what is not allowed.
 
 use crate::evaluation::routes::env;
+use crate::lifecycle::evaluation::EvaluationState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::committee::{Member, MemberRole};
+use super::ranking::{Outcome, RankDetail, RankedBid, Ranking};
 use super::review::{BidDecision, CriterionKind};
-use super::scoring::Aggregation;
+use super::scoring::{Aggregation, ScoringPlan};
 use super::service::{self, EvaluationError};
 use super::view::EvaluationView;
 use crate::http::i18n::Lang;
@@ -77,47 +78,6 @@ pub fn points(h: i64) -> String {
     let sign = if h < 0 { "-" } else { "" };
     let a = h.unsigned_abs();
     format!("{sign}{}.{:02}", a / 100, a % 100)
-}
-
-// ---- what the view returns, as far as the page reads it ------------------------------------
-
-/// The stored outcome document (`EvaluationView::ranking`) as far as the page reads it: it
-/// is passed through as stored, so the page reads only the fields it shows.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RankingDto {
-    outcome: String,
-    benchmark_fen: Option<i64>,
-    rows: Vec<RankRowDto>,
-    candidates: Vec<String>,
-    valid_bids: Option<u32>,
-    violation: Option<ViolationDto>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RankRowDto {
-    rank: u32,
-    bid: String,
-    price_fen: i64,
-    detail: DetailDto,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct DetailDto {
-    subjective: Option<i64>,
-    price_score: Option<i64>,
-    total: Option<i64>,
-    adjustments_fen: Option<i64>,
-    evaluated_price_fen: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ViolationDto {
-    message_zh: String,
-    message_en: String,
 }
 
 // ---- what the template shows ---------------------------------------------------------------
@@ -461,73 +421,76 @@ async fn member_names(
     Ok(out)
 }
 
-/// Builds the view of a started evaluation for this viewer.
-#[allow(clippy::too_many_lines)]
-async fn started_view(
-    state: &AppState,
-    ctx: &Ctx,
-    tender: &Tender,
-    v: EvaluationView,
-) -> Result<(EvView, bool), ApiError> {
-    let lang = ctx.lang;
-    let leader: Option<&str> = v.election.leader.as_ref().and_then(|l| l.as_deref());
-    let ranking_doc: Option<RankingDto> = v
-        .ranking
-        .clone()
-        .filter(|r| !r.is_null())
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| ApiError::internal(&e))?;
-    let me = ctx
-        .user
-        .as_ref()
-        .map(|u| u.user_id.clone())
-        .unwrap_or_default();
-    let tid = tender.tender_id.clone();
-    let mut tx = state.db.read().await?;
-    let bids = bid_labels(&mut tx, &tid).await?;
-    // Members in committee order; the view names them to insiders only, so for the agent
-    // the page reads the order from the evaluation and shows anonymous numbers.
-    let insider = v.committee.is_some() && !v.members_withheld;
-    let members: Vec<Member> = match &v.committee {
-        Some(c) if insider => c.clone(),
-        _ => {
-            let row: Option<(String,)> = q_opt!(
-                tx,
-                (String,),
-                "select members_json from evaluation where tender_id = $1",
-                tid.clone()
-            )
-            .map_err(sql)?;
-            row.and_then(|(j,)| serde_json::from_str(&j).ok())
-                .unwrap_or_default()
-        }
-    };
-    let is_member = insider && members.iter().any(|m| m.id == me);
-    let numbers = member_numbers(&mut tx, &tid, &members).await?;
-    let names = if insider {
-        member_names(&mut tx, &members, &numbers).await?
-    } else {
-        BTreeMap::new()
-    };
-    let acts: Vec<(String, String, Option<String>)> = q_all!(
-        tx,
-        (String, String, Option<String>),
-        "select member, act, reason from evaluation_signature where tender_id = $1",
-        tid.clone()
-    )
-    .map_err(sql)?;
-    // Without names (the agent), an expert is the draw's member number — the number the
-    // replacement page asks for — and a tenderee representative is counted apart, so the two
-    // never share a label.
-    let label_of = |id: &str| -> String {
+/// The committee as this viewer may see it, and how each member is named to them.
+struct Committee {
+    lang: Lang,
+    /// Members in committee order.
+    members: Vec<Member>,
+    /// The draw's member number of each expert.
+    numbers: BTreeMap<String, i64>,
+    /// Display names (insiders only).
+    names: BTreeMap<String, String>,
+    /// The viewer is on the committee (and may see who is).
+    is_member: bool,
+    /// The viewer may see the members' names and reasons.
+    insider: bool,
+}
+
+impl Committee {
+    /// Loads the members in committee order. The view names them to insiders only, so for
+    /// the agent the page reads the order from the evaluation and shows anonymous numbers.
+    async fn load(
+        tx: &mut Tx,
+        lang: Lang,
+        tid: &str,
+        me: &str,
+        v: &EvaluationView,
+    ) -> Result<Self, ApiError> {
+        let insider = v.committee.is_some() && !v.members_withheld;
+        let members: Vec<Member> = match &v.committee {
+            Some(c) if insider => c.clone(),
+            _ => {
+                let row: Option<(String,)> = q_opt!(
+                    tx,
+                    (String,),
+                    "select members_json from evaluation where tender_id = $1",
+                    tid.to_string()
+                )
+                .map_err(sql)?;
+                row.and_then(|(j,)| serde_json::from_str(&j).ok())
+                    .unwrap_or_default()
+            }
+        };
+        let is_member = insider && members.iter().any(|m| m.id == me);
+        let numbers = member_numbers(tx, tid, &members).await?;
+        let names = if insider {
+            member_names(tx, &members, &numbers).await?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Self {
+            lang,
+            members,
+            numbers,
+            names,
+            is_member,
+            insider,
+        })
+    }
+
+    /// How a member is named to this viewer. Without names (the agent), an expert is the
+    /// draw's member number — the number the replacement page asks for — and a tenderee
+    /// representative is counted apart, so the two never share a label.
+    fn label(&self, id: &str) -> String {
+        let lang = self.lang;
+        let members = &self.members;
         let Some((i, m)) = members.iter().enumerate().find(|(_, m)| m.id == id) else {
             return id.to_string();
         };
-        if let Some(name) = names.get(id) {
+        if let Some(name) = self.names.get(id) {
             return name.clone();
         }
-        match numbers.get(id) {
+        match self.numbers.get(id) {
             Some(n) => format!("{} {n}", lang.t("evaluation.member")),
             None if m.role == MemberRole::TendereeRepresentative => {
                 let k = members
@@ -539,80 +502,269 @@ async fn started_view(
             }
             None => format!("{} {}", lang.t("evaluation.member"), i + 1),
         }
+    }
+
+    /// Every member's row: role, leader, and act on the report.
+    fn rows(
+        &self,
+        me: &str,
+        leader: Option<&str>,
+        state: EvaluationState,
+        acts: &[(String, String, Option<String>)],
+    ) -> Vec<MemberRow> {
+        let lang = self.lang;
+        self.members
+            .iter()
+            .map(|m| {
+                let act = acts.iter().find(|(who, _, _)| *who == m.id);
+                let (sign_state, key) = match act.map(|a| a.1.as_str()) {
+                    Some("signed") => ("signed", "evaluation.sign.signed"),
+                    Some(_) => ("dissented", "evaluation.sign.dissented"),
+                    // Once the report is delivered, signing is closed: a member who neither
+                    // signed nor dissented is deemed to agree (实施条例 第53条).
+                    None if state == EvaluationState::Reported => {
+                        ("deemed", "evaluation.sign.deemed")
+                    }
+                    None => ("pending", "evaluation.sign.pending"),
+                };
+                MemberRow {
+                    no: self
+                        .numbers
+                        .get(&m.id)
+                        .map(i64::to_string)
+                        .unwrap_or_default(),
+                    user_id: if self.is_member {
+                        m.id.clone()
+                    } else {
+                        String::new()
+                    },
+                    label: self.label(&m.id),
+                    role: lang.t(match m.role {
+                        MemberRole::Expert => "evaluation.role.expert",
+                        MemberRole::TendereeRepresentative => "evaluation.role.representative",
+                    }),
+                    me: m.id == me,
+                    leader: leader == Some(m.id.as_str()),
+                    sign_state,
+                    sign_label: lang.t(key),
+                    reason: if self.insider {
+                        act.and_then(|a| a.2.clone()).unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the viewer has done so far (members only): whom they voted for in this round and
+/// which marks they gave.
+struct MyProgress {
+    voted_for: Option<String>,
+    marks: BTreeSet<(String, String)>,
+}
+
+async fn my_progress(
+    tx: &mut Tx,
+    tid: &str,
+    me: &str,
+    round: i64,
+    c: &Committee,
+) -> Result<MyProgress, ApiError> {
+    if !c.is_member {
+        return Ok(MyProgress {
+            voted_for: None,
+            marks: BTreeSet::new(),
+        });
+    }
+    let row: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select candidate from evaluation_ballot where tender_id = $1 and round = $2 and voter = $3",
+        tid.to_string(),
+        round,
+        me.to_string()
+    )
+    .map_err(sql)?;
+    let marks = q_all!(
+        tx,
+        (String, String),
+        "select bid_id, criterion from evaluation_mark where tender_id = $1 and member = $2",
+        tid.to_string(),
+        me.to_string()
+    )
+    .map_err(sql)?
+    .into_iter()
+    .collect();
+    Ok(MyProgress {
+        voted_for: row.map(|(c_,)| c.label(&c_)),
+        marks,
+    })
+}
+
+/// The review's decision per bid: with the failed criteria and who failed them for
+/// insiders; the agent is told which bids passed, not who marked what.
+fn decisions(v: &EvaluationView, bids: &[BidLabel], c: &Committee) -> Vec<DecisionRow> {
+    let Some(o) = v.review.outcome.as_ref() else {
+        return match (&v.review.passed, v.review.decided) {
+            (Some(passed), true) => bids
+                .iter()
+                .map(|b| DecisionRow {
+                    bidder: b.bidder.clone(),
+                    passed: passed.contains(&b.bid_id),
+                    failed: Vec::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
     };
-    let rows: Vec<MemberRow> = members
+    o.decisions
         .iter()
-        .map(|m| {
-            let act = acts.iter().find(|(who, _, _)| *who == m.id);
-            let (sign_state, key) = match act.map(|a| a.1.as_str()) {
-                Some("signed") => ("signed", "evaluation.sign.signed"),
-                Some(_) => ("dissented", "evaluation.sign.dissented"),
-                // Once the report is delivered, signing is closed: a member who neither
-                // signed nor dissented is deemed to agree (实施条例 第53条).
-                None if v.state == "reported" => ("deemed", "evaluation.sign.deemed"),
-                None => ("pending", "evaluation.sign.pending"),
-            };
-            MemberRow {
-                no: numbers.get(&m.id).map(i64::to_string).unwrap_or_default(),
-                user_id: if is_member {
-                    m.id.clone()
-                } else {
-                    String::new()
-                },
-                label: label_of(&m.id),
-                role: lang.t(match m.role {
-                    MemberRole::Expert => "evaluation.role.expert",
-                    MemberRole::TendereeRepresentative => "evaluation.role.representative",
-                }),
-                me: m.id == me,
-                leader: leader == Some(m.id.as_str()),
-                sign_state,
-                sign_label: lang.t(key),
-                reason: if insider {
-                    act.and_then(|a| a.2.clone()).unwrap_or_default()
-                } else {
-                    String::new()
-                },
+        .map(|(bid, d)| DecisionRow {
+            bidder: bidder_of(bids, bid),
+            passed: *d == BidDecision::Passed,
+            failed: match d {
+                BidDecision::Passed => &[][..],
+                BidDecision::Rejected { failed } => failed.as_slice(),
             }
+            .iter()
+            .map(|f| {
+                let why: Vec<String> = f
+                    .reasons
+                    .iter()
+                    .map(|(who, r)| format!("{}: {r}", c.label(who)))
+                    .collect();
+                format!(
+                    "{} ({}/{}) — {}",
+                    f.criterion,
+                    f.fails,
+                    f.marks,
+                    why.join("; ")
+                )
+            })
+            .collect(),
+        })
+        .collect()
+}
+
+/// The scoring plan as the page shows it: the criteria with their maxima, the price
+/// criterion's note, and the aggregation's label.
+fn plan_rows(lang: Lang, plan: &ScoringPlan) -> (Vec<ScoreCrit>, Option<String>, &'static str) {
+    let rows = plan
+        .criteria
+        .iter()
+        .map(|c| ScoreCrit {
+            name: c.name.clone(),
+            max: c.max,
+            max_points: points(c.max),
         })
         .collect();
+    let price_note = plan.price.as_ref().map(|f| {
+        format!(
+            "{} ({} {}): {}",
+            f.name,
+            points(f.max),
+            lang.t("evaluation.points"),
+            lang.t("evaluation.price_by_formula")
+        )
+    });
+    let aggregation = lang.t(match plan.aggregation {
+        Aggregation::TrimmedMean => "evaluation.aggregation.trimmed_mean",
+        Aggregation::Mean => "evaluation.aggregation.mean",
+    });
+    (rows, price_note, aggregation)
+}
 
-    // The viewer's own progress (members only).
-    let voted_for = if is_member {
-        let row: Option<(String,)> = q_opt!(
-            tx,
-            (String,),
-            "select candidate from evaluation_ballot where tender_id = $1 and round = $2 and voter = $3",
-            tid.clone(),
-            v.election.round,
-            me.clone()
-        )
-        .map_err(sql)?;
-        row.map(|(c,)| label_of(&c))
-    } else {
-        None
-    };
-    let my_marks: BTreeSet<(String, String)> = if is_member {
-        q_all!(
-            tx,
-            (String, String),
-            "select bid_id, criterion from evaluation_mark where tender_id = $1 and member = $2",
-            tid.clone(),
-            me.clone()
-        )
-        .map_err(sql)?
-        .into_iter()
+/// Every member's sheets (once all are in), one score per criterion of the plan.
+fn sheet_rows(
+    v: &EvaluationView,
+    bids: &[BidLabel],
+    plan: &[ScoreCrit],
+    c: &Committee,
+) -> Vec<SheetRow> {
+    v.sheets
+        .iter()
+        .flatten()
+        .map(|s| SheetRow {
+            member: c.label(&s.member),
+            bidder: bidder_of(bids, &s.bid_id),
+            scores: plan
+                .iter()
+                .map(|crit| {
+                    s.scores
+                        .get(&crit.name)
+                        .map(|x| points(*x))
+                        .unwrap_or_default()
+                })
+                .collect(),
+        })
         .collect()
-    } else {
-        BTreeSet::new()
-    };
+}
+
+/// The outcome as the page shows it: the ranking rows and the benchmark, or why the
+/// evaluation failed.
+fn outcome_rows(
+    lang: Lang,
+    v: &EvaluationView,
+    bids: &[BidLabel],
+) -> (Vec<RankRow>, Option<String>, Option<String>) {
+    match &v.ranking {
+        Some(Outcome::Failed {
+            valid_bids,
+            violation,
+        }) => {
+            let msg = if lang.is_en() {
+                &violation.message_en
+            } else {
+                &violation.message_zh
+            };
+            (Vec::new(), None, Some(format!("{msg} ({valid_bids})")))
+        }
+        Some(Outcome::Ranked(r)) => (
+            r.rows.iter().map(|row| rank_row(bids, r, row)).collect(),
+            r.benchmark_fen.map(yuan),
+            None,
+        ),
+        None => (Vec::new(), None, None),
+    }
+}
+
+/// Builds the view of a started evaluation for this viewer.
+async fn started_view(
+    state: &AppState,
+    ctx: &Ctx,
+    tender: &Tender,
+    v: EvaluationView,
+) -> Result<(EvView, bool), ApiError> {
+    let lang = ctx.lang;
+    let leader: Option<&str> = v.election.leader.as_ref().and_then(|l| l.as_deref());
+    let me = ctx
+        .user
+        .as_ref()
+        .map(|u| u.user_id.clone())
+        .unwrap_or_default();
+    let tid = tender.tender_id.clone();
+    let mut tx = state.db.read().await?;
+    let bids = bid_labels(&mut tx, &tid).await?;
+    let committee = Committee::load(&mut tx, lang, &tid, &me, &v).await?;
+    let acts: Vec<(String, String, Option<String>)> = q_all!(
+        tx,
+        (String, String, Option<String>),
+        "select member, act, reason from evaluation_signature where tender_id = $1",
+        tid.clone()
+    )
+    .map_err(sql)?;
+    let rows = committee.rows(&me, leader, v.state, &acts);
+    let mine = my_progress(&mut tx, &tid, &me, v.election.round, &committee).await?;
     drop(tx);
 
-    let state_is = |s: &str| v.state == s;
-    let to_mark: Vec<MarkItem> = if is_member && state_is("review") {
+    let is_member = committee.is_member;
+    let state_is = |s: EvaluationState| v.state == s;
+    let to_mark: Vec<MarkItem> = if is_member && state_is(EvaluationState::Review) {
         bids.iter()
             .flat_map(|b| v.review.criteria.iter().map(move |c| (b, c)))
-            .filter(|(b, c)| !my_marks.contains(&(b.bid_id.clone(), c.id.clone())))
+            .filter(|(b, c)| !mine.marks.contains(&(b.bid_id.clone(), c.id.clone())))
             .map(|(b, c)| MarkItem {
                 bid_id: b.bid_id.clone(),
                 bidder: b.bidder.clone(),
@@ -623,80 +775,7 @@ async fn started_view(
     } else {
         Vec::new()
     };
-    let decisions = v
-        .review
-        .outcome
-        .as_ref()
-        .map(|o| {
-            o.decisions
-                .iter()
-                .map(|(bid, d)| DecisionRow {
-                    bidder: bidder_of(&bids, bid),
-                    passed: *d == BidDecision::Passed,
-                    failed: match d {
-                        BidDecision::Passed => &[][..],
-                        BidDecision::Rejected { failed } => failed.as_slice(),
-                    }
-                    .iter()
-                    .map(|f| {
-                        let why: Vec<String> = f
-                            .reasons
-                            .iter()
-                            .map(|(who, r)| format!("{}: {r}", label_of(who)))
-                            .collect();
-                        format!(
-                            "{} ({}/{}) — {}",
-                            f.criterion,
-                            f.fails,
-                            f.marks,
-                            why.join("; ")
-                        )
-                    })
-                    .collect(),
-                })
-                .collect()
-        })
-        .unwrap_or_else(|| {
-            // The agent is told which bids passed, not who marked what.
-            match (&v.review.passed, v.review.decided) {
-                (Some(passed), true) => bids
-                    .iter()
-                    .map(|b| DecisionRow {
-                        bidder: b.bidder.clone(),
-                        passed: passed.contains(&b.bid_id),
-                        failed: Vec::new(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            }
-        });
-    let plan = Some(v.scoring.plan.clone());
-    let plan_rows: Vec<ScoreCrit> = plan
-        .as_ref()
-        .map(|p| {
-            p.criteria
-                .iter()
-                .map(|c| ScoreCrit {
-                    name: c.name.clone(),
-                    max: c.max,
-                    max_points: points(c.max),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let price_note = plan.as_ref().and_then(|p| p.price.as_ref()).map(|f| {
-        format!(
-            "{} ({} {}): {}",
-            f.name,
-            points(f.max),
-            lang.t("evaluation.points"),
-            lang.t("evaluation.price_by_formula")
-        )
-    });
-    let aggregation_label = lang.t(match plan.as_ref().map(|p| p.aggregation) {
-        Some(Aggregation::TrimmedMean) => "evaluation.aggregation.trimmed_mean",
-        _ => "evaluation.aggregation.mean",
-    });
+    let (plan, price_note, aggregation_label) = plan_rows(lang, &v.scoring.plan);
     let passed: Vec<String> = v.review.passed.clone().unwrap_or_default();
     let score_bids: Vec<BidLabel> = bids
         .iter()
@@ -707,75 +786,16 @@ async fn started_view(
             price: b.price.clone(),
         })
         .collect();
-    let sheets = v
-        .sheets
-        .as_ref()
-        .map(|s| {
-            s.iter()
-                .map(|s| SheetRow {
-                    member: label_of(&s.member),
-                    bidder: bidder_of(&bids, &s.bid_id),
-                    scores: plan_rows
-                        .iter()
-                        .map(|c| {
-                            s.scores
-                                .get(&c.name)
-                                .map(|x| points(*x))
-                                .unwrap_or_default()
-                        })
-                        .collect(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let (ranking, benchmark, failed) = match &ranking_doc {
-        Some(r) if r.outcome == "failed" => {
-            let msg = r
-                .violation
-                .as_ref()
-                .map(|x| {
-                    if lang.is_en() {
-                        x.message_en.clone()
-                    } else {
-                        x.message_zh.clone()
-                    }
-                })
-                .unwrap_or_default();
-            (
-                Vec::new(),
-                None,
-                Some(format!("{msg} ({})", r.valid_bids.unwrap_or(0))),
-            )
-        }
-        Some(r) => (
-            r.rows
-                .iter()
-                .map(|row| RankRow {
-                    rank: row.rank,
-                    bidder: bidder_of(&bids, &row.bid),
-                    price: yuan(row.price_fen),
-                    subjective: row.detail.subjective.map(points).unwrap_or_default(),
-                    price_score: row.detail.price_score.map(points).unwrap_or_default(),
-                    total: row.detail.total.map(points).unwrap_or_default(),
-                    adjustments: row.detail.adjustments_fen.map(yuan).unwrap_or_default(),
-                    evaluated: row.detail.evaluated_price_fen.map(yuan).unwrap_or_default(),
-                    candidate: r.candidates.contains(&row.bid),
-                })
-                .collect(),
-            r.benchmark_fen.map(yuan),
-            None,
-        ),
-        None => (Vec::new(), None, None),
-    };
-    let mine = rows.iter().find(|r| r.me);
-    let my_sign = mine.map(|r| r.sign_label);
-    let can_sign =
-        is_member && state_is("ranked") && mine.is_some_and(|r| r.sign_state == "pending");
+    let (ranking, benchmark, failed) = outcome_rows(lang, &v, &bids);
+    let my_row = rows.iter().find(|r| r.me);
+    let my_sign = my_row.map(|r| r.sign_label);
+    let can_sign = is_member
+        && state_is(EvaluationState::Ranked)
+        && my_row.is_some_and(|r| r.sign_state == "pending");
     let (signing_acted, signing_complete) = v
         .signing
         .as_ref()
         .map_or((0, false), |s| (s.acted, s.complete));
-    let leader_label = leader.map(label_of);
     let lowest_price = tender.evaluation_method == EvaluationMethod::LowestPrice;
     let price_table = v.price_table.clone().flatten().map(|t| {
         t.iter()
@@ -787,14 +807,14 @@ async fn started_view(
             .collect()
     });
     let ev = EvView {
-        state_label: state_label(lang, &v.state),
-        state: v.state.clone(),
+        state_label: state_label(lang, v.state.as_str()),
+        state: v.state.as_str().to_string(),
         round: v.election.round,
         ballots: v.election.ballots,
         elected: v.election.elected,
-        leader_label,
-        can_vote: is_member && state_is("electing") && voted_for.is_none(),
-        voted_for,
+        leader_label: leader.map(|l| committee.label(l)),
+        can_vote: is_member && state_is(EvaluationState::Electing) && mine.voted_for.is_none(),
+        voted_for: mine.voted_for,
         criteria: v
             .review
             .criteria
@@ -809,23 +829,26 @@ async fn started_view(
         marks: v.review.marks,
         marks_expected: v.review.marks_expected,
         decided: v.review.decided,
-        decisions,
-        marked_all: is_member && state_is("review") && to_mark.is_empty(),
+        decisions: decisions(&v, &bids, &committee),
+        marked_all: is_member && state_is(EvaluationState::Review) && to_mark.is_empty(),
         to_mark,
-        plan: plan_rows,
+        sheets: sheet_rows(&v, &bids, &plan, &committee),
+        plan,
         price_note,
         aggregation_label,
         submitted: v.scoring.submitted,
         you_submitted: v.scoring.you_submitted,
-        can_score: is_member && !lowest_price && state_is("scoring") && !v.scoring.you_submitted,
+        can_score: is_member
+            && !lowest_price
+            && state_is(EvaluationState::Scoring)
+            && !v.scoring.you_submitted,
         lowest_price,
         can_record_table: lowest_price
-            && state_is("scoring")
+            && state_is(EvaluationState::Scoring)
             && is_member
             && leader == Some(me.as_str()),
         price_table,
         score_bids,
-        sheets,
         ranking,
         benchmark,
         failed,
@@ -837,6 +860,44 @@ async fn started_view(
         members: rows,
     };
     Ok((ev, is_member))
+}
+
+/// One row of the ranking table: the figures of the tender's method, the others blank.
+fn rank_row(bids: &[BidLabel], r: &Ranking, row: &RankedBid) -> RankRow {
+    let (subjective, price_score, total, adjustments, evaluated) = match &row.detail {
+        RankDetail::Comprehensive {
+            subjective,
+            price_score,
+            total,
+        } => (
+            points(*subjective),
+            points(*price_score),
+            points(*total),
+            String::new(),
+            String::new(),
+        ),
+        RankDetail::LowestPrice {
+            adjustments_fen,
+            evaluated_price_fen,
+        } => (
+            String::new(),
+            String::new(),
+            String::new(),
+            yuan(*adjustments_fen),
+            yuan(*evaluated_price_fen),
+        ),
+    };
+    RankRow {
+        rank: row.rank,
+        bidder: bidder_of(bids, &row.bid),
+        price: yuan(row.price_fen),
+        subjective,
+        price_score,
+        total,
+        adjustments,
+        evaluated,
+        candidate: r.candidates.contains(&row.bid),
+    }
 }
 
 // ---- the handler ----------------------------------------------------------------------------

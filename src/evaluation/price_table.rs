@@ -15,6 +15,7 @@
 //! (`evaluation_void`, kind `price_table`).
 
 use crate::evaluation::Env;
+use crate::lifecycle::evaluation::EvaluationState;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -202,7 +203,7 @@ fn wrong_method() -> EvaluationError {
 }
 
 /// What [`record`] answers; the JSON route serialises it as is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PriceTableRecorded {
     /// The hash of the recorded table.
     pub price_table_sha256: String,
@@ -238,7 +239,7 @@ pub async fn record(
     if ev.method()? != EvaluationMethod::LowestPrice {
         return Err(wrong_method());
     }
-    if ev.row.state != "scoring" {
+    if ev.state != EvaluationState::Scoring {
         return Err(service::wrong("record the price comparison table", &ev));
     }
     if ev.row.leader_user_id.as_deref() != Some(member.as_str()) {

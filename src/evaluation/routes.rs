@@ -12,11 +12,10 @@ use axum::{Json, Router};
 use super::price_table::{self, PriceTableInput};
 use super::service::{self, BallotInput, DissentInput, MarksInput, ScoresInput, StartInput};
 use super::{clarification, replacement};
-use serde_json::{Value, json};
 
 use crate::evaluation::Env;
 use crate::evaluation::error::EvaluationError;
-use crate::evaluation::report::sign::{self, SignFinish};
+use crate::evaluation::report::sign::{self, ActRecorded, SignCeremony, SignFinish};
 use crate::http::{ApiResult, AppState, Ctx};
 use crate::identity::passkey;
 use crate::tender::service::Caller;
@@ -29,7 +28,7 @@ use crate::tender::service::Caller;
     params(("code" = String, Path, description = "Project code")),
     request_body = StartInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::start::EvaluationStarted),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -51,7 +50,7 @@ async fn start(
     summary = "The evaluation as the caller may see it (owning agent, committee, operators, regulators); only counts until every member's score sheets are in; members by pseudonym to the agent and operators until the award (members_withheld)",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = super::view::EvaluationView),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -72,7 +71,7 @@ async fn view(
     params(("code" = String, Path, description = "Project code")),
     request_body = BallotInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::start::BallotCast),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -95,7 +94,7 @@ async fn ballot(
     params(("code" = String, Path, description = "Project code")),
     request_body = MarksInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::review::marks::MarksRecorded),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -118,7 +117,7 @@ async fn marks(
     params(("code" = String, Path, description = "Project code")),
     request_body = ScoresInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = super::scoring::sheets::ScoresSubmitted),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -141,7 +140,7 @@ async fn scores(
     params(("code" = String, Path, description = "Project code")),
     request_body = PriceTableInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = price_table::PriceTableRecorded),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -163,7 +162,7 @@ async fn price_table(
     summary = "Start a member's passkey signature over the report; the challenge is the report's SHA-256 (refused before every score is in)",
     params(("code" = String, Path, description = "Project code")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = SignCeremony),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -184,7 +183,7 @@ async fn sign_start(
     params(("code" = String, Path, description = "Project code")),
     request_body = SignFinish,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = ActRecorded),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -207,7 +206,7 @@ async fn sign_finish(
     params(("code" = String, Path, description = "Project code")),
     request_body = DissentInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = ActRecorded),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -316,7 +315,7 @@ async fn my_clarifications(
     params(("code" = String, Path, description = "Project code")),
     request_body = replacement::StartInput,
     responses(
-        (status = 201, description = "Created", body = Object),
+        (status = 201, description = "Created", body = replacement::ReplacementStarted),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -359,7 +358,7 @@ async fn list_replacements(
     summary = "Once the replacement expert confirmed and checked in: swap the member, void the replaced member's conclusions, go back to the step to redo",
     params(("code" = String, Path, description = "Project code"), ("id" = String, Path, description = "Replacement id")),
     responses(
-        (status = 200, description = "OK", body = Object),
+        (status = 200, description = "OK", body = replacement::ReplacementCompleted),
         crate::http::openapi::AuthRefusals,
     ),
 )]
@@ -389,14 +388,18 @@ pub(crate) async fn start_signing(
     state: &AppState,
     caller: &Caller,
     code: &str,
-) -> Result<Value, EvaluationError> {
+) -> Result<SignCeremony, EvaluationError> {
     let c = sign::challenge(env(state), caller, code).await?;
     let (ceremony, options) = passkey::start_signature_for_user(state, &c.member, &c.digest)
         .await
         .map_err(EvaluationError::Passkey)?;
     let options =
         serde_json::to_value(&options).map_err(|e| EvaluationError::corrupt(e.to_string()))?;
-    Ok(json!({"ceremony_id": ceremony, "options": options, "report_sha256": c.report_sha256}))
+    Ok(SignCeremony {
+        ceremony_id: ceremony,
+        options,
+        report_sha256: c.report_sha256,
+    })
 }
 
 /// Finishes a member's passkey signature: the assertion must be the member's, user-verified,
@@ -406,7 +409,7 @@ pub(crate) async fn finish_signing(
     caller: &Caller,
     code: &str,
     input: &SignFinish,
-) -> Result<Value, EvaluationError> {
+) -> Result<ActRecorded, EvaluationError> {
     let credential =
         passkey::parse_assertion(input.credential.clone()).map_err(EvaluationError::Passkey)?;
     let c = sign::challenge(env(state), caller, code).await?;

@@ -33,7 +33,8 @@ use super::ranking::{BidFacts, Outcome};
 use super::review::{ReviewCriterion, ReviewRule};
 use super::scoring::ScoringPlan;
 use crate::audit::{self, Actor, Stage};
-use crate::clock::{from_millis, to_millis};
+use crate::clock::from_millis;
+use crate::lifecycle::evaluation::{self as machine, Columns, EvaluationState};
 use crate::lifecycle::tender::{self, FactsError, Move, TenderState};
 use crate::lifecycle::{self, MoveError};
 use crate::store::Tx;
@@ -41,7 +42,7 @@ use crate::store::blob::sha256_hex;
 use crate::tender::model::EvaluationMethod;
 use crate::tender::rulebook::{Rulebook, Rulebooks};
 use crate::tender::service::Caller;
-use crate::{q_all, q_exec, q_one, q_opt};
+use crate::{q_all, q_one, q_opt};
 
 pub use crate::evaluation::error::EvaluationError;
 pub(crate) use crate::evaluation::ranking::service::{RankInput, rank_and_report};
@@ -123,6 +124,8 @@ pub(crate) struct EvalRow {
 
 pub(crate) struct Evaluation {
     pub(crate) tender: TenderFacts,
+    /// Where the committee is (`row.state`, parsed).
+    pub(crate) state: EvaluationState,
     pub(crate) row: EvalRow,
     pub(crate) members: Vec<Member>,
     pub(crate) criteria: Vec<ReviewCriterion>,
@@ -186,8 +189,11 @@ pub(crate) async fn load(tx: &mut Tx, code: &str) -> Result<Evaluation, Evaluati
     let rule: ReviewRule =
         serde_json::from_value(Value::String(row.review_rule.clone())).map_err(corrupt)?;
     let plan: ScoringPlan = serde_json::from_str(&row.plan_json).map_err(corrupt)?;
+    let state = EvaluationState::parse(&row.state)
+        .ok_or_else(|| EvaluationError::corrupt(format!("evaluation state {:?}", row.state)))?;
     Ok(Evaluation {
         tender,
+        state,
         row,
         members,
         criteria,
@@ -299,34 +305,44 @@ pub(crate) async fn event(
     )
 }
 
-pub(crate) async fn set_state(
+/// Moves the evaluation from the state it was loaded in to `to` through the lifecycle's
+/// machine ([`machine::transition`]); a guard that no longer holds (another request moved it)
+/// is the wrong state for `action`.
+pub(crate) async fn move_to(
     tx: &mut Tx,
-    tender_id: &str,
-    from: &str,
-    to: &str,
-) -> Result<(), EvaluationError> {
-    let n = q_exec!(
-        tx,
-        "update evaluation set state = $1 where tender_id = $2 and state = $3",
-        to.to_string(),
-        tender_id.to_string(),
-        from.to_string()
-    )?;
-    if n == 0 {
-        return Err(EvaluationError::WrongState {
-            action: "change the evaluation",
+    now: DateTime<Utc>,
+    ev: &Evaluation,
+    to: EvaluationState,
+    m: machine::Move<'_>,
+    action: &'static str,
+) -> Result<Option<u64>, EvaluationError> {
+    machine::transition(tx, now, &ev.tender.tender_id, ev.state, to, m)
+        .await
+        .map_err(|e| evaluation_moved(e, action, ev.state))
+}
+
+/// A refused evaluation move as the evaluation reports it (see [`moved`]).
+pub(crate) fn evaluation_moved(
+    e: MoveError,
+    action: &'static str,
+    state: EvaluationState,
+) -> EvaluationError {
+    match e {
+        MoveError::Moved => EvaluationError::WrongState {
+            action,
             what: "evaluation",
-            state: from.to_string(),
-        });
+            state: state.as_str().to_string(),
+        },
+        MoveError::NotAllowed { .. } => EvaluationError::corrupt(e.to_string()),
+        MoveError::Store(s) => s.into(),
     }
-    Ok(())
 }
 
 pub(crate) fn wrong(action: &'static str, ev: &Evaluation) -> EvaluationError {
     EvaluationError::WrongState {
         action,
         what: "evaluation",
-        state: ev.row.state.clone(),
+        state: ev.state.as_str().to_string(),
     }
 }
 
@@ -334,19 +350,24 @@ pub(crate) fn wrong(action: &'static str, ev: &Evaluation) -> EvaluationError {
 pub(crate) async fn fail(
     tx: &mut Tx,
     now: DateTime<Utc>,
-    tid: &str,
-    from: &str,
+    ev: &Evaluation,
     outcome: &Outcome,
 ) -> Result<(), EvaluationError> {
-    q_exec!(
+    let tid = ev.tender.tender_id.as_str();
+    let ranking_json = serde_json::to_string(outcome).map_err(corrupt)?;
+    // The failure is recorded once, by the tender's move below (same transaction).
+    move_to(
         tx,
-        "update evaluation set state = 'failed', ranking_json = $1, ranked_at = $2
-         where tender_id = $3 and state = $4",
-        serde_json::to_string(outcome).map_err(corrupt)?,
-        to_millis(now),
-        tid.to_string(),
-        from.to_string()
-    )?;
+        now,
+        ev,
+        EvaluationState::Failed,
+        machine::Move::recorded_by_tender(Columns::Outcome {
+            ranking_json,
+            report: None,
+        }),
+        "fail the evaluation",
+    )
+    .await?;
     tender::transition(
         tx,
         now,

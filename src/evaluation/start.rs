@@ -6,7 +6,7 @@ use crate::evaluation::Env;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::audit::Actor;
 use crate::clock::to_millis;
@@ -24,10 +24,13 @@ use crate::audit::Stage;
 use crate::evaluation::error::EvaluationError;
 use crate::evaluation::service::moved;
 use crate::evaluation::service::{
-    MAX_CRITERION_CHARS, MAX_REVIEW_CRITERIA, acting_member, corrupt, event, load, owns, rulebook,
-    tender_by_code, wrong,
+    MAX_CRITERION_CHARS, MAX_REVIEW_CRITERIA, acting_member, corrupt, event, load, move_to, owns,
+    rulebook, tender_by_code, wrong,
 };
-use crate::lifecycle::tender::{self, Move, TenderState};
+use crate::lifecycle::evaluation::{
+    self as machine, Columns, EvaluationState, Move, NewEvaluation,
+};
+use crate::lifecycle::tender::{self, TenderState};
 
 /// `POST /api/v1/tenders/{code}/evaluation`.
 #[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -57,6 +60,37 @@ pub struct BallotInput {
     /// The member voted for (a user id; may be the voter).
     #[serde(rename = "for")]
     pub candidate: String,
+}
+
+/// What [`start`] answers: the committee is formed and the leader's election open. Fields in
+/// alphabetical order, as the answer has always been serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EvaluationStarted {
+    /// The first election round (1).
+    pub election_round: i64,
+    /// Committee size.
+    pub members: usize,
+    /// The evaluation's state (`electing`).
+    pub state: EvaluationState,
+}
+
+/// What [`cast_ballot`] answers: the ballot is in; when it was the round's last, the count.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BallotCast {
+    /// Ballots cast in this round.
+    pub ballots: usize,
+    /// The elected leader, when `result` is `elected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// Committee size.
+    pub members: usize,
+    /// The round to vote in next, when `result` is `revote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_round: Option<i64>,
+    /// `voted` (the round goes on), `elected` or `revote`.
+    pub result: String,
+    /// The round the ballot was cast in.
+    pub round: i64,
 }
 
 // ---- 1. start -------------------------------------------------------------------------------
@@ -90,7 +124,7 @@ pub async fn start(
     caller: &Caller,
     code: &str,
     input: &StartInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<EvaluationStarted, EvaluationError> {
     let now = env.now;
     check_review_criteria(&input.review_criteria)?;
     let mut tx = env.db.begin().await?;
@@ -161,20 +195,15 @@ pub async fn start(
     let members = committee.members();
     let rule = serde_json::to_value(input.review_rule).map_err(corrupt)?;
     let rule = rule.as_str().unwrap_or("majority").to_string();
-    q_exec!(
-        tx,
-        "insert into evaluation (tender_id, state, members_json, review_criteria_json, review_rule,
-            plan_json, election_round, started_by, started_at)
-         values ($1, 'electing', $2, $3, $4, $5, 1, $6, $7)",
-        tender.tender_id.clone(),
-        serde_json::to_string(members).map_err(corrupt)?,
-        serde_json::to_string(&input.review_criteria).map_err(corrupt)?,
-        rule.clone(),
-        serde_json::to_string(&plan).map_err(corrupt)?,
-        caller.user.user_id.clone(),
-        to_millis(now)
-    )
-    .map_err(|e| {
+    let new = NewEvaluation {
+        tender_id: tender.tender_id.clone(),
+        members_json: serde_json::to_string(members).map_err(corrupt)?,
+        review_criteria_json: serde_json::to_string(&input.review_criteria).map_err(corrupt)?,
+        review_rule: rule.clone(),
+        plan_json: serde_json::to_string(&plan).map_err(corrupt)?,
+        started_by: caller.user.user_id.clone(),
+    };
+    machine::begin(&mut tx, now, new).await.map_err(|e| {
         if is_unique_violation(&e) {
             EvaluationError::WrongState {
                 action: "start the evaluation",
@@ -191,14 +220,18 @@ pub async fn start(
         &tender.tender_id,
         TenderState::Opened,
         TenderState::Evaluating,
-        Move::new(&caller.actor, "evaluation.start", json!({"members": members, "review_criteria": input.review_criteria, "review_rule": rule,
+        tender::Move::new(&caller.actor, "evaluation.start", json!({"members": members, "review_criteria": input.review_criteria, "review_rule": rule,
                "plan": plan, "method": tender.evaluation_method}))
         .withheld_until(Stage::Award),
     )
     .await
     .map_err(|e| moved(e, "start the evaluation", tender.state.as_str()))?;
     tx.commit().await?;
-    Ok(json!({"state": "electing", "members": members.len(), "election_round": 1}))
+    Ok(EvaluationStarted {
+        election_round: 1,
+        members: members.len(),
+        state: EvaluationState::Electing,
+    })
 }
 
 // ---- 2. leader election ---------------------------------------------------------------------
@@ -210,12 +243,12 @@ pub async fn cast_ballot(
     caller: &Caller,
     code: &str,
     input: &BallotInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<BallotCast, EvaluationError> {
     let now = env.now;
     let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let voter = acting_member(&mut tx, &ev, caller).await?;
-    if ev.row.state != "electing" {
+    if ev.state != EvaluationState::Electing {
         return Err(wrong("vote for the leader", &ev));
     }
     if ev.member(&input.candidate).is_none() {
@@ -257,8 +290,14 @@ pub async fn cast_ballot(
         tid.clone(),
         round
     )?;
-    let mut answer = json!({"round": round, "result": "voted", "ballots": ballots.len(),
-                            "members": ev.members.len()});
+    let mut answer = BallotCast {
+        ballots: ballots.len(),
+        leader: None,
+        members: ev.members.len(),
+        next_round: None,
+        result: "voted".into(),
+        round,
+    };
     if ballots.len() == ev.members.len() {
         let ballots: Vec<Ballot> = ballots
             .into_iter()
@@ -271,24 +310,24 @@ pub async fn cast_ballot(
             .map_err(EvaluationError::Election)?
         {
             RoundResult::Elected { leader, votes, .. } => {
-                q_exec!(
-                    tx,
-                    "update evaluation set leader_user_id = $1, state = 'review'
-                     where tender_id = $2 and state = 'electing'",
-                    leader.clone(),
-                    tid.clone()
-                )?;
-                event(
+                let system = Actor::system();
+                let m = Move::new(
+                    Columns::Leader(leader.clone()),
+                    &system,
+                    "evaluation.leader",
+                    json!({"round": round, "leader": leader, "votes": votes}),
+                );
+                move_to(
                     &mut tx,
                     now,
-                    &Actor::system(),
-                    "evaluation.leader",
-                    &tid,
-                    json!({"round": round, "leader": leader, "votes": votes}),
+                    &ev,
+                    EvaluationState::Review,
+                    m,
+                    "elect the leader",
                 )
                 .await?;
-                answer["result"] = json!("elected");
-                answer["leader"] = json!(leader);
+                answer.result = "elected".into();
+                answer.leader = Some(leader);
             }
             RoundResult::Revote { leading, tally, .. } => {
                 q_exec!(
@@ -307,8 +346,8 @@ pub async fn cast_ballot(
                     json!({"round": round, "leading": leading, "tally": tally}),
                 )
                 .await?;
-                answer["result"] = json!("revote");
-                answer["next_round"] = json!(round.saturating_add(1));
+                answer.result = "revote".into();
+                answer.next_round = Some(round.saturating_add(1));
             }
         }
     }

@@ -7,10 +7,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use crate::evaluation::committee::{self, Member, SignStatus};
-use crate::evaluation::ranking::Adjustment;
+use crate::evaluation::ranking::{Adjustment, Outcome};
 use crate::evaluation::review::{BidDecision, ReviewCriterion, ReviewOutcome};
 use crate::evaluation::scoring::ScoringPlan;
 use crate::identity::Role;
+use crate::lifecycle::evaluation::EvaluationState;
 use crate::q_opt;
 use crate::tender::model::EvaluationMethod;
 use crate::tender::service::Caller;
@@ -22,12 +23,12 @@ use crate::evaluation::service::{
 
 /// The evaluation as `view` returns it; the JSON route serialises it as is. Optional parts
 /// are left out of the JSON (not null) for viewers who may not see them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluationView {
     /// The tender's project code.
     pub tender_code: String,
     /// The evaluation's state.
-    pub state: String,
+    pub state: EvaluationState,
     /// The tender's evaluation method.
     pub method: String,
     /// Committee size.
@@ -40,8 +41,8 @@ pub struct EvaluationView {
     pub scoring: ScoringView,
     /// Every member's sheets, once all are in (insiders; null otherwise).
     pub sheets: Option<Vec<SheetView>>,
-    /// The stored outcome document (ranking or failure), passed through as stored.
-    pub ranking: Option<Value>,
+    /// The outcome (ranking or failure), as stored when the bids were ranked.
+    pub ranking: Option<Outcome>,
     /// The committee (insiders).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub committee: Option<Vec<Member>>,
@@ -57,13 +58,15 @@ pub struct EvaluationView {
     /// The price comparison table from the report (insiders; may be null).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_table: Option<Option<Vec<Adjustment>>>,
-    /// The stored report document (insiders), passed through as stored.
+    /// The stored report document (insiders), passed through as stored: it is the canonical
+    /// JSON every member signs, so it is not re-shaped through a type of this build.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub report: Option<Value>,
 }
 
 /// The leader's election.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ElectionView {
     /// The election round.
     pub round: i64,
@@ -77,7 +80,7 @@ pub struct ElectionView {
 }
 
 /// The preliminary review.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
     /// The review criteria.
     pub criteria: Vec<ReviewCriterion>,
@@ -98,7 +101,7 @@ pub struct ReviewView {
 }
 
 /// The detailed scoring.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScoringView {
     /// The scoring plan.
     pub plan: ScoringPlan,
@@ -111,7 +114,7 @@ pub struct ScoringView {
 }
 
 /// One member's sheet for one bid.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SheetView {
     /// The member.
     pub member: String,
@@ -124,7 +127,7 @@ pub struct SheetView {
 }
 
 /// Signing progress on the report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SigningView {
     /// Members who signed, dissented or are deemed to agree.
     pub acted: usize,
@@ -171,10 +174,8 @@ impl EvaluationView {
         {
             alias(m);
         }
-        for doc in [self.ranking.as_mut(), self.report.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        // The outcome names bids, never members; the report names both.
+        if let Some(doc) = self.report.as_mut() {
             committee::pseudonymise_members(doc, ids);
         }
         self.members_withheld = true;
@@ -237,7 +238,7 @@ pub async fn view(
     };
     let mut out = EvaluationView {
         tender_code: code.to_string(),
-        state: ev.row.state.clone(),
+        state: ev.state,
         method: ev.tender.evaluation_method.clone(),
         members: ev.members.len(),
         election: ElectionView {
@@ -270,7 +271,7 @@ pub async fn view(
         price_table: None,
         report: None,
     };
-    let stored_ranking = || -> Result<Option<Value>, EvaluationError> {
+    let stored_ranking = || -> Result<Option<Outcome>, EvaluationError> {
         ev.row
             .ranking_json
             .as_deref()

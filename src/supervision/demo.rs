@@ -4,29 +4,30 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::http::AppState;
+use crate::bid::opening::{self, PasskeySignatures};
 use crate::identity::Caller;
 
 /// Opens `code` as `agent` with the first two `custodians` (passphrase `passphrase`) and
 /// runs the alert engine once.
-pub async fn open_and_scan(
-    state: &AppState,
+pub async fn open_and_scan<P: PasskeySignatures>(
+    env: &opening::Env,
+    passkeys: &P,
+    rules: Option<&std::path::Path>,
     now: DateTime<Utc>,
     agent: &Caller,
     custodians: &[Caller],
     code: &str,
     passphrase: &str,
 ) -> anyhow::Result<()> {
-    let env = state.opening_env();
-    crate::bid::opening::start(&env, now, agent, code)
+    opening::start(env, now, agent, code)
         .await
         .map_err(|e| anyhow::anyhow!("demo opening of {code}: {e}"))?;
     for c in custodians.iter().take(2) {
-        crate::bid::opening::unlock(&env, state, c, code, passphrase.to_string().into())
+        opening::unlock(env, passkeys, c, code, passphrase.to_string().into())
             .await
             .map_err(|e| anyhow::anyhow!("demo unlock of {code}: {e}"))?;
     }
-    super::engine::run(&state.db, now, state.config.supervision_rules.as_deref())
+    super::engine::run(&env.db, now, rules)
         .await
         .map_err(|e| anyhow::anyhow!("demo supervision scan: {e}"))?;
     Ok(())

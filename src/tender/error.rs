@@ -211,7 +211,7 @@ impl Coded for TenderError {
             TenderError::BadQuotas(_) => "INVALID_EXPERT_QUOTAS",
             // One broken rule answers with its own code; several with the umbrella code.
             TenderError::Rulebook(v) => match v.as_slice() {
-                [one] => one.rule,
+                [one] => one.static_code().unwrap_or("RULEBOOK_VIOLATION"),
                 _ => "RULEBOOK_VIOLATION",
             },
             TenderError::WrongState { .. } => "INVALID_STATE",

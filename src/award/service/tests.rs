@@ -4,7 +4,7 @@ use super::*;
 use crate::award::view::view;
 use crate::evaluation::routes::env;
 use crate::evaluation::service::tests::{
-    Fixture, events, opened, passkey_of, sheets, sign, to_scoring,
+    Fixture, events, js, opened, passkey_of, sheets, sign, to_scoring,
 };
 use crate::evaluation::service::{self as evaluation, DissentInput};
 use crate::http::ApiError;
@@ -76,9 +76,9 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     let r = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends }).await;
     assert_eq!(api(r.unwrap_err()), (409, "RESULT_WRONG_STATE"));
     advance(kit, SIGNING_WINDOW);
-    let delivered = deliver_report(env(s), &kit.agent, code)
+    let delivered = js(&deliver_report(env(s), &kit.agent, code)
         .await
-        .expect("deliver");
+        .expect("deliver"));
     let statuses: Vec<&str> = delivered["signatures"]
         .as_array()
         .unwrap()
@@ -116,9 +116,11 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     )
     .await;
     assert_eq!(api(r.unwrap_err()), (403, "FORBIDDEN"));
-    let published = publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends })
-        .await
-        .expect("publish");
+    let published = js(
+        &publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends })
+            .await
+            .expect("publish"),
+    );
     assert_eq!(published["candidates"][0]["bid_id"], json!(fx.bids[1]));
     assert_eq!(published["candidates"][0]["rank"], json!(1));
     assert_eq!(published["candidates"][0]["price_fen"], json!(102_500_000));
@@ -151,9 +153,11 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     let long = "异".repeat(MAX_TEXT_CHARS + 1);
     let r = raise_objection(env(s), &fx.bidders[2], code, &text(&long)).await;
     assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-    let raised = raise_objection(env(s), &fx.bidders[2], code, &text("第一名业绩证明不实"))
-        .await
-        .expect("objection");
+    let raised = js(
+        &raise_objection(env(s), &fx.bidders[2], code, &text("第一名业绩证明不实"))
+            .await
+            .expect("objection"),
+    );
     let oid = raised["objection_id"].as_str().unwrap().to_string();
 
     // The public sees that there is an objection, not what it says; the objector does.
@@ -184,9 +188,11 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     assert_eq!(api(r.unwrap_err()), (404, "NOT_FOUND"));
     let r = answer_objection(env(s), &kit.agent, code, &oid, &text("")).await;
     assert_eq!(api(r.unwrap_err()), (422, "RESULT_BAD_TEXT"));
-    let answered = answer_objection(env(s), &kit.agent, code, &oid, &text("经核查业绩属实"))
-        .await
-        .expect("answer");
+    let answered = js(
+        &answer_objection(env(s), &kit.agent, code, &oid, &text("经核查业绩属实"))
+            .await
+            .expect("answer"),
+    );
     assert_eq!(answered["late"], json!(false));
     let r = answer_objection(env(s), &kit.agent, code, &oid, &text("再答")).await;
     assert_eq!(api(r.unwrap_err()), (409, "OBJECTION_ALREADY_ANSWERED"));
@@ -219,9 +225,9 @@ pub(crate) async fn scenario_full_result(kit: &Kit) {
     };
     let r = award(env(s), &kit.agent, code, &stranger_bid).await;
     assert_eq!(api(r.unwrap_err()), (422, "AWARD_NOT_A_CANDIDATE"));
-    let awarded = award(env(s), &kit.agent, code, &AwardInput::default())
+    let awarded = js(&award(env(s), &kit.agent, code, &AwardInput::default())
         .await
-        .expect("award");
+        .expect("award"));
     assert_eq!(awarded["bid_id"], json!(fx.bids[1]));
     assert_eq!(tender_state(kit, code).await, "awarded");
     assert_eq!(
@@ -340,7 +346,7 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
     publish(env(s), &kit.agent, code, &PublicityInput { ends_at: ends })
         .await
         .expect("publish");
-    let raised = raise_objection(
+    let raised = js(&raise_objection(
         env(s),
         &fx.bidders[0],
         code,
@@ -349,10 +355,10 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
         },
     )
     .await
-    .expect("objection");
+    .expect("objection"));
     let oid = raised["objection_id"].as_str().unwrap().to_string();
     advance(kit, Duration::days(4));
-    let answered = answer_objection(
+    let answered = js(&answer_objection(
         env(s),
         &kit.agent,
         code,
@@ -362,7 +368,7 @@ pub(crate) async fn scenario_late_answer(kit: &Kit) {
         },
     )
     .await
-    .expect("late answer");
+    .expect("late answer"));
     assert_eq!(answered["late"], json!(true));
     let v = view(env(s), None, code).await.unwrap();
     assert!(v.objections[0].late);

@@ -81,8 +81,8 @@ mod view;
 pub use ceremony::start;
 pub use unlock::{PasskeyUnlock, PasskeyUnlockStart, UnlockProof, start_passkey_unlock, unlock};
 pub use view::{
-    ConfirmationView, ObjectionView, OpeningProgress, OpeningView, UnlockView, answer, confirm,
-    object, view,
+    ConfirmationView, ObjectionView, OpeningObjectionAnswered, OpeningObjectionRaised,
+    OpeningProgress, OpeningView, RecordConfirmed, UnlockView, answer, confirm, object, view,
 };
 
 /// What the opening works with: the database, the blob store, the clock (the slow checks of

@@ -107,7 +107,7 @@ pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Openin
 }
 
 /// The ceremony as [`view`] shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct OpeningView {
     /// The tender.
     pub tender_id: String,
@@ -127,7 +127,7 @@ pub struct OpeningView {
 }
 
 /// A started opening: who unlocked, the record, confirmations and objections.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct OpeningProgress {
     /// When it started (RFC 3339).
     pub started_at: String,
@@ -140,6 +140,7 @@ pub struct OpeningProgress {
     /// Whether the opening runs now.
     pub opening_now: bool,
     /// The published opening record (its canonical JSON, as stored and hashed), or null.
+    #[schema(value_type = Object)]
     pub record: Value,
     /// SHA-256 hex of the record.
     pub record_sha256: Option<String>,
@@ -150,7 +151,7 @@ pub struct OpeningProgress {
 }
 
 /// One custodian's unlock.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct UnlockView {
     /// The custodian.
     pub user_id: String,
@@ -161,7 +162,7 @@ pub struct UnlockView {
 }
 
 /// One bidder's confirmation of the record.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ConfirmationView {
     /// The bidder organisation.
     pub bidder_id: String,
@@ -172,7 +173,7 @@ pub struct ConfirmationView {
 }
 
 /// One objection at the opening and its answer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ObjectionView {
     /// Identifier.
     pub objection_id: String,
@@ -188,6 +189,52 @@ pub struct ObjectionView {
     pub answer: Option<String>,
     /// When answered.
     pub answered_at: Option<String>,
+}
+
+/// A bidder confirmed the opening record. Fields in alphabetical order, as the answer has
+/// always been serialised.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RecordConfirmed {
+    /// The confirmation's audit event.
+    pub audit_index: u64,
+    /// The bidder organisation.
+    pub bidder_id: String,
+    /// When (RFC 3339).
+    pub confirmed_at: String,
+    /// The tender.
+    pub tender_id: String,
+}
+
+/// A bidder raised an objection at the opening. Fields in alphabetical order, as the answer
+/// has always been serialised.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OpeningObjectionRaised {
+    /// The objection's audit event.
+    pub audit_index: u64,
+    /// The bidder organisation.
+    pub bidder_id: String,
+    /// The objection.
+    pub body: String,
+    /// Identifier.
+    pub objection_id: String,
+    /// When raised (RFC 3339).
+    pub raised_at: String,
+    /// The tender.
+    pub tender_id: String,
+}
+
+/// The agent answered an objection at the opening. Fields in alphabetical order, as the
+/// answer has always been serialised.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OpeningObjectionAnswered {
+    /// The answer's audit event.
+    pub audit_index: u64,
+    /// The answer.
+    pub answer: String,
+    /// When answered (RFC 3339).
+    pub answered_at: String,
+    /// The objection.
+    pub objection_id: String,
 }
 
 /// The caller's company, checked to be in the published record.
@@ -221,7 +268,7 @@ pub async fn confirm(
     now: DateTime<Utc>,
     caller: &Caller,
     code: &str,
-) -> Result<Value, BidError> {
+) -> Result<RecordConfirmed, BidError> {
     let mut tx = db.begin().await?;
     let (tender, org_id) = bidder_of_record(&mut tx, caller, code).await?;
     let res = q_exec!(
@@ -247,8 +294,12 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({"tender_id": tender.tender_id, "bidder_id": org_id,
-              "confirmed_at": audit::entry_time(now), "audit_index": seq}))
+    Ok(RecordConfirmed {
+        audit_index: seq,
+        bidder_id: org_id,
+        confirmed_at: audit::entry_time(now),
+        tender_id: tender.tender_id,
+    })
 }
 
 /// A bidder raises an objection at the opening (条例 第44条: answered on the spot).
@@ -258,7 +309,7 @@ pub async fn object(
     caller: &Caller,
     code: &str,
     body: &str,
-) -> Result<Value, BidError> {
+) -> Result<OpeningObjectionRaised, BidError> {
     let body = super::super::check_text("body", body, 1, 2000)?;
     let mut tx = db.begin().await?;
     let (tender, org_id) = bidder_of_record(&mut tx, caller, code).await?;
@@ -284,10 +335,14 @@ pub async fn object(
     )
     .await?;
     tx.commit().await?;
-    Ok(
-        json!({"objection_id": id, "tender_id": tender.tender_id, "bidder_id": org_id,
-              "body": body, "raised_at": audit::entry_time(now), "audit_index": seq}),
-    )
+    Ok(OpeningObjectionRaised {
+        audit_index: seq,
+        bidder_id: org_id,
+        body,
+        objection_id: id,
+        raised_at: audit::entry_time(now),
+        tender_id: tender.tender_id,
+    })
 }
 
 /// The owning agent answers an objection (once).
@@ -298,7 +353,7 @@ pub async fn answer(
     code: &str,
     objection_id: &str,
     answer: &str,
-) -> Result<Value, BidError> {
+) -> Result<OpeningObjectionAnswered, BidError> {
     let answer = super::super::check_text("answer", answer, 1, 2000)?;
     let mut tx = db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
@@ -338,6 +393,10 @@ pub async fn answer(
     )
     .await?;
     tx.commit().await?;
-    Ok(json!({"objection_id": objection_id, "answer": answer,
-              "answered_at": audit::entry_time(now), "audit_index": seq}))
+    Ok(OpeningObjectionAnswered {
+        audit_index: seq,
+        answer,
+        answered_at: audit::entry_time(now),
+        objection_id: objection_id.to_string(),
+    })
 }

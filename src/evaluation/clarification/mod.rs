@@ -17,6 +17,7 @@
 pub mod pages;
 
 use crate::evaluation::Env;
+use crate::lifecycle::evaluation::EvaluationState;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -310,7 +311,7 @@ pub async fn ask(
     let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
     let member = service::acting_member(&mut tx, &ev, caller).await?;
-    if !matches!(ev.row.state.as_str(), "review" | "scoring") {
+    if !matches!(ev.state, EvaluationState::Review | EvaluationState::Scoring) {
         return Err(service::wrong("ask for a clarification", &ev).into());
     }
     let tid = ev.tender.tender_id.clone();

@@ -13,6 +13,7 @@
 //! as the error page.
 
 use crate::evaluation::routes::env;
+use crate::lifecycle::evaluation::EvaluationState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -126,7 +127,7 @@ async fn tender_facts(
     let ev = service::load(&mut tx, code).await?;
     let bids = bid_labels(&mut tx, &ev.tender.tender_id).await?;
     let can_ask = ev.member(&caller.user.user_id).is_some()
-        && matches!(ev.row.state.as_str(), "review" | "scoring");
+        && matches!(ev.state, EvaluationState::Review | EvaluationState::Scoring);
     let mut names = Vec::new();
     for id in items.iter().filter_map(|c| c.asked_by.as_ref()) {
         if names.iter().any(|(i, _)| i == id) {

@@ -44,7 +44,7 @@ pub struct BidFacts {
 
 /// A quantified adjustment to a bid's price under the lowest-evaluated-price method
 /// (e.g. a deviation priced in, a discount for an earlier completion).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Adjustment {
     /// The bid.
     pub bid: String,
@@ -55,7 +55,7 @@ pub struct Adjustment {
 }
 
 /// The figures behind a rank.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum RankDetail {
     /// 综合评估法.
@@ -77,7 +77,7 @@ pub enum RankDetail {
 }
 
 /// One ranked bid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankedBid {
     /// 1-based rank; distinct for every bid (ties are broken as the module says).
     pub rank: u32,
@@ -92,7 +92,7 @@ pub struct RankedBid {
 }
 
 /// A complete ranking.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ranking {
     /// The method used.
     pub method: EvaluationMethod,
@@ -104,8 +104,9 @@ pub struct Ranking {
     pub candidates: Vec<String>,
 }
 
-/// The result of the evaluation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// The result of the evaluation, as answered and as stored with the evaluation
+/// (`evaluation.ranking_json`), which is read back into this same type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Too few valid bids: the tender fails (流标); the violation names the rule and article.

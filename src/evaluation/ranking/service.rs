@@ -6,17 +6,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::audit::{self, Actor};
-use crate::clock::to_millis;
 use crate::evaluation::ranking::{self, BidFacts, Outcome};
 use crate::evaluation::review::ReviewOutcome;
 use crate::evaluation::scoring::ScoreSheet;
-use crate::q_exec;
 use crate::store::Tx;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::EvaluationMethod;
 
 use crate::evaluation::error::EvaluationError;
-use crate::evaluation::service::{Evaluation, all_sheets, corrupt, event, fail, rulebook, wrong};
+use crate::evaluation::service::{Evaluation, all_sheets, corrupt, fail, move_to, rulebook};
+use crate::lifecycle::evaluation::{Columns, EvaluationState, Move};
 
 /// What [`rank_and_report`] ranks.
 pub(crate) struct RankInput<'a> {
@@ -56,7 +55,7 @@ pub(crate) async fn rank_and_report(
     }
     .map_err(EvaluationError::Ranking)?;
     if let Outcome::Failed { .. } = outcome {
-        fail(tx, now, &tid, "scoring", &outcome).await?;
+        fail(tx, now, ev, &outcome).await?;
         return Ok((outcome, None));
     }
     let mut report = json!({
@@ -79,29 +78,15 @@ pub(crate) async fn rank_and_report(
     }
     let report_json = serde_json_canonicalizer::to_string(&report).map_err(corrupt)?;
     let report_sha256 = sha256_hex(report_json.as_bytes());
-    let n = q_exec!(
-        tx,
-        "update evaluation set state = 'ranked', ranking_json = $1, ranked_at = $2,
-            report_json = $3, report_sha256 = $4
-         where tender_id = $5 and state = 'scoring'",
-        serde_json::to_string(&outcome).map_err(corrupt)?,
-        to_millis(now),
-        report_json,
-        report_sha256.clone(),
-        tid.clone()
-    )?;
-    if n == 0 {
-        return Err(wrong("rank the bids", ev));
-    }
-    event(
-        tx,
-        now,
-        &Actor::system(),
-        "evaluation.ranking",
-        &tid,
-        json!({"outcome": outcome, "report_sha256": report_sha256,
-               "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid, "sha256": sha})).collect::<Vec<_>>()}),
-    )
-    .await?;
+    let ranking_json = serde_json::to_string(&outcome).map_err(corrupt)?;
+    let payload = json!({"outcome": outcome, "report_sha256": report_sha256,
+           "sheets": stored.iter().map(|(s, sha)| json!({"member": s.expert, "bid_id": s.bid, "sha256": sha})).collect::<Vec<_>>()});
+    let columns = Columns::Outcome {
+        ranking_json,
+        report: Some((report_json, report_sha256.clone())),
+    };
+    let system = Actor::system();
+    let m = Move::new(columns, &system, "evaluation.ranking", payload);
+    move_to(tx, now, ev, EvaluationState::Ranked, m, "rank the bids").await?;
     Ok((outcome, Some(report_sha256)))
 }

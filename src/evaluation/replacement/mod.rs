@@ -32,13 +32,17 @@ use serde_json::{Value, json};
 use crate::clock::cst;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Coded, Kind};
-use crate::evaluation::committee::{CommitteeError, Member, MemberRole, void_conclusions};
+use crate::evaluation::committee::{
+    Committee, CommitteeError, Member, MemberRole, Voided, void_conclusions,
+};
 use crate::evaluation::review::{Mark, Verdict};
 use crate::evaluation::scoring::ScoreSheet;
 use crate::evaluation::service::{self, Evaluation, EvaluationError};
 use crate::expert::service::{ASSIGNMENT_COLS, AssignmentRow, replace_member};
 use crate::identity::Role;
 use crate::ids::{is_id, new_id};
+use crate::lifecycle::MoveError;
+use crate::lifecycle::evaluation::{self as machine, Columns, EvaluationState, Move};
 use crate::store::Tx;
 use crate::tender::service::Caller;
 use crate::{q_all, q_exec, q_one, q_opt};
@@ -166,7 +170,7 @@ pub struct StartInput {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Redo {
     /// The evaluation state after the replacement.
-    pub to_state: &'static str,
+    pub to_state: EvaluationState,
     /// Whether the leader election starts a new round (leader cleared).
     pub new_election: bool,
     /// Whether every score sheet is void (the review is decided again, so the set of bids
@@ -188,14 +192,15 @@ pub struct Redo {
 ///   that decision fixes which bids are scored (and, through the valid prices, every price
 ///   score), every member's sheets are void and everyone scores again; `ranked`: the
 ///   ranking, the report and every act on it are void too.
-pub fn redo_from(from_state: &str, leader_replaced: bool) -> Redo {
-    let past_review = matches!(from_state, "scoring" | "ranked");
-    let electing = from_state == "electing" || leader_replaced;
+pub fn redo_from(from_state: EvaluationState, leader_replaced: bool) -> Redo {
+    use EvaluationState::{Electing, Ranked, Review, Scoring};
+    let past_review = matches!(from_state, Scoring | Ranked);
+    let electing = from_state == Electing || leader_replaced;
     Redo {
-        to_state: if electing { "electing" } else { "review" },
+        to_state: if electing { Electing } else { Review },
         new_election: electing,
         all_sheets_void: past_review,
-        report_void: from_state == "ranked",
+        report_void: from_state == Ranked,
     }
 }
 
@@ -241,6 +246,49 @@ fn forbidden() -> ReplacementError {
     .into()
 }
 
+/// What [`start`] answers. Fields in alphabetical order, as the answer has always been
+/// serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplacementStarted {
+    /// The replacement expert checks in before this instant.
+    pub checkin_closes_at: DateTime<Utc>,
+    /// The replacement draw.
+    pub draw_id: String,
+    /// The evaluation's state now (`replacing`).
+    pub evaluation_state: EvaluationState,
+    /// The replaced member's number in the draw.
+    pub member_no: i64,
+    /// What happens next, in words.
+    pub next: String,
+    /// The replacement.
+    pub replacement_id: String,
+    /// The replacement's state (`drawing`).
+    pub state: String,
+}
+
+/// What [`complete`] answers. Fields in alphabetical order, as the answer has always been
+/// serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplacementCompleted {
+    /// Signatures and dissents on the old report that are void.
+    pub acts_voided: usize,
+    /// The election round now.
+    pub election_round: i64,
+    /// The evaluation's state now: the step to redo.
+    pub evaluation_state: EvaluationState,
+    /// The replaced member's marks that are void.
+    pub marks_voided: usize,
+    /// The replacement member's number in the draw.
+    pub member_no: i64,
+    /// The replacement.
+    pub replacement_id: String,
+    /// Score sheets that are void (the replaced member's, and everyone's when the review is
+    /// decided again).
+    pub sheets_voided: usize,
+    /// The replacement's state (`completed`).
+    pub state: String,
+}
+
 /// Starts replacing the member with anonymous number `member_no` (owning agent, evaluation
 /// under way, written reason): the member withdraws, a replacement draw is committed and the
 /// evaluation is suspended until [`complete`].
@@ -249,7 +297,7 @@ pub async fn start(
     caller: &Caller,
     code: &str,
     input: &StartInput,
-) -> Result<Value, ReplacementError> {
+) -> Result<ReplacementStarted, ReplacementError> {
     let now = env.now;
     let reason = input.reason.trim().to_string();
     let n = reason.chars().count();
@@ -264,15 +312,10 @@ pub async fn start(
         return Err(forbidden());
     }
     let tid = ev.tender.tender_id.clone();
-    if ev.row.state == "replacing" {
+    if ev.state == EvaluationState::Replacing {
         return Err(ReplacementError::InProgress);
     }
-    if ev.tender.state != crate::tender::model::TenderState::Evaluating
-        || !matches!(
-            ev.row.state.as_str(),
-            "electing" | "review" | "scoring" | "ranked"
-        )
-    {
+    if ev.tender.state != crate::tender::model::TenderState::Evaluating || !ev.state.under_way() {
         return Err(service::wrong("replace a committee member", &ev).into());
     }
     // The member by number: the assignment, its expert's login, and a seat on the committee.
@@ -301,7 +344,7 @@ pub async fn start(
     if a.state != "confirmed" {
         return Err(ReplacementError::UnknownMember(input.member_no));
     }
-    if ev.row.state == "ranked" {
+    if ev.state == EvaluationState::Ranked {
         let (acted,): (i64,) = q_one!(
             tx,
             (i64,),
@@ -321,15 +364,6 @@ pub async fn start(
     )?;
     if n == 0 {
         return Err(ReplacementError::UnknownMember(input.member_no));
-    }
-    let n = q_exec!(
-        tx,
-        "update evaluation set state = 'replacing' where tender_id = $1 and state = $2",
-        tid.clone(),
-        ev.row.state.clone()
-    )?;
-    if n == 0 {
-        return Err(ReplacementError::InProgress);
     }
     // The same verifiable procedure as after a decline: commitment now, the supervisor's
     // input next, then the draw; everyone drawn for the tender so far is excluded.
@@ -356,7 +390,7 @@ pub async fn start(
         member_id.clone(),
         a.expert_id.clone(),
         reason.clone(),
-        ev.row.state.clone(),
+        ev.state.as_str().to_string(),
         draw_id.clone(),
         caller.user.user_id.clone(),
         to_millis(now)
@@ -368,27 +402,35 @@ pub async fn start(
             e.into()
         }
     })?;
-    service::event(
-        &mut tx,
-        now,
+    // The evaluation is suspended last, with the event that records the whole start; the
+    // guard on the state it was read in keeps two starts from both succeeding.
+    let m = Move::new(
+        Columns::None,
         &caller.actor,
         "evaluation.replacement.start",
-        &tid,
         json!({"replacement_id": id, "member": member_id, "expert_id": a.expert_id,
-               "member_no": a.member_no, "reason": reason, "from_state": ev.row.state,
+               "member_no": a.member_no, "reason": reason, "from_state": ev.state,
                "draw_id": draw_id, "checkin_closes_at": crate::audit::entry_time(closes)}),
-    )
-    .await?;
+    );
+    machine::transition(&mut tx, now, &tid, ev.state, EvaluationState::Replacing, m)
+        .await
+        .map_err(|e| match e {
+            MoveError::Moved => ReplacementError::InProgress,
+            e => service::evaluation_moved(e, "replace a committee member", ev.state).into(),
+        })?;
     tx.commit().await?;
-    Ok(json!({
-        "replacement_id": id, "state": "drawing", "member_no": a.member_no,
-        "draw_id": draw_id, "evaluation_state": "replacing",
-        "checkin_closes_at": closes,
-        "next": format!(
+    Ok(ReplacementStarted {
+        checkin_closes_at: closes,
+        next: format!(
             "the supervisor enters the random input at /draws/{draw_id}; the drawn expert confirms and checks in before {} China time; then complete the replacement / 监督人输入随机数，补抽专家确认并签到后，完成更换",
             cst(to_millis(closes))
         ),
-    }))
+        draw_id,
+        evaluation_state: EvaluationState::Replacing,
+        member_no: a.member_no,
+        replacement_id: id,
+        state: "drawing".into(),
+    })
 }
 
 /// Every draw of the replacement: its own and the redraws after a decline or no answer.
@@ -509,7 +551,7 @@ impl Voider<'_> {
 }
 
 /// A replacement as [`list`] shows it; the JSON route serialises it as is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReplacementView {
     /// The replacement.
     pub replacement_id: String,
@@ -551,23 +593,105 @@ pub async fn complete(
     caller: &Caller,
     code: &str,
     replacement_id: &str,
-) -> Result<Value, ReplacementError> {
+) -> Result<ReplacementCompleted, ReplacementError> {
     let now = env.now;
     let mut tx = env.db.begin().await?;
     let ev = service::load(&mut tx, code).await?;
+    let r = completable(&mut tx, caller, &ev, replacement_id).await?;
+    let tid = ev.tender.tender_id.clone();
+    let (new_expert, new_user, new_no) = replacement_login(&mut tx, &tid, &r).await?;
+    let committee = swapped(env, &ev, &r.member, &new_user)?;
+    let leader_replaced = ev.row.leader_user_id.as_deref() == Some(r.member.as_str());
+    let from_state = EvaluationState::parse(&r.from_state).ok_or_else(|| {
+        EvaluationError::corrupt(format!("replacement from state {:?}", r.from_state))
+    })?;
+    let redo = redo_from(from_state, leader_replaced);
+    let voided = void_all(&mut tx, now, &ev, &r, &redo).await?;
+    let round = if redo.new_election {
+        ev.row.election_round.saturating_add(1)
+    } else {
+        ev.row.election_round
+    };
+    let members_json = serde_json::to_string(committee.members()).map_err(service::corrupt)?;
+    let n = q_exec!(
+        tx,
+        "update evaluation_replacement set state = 'completed', replacement = $1, to_state = $2,
+            completed_by = $3, completed_at = $4
+         where replacement_id = $5 and state = 'drawing'",
+        new_user.clone(),
+        redo.to_state.as_str().to_string(),
+        caller.user.user_id.clone(),
+        to_millis(now),
+        r.replacement_id.clone()
+    )?;
+    if n == 0 {
+        return Err(ReplacementError::AlreadyComplete);
+    }
+    let columns = Columns::Committee {
+        members_json,
+        election_round: round,
+        new_election: redo.new_election,
+    };
+    let m = Move::new(
+        columns,
+        &caller.actor,
+        "evaluation.replacement.complete",
+        json!({"replacement_id": r.replacement_id, "replaced": r.member,
+               "replacement": new_user, "expert_id": new_expert, "member_no": new_no,
+               "from_state": r.from_state, "redo": redo, "election_round": round,
+               "voided": voided.conclusions, "other_sheets_voided": voided.sheets_of_others,
+               "report_sha256_voided": if redo.report_void { json!(ev.row.report_sha256) } else { Value::Null },
+               "acts_voided": voided.acts}),
+    );
+    machine::transition(&mut tx, now, &tid, ev.state, redo.to_state, m)
+        .await
+        .map_err(|e| match e {
+            MoveError::Moved => ReplacementError::AlreadyComplete,
+            e => service::evaluation_moved(e, "complete the replacement", ev.state).into(),
+        })?;
+    tx.commit().await?;
+    Ok(ReplacementCompleted {
+        acts_voided: voided.acts.len(),
+        election_round: round,
+        evaluation_state: redo.to_state,
+        marks_voided: voided.conclusions.marks_removed,
+        member_no: new_no,
+        replacement_id: r.replacement_id,
+        sheets_voided: voided.conclusions.sheets_removed + voided.sheets_of_others,
+        state: "completed".into(),
+    })
+}
+
+/// The replacement the owning agent may complete now: still drawing, the evaluation
+/// suspended for it.
+async fn completable(
+    tx: &mut Tx,
+    caller: &Caller,
+    ev: &Evaluation,
+    replacement_id: &str,
+) -> Result<ReplacementRow, ReplacementError> {
     if !service::owns(caller, &ev.tender) {
         return Err(forbidden());
     }
-    let r = replacement_of(&mut tx, &ev, replacement_id).await?;
+    let r = replacement_of(tx, ev, replacement_id).await?;
     if r.state != "drawing" {
         return Err(ReplacementError::AlreadyComplete);
     }
-    if ev.row.state != "replacing" {
+    if ev.state != EvaluationState::Replacing {
         return Err(EvaluationError::corrupt("a replacement runs outside `replacing`").into());
     }
-    let tid = ev.tender.tender_id.clone();
-    let chain = draw_chain(&mut tx, &tid, &r.draw_id).await?;
-    let (new_expert, new_user, new_no) = replacement_expert(&mut tx, &tid, &chain).await?;
+    Ok(r)
+}
+
+/// The expert the replacement drew (the last of its chain of draws) who confirmed and checked
+/// in, with the login they evaluate with: (expert id, user id, member number).
+async fn replacement_login(
+    tx: &mut Tx,
+    tender_id: &str,
+    r: &ReplacementRow,
+) -> Result<(String, String, i64), ReplacementError> {
+    let chain = draw_chain(tx, tender_id, &r.draw_id).await?;
+    let (new_expert, new_user, new_no) = replacement_expert(tx, tender_id, &chain).await?;
     let Some(new_user) = new_user else {
         return Err(EvaluationError::Invalid(
             "EVALUATION_EXPERT_WITHOUT_LOGIN",
@@ -576,33 +700,62 @@ pub async fn complete(
         )
         .into());
     };
+    Ok((new_expert, new_user, new_no))
+}
+
+/// The committee with `replaced` swapped for the expert logged in as `new_user`, checked
+/// against the rulebook.
+fn swapped(
+    env: Env<'_>,
+    ev: &Evaluation,
+    replaced: &str,
+    new_user: &str,
+) -> Result<Committee, ReplacementError> {
     let book = service::rulebook(env.rulebooks, &ev.tender)?;
-    let committee = ev
+    let member = Member {
+        id: new_user.to_string(),
+        role: MemberRole::Expert,
+    };
+    Ok(ev
         .committee(book)?
-        .replace(
-            book,
-            &r.member,
-            Member {
-                id: new_user.clone(),
-                role: MemberRole::Expert,
-            },
-        )
+        .replace(book, replaced, member)
         .map_err(|e| match e {
             CommitteeError::NotAMember(_) => {
                 EvaluationError::corrupt("the replaced member left the committee")
             }
             other => EvaluationError::Committee(other),
-        })?;
-    let leader_replaced = ev.row.leader_user_id.as_deref() == Some(r.member.as_str());
-    let redo = redo_from(&r.from_state, leader_replaced);
+        })?)
+}
 
+/// What a completed replacement made void.
+struct VoidedAll {
+    /// The replaced member's conclusions (by [`void_conclusions`]).
+    conclusions: Voided,
+    /// The other members' sheets, when the review is decided again.
+    sheets_of_others: usize,
+    /// The acts on the old report: (member, act).
+    acts: Vec<Value>,
+}
+
+/// Moves everything the replacement makes void out of the live tables into
+/// `evaluation_void`: the replaced member's marks and sheets, everyone's sheets when the
+/// review is decided again, and the report's price table and every act on the report when
+/// the report is void.
+async fn void_all(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    ev: &Evaluation,
+    r: &ReplacementRow,
+    redo: &Redo,
+) -> Result<VoidedAll, ReplacementError> {
+    let tid = ev.tender.tender_id.clone();
     // The replaced member's conclusions, by the pure rule; then the same rows out of the
     // live tables and into `evaluation_void`.
-    let (mut marks, mark_rows) = marks_of(&mut tx, &tid).await?;
-    let (mut sheets, sheet_rows) = sheets_of(&mut tx, &tid).await?;
-    let voided = void_conclusions(&r.member, &mut marks, &mut sheets);
+    let (mut marks, mark_rows) = marks_of(tx, &tid).await?;
+    let (mut sheets, sheet_rows) = sheets_of(tx, &tid).await?;
+    let conclusions = void_conclusions(&r.member, &mut marks, &mut sheets);
     let mut v = Voider {
-        tx: &mut tx,
+        tx,
         now,
         replacement_id: &r.replacement_id,
         tender_id: &tid,
@@ -624,131 +777,89 @@ pub async fn complete(
             sheets_of_others += 1;
         }
     }
-    let mut acts_voided = Vec::new();
-    if redo.report_void {
-        // A lowest-evaluated-price report carries the committee's price comparison table:
-        // the review is decided again, so the table is void with the report.
-        let table = ev
-            .row
-            .report_json
-            .as_deref()
-            .map(serde_json::from_str::<Value>)
-            .transpose()
-            .map_err(service::corrupt)?
-            .and_then(|r| r.get("adjustments").cloned());
-        if let (Some(table), Some(leader)) = (table, ev.row.leader_user_id.as_deref()) {
-            v.archive("price_table", leader, "review_redone", table)
-                .await?;
-        }
-        let acts: Vec<ActRow> = q_all!(
-            v.tx,
-            ActRow,
-            "select member, act, reason, report_sha256, credential_id, signed_at
-             from evaluation_signature where tender_id = $1 order by member",
-            tid.clone()
-        )?;
-        for (member, act, reason, sha, cred, at) in acts {
-            let row = json!({"member": member, "act": act, "reason": reason,
-                             "report_sha256": sha, "credential_id": cred, "signed_at": at});
-            v.archive("signature", &member, "report_changed", row)
-                .await?;
-            acts_voided.push(json!({"member": member, "act": act}));
-        }
+    let acts = if redo.report_void {
+        void_report(&mut v, ev).await?
+    } else {
+        Vec::new()
+    };
+    delete_voided(v.tx, &tid, &r.member, redo).await?;
+    Ok(VoidedAll {
+        conclusions,
+        sheets_of_others,
+        acts,
+    })
+}
+
+/// The void report's price comparison table and every act on the report, archived; the
+/// acts as (member, act).
+async fn void_report(v: &mut Voider<'_>, ev: &Evaluation) -> Result<Vec<Value>, ReplacementError> {
+    // A lowest-evaluated-price report carries the committee's price comparison table: the
+    // review is decided again, so the table is void with the report.
+    let table = ev
+        .row
+        .report_json
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+        .transpose()
+        .map_err(service::corrupt)?
+        .and_then(|r| r.get("adjustments").cloned());
+    if let (Some(table), Some(leader)) = (table, ev.row.leader_user_id.as_deref()) {
+        v.archive("price_table", leader, "review_redone", table)
+            .await?;
     }
+    let acts: Vec<ActRow> = q_all!(
+        v.tx,
+        ActRow,
+        "select member, act, reason, report_sha256, credential_id, signed_at
+         from evaluation_signature where tender_id = $1 order by member",
+        ev.tender.tender_id.clone()
+    )?;
+    let mut voided = Vec::new();
+    for (member, act, reason, sha, cred, at) in acts {
+        let row = json!({"member": member, "act": act, "reason": reason,
+                         "report_sha256": sha, "credential_id": cred, "signed_at": at});
+        v.archive("signature", &member, "report_changed", row)
+            .await?;
+        voided.push(json!({"member": member, "act": act}));
+    }
+    Ok(voided)
+}
+
+/// Deletes what [`void_all`] archived from the live tables.
+async fn delete_voided(
+    tx: &mut Tx,
+    tid: &str,
+    replaced: &str,
+    redo: &Redo,
+) -> Result<(), ReplacementError> {
     q_exec!(
         tx,
         "delete from evaluation_mark where tender_id = $1 and member = $2",
-        tid.clone(),
-        r.member.clone()
+        tid.to_string(),
+        replaced.to_string()
     )?;
     if redo.all_sheets_void {
         q_exec!(
             tx,
             "delete from evaluation_sheet where tender_id = $1",
-            tid.clone()
+            tid.to_string()
         )?;
     } else {
         q_exec!(
             tx,
             "delete from evaluation_sheet where tender_id = $1 and member = $2",
-            tid.clone(),
-            r.member.clone()
+            tid.to_string(),
+            replaced.to_string()
         )?;
     }
     if redo.report_void {
         q_exec!(
             tx,
             "delete from evaluation_signature where tender_id = $1",
-            tid.clone()
+            tid.to_string()
         )?;
     }
-    let round = if redo.new_election {
-        ev.row.election_round.saturating_add(1)
-    } else {
-        ev.row.election_round
-    };
-    let members_json = serde_json::to_string(committee.members()).map_err(service::corrupt)?;
-    let n = if redo.new_election {
-        q_exec!(
-            tx,
-            "update evaluation set state = $1, members_json = $2, election_round = $3,
-                leader_user_id = null, ranking_json = null, report_json = null,
-                report_sha256 = null, ranked_at = null
-             where tender_id = $4 and state = 'replacing'",
-            redo.to_state.to_string(),
-            members_json,
-            round,
-            tid.clone()
-        )?
-    } else {
-        q_exec!(
-            tx,
-            "update evaluation set state = $1, members_json = $2, ranking_json = null,
-                report_json = null, report_sha256 = null, ranked_at = null
-             where tender_id = $3 and state = 'replacing'",
-            redo.to_state.to_string(),
-            members_json,
-            tid.clone()
-        )?
-    };
-    if n == 0 {
-        return Err(ReplacementError::AlreadyComplete);
-    }
-    let n = q_exec!(
-        tx,
-        "update evaluation_replacement set state = 'completed', replacement = $1, to_state = $2,
-            completed_by = $3, completed_at = $4
-         where replacement_id = $5 and state = 'drawing'",
-        new_user.clone(),
-        redo.to_state.to_string(),
-        caller.user.user_id.clone(),
-        to_millis(now),
-        r.replacement_id.clone()
-    )?;
-    if n == 0 {
-        return Err(ReplacementError::AlreadyComplete);
-    }
-    service::event(
-        &mut tx,
-        now,
-        &caller.actor,
-        "evaluation.replacement.complete",
-        &tid,
-        json!({"replacement_id": r.replacement_id, "replaced": r.member,
-               "replacement": new_user, "expert_id": new_expert, "member_no": new_no,
-               "from_state": r.from_state, "redo": redo, "election_round": round,
-               "voided": voided, "other_sheets_voided": sheets_of_others,
-               "report_sha256_voided": if redo.report_void { json!(ev.row.report_sha256) } else { Value::Null },
-               "acts_voided": acts_voided}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(json!({
-        "replacement_id": r.replacement_id, "state": "completed", "member_no": new_no,
-        "evaluation_state": redo.to_state, "election_round": round,
-        "marks_voided": voided.marks_removed, "sheets_voided": voided.sheets_removed + sheets_of_others,
-        "acts_voided": acts_voided.len(),
-    }))
+    Ok(())
 }
 
 async fn replacement_of(

@@ -11,6 +11,7 @@
 //! (`/draws/{id}`), which this page links to.
 
 use crate::evaluation::routes::env;
+use crate::lifecycle::evaluation::EvaluationState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -112,10 +113,7 @@ async fn page(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String>)
         .or_page(&ctx)?;
     let f = facts(&state, &caller, &code).await.or_page(&ctx)?;
     let can_start = f.owner
-        && matches!(
-            f.evaluation_state.as_str(),
-            "electing" | "review" | "scoring" | "ranked"
-        );
+        && EvaluationState::parse(&f.evaluation_state).is_some_and(EvaluationState::under_way);
     // The agent names a member by the draw's number; the committee view gives the numbers
     // (never names to an agent) and records the look in the audit trail.
     let seats = if can_start {

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::evaluation::clarification::{self, AskInput};
 use crate::evaluation::review::Verdict;
-use crate::evaluation::service::tests::{Fixture, events, opened, sheets, to_scoring, view_json};
+use crate::evaluation::service::tests::{
+    Fixture, events, js, opened, sheets, to_scoring, view_json,
+};
 use crate::evaluation::service::{
     BallotInput, DissentInput, MarkInput, MarksInput, cast_ballot, dissent, record_marks,
     submit_scores,
@@ -206,9 +208,9 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     );
 
     // Member no. 2 (experts[1]) withdraws: a replacement draw, the evaluation suspended.
-    let started = start(env(s), &kit.agent, &fx.code, &start_of(2, reason))
+    let started = js(&start(env(s), &kit.agent, &fx.code, &start_of(2, reason))
         .await
-        .unwrap();
+        .unwrap());
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -278,7 +280,7 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     let (newcomer, new_no) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
     assert!(new_no > 5);
 
-    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
+    let done = js(&complete(env(s), &kit.agent, &fx.code, &id).await.unwrap());
     assert_eq!(done["evaluation_state"], "review");
     assert_eq!(done["marks_voided"], json!(6));
     assert_eq!(done["sheets_voided"], json!(6));
@@ -338,9 +340,9 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
         ApiError::from(r.unwrap_err()).code,
         "EVALUATION_NOT_A_MEMBER"
     );
-    let decided = record_marks(env(s), &newcomer, &fx.code, &all_pass(&fx))
+    let decided = js(&record_marks(env(s), &newcomer, &fx.code, &all_pass(&fx))
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(decided["decided"], json!(true));
     let members = [
         &fx.experts[0],
@@ -351,9 +353,11 @@ pub(crate) async fn scenario_replace_while_scoring(kit: &Kit) {
     ];
     let mut last = Value::Null;
     for e in members {
-        last = submit_scores(env(s), e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
-            .await
-            .unwrap();
+        last = js(
+            &submit_scores(env(s), e, &fx.code, &sheets(&fx, &[5000, 5100, 5200]))
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(last["all_in"], json!(true));
     assert_eq!(
@@ -407,11 +411,11 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
     );
     let mut input = start_of(1, reason);
     input.void_signed_report = true;
-    let started = start(env(s), &kit.agent, &fx.code, &input).await.unwrap();
+    let started = js(&start(env(s), &kit.agent, &fx.code, &input).await.unwrap());
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
-    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
+    let done = js(&complete(env(s), &kit.agent, &fx.code, &id).await.unwrap());
     assert_eq!(done["evaluation_state"], "electing");
     assert_eq!(done["election_round"], json!(2));
     assert_eq!(done["acts_voided"], json!(1));
@@ -453,7 +457,7 @@ pub(crate) async fn scenario_replace_leader_after_report(kit: &Kit) {
         let ballot = BallotInput {
             candidate: fx.experts[2].user.user_id.clone(),
         };
-        last = cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap();
+        last = js(&cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap());
     }
     assert_eq!(last["result"], "elected");
     assert_eq!(
@@ -494,11 +498,11 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
     .unwrap();
     let mut input = start_of(2, "成员与投标人存在利害关系，应当回避");
     input.void_signed_report = true;
-    let started = start(env(s), &kit.agent, &fx.code, &input).await.unwrap();
+    let started = js(&start(env(s), &kit.agent, &fx.code, &input).await.unwrap());
     let id = started["replacement_id"].as_str().unwrap().to_string();
     let draw_id = started["draw_id"].as_str().unwrap().to_string();
     let (newcomer, _) = draw_and_check_in(kit, &fx, &pool, &draw_id).await;
-    let done = complete(env(s), &kit.agent, &fx.code, &id).await.unwrap();
+    let done = js(&complete(env(s), &kit.agent, &fx.code, &id).await.unwrap());
     assert_eq!(done["evaluation_state"], "review");
     let tid = fx.tender_id.as_str();
     let archived: Vec<(String, String)> = {
@@ -547,30 +551,30 @@ pub(crate) async fn scenario_replace_after_price_table(kit: &Kit) {
 
 #[test]
 fn the_step_to_redo() {
-    let r = redo_from("electing", false);
+    let r = redo_from(EvaluationState::Electing, false);
     assert_eq!(
         (r.to_state, r.new_election, r.all_sheets_void, r.report_void),
-        ("electing", true, false, false)
+        (EvaluationState::Electing, true, false, false)
     );
-    let r = redo_from("review", false);
+    let r = redo_from(EvaluationState::Review, false);
     assert_eq!(
         (r.to_state, r.new_election, r.all_sheets_void, r.report_void),
-        ("review", false, false, false)
+        (EvaluationState::Review, false, false, false)
     );
-    let r = redo_from("scoring", false);
+    let r = redo_from(EvaluationState::Scoring, false);
     assert_eq!(
         (r.to_state, r.all_sheets_void, r.report_void),
-        ("review", true, false)
+        (EvaluationState::Review, true, false)
     );
-    let r = redo_from("ranked", false);
+    let r = redo_from(EvaluationState::Ranked, false);
     assert_eq!(
         (r.to_state, r.all_sheets_void, r.report_void),
-        ("review", true, true)
+        (EvaluationState::Review, true, true)
     );
-    let r = redo_from("ranked", true);
+    let r = redo_from(EvaluationState::Ranked, true);
     assert_eq!(
         (r.to_state, r.new_election, r.report_void),
-        ("electing", true, true)
+        (EvaluationState::Electing, true, true)
     );
 }
 

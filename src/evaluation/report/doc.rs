@@ -734,13 +734,34 @@ fn detail_section(p: &Parts<'_>) -> Section {
 
 /// Section 4: The members' score sheets, the price scores and the aggregation (comprehensive scoring).
 fn scoring_section(parts: &Parts<'_>) -> Section {
-    let mut scoring_blocks = vec![Block::Fields(vec![(
-        "汇总规则 Aggregation".into(),
-        aggregation_label(parts.r.plan.aggregation).to_string(),
-    )])];
-    let mut crit_rows: Vec<Vec<String>> = parts
+    let mut blocks = plan_blocks(parts);
+    let scored_bids = parts
         .r
-        .plan
+        .review
+        .decisions
+        .iter()
+        .map(|(b, _)| b.as_str())
+        .filter(|b| parts.r.sheets.iter().any(|s| s.bid_id == *b));
+    for bid in scored_bids {
+        blocks.push(members_scores(parts, bid));
+    }
+    // No digests in the copy for a reader who may not see the committee.
+    blocks.extend(sheet_digests(parts));
+    Section {
+        heading: "四、详细评审 Detailed scoring".into(),
+        blocks,
+    }
+}
+
+/// The scoring plan: the aggregation, the criteria with their full scores, and the price
+/// formula with the benchmark found.
+fn plan_blocks(parts: &Parts<'_>) -> Vec<Block> {
+    let plan = &parts.r.plan;
+    let mut blocks = vec![Block::Fields(vec![(
+        "汇总规则 Aggregation".into(),
+        aggregation_label(plan.aggregation).to_string(),
+    )])];
+    let mut crit_rows: Vec<Vec<String>> = plan
         .criteria
         .iter()
         .map(|c| {
@@ -751,14 +772,14 @@ fn scoring_section(parts: &Parts<'_>) -> Section {
             ]
         })
         .collect();
-    if let Some(p) = &parts.r.plan.price {
+    if let Some(p) = &plan.price {
         crit_rows.push(vec![
             p.name.clone(),
             points(p.max),
             "公式计算 Price formula".into(),
         ]);
     }
-    scoring_blocks.push(Block::Table(Table {
+    blocks.push(Block::Table(Table {
         caption: Some("评分标准 Scoring criteria".into()),
         head: vec![
             "评分项 Criterion".into(),
@@ -768,7 +789,7 @@ fn scoring_section(parts: &Parts<'_>) -> Section {
         rows: crit_rows,
         numeric: vec![false, true, false],
     }));
-    if let Some(p) = &parts.r.plan.price {
+    if let Some(p) = &plan.price {
         let mut f = vec![
             ("价格评分项 Price criterion".into(), p.name.clone()),
             ("评标基准价 Benchmark".into(), benchmark_label(p.benchmark)),
@@ -791,113 +812,108 @@ fn scoring_section(parts: &Parts<'_>) -> Section {
                 format!("¥{} 元 yuan", yuan(*b)),
             ));
         }
-        scoring_blocks.push(Block::Fields(f));
+        blocks.push(Block::Fields(f));
     }
+    blocks
+}
+
+/// A member's number and name as the report shows them ("—" without a name).
+fn member_cells(parts: &Parts<'_>, id: &str) -> [String; 2] {
+    [
+        parts
+            .member_no
+            .get(id)
+            .map(usize::to_string)
+            .unwrap_or_default(),
+        parts
+            .extras
+            .member_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "—".into()),
+    ]
+}
+
+/// Every member's scores for one bid, by criterion, with their sum.
+fn members_scores(parts: &Parts<'_>, bid: &str) -> Block {
+    let mut head = vec!["序号 No.".to_string(), "成员 Member".to_string()];
+    head.extend(parts.r.plan.criteria.iter().map(|c| c.name.clone()));
+    head.push("小计 Sum".into());
+    let mut rows = Vec::new();
+    for m in &parts.r.members {
+        let Some(sheet) = parts
+            .r
+            .sheets
+            .iter()
+            .find(|s| s.bid_id == bid && s.member == m.id)
+        else {
+            continue;
+        };
+        let mut row = member_cells(parts, &m.id).to_vec();
+        let mut sum: i64 = 0;
+        for c in &parts.r.plan.criteria {
+            match sheet.scores.get(&c.name) {
+                Some(v) => {
+                    sum = sum.saturating_add(*v);
+                    row.push(points(*v));
+                }
+                None => row.push("—".into()),
+            }
+        }
+        row.push(points(sum));
+        rows.push(row);
+    }
+    let mut numeric = vec![true; head.len()];
+    if let Some(x) = numeric.get_mut(1) {
+        *x = false;
+    }
+    Block::Table(Table {
+        caption: Some(format!(
+            "{} 各成员评分 Members' scores",
+            parts.bid_label(bid)
+        )),
+        head,
+        rows,
+        numeric,
+    })
+}
+
+/// The digest of each member's submission, as the audit trail recorded it; none in a copy
+/// whose digests were left out.
+fn sheet_digests(parts: &Parts<'_>) -> Option<Block> {
     let mut digests: BTreeMap<&str, &str> = BTreeMap::new();
     for s in parts.r.sheets.iter().filter(|s| !s.sha256.is_empty()) {
         digests
             .entry(s.member.as_str())
             .or_insert(s.sha256.as_str());
     }
-    let scored_bids: Vec<&str> = parts
+    if digests.is_empty() {
+        return None;
+    }
+    let rows = parts
         .r
-        .review
-        .decisions
+        .members
         .iter()
-        .map(|(b, _)| b.as_str())
-        .filter(|b| parts.r.sheets.iter().any(|s| s.bid_id == *b))
+        .filter_map(|m| {
+            digests.get(m.id.as_str()).map(|d| {
+                let [no, name] = member_cells(parts, &m.id);
+                vec![no, name, d.to_string()]
+            })
+        })
         .collect();
-    for bid in scored_bids {
-        let mut head = vec!["序号 No.".to_string(), "成员 Member".to_string()];
-        head.extend(parts.r.plan.criteria.iter().map(|c| c.name.clone()));
-        head.push("小计 Sum".into());
-        let mut rows = Vec::new();
-        for m in &parts.r.members {
-            let Some(sheet) = parts
-                .r
-                .sheets
-                .iter()
-                .find(|s| s.bid_id == bid && s.member == m.id)
-            else {
-                continue;
-            };
-            let mut row = vec![
-                parts
-                    .member_no
-                    .get(m.id.as_str())
-                    .map(usize::to_string)
-                    .unwrap_or_default(),
-                parts
-                    .extras
-                    .member_names
-                    .get(&m.id)
-                    .cloned()
-                    .unwrap_or_else(|| "—".into()),
-            ];
-            let mut sum: i64 = 0;
-            for c in &parts.r.plan.criteria {
-                match sheet.scores.get(&c.name) {
-                    Some(v) => {
-                        sum = sum.saturating_add(*v);
-                        row.push(points(*v));
-                    }
-                    None => row.push("—".into()),
-                }
-            }
-            row.push(points(sum));
-            rows.push(row);
-        }
-        let n = head.len();
-        let mut numeric = vec![true; n];
-        if let Some(x) = numeric.get_mut(1) {
-            *x = false;
-        }
-        scoring_blocks.push(Block::Table(Table {
-            caption: Some(format!(
-                "{} 各成员评分 Members' scores",
-                parts.bid_label(bid)
-            )),
-            head,
-            rows,
-            numeric,
-        }));
-    }
-    // No digests in the copy for a reader who may not see the committee.
-    if !digests.is_empty() {
-        scoring_blocks.push(Block::Table(Table {
-            caption: Some(
-                "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
-                    .into(),
-            ),
-            head: vec![
-                "序号 No.".into(),
-                "成员 Member".into(),
-                "评分表 SHA-256 Sheets SHA-256".into(),
-            ],
-            rows: parts.r
-                .members
-                .iter()
-                .filter_map(|m| {
-                    digests.get(m.id.as_str()).map(|d| {
-                        vec![
-                            parts.member_no.get(m.id.as_str()).map(usize::to_string).unwrap_or_default(),
-                            parts.extras
-                                .member_names
-                                .get(&m.id)
-                                .cloned()
-                                .unwrap_or_else(|| "—".into()),
-                            d.to_string(),
-                        ]
-                    })
-                })
-                .collect(),
-            numeric: vec![true, false, false],
-        }));
-    }
-    Section {
-        heading: "四、详细评审 Detailed scoring".into(),
-        blocks: scoring_blocks,
-    }
+    Some(Block::Table(Table {
+        caption: Some(
+            "评分提交摘要（提交时写入审计日志）Score submission digests (written to the audit trail on submission)"
+                .into(),
+        ),
+        head: vec![
+            "序号 No.".into(),
+            "成员 Member".into(),
+            "评分表 SHA-256 Sheets SHA-256".into(),
+        ],
+        rows,
+        numeric: vec![true, false, false],
+    }))
 }
 
 /// Section 5: Totals, ranking and candidates.

@@ -5,6 +5,7 @@ use crate::evaluation::Env;
 use crate::evaluation::committee::{Member, member_pseudonym, pseudonymise_members, sees_members};
 use crate::evaluation::report::doc::{Extras, ReportDoc, ReportError, SignatureRecord, build};
 use crate::identity::Role;
+use crate::lifecycle::evaluation::EvaluationState;
 use crate::store::blob::sha256_hex;
 use crate::tender::model::TenderState;
 use crate::tender::service::Caller;
@@ -64,7 +65,7 @@ pub async fn load(env: Env<'_>, caller: &Caller, code: &str) -> Result<Stored, R
         None => Vec::new(),
     };
     let user = &caller.user;
-    let owns = user.role == Role::Agent && user.org_id.is_some() && user.org_id == t.agent_org_id;
+    let owns = crate::lifecycle::tender::is_owner(caller, t.agent_org_id.as_deref());
     let allowed = owns
         || matches!(user.role, Role::Operator | Role::Regulator)
         || members.iter().any(|m| m.id == user.user_id);
@@ -116,7 +117,8 @@ pub async fn load(env: Env<'_>, caller: &Caller, code: &str) -> Result<Stored, R
             signatures,
             // Signing is over once the report is delivered (the evaluation leaves `ranked`)
             // or the tender has moved on from `evaluating`.
-            signing_closed: ev_state != "ranked" || t.state != "evaluating",
+            signing_closed: EvaluationState::parse(&ev_state) != Some(EvaluationState::Ranked)
+                || TenderState::parse(&t.state) != Some(TenderState::Evaluating),
             generated_at: env.now,
             members_withheld: None,
         },

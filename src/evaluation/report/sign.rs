@@ -2,7 +2,8 @@
 //! SHA-256, or a dissent with its written reason; one act per member, never changed.
 
 use crate::evaluation::Env;
-use serde::Deserialize;
+use crate::lifecycle::evaluation::EvaluationState;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::to_millis;
@@ -34,6 +35,32 @@ pub struct SignFinish {
 pub struct DissentInput {
     /// The written reason (书面说明), 1–2000 characters.
     pub reason: String,
+}
+
+/// A member's passkey signature over the report has started: pass `options` to the browser,
+/// send back `ceremony_id`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignCeremony {
+    /// The ceremony to finish.
+    pub ceremony_id: String,
+    /// The WebAuthn options (`publicKey` …) for `navigator.credentials.get`; the challenge is
+    /// the report's SHA-256.
+    #[schema(value_type = Object)]
+    pub options: Value,
+    /// The hash of the report to sign.
+    pub report_sha256: String,
+}
+
+/// What a member's act on the report answers (signature or dissent). Fields in alphabetical
+/// order, as the answer has always been serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ActRecorded {
+    /// `signed` or `dissented`.
+    pub act: String,
+    /// Whether no member is pending any more.
+    pub complete: bool,
+    /// The hash of the report acted on.
+    pub report_sha256: String,
 }
 
 /// The stored report and its digest (the signing challenge).
@@ -112,7 +139,7 @@ pub async fn challenge(
     let mut tx = env.db.read().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
-    if ev.row.state != "ranked" {
+    if ev.state != EvaluationState::Ranked {
         return Err(wrong("sign the report", &ev));
     }
     let (report_sha256, digest) = report_of(&ev)?;
@@ -132,7 +159,7 @@ pub async fn record_signature(
     code: &str,
     c: &Challenge,
     credential_id: String,
-) -> Result<Value, EvaluationError> {
+) -> Result<ActRecorded, EvaluationError> {
     let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let act = Signature {
@@ -161,7 +188,7 @@ pub(crate) async fn record_act(
     act: &Signature,
     hex: &str,
     credential_id: Option<String>,
-) -> Result<Value, EvaluationError> {
+) -> Result<ActRecorded, EvaluationError> {
     let now = env.now;
     let member = act.member.as_str();
     let tid = ev.tender.tender_id.clone();
@@ -206,7 +233,11 @@ pub(crate) async fn record_act(
     let all = signatures(tx, &tid).await?;
     let status = committee::signing_status(&ev.committee(book)?, &all, false)
         .map_err(EvaluationError::Signing)?;
-    Ok(json!({"act": act_name, "report_sha256": hex, "complete": status.complete}))
+    Ok(ActRecorded {
+        act: act_name.to_string(),
+        complete: status.complete,
+        report_sha256: hex.to_string(),
+    })
 }
 
 /// Records a member's dissent from the report with the written reason (实施条例 第53条).
@@ -215,7 +246,7 @@ pub async fn dissent(
     caller: &Caller,
     code: &str,
     input: &DissentInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<ActRecorded, EvaluationError> {
     let reason = input.reason.trim().to_string();
     crate::text::check("reason", &reason, crate::text::Lines::Multi)?;
     if reason.chars().count() > review::MAX_REASON_CHARS {
@@ -230,7 +261,7 @@ pub async fn dissent(
     let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
-    if ev.row.state != "ranked" {
+    if ev.state != EvaluationState::Ranked {
         return Err(wrong("dissent from the report", &ev));
     }
     let (hex, _) = report_of(&ev)?;

@@ -3,7 +3,7 @@
 //! tender fails (流标).
 
 use crate::evaluation::Env;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::audit::Actor;
@@ -17,8 +17,9 @@ use crate::{q_all, q_exec};
 use crate::evaluation::error::EvaluationError;
 use crate::evaluation::service::{
     Evaluation, MAX_ITEMS_PER_REQUEST, acting_member, canonical_sha256, corrupt, event, fail, load,
-    opened_bids, rulebook, set_state, wrong,
+    move_to, opened_bids, rulebook, wrong,
 };
+use crate::lifecycle::evaluation::{Columns, EvaluationState, Move};
 
 /// One preliminary review mark as sent.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -94,6 +95,19 @@ pub(crate) async fn decided_review(
         .ok_or_else(|| EvaluationError::corrupt("scoring before the review is decided"))
 }
 
+/// What [`record_marks`] answers. Fields in alphabetical order, as the answer has always been
+/// serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MarksRecorded {
+    /// Whether the review is decided (these were the last marks).
+    pub decided: bool,
+    /// The bids that passed, once decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed: Option<Vec<String>>,
+    /// Marks recorded by this request.
+    pub recorded: usize,
+}
+
 /// Records a member's preliminary review marks (each once, never changed); when every mark
 /// is in, decides the review: the remaining bids go on to scoring, or the tender fails with
 /// too few valid bids (流标).
@@ -102,7 +116,7 @@ pub async fn record_marks(
     caller: &Caller,
     code: &str,
     input: &MarksInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<MarksRecorded, EvaluationError> {
     let now = env.now;
     if input.marks.is_empty() || input.marks.len() > MAX_ITEMS_PER_REQUEST {
         return Err(EvaluationError::Invalid(
@@ -113,7 +127,7 @@ pub async fn record_marks(
     let mut tx = env.db.begin().await?;
     let ev = load(&mut tx, code).await?;
     let member = acting_member(&mut tx, &ev, caller).await?;
-    if ev.row.state != "review" {
+    if ev.state != EvaluationState::Review {
         return Err(wrong("mark the preliminary review", &ev));
     }
     let tid = ev.tender.tender_id.clone();
@@ -179,32 +193,43 @@ pub async fn record_marks(
         )
         .await?;
     }
-    let mut answer = json!({"recorded": input.marks.len(), "decided": false});
+    let mut answer = MarksRecorded {
+        decided: false,
+        passed: None,
+        recorded: input.marks.len(),
+    };
     if let Some(outcome) = review_outcome(&mut tx, &ev, &bids).await? {
         let passed = outcome.passed();
         let book = rulebook(env.rulebooks, &ev.tender)?;
         let n = u32::try_from(passed.len()).unwrap_or(u32::MAX);
-        event(
-            &mut tx,
-            now,
-            &Actor::system(),
-            "evaluation.review.decide",
-            &tid,
-            json!({"outcome": outcome, "passed": passed}),
-        )
-        .await?;
+        let decision = json!({"outcome": outcome, "passed": passed});
         match book.check_valid_bids(n) {
-            Ok(()) => set_state(&mut tx, &tid, "review", "scoring").await?,
+            Ok(()) => {
+                let system = Actor::system();
+                let m = Move::new(Columns::None, &system, "evaluation.review.decide", decision);
+                move_to(
+                    &mut tx,
+                    now,
+                    &ev,
+                    EvaluationState::Scoring,
+                    m,
+                    "decide the review",
+                )
+                .await?;
+            }
             Err(violation) => {
+                // The decision is recorded, then the failure by the tender's move.
+                let decide = "evaluation.review.decide";
+                event(&mut tx, now, &Actor::system(), decide, &tid, decision).await?;
                 let outcome = Outcome::Failed {
                     valid_bids: n,
                     violation,
                 };
-                fail(&mut tx, now, &tid, "review", &outcome).await?;
+                fail(&mut tx, now, &ev, &outcome).await?;
             }
         }
-        answer["decided"] = json!(true);
-        answer["passed"] = json!(passed);
+        answer.decided = true;
+        answer.passed = Some(passed);
     }
     tx.commit().await?;
     Ok(answer)

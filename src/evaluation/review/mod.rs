@@ -184,7 +184,7 @@ pub fn check_mark(mark: &Mark) -> Result<(), ReviewError> {
 }
 
 /// A criterion a bid failed, with every fail reason given on it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FailedCriterion {
     /// The criterion id.
     pub criterion: String,
@@ -199,7 +199,7 @@ pub struct FailedCriterion {
 }
 
 /// The decision on one bid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum BidDecision {
     /// Passed every criterion; goes on to detailed scoring.
@@ -212,7 +212,7 @@ pub enum BidDecision {
 }
 
 /// The preliminary review's result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReviewOutcome {
     /// Every bid with its decision, in the order given.
     pub decisions: Vec<(String, BidDecision)>,

@@ -71,7 +71,7 @@ pub enum Benchmark {
 }
 
 /// The price criterion's formula.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriceFormula {
     /// The criterion's name in the tender, e.g. "投标报价".
     pub name: String,
@@ -99,7 +99,7 @@ pub struct PriceParams {
 }
 
 /// A subjective criterion scored by the members.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoredCriterion {
     /// Name, unique within the tender.
     pub name: String,
@@ -108,7 +108,7 @@ pub struct ScoredCriterion {
 }
 
 /// How a tender's bids are scored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoringPlan {
     /// The criteria the members score.
     pub criteria: Vec<ScoredCriterion>,

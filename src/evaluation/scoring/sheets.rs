@@ -3,13 +3,14 @@
 //! the bids ([`crate::evaluation::ranking::service::rank_and_report`]).
 
 use crate::evaluation::Env;
+use crate::lifecycle::evaluation::EvaluationState;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::clock::to_millis;
-use crate::evaluation::ranking::BidFacts;
+use crate::evaluation::ranking::{BidFacts, Outcome};
 use crate::evaluation::scoring::{self, ScoreSheet, ScoringError, ScoringPlan, SheetProblem};
 use crate::store::{Tx, is_unique_violation};
 use crate::tender::model::EvaluationMethod;
@@ -68,6 +69,26 @@ pub(crate) async fn all_sheets(
         .collect()
 }
 
+/// What [`submit_scores`] answers; the ranking when these were the last sheets. Fields in
+/// alphabetical order, as the answer has always been serialised.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScoresSubmitted {
+    /// Whether every member's sheets are in now.
+    pub all_in: bool,
+    /// Committee size.
+    pub members: usize,
+    /// The ranking (or the failure), once all are in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The report's hash, when the report was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_sha256: Option<String>,
+    /// The hash of this member's submission (in the audit trail).
+    pub sheets_sha256: String,
+    /// Members whose sheets are in.
+    pub submitted: i64,
+}
+
 /// Submits every score sheet of the calling member at once (never changed). Refused: a
 /// non-member (403), a second submission (409), a score out of range, an unknown or price
 /// criterion, a bid not being scored, a sheet or a score missing (422, all problems at
@@ -78,7 +99,7 @@ pub async fn submit_scores(
     caller: &Caller,
     code: &str,
     input: &ScoresInput,
-) -> Result<Value, EvaluationError> {
+) -> Result<ScoresSubmitted, EvaluationError> {
     let now = env.now;
     if input.sheets.len() > MAX_ITEMS_PER_REQUEST {
         return Err(EvaluationError::Invalid(
@@ -105,7 +126,7 @@ pub async fn submit_scores(
             "this tender is evaluated by the lowest evaluated price: there are no score sheets, the leader records the committee's price comparison table / 本项目采用经评审的最低投标价法，不评分，由组长录入标价比较表",
         ));
     }
-    if ev.row.state != "scoring" {
+    if ev.state != EvaluationState::Scoring {
         return Err(wrong("submit scores", &ev));
     }
     let bids = opened_bids(&mut tx, &tid).await?;
@@ -154,8 +175,14 @@ pub async fn submit_scores(
         tid.clone()
     )?;
     let all_in = usize::try_from(submitted).unwrap_or(0) >= ev.members.len();
-    let mut answer = json!({"sheets_sha256": digest, "submitted": submitted,
-                            "members": ev.members.len(), "all_in": all_in});
+    let mut answer = ScoresSubmitted {
+        all_in,
+        members: ev.members.len(),
+        outcome: None,
+        report_sha256: None,
+        sheets_sha256: digest,
+        submitted,
+    };
     if all_in {
         let facts: Vec<BidFacts> = bids
             .into_iter()
@@ -174,10 +201,8 @@ pub async fn submit_scores(
             },
         )
         .await?;
-        if let Some(sha) = report_sha256 {
-            answer["report_sha256"] = json!(sha);
-        }
-        answer["outcome"] = serde_json::to_value(&outcome).map_err(corrupt)?;
+        answer.report_sha256 = report_sha256;
+        answer.outcome = Some(outcome);
     }
     tx.commit().await?;
     Ok(answer)

@@ -2,6 +2,7 @@
 //! share.
 
 use super::*;
+use crate::clock::to_millis;
 use crate::evaluation::review::CriterionKind;
 use crate::evaluation::review::Verdict;
 use crate::evaluation::routes::env;
@@ -14,10 +15,10 @@ use crate::identity::Role;
 use crate::identity::passkey;
 use crate::ids::new_id;
 use crate::lifecycle::tender::{TenderState, force_state};
-use crate::q_one;
 use crate::store::Db;
 use crate::tender::service::{self as tenders, NewDocument};
 use crate::tender::testkit::{Kit, org, user};
+use crate::{q_exec, q_one};
 
 pub(crate) struct Fixture {
     pub(crate) code: String,
@@ -323,18 +324,24 @@ pub(crate) async fn sign(
 ) -> Result<Value, EvaluationError> {
     use webauthn_authenticator_rs::WebauthnAuthenticator as _;
     let started = start_signing(&kit.state, who, code).await?;
-    let options = serde_json::from_value(started["options"].clone()).expect("options");
+    let options = serde_json::from_value(started.options.clone()).expect("options");
     let response = soft.do_authentication(origin(), options).expect("sign");
     finish_signing(
         &kit.state,
         who,
         code,
         &SignFinish {
-            ceremony_id: started["ceremony_id"].as_str().expect("ceremony").into(),
+            ceremony_id: started.ceremony_id.clone(),
             credential: serde_json::to_value(&response).expect("json"),
         },
     )
     .await
+    .map(|a| js(&a))
+}
+
+/// A typed answer as the JSON the routes answer with.
+pub(crate) fn js<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("the answer serialises")
 }
 
 pub(crate) fn sheets(fx: &Fixture, tech: &[i64]) -> ScoresInput {
@@ -366,9 +373,9 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let ballot = BallotInput {
         candidate: leader.clone(),
     };
-    let first = cast_ballot(env(s), &fx.experts[0], &fx.code, &ballot)
+    let first = js(&cast_ballot(env(s), &fx.experts[0], &fx.code, &ballot)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(first["result"], "voted");
     let twice = cast_ballot(env(s), &fx.experts[0], &fx.code, &ballot).await;
     assert_eq!(api(twice.unwrap_err()), (409, "ELECTION_ALREADY_VOTED"));
@@ -376,7 +383,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     assert_eq!(api(outsider.unwrap_err()), (403, "EVALUATION_NOT_A_MEMBER"));
     let mut last = Value::Null;
     for e in &fx.experts[1..] {
-        last = cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap();
+        last = js(&cast_ballot(env(s), e, &fx.code, &ballot).await.unwrap());
     }
     assert_eq!(last["result"], "elected");
     assert_eq!(last["leader"], json!(leader));
@@ -415,9 +422,9 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
                 });
             }
         }
-        let answer = record_marks(env(s), e, &fx.code, &MarksInput { marks })
+        let answer = js(&record_marks(env(s), e, &fx.code, &MarksInput { marks })
             .await
-            .unwrap();
+            .unwrap());
         assert_eq!(answer["decided"], json!(i == 4));
     }
     let changed = MarksInput {
@@ -446,9 +453,9 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         [5000, 5520, 5900],
     ];
     for (i, e) in fx.experts.iter().enumerate() {
-        let answer = submit_scores(env(s), e, &fx.code, &sheets(&fx, &tech[i]))
+        let answer = js(&submit_scores(env(s), e, &fx.code, &sheets(&fx, &tech[i]))
             .await
-            .unwrap();
+            .unwrap());
         assert_eq!(answer["all_in"], json!(i == 4));
         assert_eq!(answer["sheets_sha256"].as_str().map(str::len), Some(64));
     }
@@ -506,9 +513,9 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let reason = DissentInput {
         reason: "对投标人B技术方案评分偏高持保留意见".into(),
     };
-    let done = dissent(env(s), &fx.experts[4], &fx.code, &reason)
+    let done = js(&dissent(env(s), &fx.experts[4], &fx.code, &reason)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(done["complete"], json!(true));
     let r = dissent(env(s), &fx.experts[0], &fx.code, &reason).await;
     assert_eq!(api(r.unwrap_err()), (409, "REPORT_ALREADY_SIGNED"));

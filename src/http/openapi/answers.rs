@@ -370,6 +370,5 @@ pub struct Clarifications {
 #[derive(Serialize, ToSchema)]
 pub struct Replacements {
     /// The replacements.
-    #[schema(value_type = Vec<Object>)]
-    pub replacements: Vec<serde_json::Value>,
+    pub replacements: Vec<crate::evaluation::replacement::ReplacementView>,
 }

@@ -29,6 +29,7 @@
 //!   (construction: allowed; government procurement: not, 财政部令第87号 第12条);
 //! - criteria weights, when given, are each non-zero and sum to 100.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
@@ -229,17 +230,31 @@ pub struct TenderTerms {
     pub criteria_weights: Vec<u32>,
 }
 
-/// One broken rule, with a stable code and a message in both languages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One broken rule, with a stable code and a message in both languages. It is read back from
+/// a stored outcome (a failed evaluation), hence the code as a `Cow`: borrowed when the rules
+/// find it, owned when read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleViolation {
     /// Stable code, e.g. "BID_DEADLINE_TOO_SOON".
-    pub rule: &'static str,
+    #[schema(value_type = String)]
+    pub rule: Cow<'static, str>,
     /// The article applied, or "平台规则" for platform policy.
     pub article: String,
     /// Message in Chinese naming the rule, its number and the actual value.
     pub message_zh: String,
     /// Message in English naming the rule, its number and the actual value.
     pub message_en: String,
+}
+
+impl RuleViolation {
+    /// The code as the rules found it; `None` for one read back from storage, whose code is
+    /// not a constant of this build.
+    pub fn static_code(&self) -> Option<&'static str> {
+        match self.rule {
+            Cow::Borrowed(code) => Some(code),
+            Cow::Owned(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Display for RuleViolation {
@@ -435,7 +450,7 @@ fn violation(
     message_en: String,
 ) -> RuleViolation {
     RuleViolation {
-        rule,
+        rule: Cow::Borrowed(rule),
         article: article.to_owned(),
         message_zh,
         message_en,

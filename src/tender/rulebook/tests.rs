@@ -57,7 +57,7 @@ fn rules_of(result: Result<(), Vec<RuleViolation>>) -> Vec<&'static str> {
         .err()
         .unwrap_or_default()
         .iter()
-        .map(|v| v.rule)
+        .filter_map(RuleViolation::static_code)
         .collect()
 }
 
@@ -421,7 +421,7 @@ fn valid_bids_and_committee() {
     assert!(book.check_committee(5, 4).is_ok());
     assert!(book.check_committee(7, 5).is_ok());
     let errs = book.check_committee(4, 3).expect_err("4 members");
-    let codes: Vec<_> = errs.iter().map(|v| v.rule).collect();
+    let codes: Vec<_> = errs.iter().map(|v| v.rule.as_ref()).collect();
     assert_eq!(codes, ["COMMITTEE_TOO_SMALL", "COMMITTEE_NOT_ODD"]);
     // 3 experts of 5 is 60% < 2/3.
     let errs = book.check_committee(5, 3).expect_err("too few experts");

@@ -257,7 +257,7 @@ pub(super) fn extra_publication_rules(
     let mut out = Vec::new();
     if document_count == 0 {
         out.push(RuleViolation {
-            rule: "NO_DOCUMENTS",
+            rule: "NO_DOCUMENTS".into(),
             article: "招标投标法 第19条".to_string(),
             message_zh: "发布前须上传至少一份招标文件（招标投标法 第19条）".to_string(),
             message_en: "Upload at least one tender document before publishing (招标投标法 第19条)"
@@ -266,7 +266,7 @@ pub(super) fn extra_publication_rules(
     }
     if tender.evaluation_method == EvaluationMethod::Comprehensive && tender.criteria.is_empty() {
         out.push(RuleViolation {
-            rule: "CRITERIA_REQUIRED",
+            rule: "CRITERIA_REQUIRED".into(),
             article: "平台规则".to_string(),
             message_zh: "综合评估法须列明评分项及权重".to_string(),
             message_en: "Comprehensive scoring needs criteria with weights".to_string(),

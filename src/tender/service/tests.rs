@@ -133,7 +133,7 @@ fn codes_times_money_and_names() {
 #[test]
 fn violations_map_to_422_with_every_rule_and_article() {
     let v = |rule: &'static str, article: &str| RuleViolation {
-        rule,
+        rule: rule.into(),
         article: article.to_string(),
         message_zh: format!("{rule} zh"),
         message_en: format!("{rule} en"),
