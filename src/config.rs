@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, KeyLocation, KeySource, Purpose};
+use crate::store::blob_s3::S3Settings;
 
 /// Everything `sunbid serve` needs to run.
 #[derive(Clone, Serialize, Deserialize)]
@@ -72,6 +73,17 @@ pub struct Config {
     /// Address of the separate Prometheus `/metrics` listener; `None` serves no metrics.
     /// The public listener never serves them.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where blobs live: `None` for `<data_dir>/blobs`, or `s3://bucket/prefix` for an
+    /// S3-compatible store whose endpoint and credentials come from the `AWS_*` environment.
+    pub blob_url: Option<String>,
+    /// The S3 endpoint (`None`: `AWS_ENDPOINT`, else AWS itself).
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (`None`: `AWS_REGION`, else `us-east-1`).
+    pub s3_region: Option<String>,
+    /// The S3 access key id (`None`: `AWS_ACCESS_KEY_ID` or the usual AWS sources).
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key (secret; `None`: `AWS_SECRET_ACCESS_KEY` …).
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Default for Config {
@@ -101,6 +113,11 @@ impl Default for Config {
             body_idle_timeout_secs: 60,
             max_connections: 1024,
             metrics_listen: None,
+            blob_url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -139,6 +156,8 @@ impl fmt::Debug for Config {
             .field("body_idle_timeout_secs", &self.body_idle_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("metrics_listen", &self.metrics_listen)
+            .field("blob_url", &self.blob_url)
+            .field("s3", &self.s3_settings())
             .finish()
     }
 }
@@ -203,6 +222,11 @@ const KEYS: &[&str] = &[
     "body_idle_timeout_secs",
     "max_connections",
     "metrics_listen",
+    "blob_url",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
 ];
 
 impl Config {
@@ -233,6 +257,16 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sunbid.db").display()))
+    }
+
+    /// The S3 settings for a `blob_url = s3://…` store.
+    pub fn s3_settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        }
     }
 
     /// Where blobs live.
