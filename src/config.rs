@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, KeyLocation, KeySource, Purpose};
+use crate::store::blob_s3::S3Settings;
 
 /// Everything `sunbid serve` needs to run.
 #[derive(Clone, Serialize, Deserialize)]
@@ -87,6 +88,17 @@ pub struct Config {
     pub ocds_publisher: String,
     /// The licence of the published OCDS data (a URL).
     pub ocds_license: String,
+    /// Where blobs live: `None` for `<data_dir>/blobs`, or `s3://bucket/prefix` for an
+    /// S3-compatible store whose endpoint and credentials come from the `AWS_*` environment.
+    pub blob_url: Option<String>,
+    /// The S3 endpoint (`None`: `AWS_ENDPOINT`, else AWS itself).
+    pub s3_endpoint: Option<String>,
+    /// The S3 region (`None`: `AWS_REGION`, else `us-east-1`).
+    pub s3_region: Option<String>,
+    /// The S3 access key id (`None`: `AWS_ACCESS_KEY_ID` or the usual AWS sources).
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key (secret; `None`: `AWS_SECRET_ACCESS_KEY` …).
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Default for Config {
@@ -123,6 +135,11 @@ impl Default for Config {
             ocid_prefix: "ocds-sunbid".into(),
             ocds_publisher: "Sunbid".into(),
             ocds_license: "https://creativecommons.org/licenses/by/4.0/".into(),
+            blob_url: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -168,6 +185,8 @@ impl fmt::Debug for Config {
             .field("ocid_prefix", &self.ocid_prefix)
             .field("ocds_publisher", &self.ocds_publisher)
             .field("ocds_license", &self.ocds_license)
+            .field("blob_url", &self.blob_url)
+            .field("s3", &self.s3_settings())
             .finish()
     }
 }
@@ -239,6 +258,11 @@ const KEYS: &[&str] = &[
     "ocid_prefix",
     "ocds_publisher",
     "ocds_license",
+    "blob_url",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
 ];
 
 impl Config {
@@ -269,6 +293,16 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sunbid.db").display()))
+    }
+
+    /// The S3 settings for a `blob_url = s3://…` store.
+    pub fn s3_settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.clone(),
+        }
     }
 
     /// Where blobs live.

@@ -92,7 +92,8 @@ impl Coded for Common {
             Common::NotFound(_) => Kind::NotFound,
             Common::Concurrent => Kind::Conflict,
             Common::Text(_) => Kind::Invalid,
-            Common::Corrupt(_) | Common::Store(_) | Common::Blob(_) => Kind::Internal,
+            Common::Blob(e) => e.kind(),
+            Common::Corrupt(_) | Common::Store(_) => Kind::Internal,
         }
     }
 
@@ -103,7 +104,8 @@ impl Coded for Common {
             Common::NotFound(_) => "NOT_FOUND",
             Common::Concurrent => "CONCURRENT_CHANGE",
             Common::Text(_) => text::CODE,
-            Common::Corrupt(_) | Common::Store(_) | Common::Blob(_) => "INTERNAL",
+            Common::Blob(e) => e.code(),
+            Common::Corrupt(_) | Common::Store(_) => "INTERNAL",
         }
     }
 }
@@ -119,10 +121,17 @@ impl Coded for StoreError {
 
 impl Coded for BlobError {
     fn kind(&self) -> Kind {
-        Kind::Internal
+        match self {
+            // The object store is down or unreachable: nothing was stored, try again.
+            BlobError::Remote(_) => Kind::Unavailable,
+            _ => Kind::Internal,
+        }
     }
     fn code(&self) -> &'static str {
-        "INTERNAL"
+        match self {
+            BlobError::Remote(_) => "STORAGE_UNAVAILABLE",
+            _ => "INTERNAL",
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
-    let blobs = BlobStore::local(&config.blob_dir()).context("opening the blob store")?;
+    let blobs = open_blobs(&config).await?;
     sweep_upload_tmp(&blobs, &config).await;
     let platform_keys = load_keys(&config, Purpose::Platform)?;
     let session_keys = load_keys(&config, Purpose::Session)?;
@@ -60,6 +60,12 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             .map_err(|e| anyhow::anyhow!("witness_keys: {k}: {e}"))?;
     }
     let list_ttl = Duration::from_millis(config.list_cache_ms);
+    // Counted in the database too, so every process shares one limit.
+    let login_limiter = Arc::new(LoginLimiter::shared(db.clone()));
+    // Every process derives the same share-sealing key from the shared platform key.
+    let openings = Arc::new(crate::bid::opening::Ceremonies::new(
+        platform_keys.active().pkcs8(),
+    ));
     let state = AppState {
         db,
         blobs,
@@ -69,9 +75,9 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         platform_keys: Arc::new(platform_keys),
         sessions: Arc::new(sessions),
         rulebooks: Arc::new(rulebooks),
-        login_limiter: Arc::new(LoginLimiter::default()),
+        login_limiter,
         portal_cache: Arc::new(ListCache::new(list_ttl)),
-        openings: Arc::default(),
+        openings,
     };
     if state.config.demo {
         let inputs = crate::demo::Inputs {
@@ -102,6 +108,20 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
     }
     Ok(state)
 }
+
+/// The blob store the configuration names: the data folder's `blobs/`, or an S3 bucket
+/// (checked with a test write, so wrong settings stop the start-up here).
+async fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
+    match &config.blob_url {
+        Some(url) => BlobStore::s3(url, &config.s3_settings(), BLOB_RETRY_TIMEOUT)
+            .await
+            .context("opening the S3 blob store"),
+        None => BlobStore::local(&config.blob_dir()).context("opening the blob store"),
+    }
+}
+
+/// How long one request to a remote blob store may be retried before the upload is refused.
+const BLOB_RETRY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Loads one purpose's key ring; warns when the signing key lives in the data folder,
 /// where every copy of the data carries it (docs/sealed-bidding.md, "Signing keys").
@@ -310,6 +330,12 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Err(e) => tracing::error!(error = %e, "supervision engine"),
         }
         keep_checkpoint(&state).await;
+        // An opening whose process stopped mid-way is taken over here.
+        match crate::bid::opening::resume_stalled(&state.opening_env()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(openings = n, "resumed stalled openings"),
+            Err(e) => tracing::error!(error = %e, "resuming openings"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = stop.wait_for(|s| *s) => return,

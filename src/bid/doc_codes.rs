@@ -62,10 +62,11 @@ fn variant(e: &BidError) -> usize {
         BidError::WrongUnlockMethod(_) => 39,
         BidError::WrongPasskey => 40,
         BidError::Passkey(_) => 41,
+        BidError::SharesLost => 42,
     }
 }
 
-const VARIANTS: usize = 42;
+const VARIANTS: usize = 43;
 
 /// One example of every variant, and every envelope refusal the upload can give.
 fn every_error() -> Vec<BidError> {
@@ -128,6 +129,7 @@ fn every_error() -> Vec<BidError> {
         },
         BidError::UnlockInProgress,
         BidError::KeyMismatch,
+        BidError::SharesLost,
         BidError::NotOpened,
         BidError::NotInRecord,
         BidError::AlreadyConfirmed,
@@ -145,6 +147,13 @@ fn every_error() -> Vec<BidError> {
         BidError::Crypto(SealError::Rng),
         Common::Corrupt("x".into()).into(),
         Common::Blob(crate::store::blob::BlobError::BadId).into(),
+        Common::Blob(crate::store::blob::BlobError::Remote(
+            object_store::Error::NotImplemented {
+                operation: "x".into(),
+                implementer: "y".into(),
+            },
+        ))
+        .into(),
         Common::Store(StoreError::UnsupportedUrl).into(),
     ];
     all.extend(upload_refusals.into_iter().map(BidError::Envelope));

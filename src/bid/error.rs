@@ -105,6 +105,11 @@ pub enum BidError {
     /// A second unlock by the same custodian.
     #[error("you have already unlocked your share / 您已解锁过您的密钥份额")]
     AlreadyUnlocked,
+    /// The held shares no longer open (the platform key changed during the opening).
+    #[error(
+        "the unlocked shares could not be read back; every custodian must unlock again / 已解锁的密钥份额无法读取，请各保管人重新解锁"
+    )]
+    SharesLost,
     /// Wrong custodian passphrase: counted and audited (see [`unlock_limit`]).
     #[error(
         "wrong passphrase; the attempt is recorded, and after 5 wrong passphrases in a row each further attempt must wait (1, 2, 4 … minutes) / 口令错误，已记录；连续5次错误后，每次再试须等待（1、2、4……分钟）"
@@ -221,6 +226,7 @@ impl Coded for BidError {
             | BidError::UnlockInProgress
             | BidError::WrongUnlockMethod(_)
             | BidError::KeyMismatch
+            | BidError::SharesLost
             | BidError::NotOpened
             | BidError::AlreadyConfirmed
             | BidError::AlreadyAnswered => Kind::Conflict,
@@ -272,6 +278,7 @@ impl Coded for BidError {
             BidError::TooManyAttempts { .. } => "TOO_MANY_UNLOCK_ATTEMPTS",
             BidError::UnlockInProgress => "UNLOCK_IN_PROGRESS",
             BidError::KeyMismatch => "OPENING_KEY_MISMATCH",
+            BidError::SharesLost => "OPENING_SHARES_LOST",
             BidError::NotOpened => "OPENING_NOT_PUBLISHED",
             BidError::NotInRecord => "NOT_IN_OPENING_RECORD",
             BidError::AlreadyConfirmed => "ALREADY_CONFIRMED",

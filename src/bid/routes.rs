@@ -379,9 +379,7 @@ async fn get_opening(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        opening::view(&state.db, &state.openings, &code).await?,
-    ))
+    Ok(Json(opening::view(&state.db, &code).await?))
 }
 
 #[utoipa::path(

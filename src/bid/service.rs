@@ -192,12 +192,10 @@ where
         if !pending.is_empty() {
             let mut w = writer.take().ok_or(Common::Concurrent)?;
             let data = std::mem::take(&mut pending);
-            w = tokio::task::spawn_blocking(move || {
-                std::io::Write::write_all(&mut w, &data).map(|()| w)
-            })
-            .await
-            .map_err(|e| Common::Corrupt(format!("blob write task: {e}")))?
-            .map_err(|e| Common::Blob(e.into()))?;
+            w = tokio::task::spawn_blocking(move || w.write_chunk(&data).map(|()| w))
+                .await
+                .map_err(|e| Common::Corrupt(format!("blob write task: {e}")))?
+                .map_err(Common::Blob)?;
             writer = Some(w);
         }
         match body.next().await {

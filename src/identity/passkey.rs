@@ -768,7 +768,7 @@ pub async fn start_login<'a>(
     webauthn(pk.config)?;
     // Only the per-client limit: a passkey cannot be guessed, and a user whose password
     // attempts someone exhausted must still get in with it.
-    if let Err(wait) = limiter.check_client(client_ip) {
+    if let Err(wait) = limiter.check_client(client_ip, pk.now).await {
         tracing::warn!(username, ip = ?client_ip, "passkey login rate limited");
         return Err(PasskeyError::RateLimited(wait));
     }

@@ -35,7 +35,8 @@ pub async fn login_flow(
 ) -> ApiResult<(String, UserView)> {
     if let Err(wait) = state
         .login_limiter
-        .check(username, ctx.client_ip.as_deref())
+        .check(username, ctx.client_ip.as_deref(), state.clock.now())
+        .await
     {
         tracing::warn!(username, ip = ?ctx.client_ip, "login rate limited");
         return Err(IdentityError::RateLimited(wait).into());
@@ -132,7 +133,8 @@ async fn change_password(
     // The current password is a password check like a login's, so it shares the limit.
     state
         .login_limiter
-        .check(&user.user_id, ctx.client_ip.as_deref())
+        .check(&user.user_id, ctx.client_ip.as_deref(), state.clock.now())
+        .await
         .map_err(IdentityError::RateLimited)?;
     let revoked = service::change_password(
         &state.db,

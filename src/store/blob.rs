@@ -1,7 +1,8 @@
 //! Content-addressed blob storage: a blob's name is the SHA-256 of its bytes.
 //!
-//! Behind `object_store`, so the local directory used now can become any S3-compatible
-//! store later without touching the callers.
+//! Behind `object_store`: a local directory by default, or any S3-compatible store
+//! (`blob_url = s3://bucket/prefix`, see [`super::blob_s3`]); callers see the same
+//! streaming writer and reader either way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use bytes::Bytes;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::blob_s3::{self, RemoteReader, RemoteSink, S3Settings, S3Url};
 
 /// Blob storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,35 @@ pub enum BlobError {
     /// Streaming writes need a local directory (not yet an object store).
     #[error("streaming writes need a local blob directory")]
     NotLocal,
+    /// The remote object store failed or did not answer; nothing was stored.
+    #[error(
+        "the file store is not available; nothing was stored, please try again later / 文件存储暂不可用，未保存任何内容，请稍后重试"
+    )]
+    Remote(#[source] object_store::Error),
+    /// The blob store settings are wrong (start-up).
+    #[error("blob store settings: {0}")]
+    Config(String),
+}
+
+impl BlobError {
+    /// A remote store's failure, logged here because the answer to the client hides it.
+    pub fn remote(e: object_store::Error) -> Self {
+        tracing::warn!(error = %e, "object store request failed");
+        BlobError::Remote(e)
+    }
+
+    /// Recovers the blob error carried through `std::io` by the writer's `Write` impl.
+    pub fn from_io(e: std::io::Error) -> Self {
+        if e.get_ref().is_some_and(|inner| inner.is::<BlobError>()) {
+            match e.into_inner().map(|inner| inner.downcast::<BlobError>()) {
+                Some(Ok(b)) => *b,
+                Some(Err(other)) => BlobError::Io(std::io::Error::other(other)),
+                None => BlobError::Io(std::io::Error::other("blob write failed")),
+            }
+        } else {
+            BlobError::Io(e)
+        }
+    }
 }
 
 /// What a sweep of upload temp files removed (for the log: counts, never contents).
@@ -52,6 +84,8 @@ pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     /// The local root directory, for streaming writes and reads (`None` for remote stores).
     root: Option<PathBuf>,
+    /// Where a remote store points (`s3://bucket/prefix`), for messages.
+    remote: Option<String>,
 }
 
 /// Hex SHA-256 of `data`.
@@ -83,7 +117,49 @@ impl BlobStore {
         Ok(Self {
             inner: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
             root: Some(dir.to_path_buf()),
+            remote: None,
         })
+    }
+
+    /// A store in the S3-compatible bucket named by `url` (`s3://bucket/prefix`), checked
+    /// with a small write and read so that a wrong endpoint, bucket or credentials fail
+    /// here, at start-up, with the store's answer.
+    pub async fn s3(
+        url: &str,
+        settings: &S3Settings,
+        retry_timeout: Duration,
+    ) -> Result<Self, BlobError> {
+        let parsed = S3Url::parse(url)?;
+        let inner = blob_s3::open(&parsed, settings, retry_timeout)?;
+        blob_s3::probe(inner.as_ref()).await.map_err(|e| {
+            let endpoint = settings.endpoint().unwrap_or_else(|| "AWS".into());
+            BlobError::Config(format!(
+                "the object store {url} at {endpoint} refused a test write or did not answer \
+                 (check the endpoint, the bucket and the access key and secret): {e}"
+            ))
+        })?;
+        Ok(Self {
+            inner,
+            root: None,
+            remote: Some(url.to_string()),
+        })
+    }
+
+    /// Whether blobs live in a remote object store.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Opens a blob for a blocking, streaming read (run it on a blocking thread); the
+    /// caller checks the digest while reading.
+    pub fn reader(&self, digest: &str) -> Result<Box<dyn std::io::Read + Send>, BlobError> {
+        let path = object_path(digest)?;
+        match &self.root {
+            Some(root) => Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
+                root.join(path.as_ref()),
+            )?))),
+            None => Ok(Box::new(RemoteReader::open(Arc::clone(&self.inner), path)?)),
+        }
     }
 
     /// Starts a streaming write: the bytes go to a temporary file inside the blob directory
@@ -95,7 +171,13 @@ impl BlobStore {
     /// sweep ([`Self::sweep_tmp`]) in any process on this host can tell a live upload from
     /// one whose process died (the kernel drops the lock of a killed process).
     pub fn writer(&self) -> Result<BlobWriter, BlobError> {
-        let root = self.root.clone().ok_or(BlobError::NotLocal)?;
+        let Some(root) = self.root.clone() else {
+            return Ok(BlobWriter {
+                sink: Sink::Remote(Some(RemoteSink::new(Arc::clone(&self.inner))?)),
+                ctx: ring::digest::Context::new(&ring::digest::SHA256),
+                size: 0,
+            });
+        };
         let tmp_dir = root.join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
         let stem = uuid::Uuid::now_v7().simple().to_string();
@@ -118,9 +200,11 @@ impl BlobStore {
             return Err(e.into());
         }
         Ok(BlobWriter {
-            file: Some(file),
-            tmp,
-            root,
+            sink: Sink::Local {
+                file: Some(file),
+                tmp,
+                root,
+            },
             ctx: ring::digest::Context::new(&ring::digest::SHA256),
             size: 0,
         })
@@ -141,7 +225,10 @@ impl BlobStore {
     /// locks this host cannot see.
     pub async fn sweep_tmp(&self, max_age: Duration) -> Result<Sweep, BlobError> {
         let Some(root) = self.root.clone() else {
-            return Ok(Sweep::default());
+            let (files, bytes) = blob_s3::sweep_tmp(self.inner.as_ref(), max_age)
+                .await
+                .map_err(BlobError::remote)?;
+            return Ok(Sweep { files, bytes });
         };
         tokio::task::spawn_blocking(move || {
             sweep_dir(&root.join("tmp"), max_age, SystemTime::now())
@@ -155,7 +242,10 @@ impl BlobStore {
         let digest = sha256_hex(&data);
         let path = object_path(&digest)?;
         if self.inner.head(&path).await.is_err() {
-            self.inner.put(&path, PutPayload::from(data)).await?;
+            self.inner
+                .put(&path, PutPayload::from(data))
+                .await
+                .map_err(|e| self.store_error(e))?;
         }
         Ok(digest)
     }
@@ -163,11 +253,22 @@ impl BlobStore {
     /// Reads a blob back and checks it still hashes to its name.
     pub async fn get(&self, digest: &str) -> Result<Bytes, BlobError> {
         let path = object_path(digest)?;
-        let data = self.inner.get(&path).await?.bytes().await?;
+        let data = async { self.inner.get(&path).await?.bytes().await }
+            .await
+            .map_err(|e| self.store_error(e))?;
         if sha256_hex(&data) != digest {
             return Err(BlobError::Corrupt(digest.to_string()));
         }
         Ok(data)
+    }
+}
+
+impl BlobStore {
+    fn store_error(&self, e: object_store::Error) -> BlobError {
+        match (&self.remote, e) {
+            (_, e @ object_store::Error::NotFound { .. }) | (None, e) => BlobError::Store(e),
+            (Some(_), e) => BlobError::remote(e),
+        }
     }
 }
 
@@ -228,16 +329,31 @@ fn sweep_dir(dir: &Path, max_age: Duration, now: SystemTime) -> Result<Sweep, Bl
 /// from `spawn_blocking` or accept a short blocking write per chunk. Dropping it without
 /// [`finish`](Self::finish) deletes the temporary file.
 pub struct BlobWriter {
-    file: Option<std::fs::File>,
-    tmp: PathBuf,
-    root: PathBuf,
+    sink: Sink,
     ctx: ring::digest::Context,
     size: u64,
 }
 
+/// Where a writer's bytes go.
+enum Sink {
+    /// A locked temporary file in the blob directory.
+    Local {
+        file: Option<std::fs::File>,
+        tmp: PathBuf,
+        root: PathBuf,
+    },
+    /// An S3 upload (`None` once finished).
+    Remote(Option<RemoteSink>),
+}
+
 impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlobWriter({}, {} bytes)", self.tmp.display(), self.size)
+        match &self.sink {
+            Sink::Local { tmp, .. } => {
+                write!(f, "BlobWriter({}, {} bytes)", tmp.display(), self.size)
+            }
+            Sink::Remote(_) => write!(f, "BlobWriter(remote, {} bytes)", self.size),
+        }
     }
 }
 
@@ -250,31 +366,50 @@ impl BlobWriter {
     /// Flushes to disk, then renames the file to `sha256/ab/cd/<hex>`; returns the hex
     /// digest and the size. An existing blob with the same digest is kept (same bytes).
     pub fn finish(mut self) -> Result<(String, u64), BlobError> {
-        let file = self.file.take().ok_or(BlobError::NotLocal)?;
-        file.sync_all()?;
-        drop(file);
         let digest = hex::encode(self.ctx.clone().finish());
         let path = object_path(&digest)?;
-        let dest = self.root.join(path.as_ref());
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        if dest.exists() {
-            std::fs::remove_file(&self.tmp)?;
-        } else {
-            std::fs::rename(&self.tmp, &dest)?;
+        match &mut self.sink {
+            Sink::Local { file, tmp, root } => {
+                let file = file.take().ok_or(BlobError::NotLocal)?;
+                file.sync_all()?;
+                drop(file);
+                let dest = root.join(path.as_ref());
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                if dest.exists() {
+                    std::fs::remove_file(&*tmp)?;
+                } else {
+                    std::fs::rename(&*tmp, &dest)?;
+                }
+            }
+            Sink::Remote(sink) => sink.take().ok_or(BlobError::NotLocal)?.finish(&path)?,
         }
         Ok((digest, self.size))
+    }
+
+    /// Writes all of `data`; a remote store's failure comes back as [`BlobError::Remote`]
+    /// (blocking: call it from a blocking thread).
+    pub fn write_chunk(&mut self, data: &[u8]) -> Result<(), BlobError> {
+        std::io::Write::write_all(self, data).map_err(BlobError::from_io)
     }
 }
 
 impl std::io::Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("blob writer finished"))?;
-        let n = file.write(buf)?;
+        let n = match &mut self.sink {
+            Sink::Local { file, .. } => file
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("blob writer finished"))?
+                .write(buf)?,
+            Sink::Remote(sink) => {
+                sink.as_mut()
+                    .ok_or_else(|| std::io::Error::other("blob writer finished"))?
+                    .write(buf)
+                    .map_err(std::io::Error::other)?;
+                buf.len()
+            }
+        };
         let written = buf.get(..n).unwrap_or_default();
         self.ctx.update(written);
         self.size += n as u64;
@@ -282,17 +417,19 @@ impl std::io::Write for BlobWriter {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match self.file.as_mut() {
-            Some(f) => f.flush(),
-            None => Ok(()),
+        match &mut self.sink {
+            Sink::Local { file: Some(f), .. } => f.flush(),
+            _ => Ok(()),
         }
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let Sink::Local { file, tmp, .. } = &mut self.sink
+            && file.take().is_some()
+        {
+            let _ = std::fs::remove_file(&*tmp);
         }
     }
 }
@@ -344,6 +481,15 @@ mod tests {
         );
     }
 
+    impl BlobWriter {
+        fn local_tmp(&self) -> &Path {
+            match &self.sink {
+                Sink::Local { tmp, .. } => tmp,
+                Sink::Remote(_) => panic!("not a local writer"),
+            }
+        }
+    }
+
     fn backdate(path: &Path, secs: u64) {
         let f = std::fs::File::options().write(true).open(path).unwrap();
         f.set_modified(SystemTime::now() - Duration::from_secs(secs))
@@ -365,7 +511,7 @@ mod tests {
         // A live upload that has been silent for two hours: its writer holds the lock.
         let mut live = store.writer().unwrap();
         live.write_all(b"still coming").unwrap();
-        backdate(&live.tmp, 7200);
+        backdate(live.local_tmp(), 7200);
         // Not ours: other names, folders.
         let other = tmp.join("notes.txt");
         std::fs::write(&other, b"x").unwrap();
@@ -382,11 +528,11 @@ mod tests {
             }
         );
         assert!(!stale.exists());
-        assert!(fresh.exists() && other.exists() && live.tmp.exists());
+        assert!(fresh.exists() && other.exists() && live.local_tmp().exists());
         // With no minimum age, only the locked live upload survives among the .part files.
         let swept = store.sweep_tmp(Duration::ZERO).await.unwrap();
         assert_eq!(swept, Sweep { files: 1, bytes: 5 });
-        assert!(!fresh.exists() && live.tmp.exists());
+        assert!(!fresh.exists() && live.local_tmp().exists());
         let (id, _) = live.finish().unwrap();
         assert_eq!(
             store.get(&id).await.unwrap(),

@@ -5,6 +5,7 @@
 //! so every query is written once.
 
 pub mod blob;
+pub mod blob_s3;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod ops;
 mod portal;
 mod price_table;
 mod results;
+mod s3;
 mod security;
 mod sessions;
 mod supervision;

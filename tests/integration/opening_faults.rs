@@ -21,7 +21,7 @@ pub(crate) struct Open {
     pub(crate) pk: PublicKey,
 }
 
-async fn published(h: &Harness) -> Open {
+pub(crate) async fn published(h: &Harness) -> Open {
     let world = World::new(h).await;
     published_by(h, &world).await
 }
@@ -50,7 +50,13 @@ fn base64_url(text: &str) -> Vec<u8> {
 }
 
 /// Seals `plain` with the platform's own sealing code, `info` bound to `bidder_id`.
-fn seal(pk: &PublicKey, tender_id: &str, bidder_id: &str, label: &str, plain: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(
+    pk: &PublicKey,
+    tender_id: &str,
+    bidder_id: &str,
+    label: &str,
+    plain: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     seal_stream(
         &mut &plain[..],
@@ -80,7 +86,7 @@ fn rename_bidder(envelope: &mut [u8], from: &str, to: &str) {
     field.copy_from_slice(to.as_bytes());
 }
 
-fn form(price_fen: i64) -> Vec<u8> {
+pub(crate) fn form(price_fen: i64) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "price_fen": price_fen, "duration_days": 240, "quality": "合格",
         "project_manager": "张建国", "declarations": ["投标保证金已缴纳"],
@@ -88,7 +94,13 @@ fn form(price_fen: i64) -> Vec<u8> {
     .expect("json")
 }
 
-async fn upload(h: &Harness, o: &Open, token: &str, label: &str, envelope: &[u8]) -> Value {
+pub(crate) async fn upload(
+    h: &Harness,
+    o: &Open,
+    token: &str,
+    label: &str,
+    envelope: &[u8],
+) -> Value {
     let resp = h
         .client
         .post(h.url(&format!("/api/v1/tenders/{}/bid/parts", o.code)))
@@ -105,7 +117,13 @@ async fn upload(h: &Harness, o: &Open, token: &str, label: &str, envelope: &[u8]
 }
 
 /// Uploads the two envelopes and submits them; returns the receipt's part digests.
-async fn submit(h: &Harness, o: &Open, token: &str, form: &[u8], attachment: &[u8]) -> Vec<String> {
+pub(crate) async fn submit(
+    h: &Harness,
+    o: &Open,
+    token: &str,
+    form: &[u8],
+    attachment: &[u8],
+) -> Vec<String> {
     let f = upload(h, o, token, "form", form).await;
     let a = upload(h, o, token, "attachment", attachment).await;
     let (s, receipt) = h
@@ -139,7 +157,7 @@ pub(crate) async fn honest_bid(h: &Harness, o: &Open, org: &str, token: &str, pr
 
 /// Past the deadline, the agent starts the opening and two custodians unlock; returns the
 /// public view of the ceremony (what the opening page renders), read without a login.
-async fn open_bids(h: &Harness, o: &Open) -> Value {
+pub(crate) async fn open_bids(h: &Harness, o: &Open) -> Value {
     h.clock.advance(Duration::days(21));
     // Tokens from before the deadline have expired by now.
     let agent = h.login("agent1", PASSWORD).await;
@@ -178,7 +196,7 @@ async fn open_bids(h: &Harness, o: &Open) -> Value {
     v
 }
 
-fn record_of(view: &Value, org: &str) -> Value {
+pub(crate) fn record_of(view: &Value, org: &str) -> Value {
     view["record"]["bids"]
         .as_array()
         .expect("bids")

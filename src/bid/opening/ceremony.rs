@@ -105,7 +105,7 @@ pub async fn start(
         .await?;
     }
     tx.commit().await?;
-    view(&env.db, &env.ceremonies, code).await
+    view(&env.db, code).await
 }
 
 pub(super) async fn insert_opening(

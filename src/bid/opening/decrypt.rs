@@ -100,11 +100,7 @@ pub(super) fn open_part(
 ) -> (PartOutcome, Option<BlobWriter>, Option<Vec<u8>>) {
     let failed =
         |f: PartFailure<'_>, message: String| (PartOutcome::failed(&f, message), None, None);
-    let file = match blobs
-        .local_path(&part.sha256)
-        .map_err(|e| e.to_string())
-        .and_then(|p| std::fs::File::open(p).map_err(|e| e.to_string()))
-    {
+    let file = match blobs.reader(&part.sha256).map_err(|e| e.to_string()) {
         Ok(f) => f,
         Err(e) => {
             return failed(
@@ -123,7 +119,7 @@ pub(super) fn open_part(
         }
     };
     let mut reader = HashingReader {
-        inner: std::io::BufReader::new(file),
+        inner: file,
         ctx: digest::Context::new(&digest::SHA256),
     };
     let is_form = part.label == "form";
@@ -320,12 +316,11 @@ pub(super) fn open_base_price(
     sha256: &str,
 ) -> Result<i64, String> {
     let file = blobs
-        .local_path(sha256)
+        .reader(sha256)
         .map_err(|e| e.to_string())
-        .and_then(|p| std::fs::File::open(p).map_err(|e| e.to_string()))
         .map_err(|e| format!("PLATFORM_STORAGE: the stored envelope cannot be read: {e}"))?;
     let mut reader = HashingReader {
-        inner: std::io::BufReader::new(file),
+        inner: file,
         ctx: digest::Context::new(&digest::SHA256),
     };
     let mut sink = SmallSink(Vec::new());

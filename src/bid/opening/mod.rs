@@ -9,18 +9,18 @@
 //!    the share whose digest it stored at publication), or with their passphrase (the server
 //!    unlocks the key and opens the share). A wrong passphrase or a wrong share is counted
 //!    and audited, and five in a row delay the next attempt
-//!    ([`super::unlock_limit`]). The unlocked share is kept **only in this
-//!    process's memory** ([`Ceremonies`], in `AppState`); the database records who unlocked
-//!    and when, never the share. So the ceremony must run against one server process (pin
-//!    it with the load balancer); a restart loses the shares in memory and the custodians
-//!    simply unlock again (an unlock recorded in the database but absent from memory may be
-//!    repeated, and the repetition is audited).
+//!    ([`super::unlock_limit`]). The unlocked share is stored in the database **sealed**
+//!    under the opening's own key, itself sealed under a key derived from the platform
+//!    signing key ([`shares`]), in the transaction that records the unlock; any process can
+//!    carry the ceremony on, and a process lost mid-opening is taken over by another
+//!    ([`shares::resume_stalled`]). Shares and key are deleted when the opening ends.
 //! 3. When k shares are in memory, the key is rebuilt and checked against the published
 //!    public key (`rebuild_and_check`: one custodian alone can never open), every part of
 //!    every current bid is decrypted with `open_stream` into a temporary file in the blob
 //!    directory, its stored ciphertext is checked against the receipt digest, the bid form
 //!    is parsed, and the opening record (开标记录) is published; the tender becomes `opened`.
-//!    Key and shares are wiped on drop (zeroize).
+//!    Key and shares are wiped on drop (zeroize), and their sealed copies are deleted in the
+//!    transaction that publishes the record.
 //! 4. Outcomes, decided by [`super::fault`]: once the stored bytes match the receipt digest
 //!    (and the key was verified in step 3), any failure to open is in the bidder's bytes and
 //!    makes the bid revoked (撤销); a stored envelope that is missing or changed, or the
@@ -37,7 +37,7 @@
 //! [`view`] (what anyone sees, confirmations and objections). The operations take an
 //! [`Env`]; passkey ceremonies come from the HTTP layer through [`PasskeySignatures`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
@@ -75,10 +75,12 @@ use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 mod ceremony;
 mod decrypt;
 mod record;
+mod shares;
 mod unlock;
 mod view;
 
 pub use ceremony::start;
+pub use shares::{ShareWrap, resume_stalled};
 pub use unlock::{PasskeyUnlock, PasskeyUnlockStart, UnlockProof, start_passkey_unlock, unlock};
 pub use view::{
     ConfirmationView, ObjectionView, OpeningObjectionAnswered, OpeningObjectionRaised,
@@ -96,7 +98,7 @@ pub struct Env {
     pub blobs: BlobStore,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// The unlocked shares of this process.
+    /// The share sealing key and this process's running unlock checks.
     pub ceremonies: Arc<Ceremonies>,
     /// The rulebooks.
     pub rulebooks: Arc<Rulebooks>,
@@ -126,13 +128,34 @@ pub trait PasskeySignatures: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<VerifiedAssertion, PasskeyError>> + Send;
 }
 
-/// Unlocked shares held in this process, by tender id, and the unlock attempts being
-/// checked. Never persisted, never logged.
-#[derive(Default)]
+/// What the opening keeps in a process: the key that seals each opening's key (the same in
+/// every process, see [`shares`]) and the unlock attempts being checked here. The unlocked
+/// shares themselves are in the database, sealed, so any process can open.
 pub struct Ceremonies {
-    inner: Mutex<HashMap<String, Pending>>,
+    wrap: ShareWrap,
     /// (tender id, custodian user id) of the passphrase checks running now.
     attempts: Mutex<HashSet<(String, String)>>,
+}
+
+impl Ceremonies {
+    /// Ceremonies whose shares are sealed under a key derived from the platform signing key
+    /// (its PKCS#8 bytes), which every process of one platform shares.
+    pub fn new(platform_pkcs8: &[u8]) -> Self {
+        Self {
+            wrap: ShareWrap::derive(platform_pkcs8),
+            attempts: Mutex::default(),
+        }
+    }
+}
+
+impl Default for Ceremonies {
+    /// A random sealing key: good for one process alone (tests).
+    fn default() -> Self {
+        Self {
+            wrap: ShareWrap::random(),
+            attempts: Mutex::default(),
+        }
+    }
 }
 
 /// One running passphrase check; dropping it (however the attempt ends, a panic or a
@@ -158,56 +181,9 @@ impl std::fmt::Debug for Ceremonies {
     }
 }
 
-#[derive(Default)]
-struct Pending {
-    /// (custodian user id, share).
-    shares: Vec<(String, Share)>,
-    /// The opening is running with shares taken from here.
-    opening: bool,
-}
-
 impl Ceremonies {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// How many shares are held for a tender (and whether the opening runs now).
-    pub fn held(&self, tender_id: &str) -> (usize, bool) {
-        self.lock()
-            .get(tender_id)
-            .map(|p| (p.shares.len(), p.opening))
-            .unwrap_or((0, false))
-    }
-
-    fn holds(&self, tender_id: &str, user_id: &str) -> bool {
-        self.lock()
-            .get(tender_id)
-            .is_some_and(|p| p.opening || p.shares.iter().any(|(u, _)| u == user_id))
-    }
-
-    /// Adds a share; when `k` are held, takes them all out for the opening.
-    fn add(
-        &self,
-        tender_id: &str,
-        user_id: &str,
-        share: Share,
-        k: usize,
-    ) -> Result<Option<Vec<Share>>, BidError> {
-        let mut map = self.lock();
-        let entry = map.entry(tender_id.to_string()).or_default();
-        if entry.opening || entry.shares.iter().any(|(u, _)| u == user_id) {
-            return Err(BidError::AlreadyUnlocked);
-        }
-        entry.shares.push((user_id.to_string(), share));
-        if entry.shares.len() >= k {
-            entry.opening = true;
-            let shares = std::mem::take(&mut entry.shares);
-            return Ok(Some(shares.into_iter().map(|(_, s)| s).collect()));
-        }
-        Ok(None)
-    }
-
-    /// Claims the one passphrase check of `user_id` for `tender_id` that may run at a time.
+    /// Claims the one passphrase check of `user_id` for `tender_id` that may run at a time
+    /// in this process (across processes, `unlock_limit` counts and delays the guesses).
     pub(super) fn begin_attempt(
         self: &Arc<Self>,
         tender_id: &str,
@@ -226,11 +202,6 @@ impl Ceremonies {
             ceremonies: Arc::clone(self),
             key,
         })
-    }
-
-    /// Forgets everything about a tender (after the opening, or after it failed).
-    fn clear(&self, tender_id: &str) {
-        self.lock().remove(tender_id);
     }
 }
 

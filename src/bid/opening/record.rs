@@ -5,11 +5,7 @@ use super::decrypt::{OpeningPart, PartOutcome, decrypt_all, open_base_price};
 use super::*;
 
 /// Rebuilds the key from `shares`, decrypts everything and publishes the record.
-pub(super) async fn run_opening(
-    env: &Env,
-    tender: &Facts,
-    shares: Vec<Share>,
-) -> Result<(), BidError> {
+async fn run_opening(env: &Env, tender: &Facts, shares: Vec<Share>) -> Result<(), BidError> {
     let (parts, published, k, n, unlocked, base_price) = {
         let mut tx = env.db.read().await?;
         let (pk, k, n) = key_params(&mut tx, &tender.tender_id).await?;
@@ -202,6 +198,42 @@ pub(super) async fn run_opening(
         ),
     )
     .await?;
+    // The opening has ended: the shares and the opening's key go with the same commit.
+    shares::wipe(&mut tx, &tender.tender_id).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Runs the opening this process claimed ([`shares::claim`]), renewing its lease meanwhile.
+/// Wrong shares are deleted (the custodians unlock again); any other failure gives the
+/// opening back for another attempt.
+pub(super) async fn run_claimed(
+    env: &Env,
+    tender: &Facts,
+    shares: Vec<Share>,
+) -> Result<(), BidError> {
+    let beat = {
+        let (db, clock, tender_id) = (env.db.clone(), env.clock.clone(), tender.tender_id.clone());
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis((shares::LEASE_MS / 3).unsigned_abs());
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = shares::renew(&db, &tender_id, clock.now()).await {
+                    tracing::warn!(error = %e, tender_id, "renewing the opening lease");
+                }
+            }
+        })
+    };
+    let result = run_opening(env, tender, shares).await;
+    beat.abort();
+    match &result {
+        Ok(()) => {}
+        Err(BidError::KeyMismatch) => {
+            let mut tx = env.db.begin().await?;
+            shares::wipe(&mut tx, &tender.tender_id).await?;
+            tx.commit().await?;
+        }
+        Err(_) => shares::release(&env.db, &tender.tender_id).await?,
+    }
+    result
 }

@@ -1,8 +1,8 @@
 //! The custodians' unlocks: a passphrase checked here, or a share opened in the browser
 //! with the passkey that holds the key; each attempt counted (`unlock_limit`), each share
-//! kept in this process's memory only, and the k-th unlock runs the opening.
+//! stored sealed in the database ([`super::shares`]), and the k-th unlock runs the opening
+//! (in whichever process takes it).
 
-use super::record::run_opening;
 use super::*;
 
 /// How a custodian proves their share at an unlock.
@@ -91,7 +91,7 @@ impl<P: PasskeySignatures> Attempt<P> {
     /// Checks the proof. A wrong passphrase or a wrong share is counted and audited
     /// ([`unlock_limit::record_failure`]); a right one records the unlock and resets the
     /// count. Any other outcome (a passkey ceremony that fails, say) leaves the count as it was.
-    async fn run(self, proof: Checked) -> Result<Share, BidError> {
+    async fn run(self, proof: Checked) -> Result<(), BidError> {
         let (opened, method) = match proof {
             Checked::Passphrase {
                 locked,
@@ -128,7 +128,7 @@ impl<P: PasskeySignatures> Attempt<P> {
             }
         };
         match opened {
-            Ok(share) => self.record_unlock(&share, method).await.map(|()| share),
+            Ok(share) => self.record_unlock(&share, method).await,
             Err(failure) => Err(unlock_limit::record_failure(
                 &self.env.db,
                 self.env.clock.now(),
@@ -170,7 +170,8 @@ impl<P: PasskeySignatures> Attempt<P> {
         Ok(verified)
     }
 
-    /// Records the unlock (never the share) and resets the failure count.
+    /// Records the unlock (the share itself only sealed, see [`shares`]) and resets the
+    /// failure count.
     async fn record_unlock(&self, share: &Share, method: Value) -> Result<(), BidError> {
         let (tender, user_id) = (&self.tender, &self.user_id);
         let now = self.env.clock.now();
@@ -196,6 +197,15 @@ impl<P: PasskeySignatures> Attempt<P> {
             )?;
         }
         unlock_limit::reset(&mut tx, &tender.tender_id, user_id).await?;
+        shares::store(
+            &mut tx,
+            &self.env.ceremonies.wrap,
+            &tender.tender_id,
+            user_id,
+            share,
+            now,
+        )
+        .await?;
         let mut payload =
             json!({"custodian": user_id, "share_index": share.id(), "repeat": repeat});
         if let (Some(p), Value::Object(m)) = (payload.as_object_mut(), method) {
@@ -324,7 +334,7 @@ pub async fn start_passkey_unlock(
         return Err(BidError::WrongUnlockMethod(HELD_BY_PASSPHRASE));
     }
     let user_id = &caller.user.user_id;
-    if env.ceremonies.holds(&ctx.tender.tender_id, user_id) {
+    if shares::holds(&env.db, &ctx.tender.tender_id, user_id).await? {
         return Err(BidError::AlreadyUnlocked);
     }
     unlock_limit::check(&env.db, env.clock.now(), &ctx.tender.tender_id, user_id).await?;
@@ -389,7 +399,7 @@ pub async fn unlock<P: PasskeySignatures>(
         }
     };
     let (tender, k) = (ctx.tender, ctx.k);
-    if env.ceremonies.holds(&tender.tender_id, &user_id) {
+    if shares::holds(&env.db, &tender.tender_id, &user_id).await? {
         return Err(BidError::AlreadyUnlocked);
     }
     // One check at a time per tender and custodian, counted (see `unlock_limit`): refused
@@ -405,30 +415,26 @@ pub async fn unlock<P: PasskeySignatures>(
         tender: tender.clone(),
         user_id: user_id.clone(),
     };
-    let share = tokio::spawn(async move {
-        let share = attempt.run(checked).await;
+    tokio::spawn(async move {
+        let stored = attempt.run(checked).await;
         drop(guard);
-        share
+        stored
     })
     .await
     .map_err(|e| Common::Corrupt(format!("unlock task: {e}")))??;
 
-    if let Some(shares) = env
-        .ceremonies
-        .add(&tender.tender_id, &user_id, share, k as usize)?
+    // With k shares in, the process that takes the lease opens; the others answer at once.
+    let now = env.clock.now();
+    if let Some(shares) =
+        shares::claim(&env.db, &env.ceremonies.wrap, &tender.tender_id, k, now).await?
     {
         // The opening runs in its own task so that a client that disconnects (or the
         // request timeout) cannot cut it in half.
         let env = env.clone();
         let t = tender.clone();
-        let result = tokio::spawn(async move {
-            let r = run_opening(&env, &t, shares).await;
-            env.ceremonies.clear(&t.tender_id);
-            r
-        })
-        .await
-        .map_err(|e| Common::Corrupt(format!("opening task: {e}")))?;
-        result?;
+        tokio::spawn(async move { super::record::run_claimed(&env, &t, shares).await })
+            .await
+            .map_err(|e| Common::Corrupt(format!("opening task: {e}")))??;
     }
-    view(&env.db, &env.ceremonies, code).await
+    view(&env.db, code).await
 }

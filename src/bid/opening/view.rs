@@ -6,7 +6,7 @@ use super::*;
 /// The ceremony as anyone may see it: state, quorum progress, and once opened the record,
 /// confirmations and objections. Before the opening starts nothing about bids is shown
 /// (招标投标法 第22条).
-pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<OpeningView, BidError> {
+pub async fn view(db: &Db, code: &str) -> Result<OpeningView, BidError> {
     let mut tx = db.read().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let (_, k, n) = key_params(&mut tx, &tender.tender_id).await?;
@@ -53,7 +53,7 @@ pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Openin
         Some(r) => serde_json::from_str(r).map_err(|e| Common::Corrupt(e.to_string()))?,
         None => Value::Null,
     };
-    let (held, running) = ceremonies.held(&tender.tender_id);
+    let (held, running) = shares::held(&mut tx, &tender.tender_id).await?;
     let t = |ms: i64| audit::entry_time(from_millis(ms));
     let progress = OpeningProgress {
         started_at: t(started),
@@ -66,7 +66,7 @@ pub async fn view(db: &Db, ceremonies: &Ceremonies, code: &str) -> Result<Openin
                 at: t(at),
             })
             .collect(),
-        shares_in_memory: held,
+        shares_held: held,
         opening_now: running,
         record,
         record_sha256,
@@ -135,8 +135,8 @@ pub struct OpeningProgress {
     pub finished_at: Option<String>,
     /// The custodians who unlocked their share.
     pub unlocked: Vec<UnlockView>,
-    /// Shares held in this process now.
-    pub shares_in_memory: usize,
+    /// Unlocked shares held (sealed) for this opening now; 0 once it has ended.
+    pub shares_held: usize,
     /// Whether the opening runs now.
     pub opening_now: bool,
     /// The published opening record (its canonical JSON, as stored and hashed), or null.

@@ -227,7 +227,15 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         .await,
         0
     );
-    assert_eq!(kit.state.openings.held(&t.tender_id).0, 0);
+    assert_eq!(
+        count(
+            kit.db(),
+            "select count(*) from opening_share where tender_id = $1",
+            &t.tender_id
+        )
+        .await,
+        0
+    );
     // Someone who is not a custodian of the tender.
     let e = opening::unlock(
         &kit.state.opening_env(),
@@ -253,7 +261,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let v = js(&v);
     assert_eq!(v["state"], "unlocking");
     assert_eq!(v["unlocked"].as_array().unwrap().len(), 1);
-    assert_eq!(v["shares_in_memory"], 1);
+    assert_eq!(v["shares_held"], 1);
     assert!(v["record"].is_null());
     let e = opening::unlock(
         &kit.state.opening_env(),
@@ -288,10 +296,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     let v = js(&v);
     assert_eq!(v["state"], "opened", "{v}");
     assert_eq!(v["tender_state"], "opened");
-    assert_eq!(
-        v["shares_in_memory"], 0,
-        "shares are wiped after the opening"
-    );
+    assert_eq!(v["shares_held"], 0, "shares are wiped after the opening");
     // Who bid was withheld from the public log until now; the opening reveals it.
     let mut tx = kit.db().read().await.expect("read");
     let submits: Vec<_> = crate::audit::tender_events(&mut tx, &t.tender_id)
@@ -449,9 +454,7 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
         .await
         .unwrap_err();
     assert_eq!(code_of(&e), "ALREADY_ANSWERED");
-    let v = opening::view(&kit.state.db, &kit.state.openings, &t.code)
-        .await
-        .expect("view");
+    let v = opening::view(&kit.state.db, &t.code).await.expect("view");
     let v = js(&v);
     assert_eq!(v["confirmations"].as_array().unwrap().len(), 1);
     assert_eq!(v["objections"][0]["answer"], "已核对，记录无误。");
