@@ -97,10 +97,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
                 &state,
                 state.config.supervision_rules.as_deref(),
                 state.clock.now(),
-                &loaded.agent,
-                &loaded.custodians,
-                crate::demo::COLLUDING,
-                crate::demo::DEMO_PASSWORD,
+                &loaded,
             )
             .await?;
             println!("{}", loaded.message);

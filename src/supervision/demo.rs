@@ -5,24 +5,22 @@
 use chrono::{DateTime, Utc};
 
 use crate::bid::opening::{self, PasskeySignatures};
-use crate::identity::Caller;
+use crate::demo::{COLLUDING, DEMO_PASSWORD, Loaded};
 
-/// Opens `code` as `agent` with the first two `custodians` (passphrase `passphrase`) and
-/// runs the alert engine once.
+/// Opens the demo's colluding tender as the demo agent with the first two demo custodians
+/// (the demo passphrase) and runs the alert engine once.
 pub async fn open_and_scan<P: PasskeySignatures>(
     env: &opening::Env,
     passkeys: &P,
     rules: Option<&std::path::Path>,
     now: DateTime<Utc>,
-    agent: &Caller,
-    custodians: &[Caller],
-    code: &str,
-    passphrase: &str,
+    loaded: &Loaded,
 ) -> anyhow::Result<()> {
+    let (code, agent, passphrase) = (COLLUDING, &loaded.agent, DEMO_PASSWORD);
     opening::start(env, now, agent, code)
         .await
         .map_err(|e| anyhow::anyhow!("demo opening of {code}: {e}"))?;
-    for c in custodians.iter().take(2) {
+    for c in loaded.custodians.iter().take(2) {
         opening::unlock(env, passkeys, c, code, passphrase.to_string().into())
             .await
             .map_err(|e| anyhow::anyhow!("demo unlock of {code}: {e}"))?;
