@@ -29,6 +29,7 @@ fn publisher(state: &AppState) -> Publisher {
 struct FeedQuery {
     /// Where to go on from: the `next_cursor` of the previous page (from the start when
     /// absent).
+    #[param(pattern = "^[0-9]{1,19}$")]
     cursor: Option<String>,
 }
 
@@ -83,7 +84,7 @@ async fn get_record(
     path = "/api/v1/ocds/bulk/{month}",
     tag = "ocds",
     summary = "The monthly bulk file: every release dated in the month (UTC), JSON lines, gzip",
-    params(("month" = String, Path, description = "YYYY-MM")),
+    params(("month" = String, Path, description = "YYYY-MM", pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])(\.jsonl\.gz)?$")),
     responses(
         (status = 200, description = "JSON lines, gzip", body = crate::http::openapi::Binary, content_type = "application/gzip"),
         crate::http::openapi::Refusals,

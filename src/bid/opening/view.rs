@@ -122,7 +122,10 @@ pub struct OpeningView {
     /// Shares issued.
     pub n: u32,
     /// Everything after the start (absent before it).
+    // Flattened and absent before the start: OpenAPI cannot say "these fields, or none of
+    // them" without a oneOf the other branch fails, so the document leaves them open.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub progress: Option<OpeningProgress>,
 }
 
