@@ -437,7 +437,7 @@ pub async fn decide(
 ) -> Result<ComplaintView, SupervisionError> {
     require_regulator(caller)?;
     if !matches!(input.outcome.as_str(), "upheld" | "dismissed") {
-        return Err(SupervisionError::BadRequest(
+        return Err(SupervisionError::Invalid(
             "COMPLAINT_BAD_OUTCOME",
             "outcome must be upheld or dismissed / 处理结论须为成立或驳回".into(),
         ));

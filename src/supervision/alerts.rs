@@ -178,7 +178,7 @@ pub async fn list(
     require_regulator(caller)?;
     let kind = match filter.kind.as_deref().filter(|s| !s.is_empty()) {
         Some(k) => Some(AlertKind::parse(k).ok_or_else(|| {
-            SupervisionError::BadRequest(
+            SupervisionError::Invalid(
                 "BAD_KIND",
                 format!("unknown alert kind {k:?} / 未知的预警类型"),
             )

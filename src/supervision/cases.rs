@@ -427,7 +427,7 @@ pub async fn close(
     require_regulator(caller)?;
     let finding = match input.finding.as_deref().map(str::trim) {
         None | Some("") => {
-            return Err(SupervisionError::BadRequest(
+            return Err(SupervisionError::Invalid(
                 "CASE_FINDING_REQUIRED",
                 "closing a case needs a finding: dismissed, rectification or penalty / 办结须有处理结论".into(),
             ));

@@ -191,7 +191,7 @@ async fn supervision(h: &Harness) {
     let got = h
         .api_get("/api/v1/supervision/alerts?kind=gossip", Some(&reg))
         .await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "BAD_KIND");
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "BAD_KIND");
     let got = h
         .api_get("/api/v1/supervision/alerts?status=done", Some(&reg))
         .await;
@@ -281,7 +281,11 @@ async fn supervision(h: &Harness) {
     let got = h
         .api_post(&c("close"), Some(&reg), &json!({"text": "x"}))
         .await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "CASE_FINDING_REQUIRED");
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "CASE_FINDING_REQUIRED",
+    );
     let got = h
         .api_post(
             &c("close"),
@@ -559,7 +563,11 @@ async fn complaints(h: &Harness) {
             &json!({"outcome": "maybe", "text": "x"}),
         )
         .await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "COMPLAINT_BAD_OUTCOME");
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "COMPLAINT_BAD_OUTCOME",
+    );
     let decision = "经调查，开标记录无误，投诉不成立。";
     let (status, c) = h
         .api_post(
