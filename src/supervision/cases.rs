@@ -433,7 +433,7 @@ pub async fn close(
             ));
         }
         Some(f) => Finding::parse(f).ok_or_else(|| {
-            SupervisionError::BadRequest(
+            SupervisionError::Invalid(
                 "CASE_BAD_FINDING",
                 format!(
                     "unknown finding {f:?}: dismissed, rectification or penalty / 处理结论无效"

@@ -293,7 +293,7 @@ async fn supervision(h: &Harness) {
             &json!({"finding": "maybe", "text": "x"}),
         )
         .await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "CASE_BAD_FINDING");
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "CASE_BAD_FINDING");
     let got = h
         .api_post(
             &c("close"),
