@@ -38,16 +38,17 @@ impl Work {
         f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Option<T> {
         let permit = self.permits.acquire().await.ok()?;
-        let result = tokio::task::spawn_blocking(move || {
+        // The permit moves into the blocking task: a caller that goes away (a client that
+        // disconnects mid-login) must not free the slot while its hash still runs.
+        tokio::task::spawn_blocking(move || {
             let mut buffer = self.take(blocks);
             let out = f(&mut buffer[..blocks]);
             self.give_back(buffer);
+            drop(permit);
             out
         })
         .await
-        .ok();
-        drop(permit);
-        result
+        .ok()
     }
 
     fn take(&self, blocks: usize) -> Vec<Block> {

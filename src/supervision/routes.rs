@@ -194,7 +194,7 @@ pub(crate) async fn resume_tender(
     post,
     path = "/api/v1/supervision/cases/{id}/close",
     tag = "supervision",
-    summary = "Close a case with its finding (dismissed, rectification, penalty; none is a 400); a penalised expert is avoided by later draws",
+    summary = "Close a case with its finding (dismissed, rectification, penalty; none is a 422); a penalised expert is avoided by later draws",
     params(("id" = String, Path, description = "Case id")),
     request_body = CloseInput,
     responses(
