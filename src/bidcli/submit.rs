@@ -2,24 +2,23 @@
 //!
 //! Submission, in this order, so that nothing leaves the machine before it is known to be
 //! right: check the bid form locally; log in (or take a token); fetch who we are (the bidder
-//! id is the user's organisation), the tender and its opening key; seal every part into a
-//! temporary file (constant memory, SHA-256 of the envelope computed on the way out); stream
-//! each envelope up; submit the part list; verify the receipt's signature and that it
+//! id is the user's organisation), the tender and its opening key; seal every part and
+//! stream its envelope up in the same pass (constant memory, no temporary file, SHA-256 of
+//! the envelope computed on the way out); submit the part list; verify the receipt's signature and that it
 //! records exactly the envelopes sent; write it.
 
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::BytesMut;
+use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ring::digest;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt as _;
 
 use super::form::{BidForm, MAX_FORM_LEN, validate_form};
 use super::receipt::{
@@ -28,10 +27,16 @@ use super::receipt::{
 };
 use super::{ClientError, ReceiptError};
 use crate::audit::checkpoint::{VerifierKey, parse_verifier_key};
-use crate::seal::{PartInfo, PublicKey, SealError, seal_stream};
+use crate::seal::{PartInfo, PublicKey, SealError, Sealer};
 
-/// Read and upload buffer size: four seal chunks per blocking-pool hop.
+/// Read buffer size: four seal chunks per read of the source file.
 const IO_BUF: usize = 256 * 1024;
+
+/// Sealed chunks queued between the sealing thread and the socket (64 KiB each).
+const PIECES_IN_FLIGHT: usize = 8;
+
+/// AES-256-GCM tag appended to every sealed chunk.
+const TAG_LEN: usize = 16;
 
 /// How the CLI proves who it is.
 #[derive(Clone)]
@@ -294,27 +299,6 @@ fn bar(len: u64, msg: String) -> ProgressBar {
     pb
 }
 
-/// A writer that hashes and counts what passes through it.
-struct DigestWriter<W: Write> {
-    inner: W,
-    ctx: digest::Context,
-    len: u64,
-}
-
-impl<W: Write> Write for DigestWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let written = buf.get(..n).unwrap_or_default();
-        self.ctx.update(written);
-        self.len = self.len.saturating_add(n as u64);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// One part to seal and send.
 struct Part {
     label: &'static str,
@@ -347,14 +331,14 @@ fn regular_file_len(path: &Path) -> Result<u64, ClientError> {
     Ok(meta.len())
 }
 
-/// Seals `part` into `dest`, returning the envelope's SHA-256 and length. Blocking.
-fn seal_file(
+/// Seals `part` chunk by chunk, handing each piece of the envelope (header, then every
+/// sealed chunk) to `send` as soon as it is made; returns the envelope's SHA-256 and length.
+/// Blocking. One chunk buffer is in flight per piece: memory stays flat whatever the size.
+fn seal_pieces(
     part: &Part,
-    dest: &Path,
-    opening_key: &PublicKey,
-    tender_id: &str,
-    bidder_id: &str,
+    mut sealer: Sealer,
     pb: &ProgressBar,
+    mut send: impl FnMut(Vec<u8>) -> Result<(), ClientError>,
 ) -> Result<([u8; 32], u64), ClientError> {
     let seal_err = |source: SealError| ClientError::Seal {
         name: part.name.clone(),
@@ -362,79 +346,104 @@ fn seal_file(
     };
     let input = std::fs::File::open(&part.source)
         .map_err(ClientError::io(format!("{}", part.source.display())))?;
-    let output = std::fs::File::create(dest).map_err(ClientError::io(format!(
-        "temporary file {}",
-        dest.display()
-    )))?;
-    let mut reader = BufReader::with_capacity(IO_BUF, pb.wrap_read(input));
-    let mut writer = DigestWriter {
-        inner: BufWriter::with_capacity(IO_BUF, output),
-        ctx: digest::Context::new(&digest::SHA256),
-        len: 0,
+    let mut reader = BufReader::with_capacity(IO_BUF, input);
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut len = 0u64;
+    let mut emit = |piece: Vec<u8>, ctx: &mut digest::Context| {
+        ctx.update(&piece);
+        len = len.saturating_add(piece.len() as u64);
+        send(piece)
     };
-    let info = PartInfo {
-        tender_id,
-        bidder_id,
-        label: &part.name,
-        plaintext_len: part.plaintext_len,
-    };
-    seal_stream(
-        &mut reader,
-        &mut writer,
-        opening_key,
-        &info,
-        &ring::rand::SystemRandom::new(),
-    )
-    .map_err(seal_err)?;
-    writer.flush().map_err(ClientError::io(format!(
-        "temporary file {}",
-        dest.display()
-    )))?;
+    emit(sealer.header().to_vec(), &mut ctx)?;
+    let read_err = |e| ClientError::io(format!("{}", part.source.display()))(e);
+    while let Some(want) = sealer.next_chunk_len() {
+        let mut buf = Vec::with_capacity(want + TAG_LEN);
+        (&mut reader)
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .map_err(read_err)?;
+        if buf.len() != want {
+            return Err(ClientError::Usage(format!(
+                "{} changed while it was being sealed (it is shorter than when the bid began)",
+                part.source.display()
+            )));
+        }
+        pb.inc(want as u64);
+        sealer.seal_chunk(&mut buf).map_err(seal_err)?;
+        emit(buf, &mut ctx)?;
+    }
+    let mut probe = [0u8; 1];
+    if reader.read(&mut probe).map_err(read_err)? != 0 {
+        return Err(ClientError::Usage(format!(
+            "{} changed while it was being sealed (it is longer than when the bid began)",
+            part.source.display()
+        )));
+    }
+    sealer.finish().map_err(seal_err)?;
     let mut sha = [0u8; 32];
-    sha.copy_from_slice(writer.ctx.finish().as_ref());
-    Ok((sha, writer.len))
+    sha.copy_from_slice(ctx.finish().as_ref());
+    Ok((sha, len))
 }
 
-/// Streams one envelope file up and checks the server's digest of it.
-async fn upload(
+/// Seals one part and streams its envelope up in the same pass (no temporary file): the
+/// sealing thread feeds the request body through a short queue, so the cipher and the
+/// socket work at once. Checks the server's digest of what it received.
+async fn seal_and_send(
     api: &Api,
     tender: &str,
-    sent: &SentPart,
-    path: &Path,
-) -> Result<String, ClientError> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(ClientError::io(format!(
-            "temporary file {}",
-            path.display()
-        )))?;
-    let pb = bar(sent.size, format!("uploading {}", sent.name));
+    part: Part,
+    sealer: Sealer,
+) -> Result<(SentPart, String), ClientError> {
+    let size = sealer
+        .envelope_header()
+        .envelope_len()
+        .map_err(|source| ClientError::Seal {
+            name: part.name.clone(),
+            source,
+        })?;
+    let label = part.label.to_owned();
+    let name = part.name.clone();
+    let pb = bar(part.plaintext_len, format!("sealing and sending {name}"));
+    let (pieces, mut queue) =
+        tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(PIECES_IN_FLIGHT);
     let progress = pb.clone();
-    let stream = futures_util::stream::try_unfold(file, move |mut file| {
-        let pb = progress.clone();
-        async move {
-            let mut buf = BytesMut::with_capacity(IO_BUF);
-            let n = file.read_buf(&mut buf).await?;
-            if n == 0 {
-                return Ok::<_, std::io::Error>(None);
-            }
-            pb.inc(n as u64);
-            Ok(Some((buf.freeze(), file)))
+    let sealing = tokio::task::spawn_blocking(move || {
+        let sent = seal_pieces(&part, sealer, &progress, |piece| {
+            pieces
+                .blocking_send(Ok(Bytes::from(piece)))
+                .map_err(|_| ClientError::Protocol("the upload stopped early".into()))
+        });
+        if let Err(e) = &sent {
+            // Ends the body with an error: the server never sees a complete envelope.
+            let _ = pieces.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
+        sent
     });
+    let stream = futures_util::stream::poll_fn(move |cx| queue.poll_recv(cx));
     let req = api
         .client
         .post(api.url(&format!(
             "/api/v1/tenders/{}/bid/parts",
             path_segment(tender)
         )))
-        .query(&[("label", sent.label.as_str()), ("name", sent.name.as_str())])
+        .query(&[("label", label.as_str()), ("name", name.as_str())])
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-        .header(reqwest::header::CONTENT_LENGTH, sent.size)
+        .header(reqwest::header::CONTENT_LENGTH, size)
         .body(reqwest::Body::wrap_stream(stream));
     let resp = api.authed(req).send().await;
+    let sealed = sealing
+        .await
+        .map_err(|e| ClientError::Protocol(format!("sealing task failed: {e}")))?;
     pb.finish_and_clear();
+    // A sealing failure explains a refused upload better than the refusal does.
+    let (sha256, sealed_len) = sealed?;
     let answer: UploadAnswer = json_answer(resp?).await?;
+    let sent = SentPart {
+        label,
+        name,
+        sha256,
+        size: sealed_len,
+    };
     let ours = hex::encode(sent.sha256);
     if !answer.sha256.eq_ignore_ascii_case(&ours) || answer.size != sent.size {
         return Err(ClientError::Protocol(format!(
@@ -443,7 +452,7 @@ async fn upload(
             sent.name, answer.size, answer.sha256, sent.size
         )));
     }
-    Ok(answer.part_id)
+    Ok((sent, answer.part_id))
 }
 
 /// The platform's verifier key: pinned, or as published by the server.
@@ -655,8 +664,8 @@ fn local_parts(opts: &SubmitOptions) -> Result<(BidForm, Vec<Part>), ClientError
     Ok((form, parts))
 }
 
-/// Step 3 of a submission: each part sealed locally to the opening key and its envelope
-/// streamed up; returns what was sent and the server's part ids, in order.
+/// Step 3 of a submission: each part sealed to the opening key and streamed up as it is
+/// sealed; returns what was sent and the server's part ids, in order.
 async fn seal_and_upload(
     api: &Api,
     tender: &str,
@@ -665,37 +674,21 @@ async fn seal_and_upload(
     opening_key: &PublicKey,
     parts: Vec<Part>,
 ) -> Result<(Vec<SentPart>, Vec<String>), ClientError> {
-    let workdir = tempfile::Builder::new()
-        .prefix("sunbid-seal-")
-        .tempdir()
-        .map_err(ClientError::io("creating a temporary folder"))?;
     let mut sent = Vec::with_capacity(parts.len());
     let mut part_ids = Vec::with_capacity(parts.len());
-    for (i, part) in parts.into_iter().enumerate() {
-        let dest = workdir.path().join(format!("part-{i}.sunbidseal"));
-        let pb = bar(part.plaintext_len, format!("sealing {}", part.name));
-        let (tid, bid, key, dest2, pb2) = (
-            tender_id.to_string(),
-            bidder_id.to_string(),
-            opening_key.clone(),
-            dest.clone(),
-            pb.clone(),
-        );
-        let (sha256, size, part) = tokio::task::spawn_blocking(move || {
-            seal_file(&part, &dest2, &key, &tid, &bid, &pb2).map(|(s, n)| (s, n, part))
-        })
-        .await
-        .map_err(|e| ClientError::Protocol(format!("sealing task failed: {e}")))??;
-        pb.finish_and_clear();
-        let this = SentPart {
-            label: part.label.to_owned(),
-            name: part.name,
-            sha256,
-            size,
+    let rng = ring::rand::SystemRandom::new();
+    for part in parts {
+        let info = PartInfo {
+            tender_id,
+            bidder_id,
+            label: &part.name,
+            plaintext_len: part.plaintext_len,
         };
-        part_ids.push(upload(api, tender, &this, &dest).await?);
-        // The envelope is on the server now; free the disk before sealing the next one.
-        let _ = std::fs::remove_file(&dest);
+        let sealer = Sealer::new(opening_key, &info, &rng).map_err(|source| ClientError::Seal {
+            name: part.name.clone(),
+            source,
+        })?;
+        let (this, part_id) = seal_and_send(api, tender, part, sealer).await?;
         eprintln!(
             "  {:<10} {}  {} bytes sealed, sha256 {}",
             this.label,
@@ -703,6 +696,7 @@ async fn seal_and_upload(
             this.size,
             hex::encode(this.sha256)
         );
+        part_ids.push(part_id);
         sent.push(this);
     }
     Ok((sent, part_ids))
@@ -813,10 +807,20 @@ mod tests {
             source: src,
             plaintext_len: 200_000,
         };
-        let dest = dir.path().join("env");
+        let info = PartInfo {
+            tender_id: "T1",
+            bidder_id: "B1",
+            label: "plans.pdf",
+            plaintext_len: 200_000,
+        };
+        let sealer = Sealer::new(&pk, &info, &ring::rand::SystemRandom::new()).unwrap();
         let pb = ProgressBar::hidden();
-        let (sha, len) = seal_file(&part, &dest, &pk, "T1", "B1", &pb).unwrap();
-        let bytes = std::fs::read(&dest).unwrap();
+        let mut bytes = Vec::new();
+        let (sha, len) = seal_pieces(&part, sealer, &pb, |piece| {
+            bytes.extend_from_slice(&piece);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(bytes.len() as u64, len);
         assert_eq!(
             digest::digest(&digest::SHA256, &bytes).as_ref(),

@@ -6,6 +6,9 @@
 
 pub mod blob;
 pub mod blob_s3;
+pub mod group;
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]
@@ -17,6 +20,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
+
+use group::{Group, Unit};
 
 /// Storage-level failure; the HTTP layer turns it into a 500 without details.
 #[derive(Debug, thiserror::Error)]
@@ -30,23 +35,31 @@ pub enum StoreError {
     /// A migration failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The shared commit of a batch of changes failed: none of them is stored.
+    #[error("the commit shared by a batch of changes failed: {0}")]
+    Batch(std::sync::Arc<str>),
 }
 
-/// A connection pool to either database.
+/// A connection pool to either database, with the process's group-commit writer.
 #[derive(Clone, Debug)]
 pub enum Db {
     /// Embedded SQLite (WAL, durable commits).
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, Group<Sqlite>),
     /// PostgreSQL for scale-out deployments.
-    Postgres(PgPool),
+    Postgres(PgPool, Group<Postgres>),
 }
 
-/// An open transaction on either database.
+/// An open unit of work on either database: a write change (sharing its durable commit
+/// with the changes that arrive at the same time, see [`group`]) or a read.
 pub enum Tx {
-    /// SQLite transaction (started with `BEGIN IMMEDIATE`).
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    /// PostgreSQL transaction.
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    /// A SQLite write change.
+    Sqlite(Unit<Sqlite>),
+    /// A PostgreSQL write change.
+    Postgres(Unit<Postgres>),
+    /// A SQLite read.
+    SqliteRead(sqlx::Transaction<'static, Sqlite>),
+    /// A PostgreSQL read.
+    PostgresRead(sqlx::Transaction<'static, Postgres>),
 }
 
 /// A borrowed connection of either kind; what the `q_*!` macros run on.
@@ -72,7 +85,10 @@ impl Db {
                 .max_connections(8)
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            // IMMEDIATE takes the write lock up front: a deferred transaction that read
+            // first would fail with SQLITE_BUSY instead of waiting for another writer.
+            let writer = Group::new(pool.clone(), "BEGIN IMMEDIATE");
+            Ok(Db::Sqlite(pool, writer))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -80,7 +96,8 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Postgres(pool))
+            let writer = Group::new(pool.clone(), "BEGIN");
+            Ok(Db::Postgres(pool, writer))
         } else {
             Err(StoreError::UnsupportedUrl)
         }
@@ -89,51 +106,49 @@ impl Db {
     /// Applies the migrations of this database's dialect.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Db::Sqlite(p, _) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+            Db::Postgres(p, _) => sqlx::migrate!("./migrations/postgres").run(p).await?,
         }
         Ok(())
     }
 
-    /// Starts a write transaction.
+    /// Starts a write change; its commit returns once it is durable.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            // IMMEDIATE takes the write lock up front: a deferred transaction that read
-            // first would fail with SQLITE_BUSY instead of waiting for another writer.
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Sqlite(_, w) => Tx::Sqlite(w.begin().await?),
+            Db::Postgres(_, w) => Tx::Postgres(w.begin().await?),
         })
     }
 
     /// Starts a read-only unit of work (a plain transaction, giving a consistent snapshot).
     pub async fn read(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            Db::Sqlite(p, _) => Tx::SqliteRead(p.begin().await?),
+            Db::Postgres(p, _) => Tx::PostgresRead(p.begin().await?),
         })
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         match self {
-            Db::Sqlite(p) => sqlx::query("select 1").execute(p).await.is_ok(),
-            Db::Postgres(p) => sqlx::query("select 1").execute(p).await.is_ok(),
+            Db::Sqlite(p, _) => sqlx::query("select 1").execute(p).await.is_ok(),
+            Db::Postgres(p, _) => sqlx::query("select 1").execute(p).await.is_ok(),
         }
     }
 
     /// Closes the pool (graceful shutdown).
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
-            Db::Postgres(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
+            Db::Postgres(p, _) => p.close().await,
         }
     }
 
     /// The dialect name, for logs.
     pub fn dialect(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+            Db::Sqlite(..) => "sqlite",
+            Db::Postgres(..) => "postgres",
         }
     }
 }
@@ -142,8 +157,10 @@ impl Tx {
     /// The connection to run statements on.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            Tx::Sqlite(t) => Conn::Sqlite(t),
-            Tx::Postgres(t) => Conn::Postgres(t),
+            Tx::Sqlite(t) => Conn::Sqlite(t.conn()),
+            Tx::Postgres(t) => Conn::Postgres(t.conn()),
+            Tx::SqliteRead(t) => Conn::Sqlite(t),
+            Tx::PostgresRead(t) => Conn::Postgres(t),
         }
     }
 
@@ -152,6 +169,8 @@ impl Tx {
         match self {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
+            Tx::SqliteRead(t) => t.commit().await?,
+            Tx::PostgresRead(t) => t.commit().await?,
         }
         Ok(())
     }

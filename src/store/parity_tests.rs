@@ -56,7 +56,7 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
     let url = format!("sqlite://{}", path.display());
     let db = Db::connect(&url).await.expect("sqlite connect");
     db.migrate().await.expect("sqlite migrations");
-    let Db::Sqlite(pool) = &db else {
+    let Db::Sqlite(pool, _) = &db else {
         unreachable!("a sqlite url gives a sqlite pool")
     };
     let mut schema = Schema::default();
@@ -139,7 +139,7 @@ async fn sqlite_schema(path: &std::path::Path) -> Schema {
 async fn postgres_schema(url: &str) -> Schema {
     let db = Db::connect(url).await.expect("postgres connect");
     db.migrate().await.expect("postgres migrations");
-    let Db::Postgres(pool) = &db else {
+    let Db::Postgres(pool, _) = &db else {
         unreachable!("a postgres url gives a postgres pool")
     };
     let mut schema = Schema::default();

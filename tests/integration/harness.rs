@@ -440,11 +440,11 @@ impl Harness {
     /// Runs one statement directly on the database (as someone with database access).
     pub async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
         match self.db() {
-            Db::Sqlite(p) => sqlx::query(AssertSqlSafe(sql.to_string()))
+            Db::Sqlite(p, _) => sqlx::query(AssertSqlSafe(sql.to_string()))
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected()),
-            Db::Postgres(p) => sqlx::query(AssertSqlSafe(sql.to_string()))
+            Db::Postgres(p, _) => sqlx::query(AssertSqlSafe(sql.to_string()))
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected()),
@@ -455,12 +455,12 @@ impl Harness {
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("select count(*) from {table}");
         match self.db() {
-            Db::Sqlite(p) => {
+            Db::Sqlite(p, _) => {
                 sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone()))
                     .fetch_one(p)
                     .await
             }
-            Db::Postgres(p) => {
+            Db::Postgres(p, _) => {
                 sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.clone()))
                     .fetch_one(p)
                     .await
@@ -482,8 +482,8 @@ impl Harness {
     pub async fn audit_row(&self, seq: i64) -> (String, Vec<u8>) {
         let sql = "select entry, leaf_hash from audit_event where seq = $1";
         match self.db() {
-            Db::Sqlite(p) => sqlx::query_as(sql).bind(seq).fetch_one(p).await,
-            Db::Postgres(p) => sqlx::query_as(sql).bind(seq).fetch_one(p).await,
+            Db::Sqlite(p, _) => sqlx::query_as(sql).bind(seq).fetch_one(p).await,
+            Db::Postgres(p, _) => sqlx::query_as(sql).bind(seq).fetch_one(p).await,
         }
         .expect("audit row")
     }
@@ -497,7 +497,7 @@ impl Harness {
     ) -> Result<u64, sqlx::Error> {
         let entry = entry.to_string();
         match (self.db(), leaf_hash) {
-            (Db::Sqlite(p), None) => {
+            (Db::Sqlite(p, _), None) => {
                 sqlx::query("update audit_event set entry = $1 where seq = $2")
                     .bind(entry)
                     .bind(seq)
@@ -505,7 +505,7 @@ impl Harness {
                     .await
                     .map(|r| r.rows_affected())
             }
-            (Db::Postgres(p), None) => {
+            (Db::Postgres(p, _), None) => {
                 sqlx::query("update audit_event set entry = $1 where seq = $2")
                     .bind(entry)
                     .bind(seq)
@@ -513,7 +513,7 @@ impl Harness {
                     .await
                     .map(|r| r.rows_affected())
             }
-            (Db::Sqlite(p), Some(h)) => {
+            (Db::Sqlite(p, _), Some(h)) => {
                 sqlx::query("update audit_event set entry = $1, leaf_hash = $2 where seq = $3")
                     .bind(entry)
                     .bind(h.to_vec())
@@ -522,7 +522,7 @@ impl Harness {
                     .await
                     .map(|r| r.rows_affected())
             }
-            (Db::Postgres(p), Some(h)) => {
+            (Db::Postgres(p, _), Some(h)) => {
                 sqlx::query("update audit_event set entry = $1, leaf_hash = $2 where seq = $3")
                     .bind(entry)
                     .bind(h.to_vec())

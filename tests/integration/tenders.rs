@@ -365,12 +365,12 @@ async fn documents_questions_and_amendments(h: &Harness) {
         "the download is recorded"
     );
     let (ip, ua): (Option<String>, Option<String>) = match h.db() {
-        sunbid::store::Db::Sqlite(p) => {
+        sunbid::store::Db::Sqlite(p, _) => {
             sqlx::query_as("select client_ip, user_agent from document_download")
                 .fetch_one(p)
                 .await
         }
-        sunbid::store::Db::Postgres(p) => {
+        sunbid::store::Db::Postgres(p, _) => {
             sqlx::query_as("select client_ip, user_agent from document_download")
                 .fetch_one(p)
                 .await

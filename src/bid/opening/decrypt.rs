@@ -184,7 +184,9 @@ pub(super) fn open_part(
     }
 }
 
-/// Decrypts every part of every current bid (blocking; runs in `spawn_blocking`).
+/// Decrypts every part of every current bid (blocking; runs in `spawn_blocking`), the bids
+/// shared out over one thread per core: each bid's parts are independent of the others', and
+/// one core decrypting in turn left the rest idle while a large tender waited to open.
 pub(super) fn decrypt_all(
     blobs: &BlobStore,
     key: &PrivateKey,
@@ -198,93 +200,136 @@ pub(super) fn decrypt_all(
             _ => by_bid.push((p.bid_id.clone(), vec![p])),
         }
     }
-    let mut results = Vec::with_capacity(by_bid.len());
-    for (bid_id, parts) in by_bid {
-        let Some(first) = parts.first() else { continue };
-        let (org, name, seq) = (
-            first.bidder_org_id.clone(),
-            first.bidder_name.clone(),
-            first.receipt_audit_seq,
-        );
-        let mut outcomes = Vec::with_capacity(parts.len());
-        let mut writers = Vec::with_capacity(parts.len());
-        let mut form_bytes = None;
-        for part in parts {
-            let (outcome, writer, form) = open_part(blobs, key, tender_id, &part);
-            if form.is_some() {
-                form_bytes = form;
-            }
-            writers.push(writer);
-            outcomes.push((part, outcome));
-        }
-        let first_failure = |who: Fault| {
-            outcomes.iter().find_map(|(p, o)| match o {
-                PartOutcome::Failed {
-                    code,
-                    message,
-                    fault,
-                } if *fault == who => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
-                _ => None,
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(by_bid.len())
+        .max(1);
+    // The S3 store reads through the runtime: every worker enters it, as this thread has.
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let queue = std::sync::Mutex::new(by_bid.into_iter().enumerate());
+    let mut results: Vec<(usize, BidResult)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    let mut done = Vec::new();
+                    loop {
+                        let next = match queue.lock() {
+                            Ok(mut q) => q.next(),
+                            Err(poisoned) => poisoned.into_inner().next(),
+                        };
+                        let Some((index, (bid_id, parts))) = next else {
+                            break;
+                        };
+                        if let Some(result) = open_bid(blobs, key, tender_id, bid_id, parts) {
+                            done.push((index, result));
+                        }
+                    }
+                    done
+                })
             })
-        };
-        let platform_fail = first_failure(Fault::Platform);
-        let bidder_fail = first_failure(Fault::Bidder);
-        let (mut status, mut reason, mut form) = match (platform_fail, bidder_fail) {
-            (Some(r), _) => ("withdrawn", Some(r), None),
-            (None, Some(r)) => ("revoked", Some(r), None),
-            (None, None) => ("opened", None, None),
-        };
-        if status == "opened" {
-            match form_bytes.as_deref().map(BidForm::parse) {
-                Some(Ok(f)) => form = Some(f),
-                Some(Err(e)) => {
-                    status = "revoked";
-                    reason = Some(format!("{}: {e}", PartFailure::FormInvalid.code()));
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    // The record lists the bids in the order they were received, whoever opened them.
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Opens the parts of one bid and decides its outcome; `None` for a bid without parts.
+fn open_bid(
+    blobs: &BlobStore,
+    key: &PrivateKey,
+    tender_id: &str,
+    bid_id: String,
+    parts: Vec<OpeningPart>,
+) -> Option<BidResult> {
+    let first = parts.first()?;
+    let (org, name, seq) = (
+        first.bidder_org_id.clone(),
+        first.bidder_name.clone(),
+        first.receipt_audit_seq,
+    );
+    let mut outcomes = Vec::with_capacity(parts.len());
+    let mut writers = Vec::with_capacity(parts.len());
+    let mut form_bytes = None;
+    for part in parts {
+        let (outcome, writer, form) = open_part(blobs, key, tender_id, &part);
+        if form.is_some() {
+            form_bytes = form;
+        }
+        writers.push(writer);
+        outcomes.push((part, outcome));
+    }
+    let first_failure = |who: Fault| {
+        outcomes.iter().find_map(|(p, o)| match o {
+            PartOutcome::Failed {
+                code,
+                message,
+                fault,
+            } if *fault == who => Some(format!("{} ({}): {code}: {message}", p.name, p.label)),
+            _ => None,
+        })
+    };
+    let platform_fail = first_failure(Fault::Platform);
+    let bidder_fail = first_failure(Fault::Bidder);
+    let (mut status, mut reason, mut form) = match (platform_fail, bidder_fail) {
+        (Some(r), _) => ("withdrawn", Some(r), None),
+        (None, Some(r)) => ("revoked", Some(r), None),
+        (None, None) => ("opened", None, None),
+    };
+    if status == "opened" {
+        match form_bytes.as_deref().map(BidForm::parse) {
+            Some(Ok(f)) => form = Some(f),
+            Some(Err(e)) => {
+                status = "revoked";
+                reason = Some(format!("{}: {e}", PartFailure::FormInvalid.code()));
+            }
+            None => {
+                status = "revoked";
+                reason = Some(format!(
+                    "{}: no bid form was opened",
+                    PartFailure::FormMissing.code()
+                ));
+            }
+        }
+    }
+    if status == "opened" {
+        // Keep the plaintext of valid bids (see the module comment).
+        for ((part, outcome), writer) in outcomes.iter_mut().zip(writers) {
+            let Some(w) = writer else { continue };
+            match w.finish() {
+                Ok((digest, _)) => {
+                    if let PartOutcome::Opened { plain_sha256, .. } = outcome {
+                        *plain_sha256 = digest;
+                    }
                 }
-                None => {
-                    status = "revoked";
+                Err(e) => {
+                    status = "withdrawn";
                     reason = Some(format!(
-                        "{}: no bid form was opened",
-                        PartFailure::FormMissing.code()
+                        "{} ({}): {}: the plaintext could not be stored: {e}",
+                        part.name,
+                        part.label,
+                        PartFailure::PlaintextStorage.code()
                     ));
                 }
             }
         }
-        if status == "opened" {
-            // Keep the plaintext of valid bids (see the module comment).
-            for ((part, outcome), writer) in outcomes.iter_mut().zip(writers) {
-                let Some(w) = writer else { continue };
-                match w.finish() {
-                    Ok((digest, _)) => {
-                        if let PartOutcome::Opened { plain_sha256, .. } = outcome {
-                            *plain_sha256 = digest;
-                        }
-                    }
-                    Err(e) => {
-                        status = "withdrawn";
-                        reason = Some(format!(
-                            "{} ({}): {}: the plaintext could not be stored: {e}",
-                            part.name,
-                            part.label,
-                            PartFailure::PlaintextStorage.code()
-                        ));
-                    }
-                }
-            }
-        }
-        // Writers not finished are dropped here: their temporary plaintext is deleted.
-        results.push(BidResult {
-            bid_id,
-            bidder_org_id: org,
-            bidder_name: name,
-            audit_seq: seq,
-            parts: outcomes,
-            form: if status == "opened" { form } else { None },
-            status,
-            reason,
-        });
     }
-    results
+    // Writers not finished are dropped here: their temporary plaintext is deleted.
+    Some(BidResult {
+        bid_id,
+        bidder_org_id: org,
+        bidder_name: name,
+        audit_seq: seq,
+        parts: outcomes,
+        form: if status == "opened" { form } else { None },
+        status,
+        reason,
+    })
 }
 
 /// Largest base-price plaintext read at the opening (it is `{"base_price_fen": <int>}`).
