@@ -140,12 +140,24 @@ where
         }
     }
 
-    /// Waits for the slot, then settles a change abandoned by the previous holder.
+    /// Waits (at most [`TURN_WAIT`]) for the slot, then settles an abandoned change.
     async fn turn(&self) -> Result<OwnedMutexGuard<Slot<DB>>, StoreError> {
         let lock = Arc::clone(&self.shared.slot).lock_owned();
-        let mut slot = tokio::time::timeout(TURN_WAIT, lock)
+        let slot = tokio::time::timeout(TURN_WAIT, lock)
             .await
             .map_err(|_| StoreError::Sql(sqlx::Error::PoolTimedOut))?;
+        Ok(self.settle(slot).await)
+    }
+
+    /// Waits for the slot however long it takes, then settles an abandoned change: for the
+    /// commit of a batch, whose changes must not hear "failed" while it may still commit.
+    async fn last_turn(&self) -> OwnedMutexGuard<Slot<DB>> {
+        let slot = Arc::clone(&self.shared.slot).lock_owned().await;
+        self.settle(slot).await
+    }
+
+    /// Rolls back a change the previous holder of the slot dropped without commit.
+    async fn settle(&self, mut slot: OwnedMutexGuard<Slot<DB>>) -> OwnedMutexGuard<Slot<DB>> {
         if self.shared.abandoned.swap(false, Ordering::SeqCst) {
             let undone = match slot.open.as_mut() {
                 Some(batch) => Some(
@@ -169,32 +181,20 @@ where
                 _ => {}
             }
         }
-        Ok(slot)
+        slot
     }
 
     /// Commits the batch `done` belongs to, unless another change of it already did.
     async fn flush(&self, done: &Arc<watch::Sender<Outcome>>) {
         // Writers already queued for the slot go first and join this batch.
         tokio::task::yield_now().await;
-        match self.turn().await {
-            Ok(mut slot) => {
-                let ours = slot
-                    .open
-                    .as_ref()
-                    .is_some_and(|batch| Arc::ptr_eq(&batch.done, done));
-                if ours {
-                    end(&mut slot, "COMMIT").await;
-                }
-            }
-            Err(e) => {
-                done.send_if_modified(|o| {
-                    let first = o.is_none();
-                    if first {
-                        *o = Some(Err(Arc::from(e.to_string())));
-                    }
-                    first
-                });
-            }
+        let mut slot = self.last_turn().await;
+        let ours = slot
+            .open
+            .as_ref()
+            .is_some_and(|batch| Arc::ptr_eq(&batch.done, done));
+        if ours {
+            end(&mut slot, "COMMIT").await;
         }
     }
 }
@@ -277,7 +277,7 @@ where
             // Settles now rather than when the next writer comes, so the write lock is not
             // held idle.
             runtime.spawn(async move {
-                let _settled = group.turn().await;
+                let _settled = group.last_turn().await;
             });
         }
     }
