@@ -465,6 +465,9 @@ function renderCeremony(v) {
   const state = v.opening_now && v.state === "unlocking" ? "running" : v.state;
   const el = $("#ceremony-state");
   el.textContent = t(`bidjs.opening.${state}`);
+  if (state === "running" && v.bids_to_decrypt) {
+    el.textContent += ` ${v.bids_decrypted ?? 0} / ${v.bids_to_decrypt}`;
+  }
   el.dataset.state = v.state;
   const got = (v.unlocked ?? []).length;
   const bar = $("#quorum-bar");

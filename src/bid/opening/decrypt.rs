@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// How far a running decryption has come, shared with the task that reports it.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    /// Bids decrypted (and checked) so far.
+    pub(super) opened: std::sync::atomic::AtomicU64,
+    /// Bids to decrypt.
+    pub(super) total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// `(bids decrypted, bids in all)` now.
+    pub(super) fn now(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.opened.load(Relaxed), self.total.load(Relaxed))
+    }
+}
+
 /// A part of a current bid, as the opening reads it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub(super) struct OpeningPart {
@@ -192,6 +209,7 @@ pub(super) fn decrypt_all(
     key: &PrivateKey,
     tender_id: &str,
     parts: Vec<OpeningPart>,
+    progress: &Progress,
 ) -> Vec<BidResult> {
     let mut by_bid: Vec<(String, Vec<OpeningPart>)> = Vec::new();
     for p in parts {
@@ -200,6 +218,10 @@ pub(super) fn decrypt_all(
             _ => by_bid.push((p.bid_id.clone(), vec![p])),
         }
     }
+    progress.total.store(
+        u64::try_from(by_bid.len()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(by_bid.len())
@@ -224,6 +246,9 @@ pub(super) fn decrypt_all(
                         if let Some(result) = open_bid(blobs, key, tender_id, bid_id, parts) {
                             done.push((index, result));
                         }
+                        progress
+                            .opened
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     done
                 })

@@ -75,7 +75,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 mod ceremony;
 mod decrypt;
 mod record;
-mod shares;
+pub(in crate::bid) mod shares;
 mod unlock;
 mod view;
 

@@ -1,11 +1,16 @@
 //! The opening itself: the key rebuilt from the shares and checked, every part decrypted,
 //! each bid's outcome recorded, and the opening record (开标记录) published.
 
-use super::decrypt::{OpeningPart, PartOutcome, decrypt_all, open_base_price};
+use super::decrypt::{OpeningPart, PartOutcome, Progress, decrypt_all, open_base_price};
 use super::*;
 
 /// Rebuilds the key from `shares`, decrypts everything and publishes the record.
-async fn run_opening(env: &Env, tender: &Facts, shares: Vec<Share>) -> Result<(), BidError> {
+async fn run_opening(
+    env: &Env,
+    tender: &Facts,
+    shares: Vec<Share>,
+    progress: Arc<Progress>,
+) -> Result<(), BidError> {
     let (parts, published, k, n, unlocked, base_price) = {
         let mut tx = env.db.read().await?;
         let (pk, k, n) = key_params(&mut tx, &tender.tender_id).await?;
@@ -49,7 +54,7 @@ async fn run_opening(env: &Env, tender: &Facts, shares: Vec<Share>) -> Result<()
     let blobs = env.blobs.clone();
     let tender_id = tender.tender_id.clone();
     let (results, base_price) = tokio::task::spawn_blocking(move || {
-        let r = decrypt_all(&blobs, &key, &tender_id, parts);
+        let r = decrypt_all(&blobs, &key, &tender_id, parts, &progress);
         // After the bids, with the same key (条例 第50条: published at the opening).
         let bp = base_price.map(|sha| open_base_price(&blobs, &key, &tender_id, &sha));
         drop(key); // wiped on drop
@@ -204,6 +209,9 @@ async fn run_opening(env: &Env, tender: &Facts, shares: Vec<Share>) -> Result<()
     Ok(())
 }
 
+/// How often a running opening renews its lease and reports its progress.
+const PROGRESS_EVERY_MS: u64 = 1_000;
+
 /// Runs the opening this process claimed ([`shares::claim`]), renewing its lease meanwhile.
 /// Wrong shares are deleted (the custodians unlock again); any other failure gives the
 /// opening back for another attempt.
@@ -212,19 +220,24 @@ pub(super) async fn run_claimed(
     tender: &Facts,
     shares: Vec<Share>,
 ) -> Result<(), BidError> {
+    let progress = Arc::new(Progress::default());
     let beat = {
         let (db, clock, tender_id) = (env.db.clone(), env.clock.clone(), tender.tender_id.clone());
+        let progress = Arc::clone(&progress);
         tokio::spawn(async move {
-            let every = std::time::Duration::from_millis((shares::LEASE_MS / 3).unsigned_abs());
+            // Often enough for the opening page to show the decryption moving; the lease
+            // itself would need only a third of its length.
+            let every = std::time::Duration::from_millis(PROGRESS_EVERY_MS);
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = shares::renew(&db, &tender_id, clock.now()).await {
+                let now = progress.now();
+                if let Err(e) = shares::renew(&db, &tender_id, clock.now(), now).await {
                     tracing::warn!(error = %e, tender_id, "renewing the opening lease");
                 }
             }
         })
     };
-    let result = run_opening(env, tender, shares).await;
+    let result = run_opening(env, tender, shares, progress).await;
     beat.abort();
     match &result {
         Ok(()) => {}

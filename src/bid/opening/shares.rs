@@ -191,21 +191,42 @@ pub(super) async fn holds(db: &Db, tender_id: &str, user_id: &str) -> Result<boo
 
 /// How many shares are held for a tender, and whether a process is decrypting it now.
 pub(super) async fn held(tx: &mut Tx, tender_id: &str) -> Result<(usize, bool), BidError> {
+    let (n, progress) = held_and_progress(tx, tender_id).await?;
+    Ok((n, progress.is_some()))
+}
+
+/// Shares held, and while a process decrypts: bids decrypted so far and bids in all.
+pub(super) async fn held_and_progress(
+    tx: &mut Tx,
+    tender_id: &str,
+) -> Result<(usize, Option<(u64, u64)>), BidError> {
     let (n,): (i64,) = q_one!(
         tx,
         (i64,),
         "select count(*) from opening_share where tender_id = $1",
         tender_id.to_string()
     )?;
-    let running = q_opt!(
+    let progress = running(tx, tender_id).await?.map(|(opened, total)| {
+        (
+            u64::try_from(opened).unwrap_or(0),
+            u64::try_from(total).unwrap_or(0),
+        )
+    });
+    Ok((usize::try_from(n).unwrap_or(0), progress))
+}
+
+/// The progress of a running decryption (0 of 0 before the first renewal), or `None`.
+async fn running(tx: &mut Tx, tender_id: &str) -> Result<Option<(i64, i64)>, BidError> {
+    let row = q_opt!(
         tx,
-        (Option<i64>,),
-        "select running_until from opening_share_key where tender_id = $1",
+        (Option<i64>, Option<i64>, Option<i64>),
+        "select running_until, bids_opened, bids_total from opening_share_key where tender_id = $1",
         tender_id.to_string()
-    )?
-    .and_then(|r| r.0)
-    .is_some();
-    Ok((usize::try_from(n).unwrap_or(0), running))
+    )?;
+    Ok(match row {
+        Some((Some(_), opened, total)) => Some((opened.unwrap_or(0), total.unwrap_or(0))),
+        _ => None,
+    })
 }
 
 /// Takes the opening for this process when `k` shares are held and nobody else holds it:
@@ -267,14 +288,23 @@ pub(super) async fn claim(
     Ok(Some(shares))
 }
 
-/// Renews this process's lease while it decrypts (see the module comment).
-pub(super) async fn renew(db: &Db, tender_id: &str, now: DateTime<Utc>) -> Result<(), BidError> {
+/// Renews this process's lease while it decrypts (see the module comment), with how far
+/// it has come: `(bids decrypted, bids in all)`.
+pub(in crate::bid) async fn renew(
+    db: &Db,
+    tender_id: &str,
+    now: DateTime<Utc>,
+    progress: (u64, u64),
+) -> Result<(), BidError> {
     let mut tx = db.begin().await?;
     q_exec!(
         tx,
-        "update opening_share_key set running_until = $2 where tender_id = $1 and running_until is not null",
+        "update opening_share_key set running_until = $2, bids_opened = $3, bids_total = $4
+         where tender_id = $1 and running_until is not null",
         tender_id.to_string(),
-        to_millis(now) + LEASE_MS
+        to_millis(now) + LEASE_MS,
+        i64::try_from(progress.0).unwrap_or(i64::MAX),
+        i64::try_from(progress.1).unwrap_or(i64::MAX)
     )?;
     tx.commit().await?;
     Ok(())

@@ -53,7 +53,7 @@ pub async fn view(db: &Db, code: &str) -> Result<OpeningView, BidError> {
         Some(r) => serde_json::from_str(r).map_err(|e| Common::Corrupt(e.to_string()))?,
         None => Value::Null,
     };
-    let (held, running) = shares::held(&mut tx, &tender.tender_id).await?;
+    let (held, decrypting) = shares::held_and_progress(&mut tx, &tender.tender_id).await?;
     let t = |ms: i64| audit::entry_time(from_millis(ms));
     let progress = OpeningProgress {
         started_at: t(started),
@@ -67,7 +67,9 @@ pub async fn view(db: &Db, code: &str) -> Result<OpeningView, BidError> {
             })
             .collect(),
         shares_held: held,
-        opening_now: running,
+        opening_now: decrypting.is_some(),
+        bids_decrypted: decrypting.map(|(opened, _)| opened),
+        bids_to_decrypt: decrypting.map(|(_, total)| total),
         record,
         record_sha256,
         confirmations: confirmations
@@ -142,6 +144,10 @@ pub struct OpeningProgress {
     pub shares_held: usize,
     /// Whether the opening runs now.
     pub opening_now: bool,
+    /// While it runs: the bids decrypted so far (reported about every second).
+    pub bids_decrypted: Option<u64>,
+    /// While it runs: the bids to decrypt (0 until the first report).
+    pub bids_to_decrypt: Option<u64>,
     /// The published opening record (its canonical JSON, as stored and hashed), or null.
     #[schema(value_type = Object)]
     pub record: Value,

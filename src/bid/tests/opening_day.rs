@@ -262,6 +262,41 @@ pub(crate) async fn scenario_happy_path(kit: &Kit) {
     assert_eq!(v["state"], "unlocking");
     assert_eq!(v["unlocked"].as_array().unwrap().len(), 1);
     assert_eq!(v["shares_held"], 1);
+    assert_eq!(v["opening_now"], false);
+    assert!(
+        v["bids_decrypted"].is_null(),
+        "no progress while nobody decrypts"
+    );
+
+    // While a process decrypts, the page sees its progress from the lease renewals,
+    // whichever process answers; it goes when the decryption is given back.
+    let mut tx = kit.db().begin().await.unwrap();
+    q_exec!(
+        tx,
+        "update opening_share_key set running_until = $2 where tender_id = $1",
+        t.tender_id.clone(),
+        i64::MAX
+    )
+    .unwrap();
+    tx.commit().await.unwrap();
+    let now = crate::clock::Clock::now(&*kit.clock);
+    crate::bid::opening::shares::renew(kit.db(), &t.tender_id, now, (3, 10))
+        .await
+        .unwrap();
+    let seen = js(&opening::view(kit.db(), &t.code).await.unwrap());
+    assert_eq!(seen["opening_now"], true);
+    assert_eq!(seen["bids_decrypted"], 3);
+    assert_eq!(seen["bids_to_decrypt"], 10);
+    let mut tx = kit.db().begin().await.unwrap();
+    q_exec!(
+        tx,
+        "update opening_share_key set running_until = null where tender_id = $1",
+        t.tender_id.clone()
+    )
+    .unwrap();
+    tx.commit().await.unwrap();
+    let seen = js(&opening::view(kit.db(), &t.code).await.unwrap());
+    assert!(seen["bids_to_decrypt"].is_null());
     assert!(v["record"].is_null());
     let e = opening::unlock(
         &kit.state.opening_env(),
