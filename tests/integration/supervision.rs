@@ -497,7 +497,7 @@ async fn supervision(h: &Harness) {
             .expect("the stream goes on until an alert is sent");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
-    assert!(seen.contains("\"rule\":\"collusion."), "{seen}");
+    assert!(seen.contains("\"audit_seq\":"), "{seen}");
     drop(resp);
     let resp = h
         .client
