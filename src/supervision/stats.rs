@@ -175,14 +175,19 @@ async fn duties(
     ctx: &Context<'_>,
 ) -> Result<(Vec<DutyRate>, Vec<DutyRate>), SupervisionError> {
     let events = clock_events(tx).await?;
-    let agents: BTreeMap<String, String> = q_all!(
-        tx,
-        (String, String),
-        "select t.tender_id, coalesce(o.name, t.agent_org_id) from tender t
-         join organisation o on o.org_id = t.agent_org_id"
-    )?
-    .into_iter()
-    .collect();
+    // Only the tenders the clocks name (a few), not every trade.
+    let list = super::rules::CLOCK_ACTIONS
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "select t.tender_id, o.name from tender t join organisation o on o.org_id = t.agent_org_id
+         where t.tender_id in (select tender_id from audit_event where action in ({list}))"
+    );
+    let agents: BTreeMap<String, String> = q_all!(tx, (String, String), sqlx::AssertSqlSafe(sql))?
+        .into_iter()
+        .collect();
     let mut by_duty: BTreeMap<&str, DutyRate> = BTreeMap::new();
     let mut by_agent: BTreeMap<String, DutyRate> = BTreeMap::new();
     for ((rule, _), clock) in &timing::clocks(ctx, &events) {
