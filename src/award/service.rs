@@ -284,7 +284,7 @@ pub(crate) fn wrong_tender(action: &'static str, t: &Facts) -> ResultError {
     ResultError::WrongState {
         action,
         what: "tender",
-        state: t.state.as_str().to_string(),
+        state: t.state.refusal_name().to_string(),
     }
 }
 

@@ -89,7 +89,7 @@ pub enum BidError {
     #[error("this tender's opening has already started or taken place / 本项目已开标或开标已开始")]
     OpeningAlreadyStarted,
     /// The tender is in a state without an opening.
-    #[error("cannot {action} in tender state {} / 当前项目状态（{}）下不能执行该操作", .state.as_str(), .state.as_str())]
+    #[error("cannot {action} in tender state {} / 当前项目状态（{}）下不能执行该操作", .state.refusal_name(), .state.refusal_label_zh())]
     WrongState {
         /// What was attempted.
         action: &'static str,

@@ -12,12 +12,13 @@ use axum::{Json, Router};
 use super::service::{self, ComplaintView, DecideInput, FileInput, PublishedDecision, RejectInput};
 use crate::http::{ApiJson, ApiResult, AppState, Ctx};
 use crate::identity::Caller;
+use crate::supervision::config::Rules;
 
 #[utoipa::path(
     post,
     path = "/api/v1/complaints",
     tag = "complaints",
-    summary = "A party files a complaint within 10 days of knowing, after its objection where the law asks for one first (实施条例 第60条)",
+    summary = "A party files a complaint within 10 days of knowing (supervision rules: complaint_window_days), after its objection where the law asks for one first (实施条例 第60条)",
     request_body = FileInput,
     responses(
         (status = 201, description = "Created", body = ComplaintView),
@@ -31,7 +32,9 @@ pub(crate) async fn file_complaint(
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
     let now = state.clock.now();
-    let v = service::file(&state.db, now, &caller, &input).await?;
+    let rules = Rules::load(state.config.supervision_rules.as_deref())
+        .map_err(crate::supervision::SupervisionError::from)?;
+    let v = service::file(&state.db, now, &caller, &input, &rules.time_limits).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -71,7 +74,11 @@ pub(crate) async fn accept_complaint(
 ) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
     let now = state.clock.now();
-    Ok(Json(service::accept(&state.db, now, &caller, &id).await?))
+    let rules = Rules::load(state.config.supervision_rules.as_deref())
+        .map_err(crate::supervision::SupervisionError::from)?;
+    Ok(Json(
+        service::accept(&state.db, now, &caller, &id, &rules.time_limits).await?,
+    ))
 }
 
 #[utoipa::path(

@@ -14,16 +14,9 @@ use crate::store::blob::sha256_hex;
 use crate::store::{Db, Tx};
 use crate::supervision::SupervisionError;
 use crate::supervision::alerts::require_regulator;
-use crate::supervision::config::Calendar;
+use crate::supervision::config::{Calendar, TimeLimits};
 use crate::text::{self, Lines};
 use crate::{q_all, q_exec, q_opt};
-
-/// 实施条例 第60条: within 10 days of knowing.
-pub const WINDOW_DAYS: i64 = 10;
-
-/// How long an objection's answer is awaited before a complaint may go ahead without it
-/// (实施条例 第54条: answered within 3 days).
-pub const ANSWER_DAYS: i64 = 3;
 
 /// What a complaint is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -196,12 +189,14 @@ async fn prior_objection(
     )?)
 }
 
-/// A party files a complaint (实施条例 第60条).
+/// A party files a complaint (实施条例 第60条), within the window and after the objection
+/// that `limits` (the supervision rules) give.
 pub async fn file(
     db: &Db,
     now: DateTime<Utc>,
     caller: &Caller,
     input: &FileInput,
+    limits: &TimeLimits,
 ) -> Result<ComplaintView, SupervisionError> {
     let org = match (&caller.user.role, caller.org_id()) {
         (Role::Bidder, Some(org)) => org.to_string(),
@@ -226,7 +221,7 @@ pub async fn file(
             "only a party of the tender may complain (实施条例 第60条) / 非本项目投标人或利害关系人",
         )));
     }
-    let window = Duration::days(WINDOW_DAYS);
+    let window = Duration::days(limits.complaint_window_days);
     let (objection_id, start) = match matter {
         Matter::Other => {
             let known = input.known_at.ok_or_else(|| {
@@ -257,7 +252,7 @@ pub async fn file(
             let start = match answered {
                 Some(at) => from_millis(at),
                 None => {
-                    let due = from_millis(raised) + Duration::days(ANSWER_DAYS);
+                    let due = from_millis(raised) + Duration::days(limits.objection_answer_days);
                     if now < due {
                         return Err(SupervisionError::Conflict(
                             "COMPLAINT_OBJECTION_PENDING",
@@ -271,14 +266,17 @@ pub async fn file(
         }
     };
     if now > start + window {
-        return Err(invalid(
+        let days = limits.complaint_window_days;
+        return Err(SupervisionError::Invalid(
             "COMPLAINT_OUT_OF_WINDOW",
-            "a complaint is filed within 10 days of knowing (实施条例 第60条) / 投诉已超过10日期限",
+            format!(
+                "a complaint is filed within {days} days of knowing (实施条例 第60条) / 投诉已超过{days}日期限"
+            ),
         ));
     }
     let cal = Calendar::builtin()?;
     let complaint_id = new_id();
-    let accept_due = cal.working_days_after(now, 3);
+    let accept_due = cal.working_days_after(now, limits.complaint_accept_working_days);
     q_exec!(
         tx,
         "insert into complaint (complaint_id, tender_id, complainant_org_id, filed_by, matter, body,
@@ -344,16 +342,18 @@ pub async fn list(db: &Db, caller: &Caller) -> Result<Vec<ComplaintView>, Superv
     )?)
 }
 
-/// The regulator accepts a filed complaint; the decision is due 30 working days later.
+/// The regulator accepts a filed complaint; the decision is due the working days `limits`
+/// give later (30 by default, 实施条例 第61条).
 pub async fn accept(
     db: &Db,
     now: DateTime<Utc>,
     caller: &Caller,
     id: &str,
+    limits: &TimeLimits,
 ) -> Result<ComplaintView, SupervisionError> {
     require_regulator(caller)?;
     let cal = Calendar::builtin()?;
-    let due = cal.working_days_after(now, 30);
+    let due = cal.working_days_after(now, limits.complaint_decide_working_days);
     let mut tx = db.begin().await?;
     let c = load(&mut tx, id).await?;
     let n = q_exec!(

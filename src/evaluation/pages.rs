@@ -182,6 +182,8 @@ struct EvView {
     marks_expected: usize,
     decided: bool,
     decisions: Vec<DecisionRow>,
+    /// Bids whose company has a supervision penalty on record (insiders).
+    penalised: Vec<String>,
     to_mark: Vec<MarkItem>,
     marked_all: bool,
     plan: Vec<ScoreCrit>,
@@ -807,6 +809,7 @@ async fn started_view(
             .collect()
     });
     let ev = EvView {
+        penalised: v.review.penalised_bids.clone().unwrap_or_default(),
         state_label: state_label(lang, v.state.as_str()),
         state: v.state.as_str().to_string(),
         round: v.election.round,

@@ -221,6 +221,14 @@ pub(crate) async fn acting_member(
     let Some(m) = ev.member(&caller.user.user_id) else {
         return Err(EvaluationError::NotAMember);
     };
+    // A tender suspended for supervision (实施条例 第62条) stops the committee too.
+    if ev.tender.state == TenderState::Suspended {
+        return Err(EvaluationError::WrongState {
+            action: "act on the evaluation",
+            what: "tender",
+            state: TenderState::Suspended.refusal_name().to_string(),
+        });
+    }
     if m.role == MemberRole::Expert {
         let checked: Option<(String,)> = q_opt!(
             tx,

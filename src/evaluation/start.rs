@@ -138,7 +138,7 @@ pub async fn start(
         return Err(EvaluationError::WrongState {
             action: "start the evaluation",
             what: "tender",
-            state: tender.state.as_str().to_string(),
+            state: tender.state.refusal_name().to_string(),
         });
     }
     if !crate::expert::checkin::committee_ready(&mut tx, &tender.tender_id).await? {

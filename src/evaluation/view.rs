@@ -20,6 +20,7 @@ use crate::evaluation::error::EvaluationError;
 use crate::evaluation::service::{
     all_sheets, corrupt, load, opened_bids, owns, review_outcome, signatures,
 };
+use crate::q_all;
 
 /// The evaluation as `view` returns it; the JSON route serialises it as is. Optional parts
 /// are left out of the JSON (not null) for viewers who may not see them.
@@ -98,6 +99,10 @@ pub struct ReviewView {
     /// The decision per bid with reasons (insiders, once decided).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<ReviewOutcome>,
+    /// Opened bids whose company has a penalty on record from a supervision case, flagged
+    /// for the eligibility review (insiders only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub penalised_bids: Option<Vec<String>>,
 }
 
 /// The detailed scoring.
@@ -229,6 +234,15 @@ pub async fn view(
     let bids = opened_bids(&mut tx, &tid).await?;
     let ids: Vec<String> = bids.iter().map(|b| b.bid.clone()).collect();
     let review = review_outcome(&mut tx, &ev, &ids).await?;
+    let penalised: Vec<(String,)> = q_all!(
+        tx,
+        (String,),
+        "select b.bid_id from bid b where b.tender_id = $1 and b.state = 'opened'
+           and exists (select 1 from supervision_penalty p
+                       where p.subject_kind = 'company' and p.subject_id = b.bidder_org_id)
+         order by b.bid_id",
+        tid.clone()
+    )?;
     // The detailed review is complete: every member's sheets, or the leader's price table.
     let all_in = match ev.method()? {
         EvaluationMethod::Comprehensive => {
@@ -255,6 +269,7 @@ pub async fn view(
             decided: review.is_some(),
             passed: review.as_ref().map(ReviewOutcome::passed),
             outcome: review.filter(|_| insider),
+            penalised_bids: insider.then(|| penalised.into_iter().map(|(b,)| b).collect()),
         },
         scoring: ScoringView {
             plan: ev.plan.clone(),

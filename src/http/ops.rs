@@ -116,6 +116,10 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/evaluation.js"),
             "text/javascript; charset=utf-8",
         ),
+        "wall.js" => (
+            include_str!("../../web/static/wall.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (

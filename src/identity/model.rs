@@ -117,4 +117,8 @@ pub struct OrgView {
     pub uscc: Option<String>,
     /// pending | active | rejected.
     pub status: String,
+    /// A supervision case recorded a penalty against this company, or against one with the
+    /// same USCC (flagged when the operator reviews a registration).
+    #[sqlx(default)]
+    pub penalised: bool,
 }

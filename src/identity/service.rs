@@ -607,8 +607,13 @@ pub async fn list_orgs(db: &Db) -> Result<Vec<OrgView>, IdentityError> {
     Ok(q_all!(
         tx,
         OrgView,
-        "select org_id, kind, name, uscc, status from organisation
-         order by case status when 'pending' then 0 else 1 end, name"
+        "select o.org_id, o.kind, o.name, o.uscc, o.status,
+            exists (select 1 from supervision_penalty p join organisation po on po.org_id = p.subject_id
+                    where p.subject_kind = 'company'
+                      and (po.org_id = o.org_id or (po.uscc is not null and po.uscc = o.uscc)))
+              as penalised
+         from organisation o
+         order by case o.status when 'pending' then 0 else 1 end, o.name"
     )?)
 }
 

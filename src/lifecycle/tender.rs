@@ -106,6 +106,25 @@ impl TenderState {
         }
     }
 
+    /// The state as a refusal names it: a suspended tender says it stopped for supervision,
+    /// so whoever is refused learns why (实施条例 第62条).
+    pub fn refusal_name(self) -> &'static str {
+        match self {
+            TenderState::Suspended => {
+                "suspended for supervision by the regulator (实施条例 第62条)"
+            }
+            s => s.as_str(),
+        }
+    }
+
+    /// The Chinese label as a refusal names it (see [`TenderState::refusal_name`]).
+    pub fn refusal_label_zh(self) -> &'static str {
+        match self {
+            TenderState::Suspended => "已被行政监督部门暂停，实施条例 第62条",
+            s => s.label_zh(),
+        }
+    }
+
     /// Whether the tender may still be cancelled (终止): any state before the award, except
     /// the terminal ones.
     pub fn cancellable(self) -> bool {

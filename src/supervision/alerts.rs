@@ -212,6 +212,32 @@ pub async fn list(
     rows.into_iter().map(AlertView::try_from).collect()
 }
 
+/// Alerts whose own audit event comes after `after_seq`, oldest first (at most 100): the
+/// live wall's feed. The sequence number orders alerts the same for every server process.
+pub async fn since(
+    db: &Db,
+    caller: &Caller,
+    after_seq: i64,
+) -> Result<Vec<AlertView>, SupervisionError> {
+    require_regulator(caller)?;
+    let sql = format!("{SELECT} where a.audit_seq > $1 order by a.audit_seq limit 100");
+    let mut tx = db.read().await?;
+    let rows = q_all!(tx, AlertRow, sqlx::AssertSqlSafe(sql), after_seq)?;
+    rows.into_iter().map(AlertView::try_from).collect()
+}
+
+/// The audit sequence number of the latest alert (0 without any): where a new wall starts.
+pub async fn last_seq(db: &Db, caller: &Caller) -> Result<i64, SupervisionError> {
+    require_regulator(caller)?;
+    let mut tx = db.read().await?;
+    let (n,): (i64,) = crate::q_one!(
+        tx,
+        (i64,),
+        "select cast(coalesce(max(audit_seq), 0) as bigint) from supervision_alert"
+    )?;
+    Ok(n)
+}
+
 /// Loads one alert (no role check: callers check).
 pub(crate) async fn load(tx: &mut Tx, alert_id: &str) -> Result<AlertView, SupervisionError> {
     let sql = format!("{SELECT} where a.alert_id = $1");

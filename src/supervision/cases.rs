@@ -58,12 +58,16 @@ pub struct PenaltyInput {
     pub id: String,
 }
 
-/// Opening a case.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+/// Opening a case: from an alert or from a complaint (exactly one of the two).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenCaseInput {
     /// The alert the case starts from.
-    pub alert_id: String,
+    #[serde(default)]
+    pub alert_id: Option<String>,
+    /// The complaint the case starts from (filed or accepted).
+    #[serde(default)]
+    pub complaint_id: Option<String>,
 }
 
 /// A note, or a suspension's reason.
@@ -110,6 +114,8 @@ pub struct CaseView {
     pub tender: Option<String>,
     /// The alert it was opened from.
     pub alert_id: Option<String>,
+    /// The complaint it was opened from.
+    pub complaint_id: Option<String>,
     /// `open` or `closed`.
     pub state: String,
     /// The finding, once closed.
@@ -131,6 +137,7 @@ struct CaseRow {
     case_id: String,
     tender_id: Option<String>,
     alert_id: Option<String>,
+    complaint_id: Option<String>,
     state: String,
     finding: Option<String>,
     finding_text: Option<String>,
@@ -142,7 +149,8 @@ async fn load(tx: &mut Tx, case_id: &str) -> Result<CaseView, SupervisionError> 
     let r = q_opt!(
         tx,
         CaseRow,
-        "select case_id, tender_id, alert_id, state, finding, finding_text, opened_at, closed_at
+        "select case_id, tender_id, alert_id, complaint_id, state, finding, finding_text, opened_at,
+            closed_at
          from supervision_case where case_id = $1",
         case_id.to_string()
     )?
@@ -165,6 +173,7 @@ async fn load(tx: &mut Tx, case_id: &str) -> Result<CaseView, SupervisionError> 
         case_id: r.case_id,
         tender: r.tender_id,
         alert_id: r.alert_id,
+        complaint_id: r.complaint_id,
         state: r.state,
         finding_text: r.finding_text,
         opened_at: from_millis(r.opened_at),
@@ -197,7 +206,8 @@ fn required_text(field: &str, value: &str) -> Result<String, SupervisionError> {
     Ok(v.to_string())
 }
 
-/// Opens a case from an alert (open or acknowledged); the alert moves to `in_case`.
+/// Opens a case from an alert (open or acknowledged; the alert moves to `in_case`) or from
+/// a complaint that is filed or accepted and has no open case yet.
 pub async fn open_case(
     db: &Db,
     now: DateTime<Utc>,
@@ -205,8 +215,58 @@ pub async fn open_case(
     input: &OpenCaseInput,
 ) -> Result<CaseView, SupervisionError> {
     require_regulator(caller)?;
+    fn nonempty(s: &Option<String>) -> Option<&str> {
+        s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
     let mut tx = db.begin().await?;
-    let alert = alerts::load(&mut tx, &input.alert_id).await?;
+    let (tender, alert_id, complaint_id) =
+        match (nonempty(&input.alert_id), nonempty(&input.complaint_id)) {
+            (Some(a), None) => {
+                let alert = alerts::load(&mut tx, a).await?;
+                claim_alert(&mut tx, &alert).await?;
+                (alert.tender, Some(alert.alert_id), None)
+            }
+            (None, Some(c)) => {
+                let tender = claim_complaint(&mut tx, c).await?;
+                (Some(tender), None, Some(c.to_string()))
+            }
+            _ => {
+                return Err(SupervisionError::Invalid(
+                    "CASE_SOURCE",
+                    "a case starts from one alert or one complaint / 立案须指明一条预警或一件投诉"
+                        .into(),
+                ));
+            }
+        };
+    let case_id = new_id();
+    q_exec!(
+        tx,
+        "insert into supervision_case (case_id, tender_id, alert_id, complaint_id, opened_by, state,
+            opened_at)
+         values ($1, $2, $3, $4, $5, 'open', $6)",
+        case_id.clone(),
+        tender.clone(),
+        alert_id.clone(),
+        complaint_id.clone(),
+        caller.user.user_id.clone(),
+        to_millis(now)
+    )?;
+    event(
+        &mut tx,
+        now,
+        caller,
+        "supervision.case.open",
+        tender.as_deref(),
+        json!({"case_id": case_id, "alert_id": alert_id, "complaint_id": complaint_id}),
+    )
+    .await?;
+    let view = load(&mut tx, &case_id).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Moves an open or acknowledged alert into a case.
+async fn claim_alert(tx: &mut Tx, alert: &alerts::AlertView) -> Result<(), SupervisionError> {
     let n = q_exec!(
         tx,
         "update supervision_alert set status = 'in_case'
@@ -222,29 +282,74 @@ pub async fn open_case(
             ),
         ));
     }
-    let case_id = new_id();
-    q_exec!(
+    Ok(())
+}
+
+/// Checks that a complaint can start a case: it exists, is still being handled (filed or
+/// accepted), and no open case investigates it. Returns its tender.
+async fn claim_complaint(tx: &mut Tx, complaint_id: &str) -> Result<String, SupervisionError> {
+    let (tender_id, state): (String, String) = q_opt!(
         tx,
-        "insert into supervision_case (case_id, tender_id, alert_id, opened_by, state, opened_at)
-         values ($1, $2, $3, $4, 'open', $5)",
-        case_id.clone(),
-        alert.tender.clone(),
-        alert.alert_id.clone(),
-        caller.user.user_id.clone(),
-        to_millis(now)
+        (String, String),
+        "select tender_id, state from complaint where complaint_id = $1",
+        complaint_id.to_string()
+    )?
+    .ok_or(Common::NotFound("complaint"))?;
+    if !matches!(state.as_str(), "filed" | "accepted") {
+        return Err(SupervisionError::Conflict(
+            "COMPLAINT_WRONG_STATE",
+            format!("the complaint is {state} / 投诉已处理完毕，不能立案"),
+        ));
+    }
+    let open: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select case_id from supervision_case where complaint_id = $1 and state = 'open'",
+        complaint_id.to_string()
     )?;
-    event(
-        &mut tx,
-        now,
-        caller,
-        "supervision.case.open",
-        alert.tender.as_deref(),
-        json!({"case_id": case_id, "alert_id": alert.alert_id}),
-    )
-    .await?;
-    let view = load(&mut tx, &case_id).await?;
-    tx.commit().await?;
-    Ok(view)
+    if open.is_some() {
+        return Err(SupervisionError::Conflict(
+            "COMPLAINT_CASE_OPEN",
+            "an open case already investigates this complaint / 该投诉已立案".into(),
+        ));
+    }
+    Ok(tender_id)
+}
+
+/// Every case, newest first (at most 500), without their notes (regulators only).
+pub async fn list_cases(db: &Db, caller: &Caller) -> Result<Vec<CaseView>, SupervisionError> {
+    require_regulator(caller)?;
+    let mut tx = db.read().await?;
+    let rows = q_all!(
+        tx,
+        CaseRow,
+        "select case_id, tender_id, alert_id, complaint_id, state, finding, finding_text, opened_at,
+            closed_at
+         from supervision_case order by opened_at desc, case_id desc limit 500"
+    )?;
+    let suspended: std::collections::HashMap<String, String> = q_all!(
+        tx,
+        (String, String),
+        "select case_id, reason from tender_suspension where resumed_at is null and case_id is not null"
+    )?
+    .into_iter()
+    .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| CaseView {
+            finding: r.finding.as_deref().and_then(Finding::parse),
+            suspended_reason: suspended.get(&r.case_id).cloned(),
+            case_id: r.case_id,
+            tender: r.tender_id,
+            alert_id: r.alert_id,
+            complaint_id: r.complaint_id,
+            state: r.state,
+            finding_text: r.finding_text,
+            opened_at: from_millis(r.opened_at),
+            closed_at: r.closed_at.map(from_millis),
+            notes: Vec::new(),
+        })
+        .collect())
 }
 
 /// One case with its notes.

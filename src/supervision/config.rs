@@ -22,6 +22,9 @@ pub enum ConfigError {
     /// An office-hours time is not `HH:MM`.
     #[error("office hours must be HH:MM, got {0:?}")]
     BadTime(String),
+    /// A complaint time limit is zero or negative.
+    #[error("complaint time limits must be at least one day")]
+    BadLimit,
 }
 
 /// Every rule's configuration.
@@ -36,6 +39,74 @@ pub struct Rules {
     pub out_of_hours: OutOfHours,
     /// Evaluation signals.
     pub evaluation: Evaluation,
+    /// Rules across tenders (a rules file without this section keeps the built-in one).
+    #[serde(default)]
+    pub across: Across,
+}
+
+/// Rules across tenders (src/supervision/rules/across.rs).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Across {
+    /// Whether the rules across tenders run.
+    pub enabled: bool,
+    /// The article cited for rotation and cover bidding.
+    pub collusion_article: String,
+    /// Events older than this many days before the trigger are not read.
+    pub lookback_days: i64,
+    /// Smallest group of companies considered for rotation.
+    pub rotation_min_group: usize,
+    /// Tenders the group must have bid together.
+    pub rotation_min_tenders: usize,
+    /// Different winners among them.
+    pub rotation_min_winners: usize,
+    /// Losses to one winner, never beating it, before an alert.
+    pub lose_min_tenders: usize,
+    /// Window of split tenders, in days.
+    pub split_window_days: i64,
+    /// How far under the threshold counts as "just under", in percent.
+    pub split_margin_pct: f64,
+    /// Tenders just under the threshold within the window before an alert.
+    pub split_min_tenders: usize,
+    /// Threshold per category, in fen.
+    pub split_thresholds_fen: std::collections::BTreeMap<String, i64>,
+    /// Window of the draw count, in days.
+    pub draw_window_days: i64,
+    /// Draws of one expert allowed within the window.
+    pub max_draws: usize,
+    /// Window of the cancellation count, in days.
+    pub cancel_window_days: i64,
+    /// Cancelled or failed tenders of one tenderee within the window that raise an alert.
+    pub max_cancellations: usize,
+}
+
+impl Default for Across {
+    /// The built-in section; if that could not be read, the rules are off (never a panic).
+    fn default() -> Self {
+        #[derive(Deserialize)]
+        struct Only {
+            across: Across,
+        }
+        toml::from_str::<Only>(BUILTIN_RULES)
+            .map(|o| o.across)
+            .unwrap_or_else(|_| Across {
+                enabled: false,
+                collusion_article: String::new(),
+                lookback_days: 0,
+                rotation_min_group: usize::MAX,
+                rotation_min_tenders: usize::MAX,
+                rotation_min_winners: usize::MAX,
+                lose_min_tenders: usize::MAX,
+                split_window_days: 0,
+                split_margin_pct: 0.0,
+                split_min_tenders: usize::MAX,
+                split_thresholds_fen: std::collections::BTreeMap::new(),
+                draw_window_days: 0,
+                max_draws: usize::MAX,
+                cancel_window_days: 0,
+                max_cancellations: usize::MAX,
+            })
+    }
 }
 
 /// Collusion rules.
@@ -88,6 +159,22 @@ pub struct TimeLimits {
     pub complaint_accept_working_days: u32,
     /// Working days to decide a complaint.
     pub complaint_decide_working_days: u32,
+    /// Days after knowing within which a complaint is filed (实施条例 第60条).
+    #[serde(default = "default_complaint_window_days")]
+    pub complaint_window_days: i64,
+    /// Days an objection's answer is awaited before a complaint may go ahead without it
+    /// (实施条例 第54条); the answer period does not count in the complaint window.
+    #[serde(default = "default_objection_answer_days")]
+    pub objection_answer_days: i64,
+}
+
+// Rules files written before these keys existed keep their statutory values.
+fn default_complaint_window_days() -> i64 {
+    10
+}
+
+fn default_objection_answer_days() -> i64 {
+    3
 }
 
 /// Out-of-hours rule.
@@ -137,7 +224,22 @@ impl Rules {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
         let rules: Rules = toml::from_str(&text).map_err(|e| ConfigError::Parse(name, e))?;
         rules.office_hours()?;
+        rules.check_limits()?;
         Ok(rules)
+    }
+
+    /// Refuses time limits that could not be meant: a complaint window or answer period of
+    /// no days, or a working-day period of none.
+    fn check_limits(&self) -> Result<(), ConfigError> {
+        let t = &self.time_limits;
+        if t.complaint_window_days < 1
+            || t.objection_answer_days < 1
+            || t.complaint_accept_working_days < 1
+            || t.complaint_decide_working_days < 1
+        {
+            return Err(ConfigError::BadLimit);
+        }
+        Ok(())
     }
 
     /// Office hours as times of day.
@@ -240,7 +342,32 @@ mod tests {
         assert!(r.collusion.enabled);
         assert_eq!(r.collusion.mean_band_pct, 3.0);
         r.office_hours().unwrap();
+        r.check_limits().unwrap();
+        assert_eq!(r.time_limits.complaint_window_days, 10);
         Calendar::builtin().unwrap();
+    }
+
+    #[test]
+    fn a_rules_file_with_a_zero_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.toml");
+        let text = BUILTIN_RULES.replace("complaint_window_days = 10", "complaint_window_days = 0");
+        std::fs::write(&path, text).unwrap();
+        assert!(matches!(
+            Rules::load(Some(&path)),
+            Err(ConfigError::BadLimit)
+        ));
+        // A file without the newer keys keeps the statutory values.
+        let old = BUILTIN_RULES
+            .lines()
+            .filter(|l| {
+                !l.starts_with("complaint_window_days") && !l.starts_with("objection_answer_days")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, old).unwrap();
+        let r = Rules::load(Some(&path)).unwrap();
+        assert_eq!(r.time_limits.objection_answer_days, 3);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::config::{Calendar, Rules};
 use super::error::SupervisionError;
 use super::event::Event;
-use super::rules::{self, CLOCK_ACTIONS, Context, Finding};
+use super::rules::{self, CLOCK_ACTIONS, Context, Finding, across};
 use crate::audit::{self, Actor, Stage};
 use crate::clock::to_millis;
 use crate::ids::new_id;
@@ -103,12 +103,32 @@ async fn consume_batch(
         return Ok(Run::default());
     };
     let mut histories: HashMap<String, Vec<Event>> = HashMap::new();
+    // The earlier events the rules across tenders read, loaded at the batch's first trigger.
+    let mut across_prior: Option<Vec<Event>> = None;
     let mut alerts = 0;
     for (seq, entry) in &rows {
         let Some(ev) = Event::parse(entry) else {
             tracing::warn!(seq, "supervision: unreadable audit entry skipped");
             continue;
         };
+        let cfg = &ctx.rules.across;
+        if cfg.enabled && across::triggers(&ev.action) {
+            if across_prior.is_none() {
+                let since = ev.time - chrono::Duration::days(cfg.lookback_days);
+                across_prior = Some(across_events(&mut tx, *seq, since).await?);
+            }
+            let prior = across_prior.as_deref().unwrap_or_default();
+            for f in across::on_event(cfg, &ev, prior) {
+                if store_finding(&mut tx, now, &f).await? {
+                    alerts += 1;
+                }
+            }
+        }
+        if let Some(p) = across_prior.as_mut()
+            && across::ACTIONS.contains(&ev.action.as_str())
+        {
+            p.push(ev.clone());
+        }
         let history = match ev.tender.as_deref() {
             Some(t) if rules::needs_history(&ev.action) => {
                 if !histories.contains_key(t) {
@@ -147,6 +167,32 @@ async fn consume_batch(
         events: rows.len(),
         alerts,
     })
+}
+
+/// The events of [`across::ACTIONS`] before `before` and not older than `since` (a day's
+/// margin: the rules apply the exact window themselves), in order.
+async fn across_events(
+    tx: &mut Tx,
+    before: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<Event>, SupervisionError> {
+    let list = across::ACTIONS
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "select entry from audit_event where action in ({list}) and seq < $1 and created_at >= $2
+         order by seq"
+    );
+    let rows: Vec<(String,)> = q_all!(
+        tx,
+        (String,),
+        sqlx::AssertSqlSafe(sql),
+        before,
+        to_millis(since) - 86_400_000
+    )?;
+    Ok(rows.iter().filter_map(|(e,)| Event::parse(e)).collect())
 }
 
 /// The tender's events before `before`, in order.

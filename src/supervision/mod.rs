@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod pages;
 pub mod routes;
 pub mod rules;

@@ -3,10 +3,16 @@
 //! rendered forms post to the handlers below and come back (post/redirect/get); the rules
 //! are in the services.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -24,6 +30,24 @@ struct DashboardPage {
     base: Base,
     charts: Vec<String>,
     open_alerts: Vec<AlertView>,
+    /// (label, awarded, estimate, award, savings %).
+    savings: Vec<(String, i64, String, String, String)>,
+    duties: Vec<stats::DutyRate>,
+    duties_by_agent: Vec<stats::DutyRate>,
+}
+
+fn pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "—".to_string(), |p| format!("{p:.1}%"))
+}
+
+#[derive(Template)]
+#[template(path = "supervision_wall.html")]
+struct WallPage {
+    base: Base,
+    /// The latest alerts, newest first.
+    alerts: Vec<AlertView>,
+    /// Where the live stream starts: the latest alert's audit sequence number.
+    after: i64,
 }
 
 #[derive(Template)]
@@ -58,7 +82,10 @@ fn caller(ctx: &Ctx) -> PageResult<Caller> {
 
 async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let who = caller(&ctx)?;
-    let d = stats::dashboard(&state.db, &who).await.or_page(&ctx)?;
+    let rules = state.config.supervision_rules.as_deref();
+    let d = stats::dashboard(&state.db, state.clock.now(), &who, rules)
+        .await
+        .or_page(&ctx)?;
     let base = Base::new(&ctx);
     let pairs = |bars: &[stats::Bar], group: Option<&str>| -> Vec<(String, i64)> {
         bars.iter()
@@ -95,11 +122,129 @@ async fn dashboard(State(state): State<AppState>, ctx: Ctx) -> PageResult {
         ..AlertFilter::default()
     };
     let open_alerts = alerts::list(&state.db, &who, &filter).await.or_page(&ctx)?;
+    let savings = d
+        .savings
+        .iter()
+        .map(|s| {
+            let label = if s.category == "all" {
+                base.t("sup.all").to_string()
+            } else {
+                base.label("category", &s.category)
+            };
+            (
+                label,
+                s.awarded,
+                crate::money::yuan(s.estimate_fen),
+                crate::money::yuan(s.award_fen),
+                pct(s.savings_pct),
+            )
+        })
+        .collect();
     Ok(render(&DashboardPage {
         base,
         charts,
         open_alerts,
+        savings,
+        duties: d.duties,
+        duties_by_agent: d.duties_by_agent,
     }))
+}
+
+/// The monitoring wall (监控大屏): the latest alerts, then new ones as they are raised.
+async fn wall(State(state): State<AppState>, ctx: Ctx) -> PageResult {
+    let who = caller(&ctx)?;
+    let after = alerts::last_seq(&state.db, &who).await.or_page(&ctx)?;
+    let mut latest = alerts::list(&state.db, &who, &AlertFilter::default())
+        .await
+        .or_page(&ctx)?;
+    latest.truncate(50);
+    Ok(render(&WallPage {
+        base: Base::new(&ctx),
+        alerts: latest,
+        after,
+    }))
+}
+
+/// How long one server-sent-event response lasts: the browser reconnects by itself with the
+/// last alert's id, so a long-lived connection never holds up a graceful shutdown.
+const STREAM_LIFE: Duration = Duration::from_secs(20);
+
+/// How often the stream looks for new alerts (any server process may have raised them).
+const STREAM_POLL: Duration = Duration::from_secs(2);
+
+/// The query of the stream: where to start when no `Last-Event-ID` is sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    after: Option<i64>,
+}
+
+/// `GET /supervision/stream`: alerts raised after `Last-Event-ID` (or `?after=`, or now) as
+/// server-sent events (`event: alert`, `id` = the alert's audit sequence number), for
+/// [`STREAM_LIFE`]; regulators only.
+async fn stream(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+) -> Result<Response, crate::http::ApiError> {
+    let who = Caller::from_ctx(&ctx)?;
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let after = match last_id.or(q.after) {
+        Some(n) => {
+            alerts::require_regulator(&who)?;
+            n.max(0)
+        }
+        None => alerts::last_seq(&state.db, &who).await?,
+    };
+    let deadline = tokio::time::Instant::now() + STREAM_LIFE;
+    let db = state.db.clone();
+    let events = futures_util::stream::unfold(
+        (after, VecDeque::<AlertView>::new(), true),
+        move |(mut after, mut queue, mut first)| {
+            let (db, who) = (db.clone(), who.clone());
+            async move {
+                loop {
+                    if let Some(a) = queue.pop_front() {
+                        let ev = SseEvent::default()
+                            .event("alert")
+                            .id(a.audit_seq.to_string())
+                            .json_data(&a)
+                            .unwrap_or_else(|_| SseEvent::default().comment("unreadable"));
+                        return Some((Ok::<_, Infallible>(ev), (after, queue, first)));
+                    }
+                    if !first {
+                        if tokio::time::Instant::now() >= deadline {
+                            return None;
+                        }
+                        tokio::time::sleep(STREAM_POLL).await;
+                    }
+                    first = false;
+                    match alerts::since(&db, &who, after).await {
+                        Ok(list) => {
+                            if let Some(last) = list.last() {
+                                after = last.audit_seq;
+                            }
+                            queue.extend(list);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "supervision stream");
+                            return None;
+                        }
+                    }
+                }
+            }
+        },
+    );
+    let mut resp = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 async fn alert_list(
@@ -143,7 +288,10 @@ async fn acknowledge(
 }
 
 async fn open_case(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
-    let input = OpenCaseInput { alert_id: id };
+    let input = OpenCaseInput {
+        alert_id: Some(id),
+        complaint_id: None,
+    };
     let c = cases::open_case(&state.db, state.clock.now(), &caller(&ctx)?, &input)
         .await
         .or_page(&ctx)?;
@@ -249,6 +397,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/supervision", get(dashboard))
         .route("/supervision/alerts", get(alert_list))
+        .route("/supervision/wall", get(wall))
+        .route("/supervision/stream", get(stream))
         .route("/supervision/alerts/{id}", get(alert_page))
         .route("/supervision/alerts/{id}/acknowledge", post(acknowledge))
         .route("/supervision/alerts/{id}/case", post(open_case))

@@ -4,15 +4,17 @@
 use axum::extract::State;
 // The API's own Path: a bad parameter is a `{code, message}` 400.
 use crate::http::ApiPath as Path;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::alerts::{self, AlertDetail, AlertFilter, AlertView};
 use super::cases::{self, CaseView, CloseInput, OpenCaseInput, TextInput};
+use super::export::{self, Format, What};
 use crate::http::{ApiJson, ApiQuery, ApiResult, AppState, Ctx};
 use crate::identity::Caller;
+use serde::Deserialize;
 
 #[utoipa::path(
     get,
@@ -82,7 +84,7 @@ pub(crate) async fn acknowledge_alert(
     post,
     path = "/api/v1/supervision/cases",
     tag = "supervision",
-    summary = "Open a case from an alert",
+    summary = "Open a case from an alert or from a complaint (exactly one; a complaint already decided, or with an open case, is a 409)",
     request_body = OpenCaseInput,
     responses(
         (status = 201, description = "Created", body = CaseView),
@@ -219,7 +221,7 @@ pub(crate) async fn close_case(
     get,
     path = "/api/v1/supervision/stats",
     tag = "supervision",
-    summary = "The dashboard's figures: trades by category and month, alerts by kind and status",
+    summary = "The dashboard's figures: trades by category and month, alerts by kind and status, savings (estimate against award), on-time rates of the statutory duties per duty and per agent",
     responses(
         (status = 200, description = "OK", body = super::stats::Dashboard),
         crate::http::openapi::AuthRefusals,
@@ -227,7 +229,124 @@ pub(crate) async fn close_case(
 )]
 pub(crate) async fn stats(State(state): State<AppState>, ctx: Ctx) -> ApiResult<impl IntoResponse> {
     let caller = Caller::from_ctx(&ctx)?;
-    Ok(Json(super::stats::dashboard(&state.db, &caller).await?))
+    let rules = state.config.supervision_rules.as_deref();
+    let now = state.clock.now();
+    Ok(Json(
+        super::stats::dashboard(&state.db, now, &caller, rules).await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/supervision/cases",
+    tag = "supervision",
+    summary = "Every case, newest first (at most 500), without their notes",
+    responses(
+        (status = 200, description = "OK", body = Vec<CaseView>),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn list_cases(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(cases::list_cases(&state.db, &caller).await?))
+}
+
+/// The alert export's query: the alert list's filters and the format.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportAlertsQuery {
+    /// `csv` (the default) or `xlsx`.
+    pub format: Option<Format>,
+    /// A tender's project code.
+    pub tender: Option<String>,
+    /// One kind.
+    pub kind: Option<String>,
+    /// One status.
+    pub status: Option<String>,
+}
+
+/// The case export's query.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `csv` (the default) or `xlsx`.
+    pub format: Option<Format>,
+}
+
+/// The export as a download (not cached: it names bidders before the award).
+fn download(bytes: Vec<u8>, name: &str, format: Format) -> Response {
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/supervision/export/alerts",
+    tag = "supervision",
+    summary = "The alerts (the list's filters) as CSV or XLSX",
+    params(ExportAlertsQuery),
+    responses(
+        (status = 200, description = "The file", body = crate::http::openapi::Binary, content_type = "*/*"),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn export_alerts(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(q): ApiQuery<ExportAlertsQuery>,
+) -> ApiResult<Response> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let format = q.format.unwrap_or_default();
+    let filter = AlertFilter {
+        tender: q.tender,
+        kind: q.kind,
+        status: q.status,
+    };
+    let (bytes, name) = export::export(&state.db, &caller, What::Alerts, &filter, format).await?;
+    Ok(download(bytes, &name, format))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/supervision/export/cases",
+    tag = "supervision",
+    summary = "The cases as CSV or XLSX",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The file", body = crate::http::openapi::Binary, content_type = "*/*"),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn export_cases(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let format = q.format.unwrap_or_default();
+    let (bytes, name) = export::export(
+        &state.db,
+        &caller,
+        What::Cases,
+        &AlertFilter::default(),
+        format,
+    )
+    .await?;
+    Ok(download(bytes, &name, format))
 }
 
 /// The supervision API's routes.
@@ -240,7 +359,9 @@ pub fn router() -> Router<AppState> {
             "/api/v1/supervision/alerts/{id}/acknowledge",
             post(acknowledge_alert),
         )
-        .route("/api/v1/supervision/cases", post(open_case))
+        .route("/api/v1/supervision/cases", post(open_case).get(list_cases))
+        .route("/api/v1/supervision/export/alerts", get(export_alerts))
+        .route("/api/v1/supervision/export/cases", get(export_cases))
         .route("/api/v1/supervision/cases/{id}", get(get_case))
         .route("/api/v1/supervision/cases/{id}/notes", post(add_note))
         .route(

@@ -83,7 +83,7 @@ pub enum TenderError {
     #[error("{}", violations_text(.0))]
     Rulebook(Vec<RuleViolation>),
     /// The transition is not allowed from the current state.
-    #[error("cannot {action} a tender in state {} / 当前状态（{}）下不能{action_zh}", .state.as_str(), .state.label_zh())]
+    #[error("cannot {action} a tender in state {} / 当前状态（{}）下不能{action_zh}", .state.refusal_name(), .state.refusal_label_zh())]
     WrongState {
         /// What was attempted.
         action: &'static str,

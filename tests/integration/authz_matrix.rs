@@ -924,6 +924,27 @@ const MATRIX: &[Row] = &[
         J(r#"{"finding":"dismissed","text":"矩阵测试。"}"#),
         &[R],
     ),
+    row(
+        "GET",
+        "/api/v1/supervision/cases",
+        "/api/v1/supervision/cases",
+        N,
+        &[R],
+    ),
+    row(
+        "GET",
+        "/api/v1/supervision/export/alerts",
+        "/api/v1/supervision/export/alerts?format=xlsx",
+        N,
+        &[R],
+    ),
+    row(
+        "GET",
+        "/api/v1/supervision/export/cases",
+        "/api/v1/supervision/export/cases",
+        N,
+        &[R],
+    ),
     // ---- complaints (made-up ids: the regulator gets 404) ---------------------------------
     row(
         "POST",

@@ -269,7 +269,10 @@ async fn supervision(h: &Harness) {
         .await;
     assert_eq!(got.0, StatusCode::CONFLICT, "{got:?}");
     assert!(
-        got.1["message"].as_str().unwrap().contains("suspended"),
+        got.1["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended for supervision"),
         "{got:?}"
     );
     let got = h
@@ -374,9 +377,164 @@ async fn supervision(h: &Harness) {
     assert_eq!(n, 6);
     let (verdict, _) = verify_server(&h.base, None, None).await.expect("verify");
     assert!(matches!(verdict, Verdict::Ok { .. }), "{verdict:?}");
+
+    // A penalised company is flagged in the operator's review of organisations.
+    let (bidder_org,): (String,) = {
+        let mut tx = h.db().read().await.unwrap();
+        sunbid::q_one!(
+            tx,
+            (String,),
+            "select org_id from app_user where user_id = $1",
+            w.bidder1_id.clone()
+        )
+        .unwrap()
+    };
+    let other = list
+        .iter()
+        .find(|a| a["alert_id"] != json!(alert_id))
+        .unwrap();
+    let (status, case2) = h
+        .api_post(
+            "/api/v1/supervision/cases",
+            Some(&reg),
+            &json!({"alert_id": other["alert_id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case2}");
+    let close2 = format!(
+        "/api/v1/supervision/cases/{}/close",
+        case2["case_id"].as_str().unwrap()
+    );
+    let (status, body) = h
+        .api_post(
+            &close2,
+            Some(&reg),
+            &json!({"finding": "penalty", "text": "串通投标，记录处罚。",
+                    "penalties": [{"subject": "company", "id": bidder_org}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let operator = h.operator().await;
+    let (_, orgs) = h.api_get("/api/v1/organisations", Some(&operator)).await;
+    let flagged: Vec<&str> = orgs["organisations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["penalised"] == json!(true))
+        .filter_map(|o| o["org_id"].as_str())
+        .collect();
+    assert_eq!(flagged, vec![bidder_org.as_str()], "{orgs}");
+
+    // The case list, and the exports: CSV with a BOM, XLSX as a workbook, regulators only.
+    let (status, all_cases) = h.api_get("/api/v1/supervision/cases", Some(&reg)).await;
+    assert_eq!(status, StatusCode::OK, "{all_cases}");
+    assert_eq!(all_cases.as_array().unwrap().len(), 2, "{all_cases}");
+    let got = h.api_get("/api/v1/supervision/cases", Some(&w.agent)).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let download = async |path: &str, token: &str| {
+        let resp = h
+            .client
+            .get(h.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ctype, resp.bytes().await.unwrap().to_vec())
+    };
+    let (status, ctype, csv) = download("/api/v1/supervision/export/alerts", &reg).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ctype.starts_with("text/csv"), "{ctype}");
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    assert!(text.contains("collusion.same_ip"), "{text}");
+    assert!(text.contains(&code), "{text}");
+    let (status, _, xlsx) = download("/api/v1/supervision/export/cases?format=xlsx", &reg).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(xlsx.starts_with(b"PK\x03\x04"));
+    let (status, _, body) = download("/api/v1/supervision/export/alerts", &w.bidder1).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let got = h
+        .api_get("/api/v1/supervision/export/alerts?format=pdf", Some(&reg))
+        .await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{got:?}");
+    let got = h
+        .api_get("/api/v1/supervision/export/cases?kind=x", Some(&reg))
+        .await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{got:?}");
+
+    // The live wall: alerts after a point arrive as server-sent events; regulators only.
+    let mut resp = h
+        .client
+        .get(h.url("/supervision/stream?after=0"))
+        .bearer_auth(&reg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut seen = String::new();
+    while !seen.contains("event: alert") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), resp.chunk())
+            .await
+            .expect("an event within 30 s")
+            .unwrap()
+            .expect("the stream goes on until an alert is sent");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\"audit_seq\":"), "{seen}");
+    drop(resp);
+    let resp = h
+        .client
+        .get(h.url("/supervision/stream"))
+        .bearer_auth(&w.bidder1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let got = h.api_get("/supervision/stream?after=x", Some(&reg)).await;
+    assert_eq!(got.0, StatusCode::BAD_REQUEST, "{got:?}");
+    let (status, _) = h.api_get("/supervision/wall", Some(&reg)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The dashboard's figures: savings and on-time rates are there (nothing awarded yet).
+    let (status, stats) = h.api_get("/api/v1/supervision/stats", Some(&reg)).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["savings"][0]["category"], "all", "{stats}");
+    assert_eq!(stats["savings"][0]["awarded"], 0, "{stats}");
+    assert!(stats["duties"].is_array(), "{stats}");
 }
 
 both!(alerts_cases_and_suspension, supervision);
+
+/// Makes bidder1's company a party of the tender: an opened bid.
+async fn make_party(h: &Harness, w: &World, tid: &str, bidder_org: &str) {
+    let t0 = sunbid::clock::to_millis(h.now());
+    h.exec(&format!(
+        "insert into bid (bid_id, tender_id, bidder_org_id, submitted_by, state, receipt_json,
+            signature, audit_seq, submitted_at)
+         values ('{}', '{tid}', '{bidder_org}', '{}', 'opened', '{{}}', 'x', 0, {t0})",
+        sunbid::ids::new_id(),
+        w.bidder1_id
+    ))
+    .await
+    .unwrap();
+}
 
 /// Complaints (实施条例 第60–61条): who may file, the window, the objection first; the
 /// regulator's acceptance clock raises an alert when missed; the decision is published.
@@ -398,15 +556,7 @@ async fn complaints(h: &Harness) {
         .unwrap()
     };
     let t0 = sunbid::clock::to_millis(h.now());
-    h.exec(&format!(
-        "insert into bid (bid_id, tender_id, bidder_org_id, submitted_by, state, receipt_json,
-            signature, audit_seq, submitted_at)
-         values ('{}', '{tid}', '{bidder_org}', '{}', 'opened', '{{}}', 'x', 0, {t0})",
-        sunbid::ids::new_id(),
-        w.bidder1_id
-    ))
-    .await
-    .unwrap();
+    make_party(h, &w, &tid, &bidder_org).await;
     let file = |matter: &str, known: Option<chrono::DateTime<chrono::Utc>>| {
         json!({"tender": code, "matter": matter, "text": "开标记录与投标文件不符，请求调查。",
                "known_at": known.map(|k| k.to_rfc3339())})
@@ -536,6 +686,48 @@ async fn complaints(h: &Harness) {
         "{late}"
     );
 
+    // A case opened from the complaint (实施条例 第62条: the regulator may suspend the
+    // tender meanwhile): exactly one source, regulators only, one open case at a time.
+    let cases = "/api/v1/supervision/cases";
+    let got = h
+        .api_post(
+            cases,
+            Some(&reg),
+            &json!({"alert_id": "x", "complaint_id": id}),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "CASE_SOURCE");
+    let got = h.api_post(cases, Some(&reg), &json!({})).await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "CASE_SOURCE");
+    let got = h
+        .api_post(cases, Some(&w.bidder1), &json!({"complaint_id": id}))
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let got = h
+        .api_post(cases, Some(&reg), &json!({"complaint_id": "no-such"}))
+        .await;
+    assert_error(&got, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (status, case) = h
+        .api_post(cases, Some(&reg), &json!({"complaint_id": id}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    assert_eq!(case["complaint_id"], json!(id));
+    assert_eq!(case["tender"], json!(tid));
+    assert!(case["alert_id"].is_null(), "{case}");
+    let got = h
+        .api_post(cases, Some(&reg), &json!({"complaint_id": id}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "COMPLAINT_CASE_OPEN");
+    let case_id = case["case_id"].as_str().unwrap().to_string();
+    let (status, body) = h
+        .api_post(
+            &format!("{cases}/{case_id}/close"),
+            Some(&reg),
+            &json!({"finding": "dismissed", "text": "调查后未发现违法行为。"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // Accept, decide, publish.
     let p = |s: &str| format!("/api/v1/complaints/{id}/{s}");
     let got = h.api_post(&p("accept"), Some(&w.bidder1), &json!({})).await;
@@ -591,6 +783,171 @@ async fn complaints(h: &Harness) {
         .api_get("/api/v1/tenders/NO-SUCH/complaint-decisions", None)
         .await;
     assert_error(&got, StatusCode::NOT_FOUND, "NOT_FOUND");
+    // A decided complaint starts no case.
+    let got = h
+        .api_post(cases, Some(&reg), &json!({"complaint_id": id}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "COMPLAINT_WRONG_STATE");
 }
 
 both!(complaints_window_and_decision, complaints);
+
+/// The complaint window comes from the supervision rules: a file that gives 20 days lets
+/// a complaint 11 days after knowing through, and refuses one after 21 days, naming 20.
+async fn complaint_window_from_rules(h: &Harness) {
+    let w = World::new(h).await;
+    let (code, tid) = colluding_tender(h, &w).await;
+    let (bidder_org,): (String,) = {
+        let mut tx = h.db().read().await.unwrap();
+        sunbid::q_one!(
+            tx,
+            (String,),
+            "select org_id from app_user where user_id = $1",
+            w.bidder1_id.clone()
+        )
+        .unwrap()
+    };
+    make_party(h, &w, &tid, &bidder_org).await;
+    let file = |days: i64| {
+        json!({"tender": code, "matter": "other", "text": "招标人未按规定公示中标候选人。",
+               "known_at": (h.now() - chrono::Duration::days(days)).to_rfc3339()})
+    };
+    let got = h
+        .api_post("/api/v1/complaints", Some(&w.bidder1), &file(21))
+        .await;
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "COMPLAINT_OUT_OF_WINDOW",
+    );
+    assert!(
+        got.1["message"].as_str().unwrap().contains("20 days"),
+        "{got:?}"
+    );
+    let (status, c) = h
+        .api_post("/api/v1/complaints", Some(&w.bidder1), &file(11))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+}
+
+/// A rules file with a 20-day complaint window (kept for the test process's life).
+fn twenty_day_window(c: &mut sunbid::config::Config) {
+    let text = include_str!("../../src/supervision/rules.toml")
+        .replace("complaint_window_days = 10", "complaint_window_days = 20");
+    let path = std::env::temp_dir().join(format!(
+        "sunbid-rules-{}-{}.toml",
+        std::process::id(),
+        next_serial()
+    ));
+    std::fs::write(&path, text).unwrap();
+    c.supervision_rules = Some(path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaint_window_from_the_rules_file() {
+    crate::harness::run_with(
+        crate::harness::Backend::Sqlite,
+        twenty_day_window,
+        complaint_window_from_rules,
+    )
+    .await;
+}
+
+/// Rules across tenders, consumed by the engine from the real log and reproduced from it:
+/// one tenderee publishing two works tenders just under the 4 million yuan threshold
+/// (split tenders), and three of its tenders cancelled.
+async fn across_tenders(h: &Harness) {
+    let org = h.create_org(OrgKind::Regulator, "住建局监督科").await;
+    h.create_user("regulator3", Role::Regulator, Some(&org))
+        .await;
+    let reg = h.login("regulator3", PASSWORD).await;
+    let buyer = format!("buyer-{}", next_serial());
+    let now = h.now();
+    let mut tx = h.db().begin().await.unwrap();
+    let agent = Actor {
+        role: Some("agent".into()),
+        ..Actor::default()
+    };
+    let mut tenders = Vec::new();
+    for i in 0..3 {
+        let tid = format!("{buyer}-t{i}");
+        let estimate = if i < 2 { 390_000_000i64 } else { 100_000_000 };
+        audit::append(
+            &mut tx,
+            now,
+            &agent,
+            "tender.publish",
+            Some(&tid),
+            json!({"code": tid, "category": "construction", "tenderee_org_id": buyer,
+                   "estimated_price_fen": estimate}),
+        )
+        .await
+        .unwrap();
+        tenders.push(tid);
+    }
+    for tid in &tenders {
+        audit::append(
+            &mut tx,
+            now,
+            &agent,
+            "tender.cancel",
+            Some(tid),
+            json!({"reason": "预算调整"}),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    engine::run(h.db(), now, None).await.unwrap();
+    let (status, list) = h
+        .api_get("/api/v1/supervision/alerts?kind=across_tenders", Some(&reg))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ours: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["detail"]["tenderee"] == json!(buyer))
+        .collect();
+    let rules: BTreeSet<&str> = ours.iter().filter_map(|a| a["rule"].as_str()).collect();
+    assert_eq!(
+        rules,
+        BTreeSet::from(["across.split_tenders", "across.repeated_cancellations"]),
+        "{list}"
+    );
+    let split = ours
+        .iter()
+        .find(|a| a["rule"] == "across.split_tenders")
+        .unwrap();
+    assert_eq!(split["evidence"].as_array().unwrap().len(), 2);
+
+    // The same findings from the log alone.
+    let (rules_cfg, cal) = (Rules::builtin().unwrap(), Calendar::builtin().unwrap());
+    let ctx = Context {
+        rules: &rules_cfg,
+        calendar: &cal,
+    };
+    let again = engine::recompute(h.db(), now, &ctx).await.unwrap();
+    let recomputed: BTreeSet<(String, Vec<u64>)> = again
+        .iter()
+        .filter(|f| f.detail["tenderee"] == json!(buyer))
+        .map(|f| (f.rule.clone(), f.evidence.clone()))
+        .collect();
+    let stored: BTreeSet<(String, Vec<u64>)> = ours
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_string(),
+                serde_json::from_value(a["evidence"].clone()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(recomputed, stored);
+    // An unknown kind is refused.
+    let got = h
+        .api_get("/api/v1/supervision/alerts?kind=across", Some(&reg))
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "BAD_KIND");
+}
+
+both!(rules_across_tenders, across_tenders);

@@ -436,7 +436,7 @@ pub async fn answer(
         return Err(EvaluationError::WrongState {
             action: "answer a clarification",
             what: "tender",
-            state: tender.state.as_str().to_string(),
+            state: tender.state.refusal_name().to_string(),
         }
         .into());
     }

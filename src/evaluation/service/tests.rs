@@ -557,6 +557,14 @@ pub(crate) async fn scenario_score_refusals(kit: &Kit) {
     let r = start_signing(s, &fx.experts[0], &fx.code).await;
     assert_eq!(api(r.unwrap_err()), (409, "EVALUATION_WRONG_STATE"));
 
+    // A tender suspended for supervision stops the committee, and the refusal says so.
+    force_state(kit.db(), &fx.tender_id, TenderState::Suspended).await;
+    let r = submit_scores(env(s), &fx.experts[1], &fx.code, &sheets(&fx, &ok)).await;
+    let e = r.unwrap_err();
+    assert!(e.to_string().contains("suspended for supervision"), "{e}");
+    assert_eq!(api(e), (409, "EVALUATION_WRONG_STATE"));
+    force_state(kit.db(), &fx.tender_id, TenderState::Evaluating).await;
+
     // A change after submission.
     let r = submit_scores(env(s), &fx.experts[0], &fx.code, &sheets(&fx, &[1, 2, 3])).await;
     assert_eq!(api(r.unwrap_err()), (409, "SCORES_ALREADY_SUBMITTED"));

@@ -3,6 +3,7 @@
 //! [`overdue`] runs on a schedule with the time passed in. [`replay`] runs both over a
 //! whole log, which is how an alert is reproduced from the log alone.
 
+pub mod across;
 pub mod collusion;
 pub mod evaluation;
 pub mod timing;
@@ -28,6 +29,8 @@ pub enum AlertKind {
     OutOfHours,
     /// Signals about the evaluation committee.
     Evaluation,
+    /// Patterns across tenders (split tenders, repeated cancellations).
+    AcrossTenders,
 }
 
 impl AlertKind {
@@ -38,6 +41,7 @@ impl AlertKind {
             AlertKind::TimeLimit => "time_limit",
             AlertKind::OutOfHours => "out_of_hours",
             AlertKind::Evaluation => "evaluation",
+            AlertKind::AcrossTenders => "across_tenders",
         }
     }
 
@@ -47,11 +51,12 @@ impl AlertKind {
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Collusion,
         AlertKind::TimeLimit,
         AlertKind::OutOfHours,
         AlertKind::Evaluation,
+        AlertKind::AcrossTenders,
     ];
 }
 
@@ -209,9 +214,18 @@ pub fn overdue(ctx: &Context<'_>, events: &[Event], now: DateTime<Utc>) -> Vec<F
 /// then checking the clocks at `now`: the reproduction of the stored alerts.
 pub fn replay(ctx: &Context<'_>, log: &[Event], now: DateTime<Utc>) -> Vec<Finding> {
     let mut by_tender: HashMap<&str, Vec<Event>> = HashMap::new();
+    let mut across_prior: Vec<Event> = Vec::new();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for ev in log {
+        for f in across::on_event(&ctx.rules.across, ev, &across_prior) {
+            if seen.insert(f.dedup_key.clone()) {
+                out.push(f);
+            }
+        }
+        if across::ACTIONS.contains(&ev.action.as_str()) {
+            across_prior.push(ev.clone());
+        }
         let history = ev
             .tender
             .as_deref()

@@ -80,11 +80,15 @@ pub fn out_of_hours(ctx: &Context<'_>, ev: &Event) -> Option<Finding> {
     ))
 }
 
-/// One running clock: when it started, when it is due, and whether it stopped in time.
-struct Clock<'e> {
-    start: &'e Event,
-    due: DateTime<Utc>,
-    stop: Option<&'e Event>,
+/// One duty with a deadline (a running clock): when it started, when it is due, and the
+/// event that stopped it, if any.
+pub struct Clock<'e> {
+    /// The event that started it.
+    pub start: &'e Event,
+    /// When it is due.
+    pub due: DateTime<Utc>,
+    /// The event that stopped it.
+    pub stop: Option<&'e Event>,
 }
 
 fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
@@ -92,11 +96,13 @@ fn parse_time(s: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Every clock missed at `now`: the start has no stop, or a late one.
-pub fn overdue(ctx: &Context<'_>, events: &[Event], now: DateTime<Utc>) -> Vec<Finding> {
+/// Every duty with a deadline the events start, by (rule, subject id), with its stop.
+pub fn clocks<'e>(
+    ctx: &Context<'_>,
+    events: &'e [Event],
+) -> BTreeMap<(&'static str, String), Clock<'e>> {
     let cfg = &ctx.rules.time_limits;
-    // (rule, subject id) → clock
-    let mut clocks: BTreeMap<(&str, String), Clock<'_>> = BTreeMap::new();
+    let mut clocks: BTreeMap<(&'static str, String), Clock<'e>> = BTreeMap::new();
     let mut accepted: BTreeSet<String> = BTreeSet::new();
     for e in events {
         let id = |k: &str| e.str(k).map(str::to_string);
@@ -206,6 +212,11 @@ pub fn overdue(ctx: &Context<'_>, events: &[Event], now: DateTime<Utc>) -> Vec<F
         }
     }
     clocks
+}
+
+/// Every clock missed at `now`: the start has no stop, or a late one.
+pub fn overdue(ctx: &Context<'_>, events: &[Event], now: DateTime<Utc>) -> Vec<Finding> {
+    clocks(ctx, events)
         .into_iter()
         .filter(|(_, c)| match c.stop {
             Some(s) => s.time > c.due,
@@ -237,7 +248,7 @@ pub fn overdue(ctx: &Context<'_>, events: &[Event], now: DateTime<Utc>) -> Vec<F
 }
 
 fn stop<'e>(
-    clocks: &mut BTreeMap<(&str, String), Clock<'e>>,
+    clocks: &mut BTreeMap<(&'static str, String), Clock<'e>>,
     rule: &'static str,
     id: Option<String>,
     e: &'e Event,
