@@ -16,6 +16,7 @@ use sunbid::config::Config;
 use crate::both;
 use crate::harness::{Backend, Harness, pg_database, run_cli};
 use crate::opening_faults::{honest_bid, published};
+use crate::s3::S3Server;
 
 fn hash(hex_text: &str) -> Hash {
     let bytes = hex::decode(hex_text).expect("hex");
@@ -44,13 +45,50 @@ fn place_args(data_dir: &Path, database_url: Option<&str>) -> Vec<String> {
     args
 }
 
-async fn cli(args: Vec<String>) -> (bool, String, String) {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_cli(&refs).await
+/// The `sunbid` binary with more environment (the S3 settings of a configuration).
+async fn cli_with(args: Vec<String>, env: &[(String, String)]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sunbid"))
+        .args(&args)
+        .envs(env.iter().cloned())
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("run sunbid binary");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `SUNBID_*` variables for the blob store of `c` (none for the local folder).
+fn blob_env(c: &Config) -> Vec<(String, String)> {
+    let Some(url) = &c.blob_url else {
+        return Vec::new();
+    };
+    let mut env = vec![("SUNBID_BLOB_URL".to_string(), url.clone())];
+    for (key, value) in [
+        ("SUNBID_S3_ENDPOINT", &c.s3_endpoint),
+        ("SUNBID_S3_REGION", &c.s3_region),
+        ("SUNBID_S3_ACCESS_KEY_ID", &c.s3_access_key_id),
+        ("SUNBID_S3_SECRET_ACCESS_KEY", &c.s3_secret_access_key),
+    ] {
+        if let Some(v) = value {
+            env.push((key.to_string(), v.clone()));
+        }
+    }
+    env
 }
 
 async fn backup_then_restore(h: &Harness) {
+    backup_then_restore_into(h, None).await;
+}
+
+/// Backs up `h` and restores it into a new database and, when `s3` is given, the bucket's
+/// `restored` prefix (else a local folder).
+async fn backup_then_restore_into(h: &Harness, s3: Option<&S3Server>) {
     let config = h.state().config.clone();
+    let source_env = blob_env(&config);
     let pg_url = config.database_url.clone();
     let o = published(h).await;
     let (org_a, _, a) = h.bidder("backup_a").await;
@@ -68,7 +106,7 @@ async fn backup_then_restore(h: &Harness) {
     let mut args = vec!["backup".to_string()];
     args.extend(place_args(&config.data_dir, pg_url.as_deref()));
     args.extend(["--out".to_string(), out.display().to_string()]);
-    let (ok, stdout, stderr) = cli(args.clone()).await;
+    let (ok, stdout, stderr) = cli_with(args.clone(), &source_env).await;
     assert!(ok, "backup failed:\n{stdout}\n{stderr}");
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
@@ -83,7 +121,7 @@ async fn backup_then_restore(h: &Harness) {
     );
 
     // Bad input: the same folder again (not empty).
-    let (ok, _, stderr) = cli(args).await;
+    let (ok, _, stderr) = cli_with(args, &source_env).await;
     assert!(!ok, "a second backup over the first was accepted");
     assert!(stderr.contains("not empty"), "{stderr}");
 
@@ -100,6 +138,17 @@ async fn backup_then_restore(h: &Harness) {
         Backend::Postgres => Some(pg_database().await.expect("a second database")),
     };
     let target_url = guard.as_ref().map(|g| g.url.clone());
+    let mut restored_config = Config {
+        data_dir: target.clone(),
+        database_url: target_url.clone(),
+        public_url: config.public_url.clone(),
+        list_cache_ms: 0,
+        ..Config::default()
+    };
+    if let Some(s3) = s3 {
+        s3.configure(&mut restored_config, "restored");
+    }
+    let target_env = blob_env(&restored_config);
     let restore_args = |from: &Path| {
         let mut args = vec!["restore".to_string()];
         args.extend(place_args(&target, target_url.as_deref()));
@@ -107,13 +156,13 @@ async fn backup_then_restore(h: &Harness) {
         args
     };
     // Bad input: a folder that is not a backup.
-    let (ok, _, stderr) = cli(restore_args(work.path())).await;
+    let (ok, _, stderr) = cli_with(restore_args(work.path()), &target_env).await;
     assert!(!ok, "restored from a folder that is not a backup");
     assert!(stderr.contains("not a Sunbid backup"), "{stderr}");
-    let (ok, stdout, stderr) = cli(restore_args(&out)).await;
+    let (ok, stdout, stderr) = cli_with(restore_args(&out), &target_env).await;
     assert!(ok, "restore failed:\n{stdout}\n{stderr}");
     // Bad input: restoring over the restored data.
-    let (ok, _, stderr) = cli(restore_args(&out)).await;
+    let (ok, _, stderr) = cli_with(restore_args(&out), &target_env).await;
     assert!(!ok, "restored into a database that is not empty");
     assert!(stderr.contains("not empty"), "{stderr}");
 
@@ -121,14 +170,7 @@ async fn backup_then_restore(h: &Harness) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let restored_config = Config {
-        data_dir: target.clone(),
-        database_url: target_url.clone(),
-        listen: listener.local_addr().expect("addr"),
-        public_url: config.public_url.clone(),
-        list_cache_ms: 0,
-        ..Config::default()
-    };
+    restored_config.listen = listener.local_addr().expect("addr");
     let running = sunbid::server::start(
         restored_config,
         Arc::new(sunbid::clock::SystemClock),
@@ -197,7 +239,32 @@ async fn backup_then_restore(h: &Harness) {
         state.blobs.get(digest).await.expect("the part's bytes");
     }
     assert!(bids.iter().all(|(org,)| *org != org_c), "{bids:?}");
+    if let Some(s3) = s3 {
+        assert!(state.blobs.is_remote());
+        let restored = s3.objects("restored/sha256");
+        assert!(restored.len() >= parts.len(), "{restored:?}");
+    }
     running.stop().await.expect("stop");
     drop(guard);
 }
 both!(backup_and_restore, backup_then_restore);
+
+/// The same with the blobs in S3: backed up from the bucket, restored into another prefix.
+mod backup_and_restore_on_s3 {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(s3) = crate::s3::S3Server::start() else {
+            return;
+        };
+        let Some(h) = crate::harness::Harness::start_with(crate::harness::Backend::Postgres, |c| {
+            s3.configure(c, "blobs")
+        })
+        .await
+        else {
+            return;
+        };
+        assert!(h.state().blobs.is_remote());
+        super::backup_then_restore_into(&h, Some(&s3)).await;
+        h.finish().await;
+    }
+}
