@@ -4,7 +4,7 @@
 //! requests that need it fail cleanly (503 `DATABASE_UNAVAILABLE` with `Retry-After`, never
 //! a 500 or a hang), `/readyz` says 503 so load balancers stop sending, `/healthz` still
 //! answers; once it is back every request succeeds again without restarting Sunbid, and
-//! the audit log verifies.
+//! the audit log verifies. The metrics page keeps answering and shows `sunbid_db_up 0`.
 //!
 //! Needs PostgreSQL's server programs (`SUNBID_TEST_PG_BIN`, else `initdb` on the `PATH` or
 //! in /usr/lib/postgresql/*/bin); run as root, the cluster runs as the `postgres` user.
@@ -169,6 +169,12 @@ async fn status_of(client: &reqwest::Client, url: &str) -> (StatusCode, Option<S
     (status, retry, body)
 }
 
+async fn scrape(client: &reqwest::Client, url: &str) -> String {
+    let r = client.get(url).send().await.expect("scrape");
+    assert_eq!(r.status(), StatusCode::OK, "the metrics page answers");
+    r.text().await.expect("body")
+}
+
 async fn register(client: &reqwest::Client, base: &str, n: u32) -> (StatusCode, Value) {
     let r = client
         .post(format!("{base}/api/v1/companies"))
@@ -212,12 +218,17 @@ async fn postgres_restart_fails_cleanly_and_recovers() {
         public_url: format!("http://localhost:{}", addr.port()),
         list_cache_ms: 0,
         job_poll_seconds: 1,
+        metrics_listen: Some(([127, 0, 0, 1], 0).into()),
         ..Config::default()
     };
     let running = sunbid::server::start(config, Arc::new(sunbid::clock::SystemClock), listener)
         .await
         .expect("server starts");
     let base = format!("http://{addr}");
+    let metrics = format!(
+        "http://{}/metrics",
+        running.metrics_addr.expect("a metrics listener")
+    );
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -273,6 +284,10 @@ async fn postgres_restart_fails_cleanly_and_recovers() {
         .await
         .expect("healthz");
     assert_eq!(r.status(), StatusCode::OK, "the process lives on");
+    // Monitoring sees the outage instead of losing the scrape.
+    let page = scrape(&client, &metrics).await;
+    assert!(page.contains("\nsunbid_db_up 0\n"), "{page}");
+    assert!(!page.contains("sunbid_bids_received_total"), "{page}");
 
     // Back: the same process serves again, reads and writes.
     blocking(PrivatePg::start).await.expect("pg_ctl start");
@@ -290,6 +305,8 @@ async fn postgres_restart_fails_cleanly_and_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(status_of(&client, &list).await.0, StatusCode::OK);
+    let page = scrape(&client, &metrics).await;
+    assert!(page.contains("\nsunbid_db_up 1\n"), "{page}");
     let (status, body) = register(&client, &base, 3).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     stop.store(true, Ordering::Relaxed);
