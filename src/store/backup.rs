@@ -82,7 +82,7 @@ pub enum BackupError {
 
 impl From<sqlx::Error> for BackupError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Store(StoreError::Sql(e))
+        Self::Store(StoreError::from(e))
     }
 }
 
