@@ -118,12 +118,12 @@ pub async fn backup(
     }
     std::fs::create_dir_all(out)?;
     let (audit_size, audit_root) = match db {
-        Db::Sqlite(_) => {
+        Db::Sqlite(..) => {
             let file = out.join(SQLITE_FILE);
             snapshot_sqlite(db, &file).await?;
             audit_head_of_sqlite_file(&file).await?
         }
-        Db::Postgres(pool) => {
+        Db::Postgres(pool, _) => {
             // The head is read in a snapshot that pg_dump then shares (`--snapshot`), so
             // the manifest describes exactly the dumped log.
             let mut tx = pool.begin().await?;
@@ -194,11 +194,11 @@ pub async fn restore(
         return Err(BackupError::TargetNotEmpty);
     }
     match &target {
-        Db::Sqlite(_) => {
+        Db::Sqlite(..) => {
             target.close().await;
             restore_sqlite(&from.join(SQLITE_FILE), database_url).await?;
         }
-        Db::Postgres(_) => {
+        Db::Postgres(..) => {
             target.close().await;
             pg_restore(&from.join(PG_FILE), database_url).await?;
         }
@@ -223,7 +223,7 @@ pub async fn restore(
 /// `VACUUM INTO`: SQLite writes a consistent copy of the live database (other connections
 /// keep reading and writing) into a new file.
 async fn snapshot_sqlite(db: &Db, file: &Path) -> Result<(), BackupError> {
-    let Db::Sqlite(pool) = db else {
+    let Db::Sqlite(pool, _) = db else {
         return Ok(());
     };
     sqlx::query("vacuum into $1")
@@ -286,12 +286,12 @@ async fn audit_head(db: &Db) -> Result<(i64, Vec<u8>), BackupError> {
 async fn is_empty(db: &Db) -> Result<bool, BackupError> {
     let mut tx = db.read().await?;
     let (n,): (i64,) = match db {
-        Db::Sqlite(_) => q_one!(
+        Db::Sqlite(..) => q_one!(
             tx,
             (i64,),
             "select count(*) from sqlite_master where type = 'table'"
         )?,
-        Db::Postgres(_) => q_one!(
+        Db::Postgres(..) => q_one!(
             tx,
             (i64,),
             "select count(*) from information_schema.tables where table_schema = 'public'"
