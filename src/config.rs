@@ -99,6 +99,12 @@ pub struct Config {
     pub s3_access_key_id: Option<String>,
     /// The S3 secret access key (secret; `None`: `AWS_SECRET_ACCESS_KEY` …).
     pub s3_secret_access_key: Option<String>,
+    /// An `http(s)://` URL that receives each expert notification as a JSON POST (the
+    /// trading centre's SMS or mail gateway); `None` writes notifications to the log. Its
+    /// path or query may carry a token, so `Debug` shows only the origin.
+    pub notify_webhook: Option<String>,
+    /// Seconds the webhook has to answer one notification (1–120).
+    pub notify_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -140,6 +146,8 @@ impl Default for Config {
             s3_region: None,
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            notify_webhook: None,
+            notify_timeout_secs: 10,
         }
     }
 }
@@ -187,6 +195,14 @@ impl fmt::Debug for Config {
             .field("ocds_license", &self.ocds_license)
             .field("blob_url", &self.blob_url)
             .field("s3", &self.s3_settings())
+            .field(
+                "notify_webhook",
+                &self
+                    .notify_webhook
+                    .as_deref()
+                    .map(crate::expert::notify::redact_webhook),
+            )
+            .field("notify_timeout_secs", &self.notify_timeout_secs)
             .finish()
     }
 }
@@ -263,6 +279,8 @@ const KEYS: &[&str] = &[
     "s3_region",
     "s3_access_key_id",
     "s3_secret_access_key",
+    "notify_webhook",
+    "notify_timeout_secs",
 ];
 
 impl Config {
@@ -385,6 +403,34 @@ mod tests {
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:***@db:5432/sunbid"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn notifier_settings_come_from_the_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            let cfg = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(cfg.notify_webhook, None, "the log by default");
+            assert_eq!(cfg.notify_timeout_secs, 10);
+            jail.create_file("sunbid.toml", "notify_timeout_secs = 30")?;
+            // The variable the notifier read before the key moved here still works.
+            jail.set_env(
+                "SUNBID_NOTIFY_WEBHOOK",
+                "https://sms.example.cn/hook?token=s3cret",
+            );
+            let cfg = Config::load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                cfg.notify_webhook.as_deref(),
+                Some("https://sms.example.cn/hook?token=s3cret")
+            );
+            assert_eq!(cfg.notify_timeout_secs, 30);
+            let shown = format!("{cfg:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("https://sms.example.cn/***"), "{shown}");
+            jail.set_env("SUNBID_NOTIFY_TIMEOUT_SECS", "soon");
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
     }
 
     #[test]

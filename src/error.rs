@@ -93,7 +93,8 @@ impl Coded for Common {
             Common::Concurrent => Kind::Conflict,
             Common::Text(_) => Kind::Invalid,
             Common::Blob(e) => e.kind(),
-            Common::Corrupt(_) | Common::Store(_) => Kind::Internal,
+            Common::Store(e) => e.kind(),
+            Common::Corrupt(_) => Kind::Internal,
         }
     }
 
@@ -105,17 +106,33 @@ impl Coded for Common {
             Common::Concurrent => "CONCURRENT_CHANGE",
             Common::Text(_) => text::CODE,
             Common::Blob(e) => e.code(),
-            Common::Corrupt(_) | Common::Store(_) => "INTERNAL",
+            Common::Store(e) => e.code(),
+            Common::Corrupt(_) => "INTERNAL",
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Common::Store(e) => e.retry_after(),
+            _ => None,
         }
     }
 }
 
 impl Coded for StoreError {
     fn kind(&self) -> Kind {
-        Kind::Internal
+        match self {
+            StoreError::Unavailable(_) => Kind::Unavailable,
+            _ => Kind::Internal,
+        }
     }
     fn code(&self) -> &'static str {
-        "INTERNAL"
+        match self {
+            StoreError::Unavailable(_) => "DATABASE_UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        matches!(self, StoreError::Unavailable(_)).then_some(5)
     }
 }
 

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod money;
 pub mod ocds;
+pub mod ops;
 pub mod seal;
 pub mod server;
 pub mod store;

@@ -144,6 +144,25 @@ enum Command {
         #[arg(long)]
         log_vkey: Option<String>,
     },
+    /// Back up the database (an online, consistent snapshot) and every blob into a new
+    /// folder, with a manifest of the audit head. Signing keys are not included: keep them
+    /// as the secrets they are (deploy/README.md, "Backup and restore").
+    Backup {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// The folder to create (must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty database and the configured blob store, and check
+    /// that the restored audit log ends where the backup's did.
+    Restore {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// The folder `sunbid backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// The platform's signing keys.
     Keys {
         #[command(subcommand)]
@@ -407,6 +426,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created user {id}");
+        }
+        Command::Backup { cfg, out } => {
+            let config = load_config(&cfg, Overrides::default())?;
+            init_logs(config.log_json);
+            let url = config.database_url();
+            let db = sunbid::store::Db::connect(&url).await?;
+            let blobs = sunbid::server::open_blobs(&config).await?;
+            let m = sunbid::store::backup::backup(&db, &url, &blobs, &out, clock.now()).await?;
+            db.close().await;
+            println!(
+                "backed up {} database (audit log size {}, root {}) and {} blobs ({} bytes) to {}",
+                m.dialect,
+                m.audit_size,
+                m.audit_root,
+                m.blobs,
+                m.blob_bytes,
+                out.display()
+            );
+        }
+        Command::Restore { cfg, from } => {
+            let config = load_config(&cfg, Overrides::default())?;
+            init_logs(config.log_json);
+            std::fs::create_dir_all(&config.data_dir)?;
+            let blobs = sunbid::server::open_blobs(&config).await?;
+            let m = sunbid::store::backup::restore(&from, &config.database_url(), &blobs).await?;
+            println!(
+                "restored the {} backup of {} (audit log size {}, root {}, {} blobs); \
+                 restore the signing keys before serving",
+                m.dialect, m.taken_at, m.audit_size, m.audit_root, m.blobs
+            );
         }
         Command::Keys { command } => return keys_command(command, clock.as_ref()),
         Command::Witness {

@@ -59,6 +59,10 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         crate::audit::cosign::parse_witness_vkey(k)
             .map_err(|e| anyhow::anyhow!("witness_keys: {k}: {e}"))?;
     }
+    let notifier = crate::expert::notify::from_settings(
+        config.notify_webhook.as_deref(),
+        config.notify_timeout_secs,
+    )?;
     let list_ttl = Duration::from_millis(config.list_cache_ms);
     // Counted in the database too, so every process shares one limit.
     let login_limiter = Arc::new(LoginLimiter::shared(db.clone()));
@@ -78,6 +82,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         login_limiter,
         portal_cache: Arc::new(ListCache::new(list_ttl)),
         openings,
+        notifier,
     };
     if state.config.demo {
         let inputs = crate::demo::Inputs {
@@ -108,7 +113,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
 
 /// The blob store the configuration names: the data folder's `blobs/`, or an S3 bucket
 /// (checked with a test write, so wrong settings stop the start-up here).
-async fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
+pub async fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
     match &config.blob_url {
         Some(url) => BlobStore::s3(url, &config.s3_settings(), BLOB_RETRY_TIMEOUT)
             .await
@@ -221,7 +226,7 @@ pub async fn serve(
     let metrics = metrics.map(|l| {
         tokio::spawn(serve_http(
             l,
-            http::ops::metrics_router(),
+            http::ops::metrics_router(state.clone()),
             limits,
             stop.clone(),
         ))

@@ -2,14 +2,16 @@
 //! transaction; a pluggable [`Notifier`] sends to an outside channel after the commit (a
 //! slow or failing channel never undoes a draw).
 //!
-//! Configuration: `SUNBID_NOTIFY_WEBHOOK` (environment) set to an `http(s)://` URL selects
-//! the [`WebhookNotifier`], which POSTs each notification as JSON (an SMS or mail gateway
-//! of the trading centre listens there); unset, the [`LogNotifier`] writes it to the log.
-//! (The typed `Config` in src/config.rs should own this key; until it does, it is read here.)
+//! Configuration (`Config::notify_webhook`, `SUNBID_NOTIFY_WEBHOOK`): an `http(s)://` URL
+//! selects the [`WebhookNotifier`], which POSTs each notification as JSON (an SMS or mail
+//! gateway of the trading centre listens there); unset, the [`LogNotifier`] writes it to the
+//! log. [`from_settings`] checks the settings once at start-up, so a mistyped URL stops the
+//! server instead of silently losing every notification; every process builds the same
+//! notifier from the same settings.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -74,10 +76,10 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    /// A notifier for `url` with a 10-second timeout.
-    pub fn new(url: String) -> Self {
+    /// A notifier for `url` that waits at most `timeout` for each answer.
+    pub fn new(url: String, timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .build()
             .unwrap_or_default();
         Self { url, client }
@@ -103,23 +105,67 @@ impl Notifier for WebhookNotifier {
     }
 }
 
-static NOTIFIER: OnceLock<Arc<dyn Notifier>> = OnceLock::new();
-
-/// The notifier from the environment (chosen once per process).
-pub fn notifier() -> Arc<dyn Notifier> {
-    NOTIFIER
-        .get_or_init(|| match std::env::var("SUNBID_NOTIFY_WEBHOOK") {
-            Ok(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Arc::new(WebhookNotifier::new(url))
-            }
-            _ => Arc::new(LogNotifier),
-        })
-        .clone()
+/// Notifier settings that cannot work.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyConfigError {
+    /// The webhook is not an absolute URL.
+    #[error("notify_webhook is not a URL: {0}")]
+    NotAUrl(String),
+    /// The webhook is neither `http://` nor `https://`.
+    #[error("notify_webhook must be an http:// or https:// URL, not {0}://")]
+    Scheme(String),
+    /// The webhook names no host.
+    #[error("notify_webhook names no host")]
+    NoHost,
+    /// The webhook carries a user name or password, which would end up in logs and proxies.
+    #[error("notify_webhook must not carry a user or password (put a token in the path or query)")]
+    Credentials,
+    /// The timeout is outside 1–120 seconds.
+    #[error("notify_timeout_secs must be between 1 and 120, not {0}")]
+    Timeout(u64),
 }
 
-/// Sends with the configured notifier; a failure is logged (the in-app notice stands).
-pub async fn send(n: &Notification) {
-    if let Err(e) = notifier().notify(n).await {
+/// The longest a notification may wait for the webhook: the draw's request waits for it.
+pub const MAX_TIMEOUT_SECS: u64 = 120;
+
+/// The notifier the settings name: the webhook when one is set (checked here), else the log.
+pub fn from_settings(
+    webhook: Option<&str>,
+    timeout_secs: u64,
+) -> Result<Arc<dyn Notifier>, NotifyConfigError> {
+    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout_secs) {
+        return Err(NotifyConfigError::Timeout(timeout_secs));
+    }
+    let Some(raw) = webhook.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(Arc::new(LogNotifier));
+    };
+    let url = reqwest::Url::parse(raw).map_err(|e| NotifyConfigError::NotAUrl(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(NotifyConfigError::Scheme(url.scheme().to_string()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(NotifyConfigError::NoHost);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(NotifyConfigError::Credentials);
+    }
+    Ok(Arc::new(WebhookNotifier::new(
+        url.to_string(),
+        Duration::from_secs(timeout_secs),
+    )))
+}
+
+/// The webhook as logs may show it: the origin only (the path or query may hold a token).
+pub fn redact_webhook(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}/***", u.origin().ascii_serialization()),
+        Err(_) => "***".into(),
+    }
+}
+
+/// Sends with `notifier`; a failure is logged (the in-app notice stands).
+pub async fn send(notifier: &dyn Notifier, n: &Notification) {
+    if let Err(e) = notifier.notify(n).await {
         tracing::warn!(error = %e, expert_id = %n.expert_id, "expert notification failed");
     }
 }
@@ -210,7 +256,7 @@ mod tests {
                 .unwrap();
             String::from_utf8_lossy(&got).into_owned()
         });
-        let n = WebhookNotifier::new(format!("http://{addr}/hook"));
+        let n = from_settings(Some(&format!("http://{addr}/hook")), 5).unwrap();
         let msg = Notification {
             kind: "expert_drawn",
             user_id: None,
@@ -224,5 +270,40 @@ mod tests {
         assert!(req.starts_with("POST /hook"));
         assert!(req.contains("\"expert_id\":\"e1\""));
         assert!(LogNotifier.notify(&msg).await.is_ok());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        use NotifyConfigError as E;
+        let err = |url: &str, secs| from_settings(Some(url), secs).err();
+        assert!(from_settings(None, 10).is_ok(), "no webhook: the log");
+        assert!(from_settings(Some("  "), 10).is_ok(), "blank: the log");
+        assert!(err("https://sms.example.cn/hook?token=abc", 10).is_none());
+        assert!(err("http://127.0.0.1:9000/hook", 1).is_none());
+        assert!(matches!(
+            err("sms.example.cn/hook", 10),
+            Some(E::NotAUrl(_))
+        ));
+        assert!(matches!(err("not a url", 10), Some(E::NotAUrl(_))));
+        assert_eq!(
+            err("ftp://sms.example.cn/", 10),
+            Some(E::Scheme("ftp".into()))
+        );
+        assert_eq!(err("file:///tmp/hook", 10), Some(E::Scheme("file".into())));
+        assert_eq!(
+            err("https://user:pw@sms.example.cn/", 10),
+            Some(E::Credentials)
+        );
+        assert_eq!(err("https://sms.example.cn/", 0), Some(E::Timeout(0)));
+        assert_eq!(from_settings(None, 121).err(), Some(E::Timeout(121)));
+    }
+
+    #[test]
+    fn the_token_stays_out_of_debug_output() {
+        assert_eq!(
+            redact_webhook("https://sms.example.cn:8443/hook/s3cret?token=abc"),
+            "https://sms.example.cn:8443/***"
+        );
+        assert_eq!(redact_webhook("::"), "***");
     }
 }

@@ -669,7 +669,16 @@ async fn input_submit(
     require_page(&ctx, &[Role::Regulator])?;
     let c = caller(&ctx)?;
     let now = state.clock.now();
-    match service::enter_supervisor_input(&state.db, now, &c, &id, &form.input).await {
+    match service::enter_supervisor_input(
+        &state.db,
+        state.notifier.as_ref(),
+        now,
+        &c,
+        &id,
+        &form.input,
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to(&format!("/draws/{id}")).into_response()),
         Err(e) => {
             let api = ApiError::from(e);

@@ -14,7 +14,7 @@ use super::eligibility::{
     DrawRequest, EligibilityRules, Expert, ExpertStatus, Quota, Title, eligible, matches_specialty,
 };
 use super::error::ExpertError;
-use super::notify::{DrawnNotice, notice};
+use super::notify::{DrawnNotice, Notifier, notice};
 use super::pool;
 use super::request::{DrawRow, drawn_experts, load_draw};
 use super::view::{DrawView, Visibility, build_view};
@@ -119,6 +119,7 @@ pub(crate) fn pool_digest(pool: &[PoolEntry]) -> String {
 /// cannot fill fails the draw (recorded, committed) and answers 422.
 pub async fn enter_supervisor_input(
     db: &Db,
+    notifier: &dyn Notifier,
     now: DateTime<Utc>,
     caller: &Caller,
     draw_id: &str,
@@ -157,14 +158,17 @@ pub async fn enter_supervisor_input(
     // After the commit: a notifier that fails or hangs must not undo the draw. The in-app
     // notice is already stored.
     for n in &notices {
-        super::notify::send(&super::notify::Notification {
-            kind: "expert_drawn",
-            user_id: n.user_id.clone(),
-            expert_id: n.expert_id.clone(),
-            name: n.name.clone(),
-            tender_code: n.tender_code.clone(),
-            body: n.body(),
-        })
+        super::notify::send(
+            notifier,
+            &super::notify::Notification {
+                kind: "expert_drawn",
+                user_id: n.user_id.clone(),
+                expert_id: n.expert_id.clone(),
+                name: n.name.clone(),
+                tender_code: n.tender_code.clone(),
+                body: n.body(),
+            },
+        )
         .await;
     }
     Ok(view)

@@ -356,6 +356,7 @@ async fn supervisor_input(
 ) -> ApiResult<impl IntoResponse> {
     let d = service::enter_supervisor_input(
         &state.db,
+        state.notifier.as_ref(),
         state.clock.now(),
         &caller(&ctx)?,
         &id,

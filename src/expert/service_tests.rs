@@ -14,6 +14,7 @@ use super::request::load_draw;
 use crate::audit;
 use crate::error::Common;
 use crate::expert::checkin;
+use crate::expert::notify::LogNotifier;
 use crate::http::ApiError;
 use crate::identity::passkey;
 use crate::identity::{Caller, Role};
@@ -117,6 +118,7 @@ impl Fx {
     async fn input_draw(&self, draw_id: &str, input: &str) -> Result<DrawView, ExpertError> {
         enter_supervisor_input(
             self.kit.db(),
+            &LogNotifier,
             self.kit.now(),
             &self.kit.regulator,
             draw_id,
@@ -248,8 +250,15 @@ async fn unfillable_and_second_draws(kit: Kit) {
     .await;
     assert!(matches!(again, Err(ExpertError::DrawExists)));
     // Only the supervisor enters the input.
-    let other =
-        enter_supervisor_input(fx.kit.db(), fx.kit.now(), &fx.kit.agent, &d.draw_id, "1").await;
+    let other = enter_supervisor_input(
+        fx.kit.db(),
+        &LogNotifier,
+        fx.kit.now(),
+        &fx.kit.agent,
+        &d.draw_id,
+        "1",
+    )
+    .await;
     assert!(matches!(
         other,
         Err(ExpertError::Common(Common::Forbidden(_)))

@@ -163,7 +163,8 @@ pub async fn localise(req: Request, next: Next) -> Response {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(&e)
+        // An unreachable database is a 503 with Retry-After, anything else a 500.
+        ApiError::from(crate::store::StoreError::from(e))
     }
 }
 
@@ -190,7 +191,11 @@ impl<E: Coded> From<E> for ApiError {
         }
         let mut api = ApiError::new(status_of(e.kind()), e.code(), e.to_string());
         api.details = e.details();
-        api.retry_after = e.retry_after();
+        // A 503 always says when to come back (RFC 9110 §10.2.3), even from a feature
+        // error that wraps the unavailable dependency without saying so itself.
+        api.retry_after = e
+            .retry_after()
+            .or((e.kind() == Kind::Unavailable).then_some(5));
         api
     }
 }

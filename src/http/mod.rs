@@ -53,6 +53,8 @@ pub struct AppState {
     /// Opening ceremonies in progress: custodians' unlocked key shares, in this process's
     /// memory only (never in the database; see `bid::opening`).
     pub openings: Arc<crate::bid::opening::Ceremonies>,
+    /// The outside channel to drawn experts (`notify_webhook`), built once at start-up.
+    pub notifier: Arc<dyn crate::expert::notify::Notifier>,
 }
 
 /// The name of the correlation-id header.

@@ -70,11 +70,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_page() -> Response {
+/// The process's request metrics, then the domain figures read from the shared database
+/// (a database that does not answer shows as `sunbid_db_up 0`, not as a failed scrape).
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    let stats = match crate::ops::metrics::collect(&state.db, state.clock.now()).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the domain metrics");
+            None
+        }
+    };
+    let domain = crate::ops::metrics::render(stats.as_ref());
     match metrics_handle() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            h.render(),
+            h.render() + &domain,
         )
             .into_response(),
         None => (
@@ -142,10 +152,12 @@ async fn openapi() -> Response {
 
 /// The router of the separate metrics listener (`--metrics-listen`): `/metrics` only, so
 /// scrapers reach it on an address the public never sees.
-pub fn metrics_router() -> Router {
+pub fn metrics_router(state: AppState) -> Router {
     // Install the recorder now: metrics recorded before it exists are dropped.
     metrics_handle();
-    Router::new().route("/metrics", get(metrics_page))
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .with_state(state)
 }
 
 /// Routes of this module.

@@ -129,14 +129,15 @@ pub enum PasskeyError {
 
 impl From<sqlx::Error> for PasskeyError {
     fn from(e: sqlx::Error) -> Self {
-        PasskeyError::Store(StoreError::Sql(e))
+        PasskeyError::Store(StoreError::from(e))
     }
 }
 
 impl Coded for PasskeyError {
     fn kind(&self) -> Kind {
         match self {
-            PasskeyError::Store(_) | PasskeyError::Internal(_) => Kind::Internal,
+            PasskeyError::Store(e) => e.kind(),
+            PasskeyError::Internal(_) => Kind::Internal,
             PasskeyError::NeedsHostname(_)
             | PasskeyError::Misconfigured(_)
             | PasskeyError::CeremonyUnknown
@@ -174,7 +175,8 @@ impl Coded for PasskeyError {
             PasskeyError::AccountInactive => "ACCOUNT_INACTIVE",
             PasskeyError::RateLimited(_) => "LOGIN_RATE_LIMITED",
             PasskeyError::NotFound => "NOT_FOUND",
-            PasskeyError::Store(_) | PasskeyError::Internal(_) => "INTERNAL",
+            PasskeyError::Store(e) => e.code(),
+            PasskeyError::Internal(_) => "INTERNAL",
         }
     }
 

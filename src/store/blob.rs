@@ -263,6 +263,69 @@ impl BlobStore {
     }
 }
 
+// ---- backup and restore (src/store/backup.rs) --------------------------------------------
+
+impl BlobStore {
+    /// The digests of every blob stored (upload temp files are not blobs).
+    pub async fn list_digests(&self) -> Result<Vec<String>, BlobError> {
+        use futures_util::TryStreamExt as _;
+        let prefix = ObjectPath::from("sha256");
+        let metas: Vec<_> = self
+            .inner
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let mut digests: Vec<String> = metas
+            .into_iter()
+            .filter_map(|m| m.location.filename().map(str::to_string))
+            .filter(|name| object_path(name).is_ok())
+            .collect();
+        digests.sort();
+        Ok(digests)
+    }
+
+    /// Whether a blob is stored.
+    pub async fn contains(&self, digest: &str) -> Result<bool, BlobError> {
+        let path = object_path(digest)?;
+        match self.inner.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
+    /// Streams one blob into `dest` (in constant memory), checking on the way that its bytes
+    /// still hash to its name; returns its size. A blob `dest` already has is not copied.
+    pub async fn copy_to(&self, digest: &str, dest: &BlobStore) -> Result<u64, BlobError> {
+        if dest.contains(digest).await? {
+            return Ok(0);
+        }
+        let (src, dst, digest) = (self.clone(), dest.clone(), digest.to_string());
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut reader = src.reader(&digest)?;
+            let mut writer = dst.writer()?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                writer.write_chunk(buf.get(..n).unwrap_or_default())?;
+            }
+            let (got, size) = writer.finish()?;
+            if got == digest {
+                Ok(size)
+            } else {
+                Err(BlobError::Corrupt(digest))
+            }
+        })
+        .await
+        .map_err(|e| BlobError::Io(std::io::Error::other(e)))?
+    }
+}
+
 impl BlobStore {
     fn store_error(&self, e: object_store::Error) -> BlobError {
         match (&self.remote, e) {

@@ -4,6 +4,7 @@
 //! times and money); the `q_*!` macros dispatch it to whichever pool was chosen at start-up,
 //! so every query is written once.
 
+pub mod backup;
 pub mod blob;
 pub mod blob_s3;
 pub mod group;
@@ -31,13 +32,47 @@ pub enum StoreError {
     UnsupportedUrl,
     /// Any database error.
     #[error(transparent)]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
+    /// The database cannot be reached or is restarting (a lost connection, a refused
+    /// connect, no free connection in time): the request may succeed if tried again.
+    #[error(
+        "the database is not available right now, please try again shortly / 数据库暂不可用，请稍后重试"
+    )]
+    Unavailable(#[source] sqlx::Error),
     /// A migration failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The shared commit of a batch of changes failed: none of them is stored.
     #[error("the commit shared by a batch of changes failed: {0}")]
     Batch(std::sync::Arc<str>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Sql(e)
+        }
+    }
+}
+
+/// Whether `e` says the database is out of reach rather than that the statement failed: a
+/// connection lost or refused, no connection free in time, or PostgreSQL's connection
+/// exceptions (SQLSTATE class 08) and shutdowns (57P01–57P03: the server is restarting);
+/// SQLite's busy database (code 5) after its busy timeout.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "5"),
+        _ => false,
+    }
 }
 
 /// A connection pool to either database, with the process's group-commit writer.

@@ -20,6 +20,7 @@ use crate::evaluation::service::{
 };
 use crate::expert::checkin::{EmergencyCheckin, emergency_checkin};
 use crate::expert::eligibility::{DrawRequest, RegionRestriction};
+use crate::expert::notify::LogNotifier;
 use crate::expert::pool::{ExpertInput, add_expert};
 use crate::expert::service::{enter_supervisor_input, respond};
 use crate::http::ApiError;
@@ -99,9 +100,16 @@ async fn draw_and_check_in(
     pool: &BTreeMap<String, Caller>,
     draw_id: &str,
 ) -> (Caller, i64) {
-    let drawn = enter_supervisor_input(kit.db(), kit.now(), &kit.regulator, draw_id, "271828")
-        .await
-        .expect("replacement draw");
+    let drawn = enter_supervisor_input(
+        kit.db(),
+        &LogNotifier,
+        kit.now(),
+        &kit.regulator,
+        draw_id,
+        "271828",
+    )
+    .await
+    .expect("replacement draw");
     assert_eq!(drawn.state, "drawn");
     let mut tx = kit.db().read().await.unwrap();
     let (expert_id, no): (String, i64) = q_one!(

@@ -1,0 +1,4 @@
+//! Operations: the domain figures that `/metrics` exposes, read from the database so that
+//! every process reports the same ones.
+
+pub mod metrics;
