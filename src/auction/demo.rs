@@ -125,7 +125,7 @@ pub async fn load(
     )
     .await?;
 
-    // Land: announced 25 days ago, listed from 5 days ago for 10 days and a day.
+    // Land: announced 26 days ago, listed from 5 days ago for 10 days and a day.
     let land = Spec {
         code: LAND_LISTING,
         kind: "listing",
@@ -143,7 +143,7 @@ pub async fn load(
         books,
         cast,
         &land,
-        now - Duration::days(25),
+        now - Duration::days(26),
         starts,
         starts + Duration::days(11),
     )

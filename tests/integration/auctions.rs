@@ -666,3 +666,78 @@ both!(
     live_view_streams_bids,
     the_live_view_streams_bids_with_the_server_time
 );
+
+async fn the_pages_show_the_trade_and_the_bidders_room_in_both_languages(h: &Harness) {
+    let w = World::new(h).await;
+    let start = h.now() + Duration::days(20) + Duration::minutes(1);
+    let code = publish(
+        h,
+        &w,
+        &draft(
+            &format!("PAGE-{}", next_serial()),
+            "auction",
+            start,
+            Duration::hours(1),
+        ),
+    )
+    .await;
+    let anon = h.browser();
+    let list = anon.get("/auctions").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains(&code) && list.body.contains("城东地块"),
+        "{}",
+        list.body
+    );
+    let page = anon.get(&format!("/auctions/{code}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("起始价") && page.body.contains("1,000,000.00"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("apply-form"),
+        "the public sees no application form"
+    );
+    let en = anon.get(&format!("/auctions/{code}?lang=en")).await;
+    assert!(en.body.contains("Starting price"), "{}", en.body);
+
+    // A bidder applies from the page and sees the deposit reference; once admitted, the
+    // bid form with its bidder number.
+    let b = h.browser();
+    b.login("bidder_a", PASSWORD).await;
+    let page = b.get(&format!("/auctions/{code}")).await;
+    assert!(page.body.contains("id=\"apply-form\""), "{}", page.body);
+    let csrf = b.cookie("sunbid_csrf").unwrap_or_default();
+    let sent = b
+        .post_form(&format!("/auctions/{code}/apply"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let (_, mine) = h
+        .api_get(
+            &format!("/api/v1/auctions/{code}/my-application"),
+            Some(w.token(0)),
+        )
+        .await;
+    let dref = mine["deposit_ref"].as_str().unwrap().to_string();
+    let page = b.get(&format!("/auctions/{code}")).await;
+    assert!(page.body.contains(&dref), "{}", page.body);
+    admit(h, &w, &code, &dref).await;
+    let number = bidder_no(h, &w, &code, 0).await;
+    let page = b.get(&format!("/auctions/{code}")).await;
+    assert!(
+        page.body.contains("id=\"bid-form\"") && page.body.contains(&number),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("/static/auction.js"));
+    let js = anon.get("/static/auction.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    let missing = anon.get("/auctions/NOPE-404").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+both!(
+    pages_show_trade_and_room,
+    the_pages_show_the_trade_and_the_bidders_room_in_both_languages
+);
