@@ -282,7 +282,7 @@ pub async fn transition(
                 from_s
             )?
         }
-        (AuctionState::Announced, _) => q_exec!(
+        (AuctionState::Announced, AuctionState::Bidding | AuctionState::Listing) => q_exec!(
             tx,
             "update auction_trade set state = $1, updated_at = $2
              where trade_id = $3 and state = $4 and starts_at <= $2",

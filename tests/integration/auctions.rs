@@ -595,6 +595,51 @@ async fn an_auction_without_bids_fails_and_is_relisted(h: &Harness) {
     let (s, v) = h.api_post("/api/v1/auctions", Some(&w.agent), &again).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["relists"], code.as_str());
+
+    // Cancelling (终止) an announced trade: only its agent, once, with a reason.
+    let other = publish(
+        h,
+        &w,
+        &draft(
+            &format!("STOP-{}", next_serial()),
+            "auction",
+            h.now() + Duration::days(21),
+            Duration::hours(1),
+        ),
+    )
+    .await;
+    let cancel = format!("/api/v1/auctions/{other}/cancel");
+    let got = h
+        .api_post(&cancel, Some(w.token(0)), &json!({"reason": "不是我的"}))
+        .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let got = h
+        .api_post(&cancel, Some(&w.agent), &json!({"reason": " "}))
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "AUCTION_BAD_TEXT");
+    let (s, v) = h
+        .api_post(
+            &cancel,
+            Some(&w.agent),
+            &json!({"reason": "规划调整，终止出让"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "cancelled");
+    let got = h
+        .api_post(&cancel, Some(&w.agent), &json!({"reason": "再次终止"}))
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "AUCTION_WRONG_STATE");
+    // Only a failed trade (流拍) is relisted.
+    let mut again = draft(
+        &format!("STOP-{}", next_serial()),
+        "auction",
+        h.now() + Duration::days(21),
+        Duration::hours(1),
+    );
+    again["relists"] = json!(other);
+    let got = h.api_post("/api/v1/auctions", Some(&w.agent), &again).await;
+    assert_error(&got, StatusCode::CONFLICT, "AUCTION_NOT_RELISTABLE");
 }
 both!(
     auction_without_bids_fails_and_is_relisted,
