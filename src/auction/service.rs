@@ -651,6 +651,10 @@ async fn application_by_ref(
     trade_id: &str,
     dref: &str,
 ) -> Result<AppRow, AuctionError> {
+    // References are 12 letters and digits; anything else is not found without a query.
+    if dref.is_empty() || dref.len() > 32 || !dref.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Common::NotFound("deposit reference").into());
+    }
     Ok(q_opt!(
         tx,
         AppRow,

@@ -175,6 +175,16 @@ impl From<sqlx::Error> for FactsError {
 
 /// Loads a trade's facts by its code.
 pub async fn by_code(tx: &mut Tx, code: &str) -> Result<Facts, FactsError> {
+    // No trade has another code (`auction::service` checks it at drafting); anything else,
+    // a NUL included that PostgreSQL would refuse as text, is not found without a query.
+    let well_formed = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(FactsError::NotFound);
+    }
     let row = q_opt!(
         tx,
         FactsRow,
