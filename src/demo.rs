@@ -65,6 +65,8 @@ pub struct Inputs<'a> {
     pub clock: Arc<dyn Clock>,
     /// The rulebooks.
     pub rulebooks: &'a Rulebooks,
+    /// The auction and listing rulebooks.
+    pub auction_rulebooks: &'a crate::auction::rulebook::AuctionRulebooks,
     /// The configuration (public URL, size limits).
     pub config: &'a Config,
     /// The active platform key (signs bid receipts).
@@ -190,6 +192,20 @@ pub async fn load_if_empty(state: &Inputs<'_>) -> anyhow::Result<Option<Loaded>>
     let agent = caller(&people.agent);
     question_and_amendment(state, &people).await?;
     expert_pool(state).await?;
+    let bidders: Vec<Caller> = people.bidders.iter().take(3).map(caller).collect();
+    let auctions = crate::auction::demo::load(
+        state.db,
+        state.auction_rulebooks,
+        state.platform_key,
+        state.clock.now(),
+        &crate::auction::demo::Cast {
+            agent: &agent,
+            operator: &caller(&people.operator),
+            bidders: &bidders,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo auctions: {e}"))?;
 
     let message = format!(
         "Demo data loaded. Log in at {} with any of these users, password: {DEMO_PASSWORD}\n  \
@@ -198,7 +214,7 @@ pub async fn load_if_empty(state: &Inputs<'_>) -> anyhow::Result<Option<Loaded>>
          SZ2026-JS-000 (comprehensive scoring) and SZ2026-JS-004 (lowest evaluated price) are \
          past their deadline with three sealed bids each: log in as agent to start the opening, \
          then as custodian1 and custodian2 (passphrase {DEMO_PASSWORD}) to open it; \
-         {COLLUDING} is opened with collusion alerts for regulator at /supervision",
+         {COLLUDING} is opened with collusion alerts for regulator at /supervision\n{auctions}",
         state.config.public_url
     );
     Ok(Some(Loaded {
@@ -212,6 +228,8 @@ pub async fn load_if_empty(state: &Inputs<'_>) -> anyhow::Result<Option<Loaded>>
 struct People {
     /// The tenderee organisation.
     tenderee: String,
+    /// The operator (admin).
+    operator: SessionUser,
     /// The agent.
     agent: SessionUser,
     /// The three custodians (agent, trading centre, regulator).
@@ -269,7 +287,8 @@ impl Demo<'_> {
             bidder_orgs.push(self.org(OrgKind::Bidder, name, Some(10 + i as u32)).await?);
         }
 
-        self.user("admin", "平台管理员", Role::Operator, None)
+        let operator = self
+            .user("admin", "平台管理员", Role::Operator, None)
             .await?;
         let agent = self
             .user("agent", "王招标", Role::Agent, Some(&agent_org))
@@ -323,6 +342,7 @@ impl Demo<'_> {
         }
         Ok(People {
             tenderee,
+            operator,
             agent,
             custodians: [c1, c2, c3],
             bidders,

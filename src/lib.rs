@@ -3,6 +3,7 @@
 //! Features live in their own folders (`identity`, `tender`, `audit`, `disclosure`); `store`
 //! owns the database and blob storage, `http` the router and the one error mapping.
 
+pub mod auction;
 pub mod audit;
 pub mod award;
 pub mod bid;

@@ -55,6 +55,8 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(dir) => Rulebooks::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Rulebooks::builtin().map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    let auction_rulebooks = crate::auction::rulebook::AuctionRulebooks::builtin()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for k in &config.witness_keys {
         crate::audit::cosign::parse_witness_vkey(k)
             .map_err(|e| anyhow::anyhow!("witness_keys: {k}: {e}"))?;
@@ -79,6 +81,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
         platform_keys: Arc::new(platform_keys),
         sessions: Arc::new(sessions),
         rulebooks: Arc::new(rulebooks),
+        auction_rulebooks: Arc::new(auction_rulebooks),
         login_limiter,
         portal_cache: Arc::new(ListCache::new(list_ttl)),
         openings,
@@ -90,6 +93,7 @@ pub async fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Resul
             blobs: &state.blobs,
             clock: Arc::clone(&state.clock),
             rulebooks: &state.rulebooks,
+            auction_rulebooks: &state.auction_rulebooks,
             config: &state.config,
             platform_key: &state.platform_key,
             platform_keys: &state.platform_keys,
@@ -325,6 +329,18 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(jobs = n, "ran due jobs"),
             Err(e) => tracing::error!(error = %e, "job loop"),
         }
+        match crate::auction::jobs::run_due(
+            &state.db,
+            &state.auction_rulebooks,
+            &state.platform_key,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(moves = n, "auction moves"),
+            Err(e) => tracing::error!(error = %e, "auction jobs"),
+        }
         let rules = state.config.supervision_rules.as_deref();
         match crate::supervision::engine::run(&state.db, state.clock.now(), rules).await {
             Ok(r) if r.alerts > 0 => tracing::info!(alerts = r.alerts, "supervision alerts raised"),
@@ -467,7 +483,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::evaluation::report::routes::router())
         .merge(crate::award::routes::router())
         .merge(crate::supervision::routes::router())
-        .merge(crate::complaint::routes::router());
+        .merge(crate::complaint::routes::router())
+        .merge(crate::auction::routes::router());
     let pages = Router::new()
         .merge(crate::disclosure::router())
         .merge(crate::identity::pages::router())
@@ -475,6 +492,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::expert::pages::router())
         .merge(crate::evaluation::pages::router())
         .merge(crate::award::pages::router())
+        .merge(crate::auction::pages::router())
         .merge(crate::supervision::pages::router())
         .merge(crate::evaluation::clarification::pages::router())
         .merge(crate::evaluation::replacement::pages::router())

@@ -109,6 +109,10 @@ pub enum Stage {
     Opening,
     /// The award is made, or the tender fails or is cancelled.
     Award,
+    /// An auction or listing (whose id the entry names as its `tender`) has ended: deal,
+    /// no deal or cancelled. Who applied and which bidder number is whose stay secret until
+    /// then (拍卖/挂牌: 竞买人 are not disclosed before the end).
+    TradeEnd,
 }
 
 impl Stage {
@@ -116,6 +120,7 @@ impl Stage {
         match self {
             Stage::Opening => "opening",
             Stage::Award => "award",
+            Stage::TradeEnd => "trade_end",
         }
     }
 }
@@ -328,6 +333,12 @@ macro_rules! events_columns {
                 then e.withheld_stage
               when e.withheld_stage = 'award'
                    and coalesce(t.state, 'draft') not in ('awarded', 'contracted', 'cancelled', 'failed')
+                then e.withheld_stage
+              when e.withheld_stage = 'trade_end'
+                   and not exists (select 1 from auction_trade a where a.trade_id = e.tender_id
+                                   and a.state in ('deal', 'no_deal', 'cancelled'))
+                then e.withheld_stage
+              when e.withheld_stage not in ('opening', 'award', 'trade_end')
                 then e.withheld_stage
             end as withheld_stage
          from audit_event e left join tender t on t.tender_id = e.tender_id"

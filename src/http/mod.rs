@@ -46,6 +46,8 @@ pub struct AppState {
     pub sessions: Arc<SessionKeys>,
     /// Rulebooks by category and procedure.
     pub rulebooks: Arc<Rulebooks>,
+    /// Auction and listing rulebooks by category.
+    pub auction_rulebooks: Arc<crate::auction::rulebook::AuctionRulebooks>,
     /// Login attempt limiter.
     pub login_limiter: Arc<LoginLimiter>,
     /// The public list page cache.

@@ -122,6 +122,10 @@ async fn static_file(Path(name): Path<String>) -> Response {
             include_str!("../../web/static/checkin.js"),
             "text/javascript; charset=utf-8",
         ),
+        "auction.js" => (
+            include_str!("../../web/static/auction.js"),
+            "text/javascript; charset=utf-8",
+        ),
         "evaluation.js" => (
             include_str!("../../web/static/evaluation.js"),
             "text/javascript; charset=utf-8",

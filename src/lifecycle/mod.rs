@@ -6,6 +6,7 @@
 //! A second procedure family (auctions, listings) adds its own file with its own states and
 //! table; nothing of the tender's machine changes.
 
+pub mod auction;
 pub mod evaluation;
 pub mod tender;
 

@@ -988,6 +988,109 @@ const MATRIX: &[Row] = &[
         N,
         EVERYONE,
     ),
+    // ---- auctions and listings ------------------------------------------------------------
+    row(
+        "POST",
+        "/api/v1/auctions",
+        "/api/v1/auctions",
+        J("{auction_new}"),
+        &[A],
+    ),
+    row("GET", "/api/v1/auctions", "/api/v1/auctions", N, EVERYONE),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}",
+        "/api/v1/auctions/{auction}",
+        N,
+        EVERYONE,
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/publish",
+        "/api/v1/auctions/{auction_draft}/publish",
+        J("{}"),
+        &[A],
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/cancel",
+        "/api/v1/auctions/{auction_cancel}/cancel",
+        J(r#"{"reason":"矩阵测试：终止。"}"#),
+        &[A],
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/applications",
+        "/api/v1/auctions/{auction}/applications",
+        J("{}"),
+        &[B],
+    ),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/my-application",
+        "/api/v1/auctions/{auction}/my-application",
+        N,
+        &[B],
+    ),
+    // Made-up deposit reference: the operator gets 404.
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/deposits",
+        "/api/v1/auctions/{auction}/deposits",
+        J(r#"{"deposit_ref":"{fake}","amount_fen":100}"#),
+        &[O],
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/admissions",
+        "/api/v1/auctions/{auction}/admissions",
+        J(r#"{"deposit_ref":"{fake}"}"#),
+        &[O],
+    ),
+    // Not a listing, not admitted: the bidder gets 409.
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/continue",
+        "/api/v1/auctions/{auction}/continue",
+        J("{}"),
+        &[B],
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/bids",
+        "/api/v1/auctions/{auction}/bids",
+        J(r#"{"amount_fen":100000000}"#),
+        &[B],
+    ),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/bids",
+        "/api/v1/auctions/{auction}/bids",
+        N,
+        EVERYONE,
+    ),
+    // An ended trade (cancelled): who applied is public, the result and the stream answer.
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/bidders",
+        "/api/v1/auctions/{auction_gone}/bidders",
+        N,
+        EVERYONE,
+    ),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/result",
+        "/api/v1/auctions/{auction_gone}/result",
+        N,
+        EVERYONE,
+    ),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/live",
+        "/api/v1/auctions/{auction_gone}/live",
+        N,
+        EVERYONE,
+    ),
     // ---- last: calls that change the committee ------------------------------------------
     row(
         "GET",
@@ -1173,6 +1276,47 @@ async fn fixture(h: &Harness) -> Fixture {
     .await
     .expect("supervisor");
 
+    let auction_body = |code: &str| {
+        let starts = h.now() + chrono::Duration::days(21);
+        json!({"code": code, "kind": "auction", "category": "land", "title": "矩阵地块",
+               "seller_name": "矩阵出让人", "start_price_fen": 100_000_000,
+               "increment_fen": 1_000_000, "deposit_fen": 10_000_000,
+               "starts_at": starts.to_rfc3339(),
+               "ends_at": (starts + chrono::Duration::hours(1)).to_rfc3339()})
+    };
+    let mut auctions = Vec::new();
+    for kind in ["PUB", "DRAFT", "CANCEL", "GONE"] {
+        let code = format!("MTX-AU-{kind}-{n}");
+        ok(
+            h,
+            Method::POST,
+            "/api/v1/auctions",
+            &agent,
+            auction_body(&code),
+        )
+        .await;
+        auctions.push(code);
+    }
+    for code in [&auctions[0], &auctions[3]] {
+        ok(
+            h,
+            Method::POST,
+            &format!("/api/v1/auctions/{code}/publish"),
+            &agent,
+            json!({}),
+        )
+        .await;
+    }
+    ok(
+        h,
+        Method::POST,
+        &format!("/api/v1/auctions/{}/cancel", auctions[3]),
+        &agent,
+        json!({"reason": "矩阵测试：已终止。"}),
+    )
+    .await;
+    let auction_new = auction_body(&format!("MTX-AU-NEW-{n}")).to_string();
+
     let tokens = BTreeMap::from([
         (O, operator),
         (A, agent),
@@ -1186,6 +1330,11 @@ async fn fixture(h: &Harness) -> Fixture {
         ("password", PASSWORD.to_string()),
         ("uscc", uscc(next_serial())),
         ("pub", pub_code),
+        ("auction", auctions[0].clone()),
+        ("auction_draft", auctions[1].clone()),
+        ("auction_cancel", auctions[2].clone()),
+        ("auction_gone", auctions[3].clone()),
+        ("auction_new", auction_new),
         ("draft", drafts[0].clone()),
         ("cancel", drafts[1].clone()),
         ("eval", fx.code.clone()),

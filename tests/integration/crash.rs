@@ -839,4 +839,81 @@ async fn killed_mid_signing(backend: Backend) {
 
 sqlite_and_postgres!(kill9_mid_signing, killed_mid_signing);
 
+/// kill -9 in the middle of the demo's live auction (issue 17): every accepted bid is there
+/// after the restart, in the same order, the end time is the one the last committed bid
+/// set, and bidding goes on.
+async fn killed_mid_auction(backend: Backend) {
+    let Some((dir, pg)) = place(backend).await else {
+        return;
+    };
+    let db = pg.as_ref().map(|g| g.url.clone());
+    let mut s = Server::start(&dir.path().join("data"), db).await;
+    let code = sunbid::auction::demo::LIVE_AUCTION;
+    let bidders = [s.login("bidder1").await, s.login("bidder2").await];
+    let bids = format!("/api/v1/auctions/{code}/bids");
+    let (_, t) = s.get(&format!("/api/v1/auctions/{code}"), None).await;
+    let increment = t["increment_fen"].as_i64().expect("increment");
+    let mut price = t["start_price_fen"].as_i64().expect("start price");
+    let mut accepted = Vec::new();
+    for i in 0..4 {
+        let (status, v) = s
+            .post(&bids, Some(&bidders[i % 2]), &json!({"amount_fen": price}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        accepted.push(v);
+        price += increment;
+    }
+    let last_end = accepted[3]["ends_at"].as_i64().expect("end");
+    // One more bid is in flight when the server dies.
+    let client = s.client.clone();
+    let (url, token) = (s.url(&bids), bidders[0].clone());
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(token)
+            .json(&json!({"amount_fen": price}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    s.restart().await;
+    let _ = in_flight.await.expect("task");
+
+    let (status, history) = s.get(&bids, None).await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let history = history.as_array().cloned().unwrap_or_default();
+    eprintln!("auction after kill -9: {} bids", history.len());
+    assert!((4..=5).contains(&history.len()), "{history:?}");
+    for (kept, acked) in history.iter().zip(&accepted) {
+        assert_eq!(kept, &acked["bid"], "an accepted bid changed or moved");
+    }
+    let (_, t) = s.get(&format!("/api/v1/auctions/{code}"), None).await;
+    let expected_end = match history.get(4) {
+        None => last_end,
+        Some(b) => {
+            b["placed_at"].as_i64().expect("time")
+                + t["extend_seconds"].as_i64().expect("window") * 1000
+        }
+    };
+    assert_eq!(t["ends_at"].as_i64(), Some(expected_end), "{t}");
+    assert_eq!(t["state"], "bidding", "{t}");
+
+    // Bidding goes on.
+    let next = history
+        .last()
+        .and_then(|b| b["amount_fen"].as_i64())
+        .expect("price")
+        + increment;
+    let bidders = [s.login("bidder1").await, s.login("bidder2").await];
+    let (status, v) = s
+        .post(&bids, Some(&bidders[1]), &json!({"amount_fen": next}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["bid"]["seq"].as_u64(), Some(history.len() as u64 + 1));
+    s.audit_verifies().await;
+    s.kill9().await;
+}
+
+sqlite_and_postgres!(kill9_mid_auction, killed_mid_auction);
+
 mod multiprocess;

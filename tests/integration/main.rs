@@ -9,6 +9,7 @@
 mod harness;
 
 mod api_errors;
+mod auctions;
 mod audit;
 mod authz_matrix;
 mod backup;

@@ -252,6 +252,21 @@ impl Modify for SecuritySchemes {
         crate::complaint::routes::reject_complaint,
         crate::complaint::routes::decide_complaint,
         crate::complaint::routes::complaint_decisions,
+        crate::auction::routes::draft_trade,
+        crate::auction::routes::list_trades,
+        crate::auction::routes::get_trade,
+        crate::auction::routes::publish_trade,
+        crate::auction::routes::cancel_trade,
+        crate::auction::routes::apply,
+        crate::auction::routes::my_application,
+        crate::auction::routes::confirm_deposit,
+        crate::auction::routes::admit,
+        crate::auction::routes::want_to_continue,
+        crate::auction::routes::place_bid,
+        crate::auction::routes::bid_history,
+        crate::auction::routes::bidders,
+        crate::auction::routes::result,
+        crate::auction::routes::live,
     )
 )]
 pub struct ApiDoc;
