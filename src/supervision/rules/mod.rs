@@ -28,6 +28,9 @@ pub enum AlertKind {
     OutOfHours,
     /// Signals about the evaluation committee.
     Evaluation,
+    /// The audit log itself: a witness or verifier holds two checkpoints the platform
+    /// signed that no single log can have produced (a split view).
+    LogIntegrity,
 }
 
 impl AlertKind {
@@ -38,6 +41,7 @@ impl AlertKind {
             AlertKind::TimeLimit => "time_limit",
             AlertKind::OutOfHours => "out_of_hours",
             AlertKind::Evaluation => "evaluation",
+            AlertKind::LogIntegrity => "log_integrity",
         }
     }
 
@@ -47,11 +51,12 @@ impl AlertKind {
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Collusion,
         AlertKind::TimeLimit,
         AlertKind::OutOfHours,
         AlertKind::Evaluation,
+        AlertKind::LogIntegrity,
     ];
 }
 
