@@ -203,15 +203,6 @@ fn proofs(c: &mut Criterion) {
             })
         },
     );
-    group.bench_function(
-        BenchmarkId::new("consistency", "from_all_leaves_in_memory"),
-        |b| {
-            b.iter(|| {
-                i = (i * 7919 + 13) % (n - 1) + 1;
-                merkle::consistency_proof(&leaves, i, n).unwrap()
-            })
-        },
-    );
     group.finish();
     for (_, db, pg) in dbs {
         if let Some((admin, name)) = pg {
