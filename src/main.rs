@@ -311,6 +311,17 @@ enum AuditCommand {
         /// A regulator's Bearer token (or $SUNBID_TOKEN): withheld entries are checked too.
         #[arg(long, env = "SUNBID_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Verify incrementally: keep the last verified checkpoint in this folder and fetch
+        /// only the new entries and a consistency proof; refuse a split view.
+        #[arg(long, requires = "server")]
+        state: Option<PathBuf>,
+        /// With --state: report a split view to the server, signed with this witness key
+        /// (PKCS#8; the platform must list it in witness_keys).
+        #[arg(long, requires = "state")]
+        report_key: Option<PathBuf>,
+        /// The key name of --report-key.
+        #[arg(long, default_value = "sunbid-witness")]
+        report_name: String,
     },
     /// Write a server's log (entries, the latest checkpoint with its witness cosignatures)
     /// to one file that `sunbid audit verify --file` checks offline.
@@ -547,6 +558,59 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 FileVerdict::Refused(why) => {
                     println!("REFUSED {why}");
                     return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    server: Some(server),
+                    state: Some(state),
+                    vkey,
+                    token,
+                    report_key,
+                    report_name,
+                    ..
+                },
+        } => {
+            use sunbid::witness::incremental::{IncrementalError, IncrementalOptions, run};
+            let opts = IncrementalOptions {
+                server,
+                state_dir: state,
+                vkey,
+                token,
+                report_as: report_key.map(|k| (k, report_name)),
+            };
+            match run(&opts).await {
+                Ok(v) => {
+                    println!(
+                        "OK {} {} ({} new events verified since size {})",
+                        v.size,
+                        hex::encode(v.root),
+                        v.size - v.previous,
+                        v.previous
+                    );
+                    if v.withheld > 0 {
+                        eprintln!(
+                            "{} new entries are withheld until their disclosure time; they were checked by leaf hash only",
+                            v.withheld
+                        );
+                    }
+                    if opts.vkey.is_none() && v.previous == 0 {
+                        eprintln!("pinned the server's published key {}", v.vkey);
+                    }
+                }
+                Err(
+                    e @ (IncrementalError::Refused(_)
+                    | IncrementalError::BadEvent { .. }
+                    | IncrementalError::Root { .. }),
+                ) => {
+                    println!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
                 }
             }
         }

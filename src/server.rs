@@ -474,6 +474,7 @@ pub fn router(state: AppState) -> Router {
     crate::identity::passkey::init(&state.config);
     let api = Router::new()
         .merge(crate::audit::routes::router())
+        .merge(crate::witness::routes::router())
         .merge(crate::ocds::routes::router())
         .merge(crate::identity::routes::router())
         .merge(crate::identity::passkey_routes::router())

@@ -1,8 +1,6 @@
 //! Public audit API: signed checkpoints, events, stored tree nodes and proofs. Anyone may
 //! read them; the log carries digests and ids, never secrets.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 // The API's own Path: a bad parameter is a `{code, message}` 400.
 use crate::http::ApiPath as Path;
@@ -227,13 +225,8 @@ async fn node(
 }
 
 async fn assemble(tx: &mut Tx, plan: merkle::ProofPlan) -> ApiResult<Vec<String>> {
-    let mut nodes = HashMap::new();
-    for id in plan.iter().flatten() {
-        if let Some(h) = load_node(tx, *id).await? {
-            nodes.insert(*id, h);
-        }
-    }
-    let proof = merkle::assemble_proof(&plan, |id| nodes.get(&id).copied())
+    let proof = kept::proof_from_nodes(tx, &plan)
+        .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(proof.iter().map(hex::encode).collect())
 }

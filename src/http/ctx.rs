@@ -259,6 +259,8 @@ const ANONYMOUS_API_WRITES: &[&str] = &[
     // A witness is known by its key, not a login: only a cosignature from a witness key
     // the configuration trusts is kept (C2SP tlog-witness authenticates nothing else).
     "/api/v1/audit/cosignatures",
+    // The same for a split-view report: only one signed by a trusted witness key counts.
+    "/api/v1/audit/split-views",
 ];
 
 /// Middleware: an API call that may carry a body and needs a login is refused with 401

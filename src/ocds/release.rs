@@ -14,17 +14,26 @@ use serde_json::{Value, json};
 pub const ACTIONS: &[(&str, &str)] = &[
     ("tender.publish", "tender"),
     ("tender.amend", "tenderAmendment"),
+    ("tender.question.answer", "tenderUpdate"),
     ("opening.record", "tenderUpdate"),
     ("tender.fail", "tenderUpdate"),
     ("tender.cancel", "tenderCancellation"),
     ("result.award", "award"),
     ("result.contract", "contract"),
+    // Auctions and listings (h-auction): add their public actions here with their tag and
+    // a match arm in `from_entry`, and to the feed's action list in `service`.
 ];
 
 /// What a release needs besides the entry: the ocid prefix and organisation names.
 pub trait Names {
     /// The organisation's name, if known.
     fn org_name(&self, org_id: &str) -> Option<String>;
+
+    /// The public text of an answered question (question, answer), if known. The release
+    /// carries it only when it matches the hashes the log recorded.
+    fn clarification(&self, _question_id: &str) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// The `ocid` of a tender: the registered prefix and the tender's id.
@@ -126,6 +135,33 @@ pub fn from_entry(prefix: &str, entry: &Value, names: &dyn Names) -> Option<Valu
                 "id": p["amendment_id"], "date": date,
                 "description": p["summary"],
                 "rationale": format!("deadline {} → {}", p["old_deadline"].as_str().unwrap_or("-"), p["new_deadline"].as_str().unwrap_or("-")),
+            }]);
+        }
+        "tender.question.answer" => {
+            // A public answer to a bidder's question (答疑澄清): a clarification document.
+            // The asker is never named; the log records the question and answer by hash.
+            let qid = p.get("question_id")?.as_str()?;
+            let recorded = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+            let sha = |t: &str| crate::store::blob::sha256_hex(t.as_bytes());
+            let description = match names.clarification(qid) {
+                Some((q, a))
+                    if sha(&q) == recorded("question_sha256")
+                        && sha(&a) == recorded("answer_sha256") =>
+                {
+                    format!("问 Q: {q}\n答 A: {a}")
+                }
+                _ => format!(
+                    "question SHA-256 {}, answer SHA-256 {}",
+                    recorded("question_sha256"),
+                    recorded("answer_sha256")
+                ),
+            };
+            tender["documents"] = json!([{
+                "id": format!("clarification-{qid}"),
+                "documentType": "clarifications",
+                "title": "答疑澄清 / Clarification",
+                "description": description,
+                "datePublished": date,
             }]);
         }
         "opening.record" => {

@@ -172,8 +172,9 @@ macro_rules! release_entries {
         concat!(
             "select e.seq, e.entry from audit_event e
              where e.tender_id is not null and e.withheld_until is null and e.withheld_stage is null
-               and e.action in ('tender.publish', 'tender.amend', 'opening.record', 'tender.fail',
-                                'tender.cancel', 'result.award', 'result.contract')
+               and e.action in ('tender.publish', 'tender.amend', 'tender.question.answer',
+                                'opening.record', 'tender.fail', 'tender.cancel',
+                                'result.award', 'result.contract')
                and exists (select 1 from audit_event p where p.tender_id = e.tender_id
                            and p.action = 'tender.publish' and p.seq <= e.seq) ",
             $extra
@@ -181,11 +182,15 @@ macro_rules! release_entries {
     };
 }
 
-struct OrgNames(HashMap<String, String>);
+struct OrgNames(HashMap<String, String>, HashMap<String, (String, String)>);
 
 impl Names for OrgNames {
     fn org_name(&self, org_id: &str) -> Option<String> {
         self.0.get(org_id).cloned()
+    }
+
+    fn clarification(&self, question_id: &str) -> Option<(String, String)> {
+        self.1.get(question_id).cloned()
     }
 }
 
@@ -222,7 +227,26 @@ async fn releases_of(
             names.insert(id, name);
         }
     }
-    let names = OrgNames(names);
+    // Answers are public once given and never change (`answer is null` guards the update).
+    let mut answers = HashMap::new();
+    for e in entries
+        .iter()
+        .filter(|e| e["action"] == "tender.question.answer")
+    {
+        let Some(qid) = e["payload"]["question_id"].as_str() else {
+            continue;
+        };
+        let row: Option<(String, String)> = q_opt!(
+            tx,
+            (String, String),
+            "select body, answer from question where question_id = $1 and answer is not null",
+            qid.to_owned()
+        )?;
+        if let Some(texts) = row {
+            answers.insert(qid.to_owned(), texts);
+        }
+    }
+    let names = OrgNames(names, answers);
     Ok(entries
         .iter()
         .filter_map(|e| release::from_entry(prefix, e, &names))

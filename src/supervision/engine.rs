@@ -242,6 +242,17 @@ pub async fn clock_events(tx: &mut Tx) -> Result<Vec<Event>, SupervisionError> {
     Ok(rows.iter().filter_map(|(e,)| Event::parse(e)).collect())
 }
 
+/// Stores a finding that comes from outside the rules (a witness's split-view report) as an
+/// open alert, under the engine's lock so two reports of one finding raise it once; true
+/// when stored now, false when it was raised before.
+pub async fn raise(db: &Db, now: DateTime<Utc>, f: &Finding) -> Result<bool, SupervisionError> {
+    let mut tx = db.begin().await?;
+    take_cursor(&mut tx).await?;
+    let stored = store_finding(&mut tx, now, f).await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
 /// Stores a finding as an open alert with its audit event, unless the same finding is
 /// already stored; true when stored here.
 async fn store_finding(

@@ -5,12 +5,14 @@
 //! given with `--log-vkey`) and `checkpoint` (the last accepted note). The new checkpoint
 //! is written (atomically) before the cosignature leaves the witness, as C2SP tlog-witness
 //! requires, so a crash can never make it cosign a smaller tree later. A refused split view
-//! is kept as evidence in `split-view-<old>-<new>.txt`.
+//! is kept as evidence in `split-view-<old>-<new>.txt` and reported to the log, signed with
+//! the witness key (see [`super::report`]); what became of the report is kept next to it.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::report::{self, SplitViewReport};
 use super::{Refusal, check_extends, open_log_checkpoint};
 use crate::audit::checkpoint::{Checkpoint, parse_verifier_key, split_note};
 use crate::audit::cosign::{cosign, witness_vkey};
@@ -92,7 +94,7 @@ fn state_err(what: &str, path: &Path, e: impl std::fmt::Display) -> WitnessError
     WitnessError::State(format!("{what} {}: {e}", path.display()))
 }
 
-fn read_opt(path: &Path) -> Result<Option<String>, WitnessError> {
+pub(crate) fn read_opt(path: &Path) -> Result<Option<String>, WitnessError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -102,7 +104,7 @@ fn read_opt(path: &Path) -> Result<Option<String>, WitnessError> {
 
 /// Writes through a temporary file and a rename, so a crash leaves the old or the new
 /// state, never half of one.
-fn write_atomic(path: &Path, text: &str) -> Result<(), WitnessError> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), WitnessError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| state_err("writing", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| state_err("writing", path, e))
@@ -125,7 +127,7 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
         .map_err(|e| WitnessError::Http(format!("{url}: {e}")))
 }
 
-fn decode_proof(hashes: &[String]) -> Result<Vec<Hash>, WitnessError> {
+pub(crate) fn decode_proof(hashes: &[String]) -> Result<Vec<Hash>, WitnessError> {
     hashes
         .iter()
         .map(|h| {
@@ -135,6 +137,28 @@ fn decode_proof(hashes: &[String]) -> Result<Vec<Hash>, WitnessError> {
                 .ok_or_else(|| WitnessError::Http("a proof hash is not 32 bytes of hex".into()))
         })
         .collect()
+}
+
+/// Posts a split-view report to the log at `base`; says what became of it, in words
+/// (kept next to the evidence: the report is a courtesy, the refusal is what matters).
+pub async fn post_report(http: &reqwest::Client, base: &str, report: &SplitViewReport) -> String {
+    let url = format!("{base}/api/v1/audit/split-views");
+    match http.post(&url).json(report).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            if status.is_success() {
+                format!("reported to {url}: {body}")
+            } else {
+                tracing::warn!(%status, %body, "the log did not take the split-view report");
+                format!("report refused by {url} ({status}): {body}")
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot post the split-view report");
+            format!("report not delivered to {url}: {e}")
+        }
+    }
 }
 
 /// One witnessing round: fetch, verify, persist, cosign, post.
@@ -198,6 +222,15 @@ pub async fn run_once(opts: &WitnessOptions) -> Result<Cosigned, WitnessError> {
                     answer.checkpoint,
                     hashes.join("\n")
                 ),
+            )?;
+            // Tell the platform too: its supervision raises an alert for a report a
+            // trusted witness signed. The refusal stands whatever the answer.
+            let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+            let report = report::sign(old_note, &answer.checkpoint, &opts.name, &key.pair, now);
+            let outcome = post_report(&http, base, &report).await;
+            write_atomic(
+                &evidence.with_extension("reported"),
+                &format!("{outcome}\n"),
             )?;
         }
         return Err(refusal.into());

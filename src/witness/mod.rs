@@ -9,6 +9,10 @@
 //! This module holds the rules (pure functions); [`client`] does the I/O.
 
 pub mod client;
+pub mod incremental;
+pub mod report;
+pub mod routes;
+pub mod service;
 
 use crate::audit::checkpoint::{Checkpoint, CheckpointError, VerifierKey, open_note};
 use crate::audit::merkle::{self, Hash};

@@ -362,6 +362,15 @@ const MATRIX: &[Row] = &[
         Raw("text/plain", b"not a note"),
         EVERYONE,
     ),
+    // A split-view report too is judged by its witness signature, not a login; a body
+    // without the report's fields is a 422 for all.
+    row(
+        "POST",
+        "/api/v1/audit/split-views",
+        "/api/v1/audit/split-views",
+        J("{}"),
+        EVERYONE,
+    ),
     row(
         "GET",
         "/api/v1/audit/proof/tlog",

@@ -33,6 +33,7 @@ mod results;
 mod s3;
 mod security;
 mod sessions;
+mod split_view;
 mod supervision;
 mod tenders;
 mod text_rule;

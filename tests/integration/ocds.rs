@@ -1,7 +1,8 @@
 //! OCDS open data (issue 16): every release and record package the platform serves for the
 //! demo validates against the official OCDS 1.1.5 schemas in `../shared/ocds-1.1.5/` (the
 //! core release schema merge-patched with the bid and bidOpening extensions, draft 4, with
-//! format checks); releases of every mapped change (opening, award, contract included)
+//! format checks); releases of every mapped change (clarifications, opening, award, contract
+//! included)
 //! validate too; nothing the law keeps secret is in any package; bad cursors are refused.
 
 use std::path::PathBuf;
@@ -179,6 +180,24 @@ async fn demo_packages_validate(h: &Harness) {
         .collect();
     assert!(tags.contains(&"tender"), "{tags:?}");
     assert!(tags.contains(&"tenderAmendment"), "{tags:?}");
+    // The demo's public answer to a question is a clarification, with its text; the asker
+    // is not named.
+    let clarification = releases
+        .iter()
+        .flat_map(|r| {
+            r["tender"]["documents"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|d| d["documentType"] == "clarifications")
+        .expect("a clarification release");
+    assert!(
+        clarification["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("A级燃烧性能")),
+        "{clarification}"
+    );
     // The same page twice is the same releases (they are immutable).
     let (_, again) = h.api_get("/api/v1/ocds/releases?cursor=0", None).await;
     let (_, first) = h.api_get("/api/v1/ocds/releases", None).await;
@@ -325,6 +344,14 @@ impl Names for Known {
     fn org_name(&self, org_id: &str) -> Option<String> {
         Some(format!("公司 {org_id}"))
     }
+
+    fn clarification(&self, question_id: &str) -> Option<(String, String)> {
+        (question_id == "q1").then(|| ("能否延期？".to_string(), "不能。".to_string()))
+    }
+}
+
+fn sha(text: &str) -> String {
+    sunbid::store::blob::sha256_hex(text.as_bytes())
 }
 
 /// Releases of every mapped change, from entries shaped as the platform writes them.
@@ -358,6 +385,13 @@ fn lifecycle_entries() -> Vec<Value> {
                 "amendment_id": "a1", "summary": "延期", "body_sha256": "cd",
                 "old_deadline": time(25), "new_deadline": time(28),
             }),
+        ),
+        entry(
+            6,
+            6,
+            "tender.question.answer",
+            json!({"question_id": "q1", "question_sha256": sha("能否延期？"),
+                   "answer_sha256": sha("不能。")}),
         ),
         entry(
             3,
@@ -422,8 +456,34 @@ fn every_kind_of_release_validates() {
         assert_valid(&s.release, &r, action);
         assert_eq!(r["tender"]["status"], tail);
     }
+    // A clarification carries its text only when it matches the hashes the log recorded.
+    let answer = &releases[2];
+    assert_eq!(answer["tag"], json!(["tenderUpdate"]));
+    let doc = &answer["tender"]["documents"][0];
+    assert_eq!(doc["documentType"], "clarifications");
+    assert!(
+        doc["description"].as_str().unwrap().contains("不能。"),
+        "{doc}"
+    );
+    let mut other = lifecycle_entries()[2].clone();
+    other["payload"]["answer_sha256"] = json!(sha("可以。"));
+    let r = from_entry("ocds-test", &other, &Known).unwrap();
+    assert_valid(&s.release, &r, "clarification by hash");
+    let text = r["tender"]["documents"][0]["description"].as_str().unwrap();
+    assert!(!text.contains("不能") && text.contains("SHA-256"), "{text}");
+    for bad in [json!({}), json!({"question_id": 5})] {
+        let mut e = lifecycle_entries()[2].clone();
+        e["payload"] = bad;
+        assert!(from_entry("ocds-test", &e, &Known).is_none());
+    }
     let ocid = "ocds-test-01TENDER";
     let compiled = compile::compiled(ocid, &releases);
+    // The clarification joins the bidding documents in the compiled release.
+    assert_eq!(
+        compiled["tender"]["documents"].as_array().unwrap().len(),
+        2,
+        "{compiled}"
+    );
     assert_valid(&s.release, &compiled, "compiled release");
     assert_eq!(compiled["tender"]["status"], "complete");
     assert_eq!(compiled["bids"]["details"].as_array().unwrap().len(), 3);

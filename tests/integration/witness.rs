@@ -2,7 +2,7 @@
 //! signs and serves past ones by size; a witness (`sunbid witness`, here its library
 //! entry) cosigns the newest one after a consistency proof, and the platform keeps and
 //! shows cosignatures from the witness keys it trusts; a split view is refused with
-//! evidence; bad cosignature posts are refused with `{code, message}`.
+//! evidence and reported (a supervision alert); bad cosignature posts are refused with `{code, message}`.
 
 use std::path::Path;
 
@@ -143,6 +143,23 @@ async fn witness_round_trip(h: &Harness, dir: &Path) {
         .filter_map(Result::ok)
         .any(|e| e.file_name().to_string_lossy().starts_with("split-view-"));
     assert!(evidence, "the split view is kept as evidence");
+    // The witness also reported it, and the platform raised a supervision alert.
+    let reported = std::fs::read_dir(&opts.state_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".reported"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<Vec<_>>();
+    assert!(
+        reported.len() == 1 && reported[0].starts_with("reported to "),
+        "{reported:?}"
+    );
+    assert_eq!(
+        h.exec("update supervision_alert set kind = kind where kind = 'log_integrity'")
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 async fn bad_cosignatures_are_refused(h: &Harness, dir: &Path) {

@@ -146,6 +146,7 @@ impl Modify for SecuritySchemes {
         crate::audit::routes::inclusion,
         crate::audit::routes::consistency,
         crate::audit::routes::tlog_proof,
+        crate::witness::routes::report_split_view,
         crate::ocds::routes::list_releases,
         crate::ocds::routes::get_record,
         crate::ocds::routes::bulk_file,

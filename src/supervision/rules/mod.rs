@@ -31,6 +31,9 @@ pub enum AlertKind {
     Evaluation,
     /// Patterns across tenders (split tenders, repeated cancellations).
     AcrossTenders,
+    /// The audit log itself: a witness or verifier holds two checkpoints the platform
+    /// signed that no single log can have produced (a split view).
+    LogIntegrity,
 }
 
 impl AlertKind {
@@ -42,6 +45,7 @@ impl AlertKind {
             AlertKind::OutOfHours => "out_of_hours",
             AlertKind::Evaluation => "evaluation",
             AlertKind::AcrossTenders => "across_tenders",
+            AlertKind::LogIntegrity => "log_integrity",
         }
     }
 
@@ -51,12 +55,13 @@ impl AlertKind {
     }
 
     /// Every kind.
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::Collusion,
         AlertKind::TimeLimit,
         AlertKind::OutOfHours,
         AlertKind::Evaluation,
         AlertKind::AcrossTenders,
+        AlertKind::LogIntegrity,
     ];
 }
 
