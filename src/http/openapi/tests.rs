@@ -17,6 +17,7 @@ const ROUTE_SOURCES: &[&str] = &[
     include_str!("../../supervision/routes.rs"),
     include_str!("../../complaint/routes.rs"),
     include_str!("../../auction/routes.rs"),
+    include_str!("../../witness/routes.rs"),
 ];
 
 /// The `/api/v1` operations the routers serve as `METHOD path`, read from their
