@@ -35,6 +35,8 @@ pub struct BidInput {
 
 /// An accepted bid, as everyone sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+// Named apart from the tenders' schema of the same name in the OpenAPI document.
+#[schema(as = AuctionBidView)]
 pub struct BidView {
     /// Its place in the trade's order (1, 2, …).
     pub seq: i64,

@@ -283,6 +283,8 @@ async fn end(
 
 /// The published result.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+// Named apart from the tenders' schema of the same name in the OpenAPI document.
+#[schema(as = AuctionResultView)]
 pub struct ResultView {
     /// deal | no_deal | cancelled.
     pub state: String,

@@ -408,6 +408,8 @@ pub async fn publish(
 /// A reason to cancel.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// Named apart from the tenders' schema of the same name in the OpenAPI document.
+#[schema(as = AuctionCancelInput)]
 pub struct CancelInput {
     /// Why the trade is terminated (published).
     pub reason: String,

@@ -151,9 +151,10 @@ const SELECT: &str =
 pub struct AlertFilter {
     /// A tender's project code.
     pub tender: Option<String>,
-    /// One kind (collusion, time_limit, out_of_hours, evaluation).
+    /// One kind (collusion, time_limit, out_of_hours, evaluation, across_tenders,
+    /// log_integrity); an unknown one is refused (422).
     pub kind: Option<String>,
-    /// One status (open, acknowledged, in_case, closed).
+    /// One status (open, acknowledged, in_case, closed); an unknown one is refused (422).
     pub status: Option<String>,
 }
 
@@ -187,7 +188,7 @@ pub async fn list(
     };
     let status = match filter.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(AlertStatus::parse(s).ok_or_else(|| {
-            SupervisionError::BadRequest(
+            SupervisionError::Invalid(
                 "BAD_STATUS",
                 format!("unknown alert status {s:?} / 未知的预警状态"),
             )

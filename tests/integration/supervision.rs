@@ -195,7 +195,7 @@ async fn supervision(h: &Harness) {
     let got = h
         .api_get("/api/v1/supervision/alerts?status=done", Some(&reg))
         .await;
-    assert_error(&got, StatusCode::BAD_REQUEST, "BAD_STATUS");
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "BAD_STATUS");
     let got = h
         .api_get("/api/v1/supervision/alerts/nope", Some(&reg))
         .await;
