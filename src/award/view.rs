@@ -174,6 +174,8 @@ pub struct PublicityView {
 
 /// One objection.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+// The opening has its own ObjectionView; one name would replace the other in the document.
+#[schema(as = PublicityObjectionView)]
 pub struct ObjectionView {
     /// Identifier.
     pub objection_id: String,

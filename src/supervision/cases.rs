@@ -73,6 +73,8 @@ pub struct OpenCaseInput {
 /// A note, or a suspension's reason.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// The award has its own TextInput; one name would replace the other in the document.
+#[schema(as = CaseTextInput)]
 pub struct TextInput {
     /// The text.
     pub text: String,

@@ -156,3 +156,63 @@ fn every_operation_documents_its_answer_and_its_errors() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// utoipa names a schema after its type and keeps the last of two types with one name, so
+/// a second `BidView` silently replaced the first in the document (and every response that
+/// used it). Every type that derives `ToSchema` must have a name of its own.
+#[test]
+fn schema_names_are_unique() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut twice = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            if !(trimmed.starts_with("#[derive(") && trimmed.contains("ToSchema")) {
+                continue;
+            }
+            // The attributes up to the item, then the item's name (or its `as` rename).
+            let mut renamed = None;
+            for next in lines.iter().skip(i + 1).take(12) {
+                let next = next.trim_start();
+                if let Some(rest) = next.strip_prefix("#[schema(as = ") {
+                    renamed = rest.split(')').next().map(str::to_owned);
+                }
+                let item = ["pub struct ", "pub enum ", "struct ", "enum "]
+                    .iter()
+                    .find_map(|k| next.split_once(k).map(|(_, r)| r))
+                    .filter(|_| !next.starts_with("//") && !next.starts_with("#["));
+                if let Some(rest) = item {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    let name = renamed.take().unwrap_or(name);
+                    let at = format!("{}:{}", file.display(), i + 1);
+                    if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                        twice.push(format!("{name}: {first} and {at}"));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    assert!(twice.is_empty(), "schemas sharing a name: {twice:#?}");
+    assert!(seen.len() > 50, "schema scan found too little: {seen:?}");
+}
