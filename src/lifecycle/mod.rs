@@ -51,3 +51,15 @@ impl From<sqlx::Error> for MoveError {
         MoveError::Store(e.into())
     }
 }
+
+/// The moves a mermaid state diagram draws (`from --> to`, without the start and end
+/// markers): what each machine's test compares with its `MOVES`.
+#[cfg(test)]
+fn drawn_moves(diagram: &str) -> std::collections::BTreeSet<(String, String)> {
+    diagram
+        .lines()
+        .filter_map(|l| l.trim().split_once(" --> "))
+        .filter(|(f, t)| *f != "[*]" && *t != "[*]")
+        .map(|(f, t)| (f.to_string(), t.to_string()))
+        .collect()
+}

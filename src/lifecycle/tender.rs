@@ -509,12 +509,7 @@ mod tests {
             .and_then(|(_, rest)| rest.split_once("```"))
             .map(|(d, _)| d)
             .expect("a state diagram in docs/ARCHITECTURE.md");
-        let drawn: std::collections::BTreeSet<(String, String)> = diagram
-            .lines()
-            .filter_map(|l| l.trim().split_once(" --> "))
-            .filter(|(f, t)| *f != "[*]" && *t != "[*]")
-            .map(|(f, t)| (f.to_string(), t.to_string()))
-            .collect();
+        let drawn = super::super::drawn_moves(diagram);
         let machine: std::collections::BTreeSet<(String, String)> = Tender::MOVES
             .iter()
             .map(|(f, t)| (f.as_str().to_string(), t.as_str().to_string()))
