@@ -796,6 +796,34 @@ mod tests {
     }
 
     #[test]
+    fn a_source_that_changed_size_is_refused_while_sealing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, pk) = crate::seal::derive_keypair(&[9u8; 32]);
+        for (declared, actual) in [(200_000u64, 150_000usize), (200_000, 200_001)] {
+            let src = dir.path().join("plans.pdf");
+            std::fs::write(&src, vec![7u8; actual]).unwrap();
+            let part = Part {
+                label: "attachment",
+                name: "plans.pdf".into(),
+                source: src,
+                plaintext_len: declared,
+            };
+            let info = PartInfo {
+                tender_id: "T1",
+                bidder_id: "B1",
+                label: "plans.pdf",
+                plaintext_len: declared,
+            };
+            let sealer = Sealer::new(&pk, &info, &ring::rand::SystemRandom::new()).unwrap();
+            let err = seal_pieces(&part, sealer, &ProgressBar::hidden(), |_| Ok(())).unwrap_err();
+            assert!(
+                matches!(&err, ClientError::Usage(m) if m.contains("changed while it was being sealed")),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn sealing_hashes_exactly_the_envelope_written() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("plans.pdf");
