@@ -26,7 +26,15 @@ use super::StoreError;
 const TURN_WAIT: Duration = Duration::from_secs(30);
 
 /// The end of one batch, the same for all its changes: `None` while it is open.
-type Outcome = Option<Result<(), Arc<str>>>;
+type Outcome = Option<Result<(), Failure>>;
+
+/// Why a batch did not commit, shared by its changes.
+#[derive(Clone, Debug)]
+struct Failure {
+    why: Arc<str>,
+    /// The database was unreachable (answered as 503, try again) rather than refusing.
+    unavailable: bool,
+}
 
 /// One process's writer connection for one database.
 pub struct Group<DB: Database> {
@@ -211,13 +219,19 @@ where
     let result = exec(&mut batch.conn, sql).await;
     let outcome = match result {
         Ok(()) if sql == "COMMIT" => Ok(()),
-        Ok(()) => Err(Arc::from("the batch was rolled back")),
+        Ok(()) => Err(Failure {
+            why: Arc::from("the batch was rolled back"),
+            unavailable: false,
+        }),
         Err(e) => {
             // Never hand a connection in an unknown transaction state back to the pool.
             if exec(&mut batch.conn, "ROLLBACK").await.is_err() {
                 batch.conn.close_on_drop();
             }
-            Err(Arc::from(e.to_string()))
+            Err(Failure {
+                why: Arc::from(e.to_string()),
+                unavailable: super::is_unavailable(&e),
+            })
         }
     };
     batch.done.send_replace(Some(outcome));
@@ -255,7 +269,10 @@ where
             .await
             .map_err(|_| StoreError::Batch(Arc::from("the writer went away")))?;
         match ended.as_ref() {
-            Some(Err(why)) => Err(StoreError::Batch(Arc::clone(why))),
+            Some(Err(f)) if f.unavailable => Err(StoreError::Unavailable(sqlx::Error::Io(
+                std::io::Error::other(f.why.to_string()),
+            ))),
+            Some(Err(f)) => Err(StoreError::Batch(Arc::clone(&f.why))),
             _ => Ok(()),
         }
     }
