@@ -384,11 +384,19 @@ pub async fn publish(
     if !broken.is_empty() {
         return Err(AuctionError::Periods(broken));
     }
+    // The announcement records the published terms, so that the public log (and the OCDS
+    // release made from it, `ocds::release`) says what was offered without another read.
+    let terms = view_in(&mut tx, code, now).await?;
     let mut m = Move::new(
         &caller.actor,
         "auction.announce",
         json!({"code": facts.code, "starts_at": facts.starts_at, "ends_at": facts.ends_at,
-               "rulebook": book.id}),
+               "rulebook": book.id, "kind": terms.kind, "category": terms.category,
+               "title": terms.title, "seller_name": terms.seller_name,
+               "agent_org_id": facts.agent_org_id, "currency": "CNY",
+               "start_price_fen": terms.start_price_fen, "increment_fen": terms.increment_fen,
+               "deposit_fen": terms.deposit_fen, "announced_at": audit::entry_time(now),
+               "relists": terms.relists}),
     );
     m.period = Some((facts.starts_at, facts.ends_at));
     lifecycle::transition(

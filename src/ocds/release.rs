@@ -20,8 +20,12 @@ pub const ACTIONS: &[(&str, &str)] = &[
     ("tender.cancel", "tenderCancellation"),
     ("result.award", "award"),
     ("result.contract", "contract"),
-    // Auctions and listings (h-auction): add their public actions here with their tag and
-    // a match arm in `from_entry`, and to the feed's action list in `service`.
+    // Auctions and listings (拍卖, 挂牌): `auction_release` maps them.
+    ("auction.announce", "tender"),
+    ("auction.final_auction", "tenderUpdate"),
+    ("auction.no_deal", "tenderUpdate"),
+    ("auction.cancel", "tenderCancellation"),
+    ("auction.deal", "award"),
 ];
 
 /// What a release needs besides the entry: the ocid prefix and organisation names.
@@ -87,6 +91,11 @@ pub fn from_entry(prefix: &str, entry: &Value, names: &dyn Names) -> Option<Valu
         "language": "zh",
     });
     let mut tender = json!({"id": tender_id});
+    if action.starts_with("auction.") {
+        auction_release(&mut r, &mut tender, action, tender_id, date, &p, names)?;
+        r["tender"] = tender;
+        return Some(r);
+    }
     match action {
         "tender.publish" => {
             let buyer = p.get("tenderee_org_id").and_then(Value::as_str)?;
@@ -233,6 +242,81 @@ pub fn from_entry(prefix: &str, entry: &Value, names: &dyn Names) -> Option<Valu
     }
     r["tender"] = tender;
     Some(r)
+}
+
+/// A stored millisecond time as an OCDS date.
+fn ms_date(ms: &Value) -> Value {
+    ms.as_i64()
+        .map(|ms| json!(crate::audit::entry_time(crate::clock::from_millis(ms))))
+        .unwrap_or(Value::Null)
+}
+
+/// The release fields of an auction's or listing's public change. The seller receives the
+/// price (`payee`), the winner pays it (`supplier` of the award, `payer`); the bidders stay
+/// out until the end, when only the winner is named, as the portal publishes it.
+fn auction_release(
+    r: &mut Value,
+    tender: &mut Value,
+    action: &str,
+    trade_id: &str,
+    date: &str,
+    p: &Value,
+    names: &dyn Names,
+) -> Option<()> {
+    match action {
+        "auction.announce" => {
+            let agent = p.get("agent_org_id").and_then(Value::as_str)?;
+            let seller = json!({"id": format!("{trade_id}-seller"),
+                                "name": p["seller_name"], "roles": ["payee"]});
+            r["parties"] = json!([party(names, agent, None, &["procuringEntity"]), seller]);
+            let listing = p["kind"] == "listing";
+            tender["title"] = p["title"].clone();
+            tender["status"] = json!("active");
+            tender["procurementMethod"] = json!("open");
+            tender["procurementMethodDetails"] = json!(format!(
+                "{} ({})",
+                if listing {
+                    "挂牌 listing"
+                } else {
+                    "网上拍卖 online auction"
+                },
+                p["category"].as_str().unwrap_or_default()
+            ));
+            tender["value"] = value(&p["start_price_fen"], &p["currency"]);
+            tender["awardCriteriaDetails"] = json!(
+                "价高者得，不低于保留价 / the highest bid at or above the reserve price wins"
+            );
+            tender["tenderPeriod"] = json!({
+                "startDate": ms_date(&p["starts_at"]), "endDate": ms_date(&p["ends_at"])});
+            tender["enquiryPeriod"] = json!({
+                "startDate": p["announced_at"], "endDate": ms_date(&p["starts_at"])});
+        }
+        "auction.final_auction" => {
+            // A listing goes on to a timed auction among those who asked to continue.
+            tender["tenderPeriod"] = json!({"endDate": ms_date(&p["ends_at"])});
+            tender["description"] =
+                json!("挂牌期满，转入现场竞价 / the listing goes on to a timed auction");
+        }
+        "auction.no_deal" => tender["status"] = json!("unsuccessful"),
+        "auction.cancel" => tender["status"] = json!("cancelled"),
+        "auction.deal" => {
+            let winner = p.get("winner_org_id").and_then(Value::as_str)?;
+            tender["status"] = json!("complete");
+            r["parties"] = json!([party(names, winner, None, &["supplier", "payer"])]);
+            let name = names.org_name(winner).unwrap_or_else(|| winner.to_owned());
+            r["awards"] = json!([{
+                "id": format!("{trade_id}-award"),
+                "status": "active",
+                "date": date,
+                "value": value(&p["price_fen"], &json!("CNY")),
+                "suppliers": [{"id": winner, "name": name}],
+                "description": format!("竞买号 bidder number {}",
+                                       p["bidder_no"].as_str().unwrap_or_default()),
+            }]);
+        }
+        _ => return None,
+    }
+    Some(())
 }
 
 #[cfg(test)]

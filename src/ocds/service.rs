@@ -174,9 +174,12 @@ macro_rules! release_entries {
              where e.tender_id is not null and e.withheld_until is null and e.withheld_stage is null
                and e.action in ('tender.publish', 'tender.amend', 'tender.question.answer',
                                 'opening.record', 'tender.fail', 'tender.cancel',
-                                'result.award', 'result.contract')
+                                'result.award', 'result.contract',
+                                'auction.announce', 'auction.final_auction', 'auction.no_deal',
+                                'auction.cancel', 'auction.deal')
                and exists (select 1 from audit_event p where p.tender_id = e.tender_id
-                           and p.action = 'tender.publish' and p.seq <= e.seq) ",
+                           and p.action in ('tender.publish', 'auction.announce')
+                           and p.seq <= e.seq) ",
             $extra
         )
     };
@@ -430,6 +433,14 @@ mod tests {
             "２０２６-01",
         ] {
             assert!(parse_month(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_feed_reads_every_action_that_makes_a_release() {
+        let sql = release_entries!("");
+        for (action, _) in release::ACTIONS {
+            assert!(sql.contains(&format!("'{action}'")), "{action}");
         }
     }
 

@@ -198,6 +198,21 @@ async fn demo_packages_validate(h: &Harness) {
             .is_some_and(|d| d.contains("A级燃烧性能")),
         "{clarification}"
     );
+    // The demo's auction and listing are published as contracting processes too.
+    let trades: Vec<&Value> = releases
+        .iter()
+        .filter(|r| {
+            r["tender"]["procurementMethodDetails"]
+                .as_str()
+                .is_some_and(|d| d.contains("auction") || d.contains("listing"))
+        })
+        .collect();
+    assert!(trades.len() >= 2, "the demo's two trades: {trades:?}");
+    for t in &trades {
+        assert_eq!(t["tag"], json!(["tender"]));
+        assert!(t["tender"]["value"]["amount"].as_f64().is_some(), "{t}");
+        assert!(t["parties"][0]["name"].is_string(), "{t}");
+    }
     // The same page twice is the same releases (they are immutable).
     let (_, again) = h.api_get("/api/v1/ocds/releases?cursor=0", None).await;
     let (_, first) = h.api_get("/api/v1/ocds/releases", None).await;
@@ -238,7 +253,29 @@ async fn demo_packages_validate(h: &Harness) {
         "select display_name from app_user where role = 'expert'"
     )
     .unwrap();
+    // Nobody learns who applied for a trade before it ends.
+    let applicants: Vec<(String, String)> = sunbid::q_all!(
+        tx,
+        (String, String),
+        "select a.trade_id, o.name from auction_application a
+           join organisation o on o.org_id = a.org_id
+           join auction_trade t on t.trade_id = a.trade_id
+          where t.state not in ('deal', 'no_deal', 'cancelled')"
+    )
+    .unwrap();
     drop(tx);
+    assert!(!applicants.is_empty(), "the demo's trades have applicants");
+    for (trade_id, name) in &applicants {
+        let ocid = format!("ocds-sunbid-{trade_id}");
+        let (status, rp) = h
+            .api_get(&format!("/api/v1/ocds/records/{ocid}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rp}");
+        assert!(
+            !rp.to_string().contains(name.as_str()),
+            "{name} is published"
+        );
+    }
     assert!(
         !sealed.is_empty(),
         "the demo has sealed bids not yet opened"
@@ -508,4 +545,99 @@ fn every_kind_of_release_validates() {
         "compiledRelease": compiled, "versionedRelease": compile::versioned(ocid, &releases)}],
     });
     check_record_package(&s, &package);
+}
+
+/// Entries of an auction from announcement to deal, shaped as the platform writes them.
+fn auction_entries() -> Vec<Value> {
+    let t = "01TRADE";
+    let entry = |seq: u64, action: &str, payload: Value| {
+        json!({"v": 1, "seq": seq, "time": format!("2026-04-{:02}T02:00:00.000Z", seq + 1),
+               "action": action, "tender": t, "payload": payload, "actor": null, "role": "agent"})
+    };
+    let ms = |d: u32| {
+        chrono::NaiveDate::from_ymd_opt(2026, 4, d)
+            .unwrap()
+            .and_hms_opt(2, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    vec![
+        entry(
+            1,
+            "auction.announce",
+            json!({"code": "TD-1", "starts_at": ms(22), "ends_at": ms(23), "rulebook": "land",
+                   "kind": "listing", "category": "land", "title": "某地块国有建设用地使用权",
+                   "seller_name": "某市自然资源局", "agent_org_id": "agent", "currency": "CNY",
+                   "start_price_fen": 500_000_000, "increment_fen": 1_000_000,
+                   "deposit_fen": 100_000_000, "announced_at": "2026-04-02T02:00:00.000Z",
+                   "relists": null}),
+        ),
+        entry(
+            2,
+            "auction.final_auction",
+            json!({"code": "TD-1", "bidders": ["123456", "654321"], "ends_at": ms(24),
+                   "article": "x"}),
+        ),
+        entry(
+            3,
+            "auction.deal",
+            json!({"code": "TD-1", "bidder_no": "123456", "winner_org_id": "o1",
+                   "price_fen": 520_000_000, "bid_seq": 9, "confirmation_sha256": "ab"}),
+        ),
+    ]
+}
+
+#[test]
+fn auction_and_listing_releases_validate() {
+    let s = schemas();
+    let releases: Vec<Value> = auction_entries()
+        .iter()
+        .map(|e| from_entry("ocds-test", e, &Known).expect("a release"))
+        .collect();
+    for r in &releases {
+        assert_valid(&s.release, r, "auction release");
+    }
+    assert_eq!(releases[0]["tag"], json!(["tender"]));
+    assert_eq!(releases[0]["tender"]["value"]["amount"], json!(5_000_000.0));
+    assert_eq!(
+        releases[0]["tender"]["tenderPeriod"]["startDate"],
+        "2026-04-22T02:00:00.000Z"
+    );
+    assert_eq!(releases[2]["tag"], json!(["award"]));
+    let ocid = "ocds-test-01TRADE";
+    let compiled = compile::compiled(ocid, &releases);
+    assert_valid(&s.release, &compiled, "compiled auction release");
+    assert_eq!(compiled["tender"]["status"], "complete");
+    assert_eq!(
+        compiled["tender"]["tenderPeriod"]["endDate"], "2026-04-24T02:00:00.000Z",
+        "the timed auction after the listing moves the end"
+    );
+    assert_eq!(compiled["awards"][0]["suppliers"][0]["name"], "公司 o1");
+    assert_valid(
+        &s.versioned,
+        &compile::versioned(ocid, &releases),
+        "versioned auction release",
+    );
+    for (action, status) in [
+        ("auction.no_deal", "unsuccessful"),
+        ("auction.cancel", "cancelled"),
+    ] {
+        let e = json!({"seq": 9, "time": "2026-04-29T02:00:00.000Z", "action": action,
+                       "tender": "01TRADE", "payload": {"code": "TD-1", "reason": "x"}});
+        let r = from_entry("ocds-test", &e, &Known).unwrap();
+        assert_valid(&s.release, &r, action);
+        assert_eq!(r["tender"]["status"], status);
+    }
+    // Entries the log keeps for the bidders' side make no release; a broken one neither.
+    for e in [
+        json!({"seq": 4, "time": "2026-04-29T02:00:00.000Z", "action": "auction.bid",
+               "tender": "01TRADE", "payload": {"amount_fen": 1}}),
+        json!({"seq": 4, "time": "2026-04-29T02:00:00.000Z", "action": "auction.deal",
+               "tender": "01TRADE", "payload": {}}),
+        json!({"seq": 4, "time": "2026-04-29T02:00:00.000Z", "action": "auction.announce",
+               "tender": "01TRADE", "payload": {"title": "no agent"}}),
+    ] {
+        assert!(from_entry("ocds-test", &e, &Known).is_none(), "{e}");
+    }
 }
