@@ -42,6 +42,11 @@ pub struct Config {
     pub log_json: bool,
     /// Seconds between polls of the job table.
     pub job_poll_seconds: u64,
+    /// How long the demo's live auction runs after start-up, in seconds.
+    pub demo_auction_seconds: u64,
+    /// The demo live auction's anti-sniping window in seconds, instead of the rulebook's
+    /// minutes (short browser tests); `None` keeps the rulebook's.
+    pub demo_extend_seconds: Option<u64>,
     /// How long the public tender list may be served from memory, in milliseconds
     /// (0 disables the cache).
     pub list_cache_ms: u64,
@@ -123,6 +128,8 @@ impl Default for Config {
             supervision_rules: None,
             log_json: false,
             job_poll_seconds: 5,
+            demo_auction_seconds: 300,
+            demo_extend_seconds: None,
             list_cache_ms: 1000,
             report_font: None,
             key_dir: None,
@@ -172,6 +179,8 @@ impl fmt::Debug for Config {
             .field("supervision_rules", &self.supervision_rules)
             .field("log_json", &self.log_json)
             .field("job_poll_seconds", &self.job_poll_seconds)
+            .field("demo_auction_seconds", &self.demo_auction_seconds)
+            .field("demo_extend_seconds", &self.demo_extend_seconds)
             .field("list_cache_ms", &self.list_cache_ms)
             .field("report_font", &self.report_font)
             .field("key_dir", &self.key_dir)
@@ -256,6 +265,8 @@ const KEYS: &[&str] = &[
     "supervision_rules",
     "log_json",
     "job_poll_seconds",
+    "demo_auction_seconds",
+    "demo_extend_seconds",
     "list_cache_ms",
     "report_font",
     "key_dir",

@@ -193,15 +193,26 @@ pub async fn load_if_empty(state: &Inputs<'_>) -> anyhow::Result<Option<Loaded>>
     question_and_amendment(state, &people).await?;
     expert_pool(state).await?;
     let bidders: Vec<Caller> = people.bidders.iter().take(3).map(caller).collect();
+    let custodian_ids: Vec<String> = people
+        .custodians
+        .iter()
+        .map(|c| c.user_id.clone())
+        .collect();
     let auctions = crate::auction::demo::load(
-        state.db,
-        state.auction_rulebooks,
-        state.platform_key,
+        &crate::auction::demo::Stores {
+            db: state.db,
+            blobs: state.blobs,
+            books: state.auction_rulebooks,
+            key: state.platform_key,
+            extend_seconds: state.config.demo_extend_seconds,
+        },
         state.clock.now(),
+        i64::try_from(state.config.demo_auction_seconds.max(30)).unwrap_or(300),
         &crate::auction::demo::Cast {
             agent: &agent,
             operator: &caller(&people.operator),
             bidders: &bidders,
+            custodians: &custodian_ids,
         },
     )
     .await

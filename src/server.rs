@@ -341,6 +341,17 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(moves = n, "auction moves"),
             Err(e) => tracing::error!(error = %e, "auction jobs"),
         }
+        let reserves = crate::auction::reserve::Opening {
+            db: &state.db,
+            blobs: &state.blobs,
+            ceremonies: &state.openings,
+            key: &state.platform_key,
+        };
+        match crate::auction::reserve::run_due(&reserves, state.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(opened = n, "auction reserves opened"),
+            Err(e) => tracing::error!(error = %e, "auction reserves"),
+        }
         let rules = state.config.supervision_rules.as_deref();
         match crate::supervision::engine::run(&state.db, state.clock.now(), rules).await {
             Ok(r) if r.alerts > 0 => tracing::info!(alerts = r.alerts, "supervision alerts raised"),

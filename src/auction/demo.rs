@@ -10,9 +10,15 @@ use super::bidding::{self, BidInput};
 use super::jobs;
 use super::rulebook::AuctionRulebooks;
 use super::service::{self, AdmitInput, DepositInput, DraftInput};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::reserve;
+use crate::error::Common;
 use crate::identity::Caller;
 use crate::keys::SigningKey;
 use crate::store::Db;
+use crate::store::blob::BlobStore;
 
 /// The demo state asset in a live auction.
 pub const LIVE_AUCTION: &str = "SZ2026-ZC-001";
@@ -28,7 +34,13 @@ pub struct Cast<'a> {
     pub operator: &'a Caller,
     /// The bidders who apply and are admitted.
     pub bidders: &'a [Caller],
+    /// The custodians (enrolled) of the live auction's reserve key.
+    pub custodians: &'a [String],
 }
+
+/// The demo live auction's sealed reserve (底价): two increments above the starting price,
+/// so a couple of bids reach it.
+pub const LIVE_RESERVE_FEN: i64 = 2_870_000_000;
 
 struct Spec {
     code: &'static str,
@@ -42,15 +54,30 @@ struct Spec {
     deposit_fen: i64,
 }
 
+/// Where the demo trades are made: the stores and rules the server uses.
+pub struct Stores<'a> {
+    /// The database.
+    pub db: &'a Db,
+    /// The blob store (the sealed reserve).
+    pub blobs: &'a BlobStore,
+    /// The auction rulebooks.
+    pub books: &'a AuctionRulebooks,
+    /// The platform key.
+    pub key: &'a SigningKey,
+    /// The live auction's anti-sniping window (seconds) instead of the rulebook's.
+    pub extend_seconds: Option<u64>,
+}
+
 async fn trade(
-    db: &Db,
-    books: &AuctionRulebooks,
+    st: &Stores<'_>,
     cast: &Cast<'_>,
     spec: &Spec,
     announced: DateTime<Utc>,
     starts: DateTime<Utc>,
     ends: DateTime<Utc>,
+    reserve_fen: Option<i64>,
 ) -> Result<(), AuctionError> {
+    let (db, books) = (st.db, st.books);
     let input = DraftInput {
         code: spec.code.into(),
         kind: spec.kind.into(),
@@ -64,10 +91,53 @@ async fn trade(
         starts_at: starts,
         ends_at: ends,
         relists: None,
+        custodians: if reserve_fen.is_some() {
+            cast.custodians.to_vec()
+        } else {
+            Vec::new()
+        },
     };
     let at = announced - Duration::hours(1);
     service::draft(db, books, at, cast.agent, &input).await?;
     service::publish(db, books, announced, cast.agent, spec.code).await?;
+    if let (Some(secs), "auction") = (st.extend_seconds, spec.kind) {
+        service::demo_extend_window(db, spec.code, i64::try_from(secs).unwrap_or(60)).await?;
+    }
+    if let Some(fen) = reserve_fen {
+        // The seller seals the reserve the day after the announcement, as the seller's
+        // browser would: to the trade's published key.
+        let view = reserve::view(db, None, spec.code).await?;
+        let pk = view
+            .public_key
+            .as_deref()
+            .and_then(|k| URL_SAFE_NO_PAD.decode(k).ok())
+            .and_then(|b| crate::seal::PublicKey::from_bytes(&b).ok())
+            .ok_or_else(|| Common::Corrupt("demo reserve key".into()))?;
+        let plain = reserve::reserve_plaintext(fen);
+        let mut envelope = Vec::new();
+        crate::seal::seal_stream(
+            &mut &plain[..],
+            &mut envelope,
+            &pk,
+            &crate::seal::PartInfo {
+                tender_id: &view.trade_id,
+                bidder_id: reserve::RESERVE_BIDDER_ID,
+                label: "form",
+                plaintext_len: plain.len() as u64,
+            },
+            &ring::rand::SystemRandom::new(),
+        )
+        .map_err(|e| Common::Corrupt(format!("demo reserve: {e}")))?;
+        reserve::seal_reserve(
+            db,
+            st.blobs,
+            announced + Duration::days(1),
+            cast.agent,
+            spec.code,
+            envelope.into(),
+        )
+        .await?;
+    }
     let mut t = announced + Duration::days(2);
     for bidder in cast.bidders {
         let app = service::apply(db, t, bidder, spec.code).await?;
@@ -95,12 +165,12 @@ async fn trade(
 
 /// Loads both demo trades at `now`; returns the line for the console.
 pub async fn load(
-    db: &Db,
-    books: &AuctionRulebooks,
-    key: &SigningKey,
+    st: &Stores<'_>,
     now: DateTime<Utc>,
+    live_seconds: i64,
     cast: &Cast<'_>,
 ) -> Result<String, AuctionError> {
+    let (db, books, key) = (st.db, st.books, st.key);
     // State asset: disclosed 30 days (over 20 working days) ago; bidding started a minute
     // ago and ends in five minutes (before any extension).
     let asset = Spec {
@@ -115,13 +185,13 @@ pub async fn load(
         deposit_fen: 300_000_000,
     };
     trade(
-        db,
-        books,
+        st,
         cast,
         &asset,
         now - Duration::days(30),
         now - Duration::minutes(1),
-        now + Duration::minutes(5),
+        now + Duration::seconds(live_seconds),
+        (!cast.custodians.is_empty()).then_some(LIVE_RESERVE_FEN),
     )
     .await?;
 
@@ -139,13 +209,13 @@ pub async fn load(
     };
     let starts = now - Duration::days(5);
     trade(
-        db,
-        books,
+        st,
         cast,
         &land,
         now - Duration::days(26),
         starts,
         starts + Duration::days(11),
+        None,
     )
     .await?;
     let quoted = starts + Duration::hours(2);
@@ -157,7 +227,8 @@ pub async fn load(
         bidding::place_bid(db, quoted, first, LAND_LISTING, &quote).await?;
     }
     Ok(format!(
-        "  {LIVE_AUCTION} is a state asset in a live auction ending about five minutes after start-up \
-         (bidder1..3 are admitted); {LAND_LISTING} is a land parcel in its listing period"
+        "  {LIVE_AUCTION} is a state asset in a live auction ending {live_seconds} seconds after start-up \
+         (bidder1..3 are admitted) with a sealed reserve that custodian1 and custodian2 open after the end; \
+         {LAND_LISTING} is a land parcel in its listing period"
     ))
 }

@@ -28,6 +28,13 @@ pub enum AuctionError {
     /// The trade or application is not in a state that allows this (code, message).
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// The sealing scheme refused (custodians not enrolled, a wrong passphrase, a key that
+    /// does not rebuild): the reserve shares the tenders' scheme and its errors.
+    #[error(transparent)]
+    Seal(#[from] crate::bid::BidError),
+    /// A passkey ceremony failed (the winner's signature).
+    #[error(transparent)]
+    Passkey(#[from] crate::identity::passkey::PasskeyError),
 }
 
 crate::common_errors!(AuctionError);
@@ -63,6 +70,8 @@ impl Coded for AuctionError {
             AuctionError::BadRequest(..) => Kind::BadRequest,
             AuctionError::Invalid(..) | AuctionError::Periods(_) => Kind::Invalid,
             AuctionError::Conflict(..) => Kind::Conflict,
+            AuctionError::Seal(e) => e.kind(),
+            AuctionError::Passkey(e) => e.kind(),
         }
     }
 
@@ -71,6 +80,8 @@ impl Coded for AuctionError {
             AuctionError::Common(c) => c.code(),
             AuctionError::Role(r) => r.code(),
             AuctionError::Periods(_) => "AUCTION_PERIOD_TOO_SHORT",
+            AuctionError::Seal(e) => e.code(),
+            AuctionError::Passkey(e) => e.code(),
             AuctionError::BadRequest(code, _)
             | AuctionError::Invalid(code, _)
             | AuctionError::Conflict(code, _) => code,
@@ -80,6 +91,17 @@ impl Coded for AuctionError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             AuctionError::Periods(v) => serde_json::to_value(v).ok(),
+            AuctionError::Seal(e) => e.details(),
+            AuctionError::Passkey(e) => e.details(),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            AuctionError::Common(c) => c.retry_after(),
+            AuctionError::Seal(e) => e.retry_after(),
+            AuctionError::Passkey(e) => e.retry_after(),
             _ => None,
         }
     }

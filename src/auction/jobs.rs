@@ -6,8 +6,9 @@
 //! by a late bid is never run early. A deal carries the confirmation (成交确认书) signed with
 //! the platform key.
 //!
-//! Not built yet: the sealed reserve price (底价) of DESIGN.md — today the starting price is
-//! the only floor, so any accepted bid wins.
+//! With a sealed reserve price (底价, `auction::reserve`) the end with a bid goes to `ended`
+//! instead, and [`decide`] runs once the custodians have opened the reserve: a deal only if
+//! the highest bid (or the one quote of a listing, 39号令 第21条) reaches it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -17,6 +18,7 @@ use serde_json::json;
 
 use super::AuctionError;
 use super::bidding::start;
+use super::confirm::WinnerSignature;
 use super::rulebook::AuctionRulebooks;
 use crate::audit::{Actor, entry_time};
 use crate::clock::to_millis;
@@ -61,6 +63,9 @@ pub struct Confirmation {
     pub ended_at: String,
     /// Key id of the platform key that signs it.
     pub kid: String,
+    /// The reserve price (fen) the custodians opened, when the trade had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserve_fen: Option<i64>,
 }
 
 impl Confirmation {
@@ -207,16 +212,8 @@ struct Winner {
     seller_name: String,
 }
 
-/// The end of bidding (or of a listing nobody goes on from): the last accepted bid is the
-/// highest (each one beat the one before), so it wins; no bid, no deal (流拍).
-async fn end(
-    tx: &mut Tx,
-    key: &SigningKey,
-    now: DateTime<Utc>,
-    facts: &Facts,
-) -> Result<bool, AuctionError> {
-    let actor = Actor::system();
-    let winner = q_opt!(
+async fn winner(tx: &mut Tx, trade_id: &str) -> Result<Option<Winner>, AuctionError> {
+    Ok(q_opt!(
         tx,
         Winner,
         "select b.seq, b.bidder_no, b.amount_fen, a.org_id, o.name, o.uscc, t.title, t.seller_name
@@ -225,9 +222,74 @@ async fn end(
          join auction_application a on a.trade_id = b.trade_id and a.bidder_no = b.bidder_no
          join organisation o on o.org_id = a.org_id
          where b.trade_id = $1 order by b.seq desc limit 1",
+        trade_id.to_string()
+    )?)
+}
+
+/// The end of bidding (or of a listing nobody goes on from): the last accepted bid is the
+/// highest (each one beat the one before), so it wins; no bid, no deal (流拍). With a sealed
+/// reserve and a bid, the trade waits in `ended` for the custodians.
+async fn end(
+    tx: &mut Tx,
+    key: &SigningKey,
+    now: DateTime<Utc>,
+    facts: &Facts,
+) -> Result<bool, AuctionError> {
+    let reserve = q_opt!(
+        tx,
+        (String,),
+        "select sha256 from auction_reserve where trade_id = $1",
         facts.trade_id.clone()
     )?;
-    let Some(w) = winner else {
+    let highest = winner(tx, &facts.trade_id).await?;
+    match (reserve, highest) {
+        (Some((sha,)), Some(w)) => {
+            let actor = Actor::system();
+            settled(
+                lifecycle::transition(
+                    tx,
+                    now,
+                    &facts.trade_id,
+                    facts.state,
+                    AuctionState::Ended,
+                    Move::new(
+                        &actor,
+                        "auction.ended",
+                        json!({"code": facts.code, "bid_count": facts.bid_count,
+                               "highest_fen": w.amount_fen, "bid_seq": w.seq,
+                               "reserve_sha256": sha}),
+                    ),
+                )
+                .await,
+            )
+        }
+        _ => decide(tx, key, now, facts, Decision::NoReserve).await,
+    }
+}
+
+/// What the highest bid is measured against at the end.
+pub enum Decision {
+    /// No reserve: the starting price was the floor.
+    NoReserve,
+    /// The reserve the custodians opened (fen).
+    Reserve(i64),
+    /// The seller's sealed reserve gave no amount (why): no deal, since no sale may go
+    /// below a reserve nobody can read.
+    ReserveUnreadable(String),
+}
+
+/// Decides the trade from `facts.state` (bidding, listing or ended): deal on the highest
+/// bid when it reaches the reserve (or there is none), otherwise no deal.
+pub(super) async fn decide(
+    tx: &mut Tx,
+    key: &SigningKey,
+    now: DateTime<Utc>,
+    facts: &Facts,
+    decision: Decision,
+) -> Result<bool, AuctionError> {
+    let actor = Actor::system();
+    let no_deal = |payload| Move::new(&actor, "auction.no_deal", payload);
+    let Some(w) = winner(tx, &facts.trade_id).await? else {
         return settled(
             lifecycle::transition(
                 tx,
@@ -235,14 +297,45 @@ async fn end(
                 &facts.trade_id,
                 facts.state,
                 AuctionState::NoDeal,
-                Move::new(
-                    &actor,
-                    "auction.no_deal",
-                    json!({"code": facts.code, "reason": "no bid / 无人应价"}),
-                ),
+                no_deal(json!({"code": facts.code, "reason": "no bid / 无人应价"})),
             )
             .await,
         );
+    };
+    let reserve_fen = match decision {
+        Decision::NoReserve => None,
+        Decision::Reserve(fen) if w.amount_fen >= fen => Some(fen),
+        Decision::Reserve(fen) => {
+            // 39号令 第21条 (listing): 报价均低于底价的，挂牌不成交; the same for an auction.
+            return settled(
+                lifecycle::transition(
+                    tx,
+                    now,
+                    &facts.trade_id,
+                    facts.state,
+                    AuctionState::NoDeal,
+                    no_deal(json!({"code": facts.code,
+                        "reason": "the highest bid is below the reserve / 最高应价低于底价",
+                        "highest_fen": w.amount_fen, "bid_seq": w.seq, "reserve_fen": fen})),
+                )
+                .await,
+            );
+        }
+        Decision::ReserveUnreadable(error) => {
+            return settled(
+                lifecycle::transition(
+                    tx,
+                    now,
+                    &facts.trade_id,
+                    facts.state,
+                    AuctionState::NoDeal,
+                    no_deal(json!({"code": facts.code,
+                        "reason": "the sealed reserve could not be read / 底价文件无法读取",
+                        "error": error, "highest_fen": w.amount_fen})),
+                )
+                .await,
+            );
+        }
     };
     let confirmation = Confirmation {
         v: CONFIRMATION_VERSION,
@@ -258,6 +351,7 @@ async fn end(
         bid_seq: w.seq,
         ended_at: entry_time(now),
         kid: key.kid(),
+        reserve_fen,
     };
     let text = confirmation
         .canonical()
@@ -268,7 +362,8 @@ async fn end(
         &actor,
         "auction.deal",
         json!({"code": facts.code, "bidder_no": w.bidder_no, "winner_org_id": w.org_id,
-               "price_fen": w.amount_fen, "bid_seq": w.seq, "confirmation_sha256": digest}),
+               "price_fen": w.amount_fen, "bid_seq": w.seq, "confirmation_sha256": digest,
+               "reserve_fen": reserve_fen}),
     );
     m.result = Some(DealResult {
         bidder_no: w.bidder_no,
@@ -294,9 +389,23 @@ pub struct ResultView {
     pub signature: Option<String>,
     /// When it ended (ms).
     pub ended_at: Option<i64>,
+    /// The winner's passkey signature over the confirmation, once given.
+    pub winner_signature: Option<WinnerSignature>,
+    /// A deal whose confirmation the winner has not signed yet (待竞得人签署).
+    pub awaiting_winner: bool,
 }
 
-/// The result of an ended trade (409 before the end).
+#[derive(sqlx::FromRow)]
+struct ResultRow {
+    confirmation: Option<String>,
+    confirmation_sig: Option<String>,
+    ended_at: Option<i64>,
+    winner_signed_at: Option<i64>,
+    winner_credential_id: Option<String>,
+    winner_assertion: Option<String>,
+}
+
+/// The result of an ended trade (409 before the end, and while the reserve is opened).
 pub async fn result(db: &Db, code: &str) -> Result<ResultView, AuctionError> {
     let mut tx = db.read().await?;
     let facts = lifecycle::by_code(&mut tx, code).await?;
@@ -304,18 +413,40 @@ pub async fn result(db: &Db, code: &str) -> Result<ResultView, AuctionError> {
         if facts.state == AuctionState::Draft {
             return Err(Common::NotFound("trade").into());
         }
+        if facts.state == AuctionState::Ended {
+            return Err(AuctionError::Conflict(
+                "AUCTION_NOT_ENDED",
+                "bidding has ended; the custodians are opening the reserve / 竞价已结束，待开启底价"
+                    .into(),
+            ));
+        }
         return Err(AuctionError::Conflict(
             "AUCTION_NOT_ENDED",
             "the trade has not ended / 交易尚未结束".into(),
         ));
     }
-    let (confirmation, signature, ended_at): (Option<String>, Option<String>, Option<i64>) = q_one!(
+    let row = q_one!(
         tx,
-        (Option<String>, Option<String>, Option<i64>),
-        "select confirmation, confirmation_sig, ended_at from auction_trade where trade_id = $1",
+        ResultRow,
+        "select confirmation, confirmation_sig, ended_at, winner_signed_at, winner_credential_id,
+                winner_assertion
+         from auction_trade where trade_id = $1",
         facts.trade_id.clone()
     )?;
-    let confirmation = match confirmation {
+    let winner_signature = match (row.winner_signed_at, row.winner_credential_id) {
+        (Some(signed_at), Some(credential_id)) => Some(WinnerSignature {
+            signed_at,
+            credential_id,
+            assertion: row
+                .winner_assertion
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }),
+        _ => None,
+    };
+    let (signature, ended_at) = (row.confirmation_sig, row.ended_at);
+    let confirmation = match row.confirmation {
         Some(text) => Some(
             serde_json::from_str::<Confirmation>(&text)
                 .map_err(|e| Common::Corrupt(format!("confirmation: {e}")))?,
@@ -324,8 +455,10 @@ pub async fn result(db: &Db, code: &str) -> Result<ResultView, AuctionError> {
     };
     Ok(ResultView {
         state: facts.state.as_str().into(),
+        awaiting_winner: facts.state == AuctionState::Deal && winner_signature.is_none(),
         confirmation,
         signature,
         ended_at,
+        winner_signature,
     })
 }

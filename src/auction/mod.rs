@@ -8,6 +8,9 @@
 //!   row, so the database decides the order and the anti-sniping extension;
 //! - `jobs`: the time-driven moves (start, end of a listing, end of bidding) and the signed
 //!   deal confirmation (成交确认书);
+//! - `reserve`: the sealed reserve price (底价): its key issued to custodians at
+//!   publication, the sealed envelope, the custodians' unlocks and the opening at the end;
+//! - `confirm`: the winner's passkey signature on the deal confirmation;
 //! - `live`: the live view as server-sent events, read from the database so that several
 //!   processes give one order;
 //! - `routes`: the JSON API.
@@ -15,11 +18,13 @@
 //! The state is written only by `lifecycle::auction`.
 
 pub mod bidding;
+pub mod confirm;
 pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod live;
 pub mod pages;
+pub mod reserve;
 pub mod routes;
 pub mod rulebook;
 pub mod service;

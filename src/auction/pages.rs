@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 
 use super::bidding::{self, BidView};
 use super::jobs::{self, ResultView};
+use super::reserve::{self, ReserveView};
 use super::service::{self, ApplicationView, TradeView};
 use crate::http::ApiPath as Path;
 use crate::http::page::{Base, OrPage, PageResult, render};
@@ -36,6 +37,10 @@ struct TradePage {
     mine: Option<ApplicationView>,
     /// The result, after the end.
     result: Option<ResultView>,
+    /// The reserve price's status (the amount only once opened).
+    reserve: Option<ReserveView>,
+    /// The viewer belongs to the winning company (may sign the confirmation).
+    winner: bool,
 }
 
 impl TradePage {
@@ -51,7 +56,10 @@ impl TradePage {
     }
 
     fn ended(&self) -> bool {
-        matches!(self.t.state.as_str(), "deal" | "no_deal" | "cancelled")
+        matches!(
+            self.t.state.as_str(),
+            "ended" | "deal" | "no_deal" | "cancelled"
+        )
     }
 }
 
@@ -86,6 +94,16 @@ async fn trade_page(
         _ => None,
     };
     let result = jobs::result(&state.db, &code).await.ok();
+    let reserve = reserve::view(&state.db, ctx.user.as_ref(), &code)
+        .await
+        .ok();
+    let winner = match (&caller, &result) {
+        (Some(c), Some(r)) if bidder => r
+            .confirmation
+            .as_ref()
+            .is_some_and(|conf| c.org_id() == Some(conf.winner_org_id.as_str())),
+        _ => false,
+    };
     Ok(render(&TradePage {
         base: Base::new(&ctx),
         t,
@@ -93,6 +111,8 @@ async fn trade_page(
         bidder,
         mine,
         result,
+        reserve,
+        winner,
     }))
 }
 

@@ -3,18 +3,23 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 
+use super::AuctionError;
 use super::bidding::{self, Accepted, BidInput, BidView};
+use super::confirm::{self, SignCeremony, SignFinish, WinnerSignature};
 use super::jobs::{self, ResultView};
 use super::live::{self, LiveUpdate};
+use super::reserve::{self, ReserveView, SealedReserve, UnlockInput};
 use super::service::{
     self, AdmitInput, ApplicationView, BidderView, CancelInput, DepositInput, DepositView,
     DraftInput, TradeView,
@@ -23,6 +28,7 @@ use super::service::{
 use crate::http::ApiPath as Path;
 use crate::http::{ApiJson, ApiQuery, ApiResult, AppState, Ctx};
 use crate::identity::Caller;
+use crate::identity::passkey;
 
 #[utoipa::path(
     post,
@@ -350,6 +356,188 @@ pub(crate) async fn result(
     Ok(Json(jobs::result(&state.db, &code).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auctions/{code}/reserve",
+    tag = "auctions",
+    summary = "The reserve price (底价): whether one is sealed, the key to seal it to, the custodians' progress; the amount only after the custodians opened it at the end",
+    params(("code" = String, Path, description = "Trade code")),
+    responses(
+        (status = 200, description = "OK", body = ReserveView),
+        crate::http::openapi::Refusals,
+    ),
+    security(),
+)]
+pub(crate) async fn reserve_view(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        reserve::view(&state.db, ctx.user.as_ref(), &code).await?,
+    ))
+}
+
+/// Reads a small request body whole, refusing more than `max` bytes without reading on.
+async fn read_capped(body: Body, max: usize) -> Result<axum::body::Bytes, AuctionError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            AuctionError::BadRequest(
+                "AUCTION_BAD_BODY",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if buf.len() + chunk.len() > max {
+            return Err(AuctionError::Invalid(
+                "AUCTION_RESERVE_INVALID",
+                format!("a sealed reserve is at most {max} bytes / 底价密封文件过大"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.into())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auctions/{code}/reserve",
+    tag = "auctions",
+    summary = "The agent seals the reserve price (底价) after publication and before bidding starts: an envelope to the trade's opening key with bidder_id reserve-price and a 64-byte plaintext {\"reserve_fen\": int} padded with spaces; replaces an earlier one",
+    params(("code" = String, Path, description = "Trade code")),
+    request_body(content = crate::http::openapi::Binary, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Created", body = SealedReserve),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn seal_reserve(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let bytes = read_capped(body, reserve::MAX_RESERVE_ENVELOPE).await?;
+    let now = state.clock.now();
+    let v = reserve::seal_reserve(&state.db, &state.blobs, now, &caller, &code, bytes).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn opening(state: &AppState) -> reserve::Opening<'_> {
+    reserve::Opening {
+        db: &state.db,
+        blobs: &state.blobs,
+        ceremonies: &state.openings,
+        key: &state.platform_key,
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auctions/{code}/reserve/unlock",
+    tag = "auctions",
+    summary = "A custodian unlocks their share of the reserve's key after bidding ended; the k-th unlock opens the reserve and decides: deal if the highest bid reaches it, else no deal",
+    params(("code" = String, Path, description = "Trade code")),
+    request_body = UnlockInput,
+    responses(
+        (status = 200, description = "OK", body = ReserveView),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn unlock_reserve(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<UnlockInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let now = state.clock.now();
+    Ok(Json(
+        reserve::unlock(&opening(&state), now, &caller, &code, &input).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auctions/{code}/confirmation/sign/start",
+    tag = "auctions",
+    summary = "The winner starts a passkey signature over the deal confirmation (成交确认书); the challenge is the SHA-256 of its canonical JSON",
+    params(("code" = String, Path, description = "Trade code")),
+    responses(
+        (status = 200, description = "OK", body = SignCeremony),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn sign_start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let c = confirm::challenge(&state.db, &caller, &code).await?;
+    let (ceremony, options) =
+        passkey::start_signature_for_user(&state, &caller.user.user_id, &c.digest)
+            .await
+            .map_err(AuctionError::Passkey)?;
+    let options = serde_json::to_value(&options)
+        .map_err(|e| AuctionError::from(crate::error::Common::Corrupt(e.to_string())))?;
+    Ok(Json(SignCeremony {
+        ceremony_id: ceremony,
+        options,
+        confirmation_sha256: c.confirmation_sha256,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auctions/{code}/confirmation/sign",
+    tag = "auctions",
+    summary = "The winner finishes the signature with a user-verified assertion over the confirmation's SHA-256",
+    params(("code" = String, Path, description = "Trade code")),
+    request_body = SignFinish,
+    responses(
+        (status = 200, description = "OK", body = WinnerSignature),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+pub(crate) async fn sign_finish(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<SignFinish>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    // Who may sign first, so that nobody else learns anything from the assertion's checks.
+    let c = confirm::challenge(&state.db, &caller, &code).await?;
+    let credential =
+        passkey::parse_assertion(input.credential.clone()).map_err(AuctionError::Passkey)?;
+    let verified = passkey::verify_signature(
+        &state,
+        &caller.actor,
+        &caller.user.user_id,
+        &input.ceremony_id,
+        &credential,
+        &c.digest,
+    )
+    .await
+    .map_err(AuctionError::Passkey)?;
+    let now = state.clock.now();
+    Ok(Json(
+        confirm::record_signature(
+            &state.db,
+            now,
+            &caller,
+            &c,
+            &verified.credential_id,
+            verified.counter,
+            &input.credential,
+        )
+        .await?,
+    ))
+}
+
 /// How often a watcher's stream reads the database.
 const LIVE_POLL: Duration = Duration::from_millis(250);
 
@@ -449,4 +637,20 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auctions/{code}/bidders", get(bidders))
         .route("/api/v1/auctions/{code}/result", get(result))
         .route("/api/v1/auctions/{code}/live", get(live))
+        .route(
+            "/api/v1/auctions/{code}/reserve",
+            get(reserve_view).post(seal_reserve),
+        )
+        .route(
+            "/api/v1/auctions/{code}/reserve/unlock",
+            post(unlock_reserve),
+        )
+        .route(
+            "/api/v1/auctions/{code}/confirmation/sign/start",
+            post(sign_start),
+        )
+        .route(
+            "/api/v1/auctions/{code}/confirmation/sign",
+            post(sign_finish),
+        )
 }

@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::tender::rulebook::{CountRule, DayRule, FlagRule, MAX_MONEY_FEN, MAX_RULE_DAYS};
+use crate::tender::rulebook::{
+    CountRule, DayRule, FlagRule, MAX_MONEY_FEN, MAX_RULE_DAYS, QuorumRule,
+};
 
 /// The numbers of one category, each with its article.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +29,8 @@ pub struct AuctionRules {
     pub extend_minutes: CountRule,
     /// Length of the timed auction after a listing when two or more bidders go on.
     pub final_auction_minutes: CountRule,
+    /// The key that seals the reserve price (底价): n custodians at least, k of whom open it.
+    pub custodian_quorum: QuorumRule,
 }
 
 /// One category's rulebook.
@@ -134,6 +138,14 @@ impl AuctionRulebook {
                 return Err((key, format!("must be 1–{MAX_MINUTES}, got {}", rule.value)));
             }
         }
+        let q = &r.custodian_quorum;
+        // Shamir over GF(256) issues at most 255 shares.
+        if q.k == 0 || q.k > q.n || q.n > 255 {
+            return Err((
+                "custodian_quorum",
+                format!("k = {}, n = {} needs 1 ≤ k ≤ n ≤ 255", q.k, q.n),
+            ));
+        }
         if i64::from(r.increment_min_fen.value) > MAX_MONEY_FEN || r.increment_min_fen.value == 0 {
             return Err(("increment_min_fen", "must be at least 1 fen".into()));
         }
@@ -146,6 +158,7 @@ impl AuctionRulebook {
             ("increment_min_fen", &r.increment_min_fen.article),
             ("extend_minutes", &r.extend_minutes.article),
             ("final_auction_minutes", &r.final_auction_minutes.article),
+            ("custodian_quorum", &q.article),
         ] {
             if article.trim().is_empty() {
                 return Err((key, "has no article".into()));

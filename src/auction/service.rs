@@ -51,6 +51,10 @@ pub struct DraftInput {
     /// The code of a failed trade (流拍) this one relists.
     #[serde(default)]
     pub relists: Option<String>,
+    /// The custodians (user ids with role custodian) of the key the reserve price (底价) is
+    /// sealed to: at least the rulebook's quorum n, or none for a trade without a reserve.
+    #[serde(default)]
+    pub custodians: Vec<String>,
 }
 
 /// A trade as anyone allowed to see it reads it.
@@ -100,6 +104,8 @@ pub struct TradeView {
     pub relists: Option<String>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
+    /// Whether a reserve price (底价) is sealed; its amount stays sealed until the end.
+    pub reserve_sealed: bool,
     /// The server's time when this was read (ms): clients sync their countdown to it.
     #[sqlx(default)]
     pub server_time: i64,
@@ -109,7 +115,8 @@ const VIEW: &str = "select t.code, t.kind, t.category, t.rulebook_id, t.title, t
         t.seller_name, t.state, t.start_price_fen, t.increment_fen, t.deposit_fen,
         t.extend_seconds, t.final_auction_seconds, t.announced_at, t.starts_at, t.ends_at,
         t.current_price_fen, t.bid_count, t.winner_bidder_no, t.result_price_fen,
-        r.code as relists, t.cancel_reason
+        r.code as relists, t.cancel_reason,
+        exists (select 1 from auction_reserve x where x.trade_id = t.trade_id) as reserve_sealed
      from auction_trade t left join auction_trade r on r.trade_id = t.relisted_from";
 
 fn invalid(code: &'static str, msg: impl Into<String>) -> AuctionError {
@@ -251,6 +258,9 @@ pub async fn draft(
             Some(old.trade_id)
         }
     };
+    let custodians =
+        super::reserve::check_custodians(&mut tx, &input.custodians, book.rules.custodian_quorum.n)
+            .await?;
     let trade_id = new_id();
     let at = to_millis(now);
     let inserted = q_exec!(
@@ -289,6 +299,7 @@ pub async fn draft(
         }
         other => other?,
     };
+    super::reserve::store_custodians(&mut tx, &trade_id, &custodians).await?;
     audit::append(
         &mut tx,
         now,
@@ -296,7 +307,7 @@ pub async fn draft(
         "auction.draft",
         Some(&trade_id),
         json!({"code": input.code, "kind": input.kind, "category": input.category,
-               "rulebook": book.id, "relisted_from": relisted_from}),
+               "rulebook": book.id, "relisted_from": relisted_from, "custodians": custodians}),
     )
     .await?;
     let v = view_in(&mut tx, &input.code, now).await?;
@@ -387,6 +398,10 @@ pub async fn publish(
     // The announcement records the published terms, so that the public log (and the OCDS
     // release made from it, `ocds::release`) says what was offered without another read.
     let terms = view_in(&mut tx, code, now).await?;
+    // The reserve's key, when the trade has custodians (auction::reserve).
+    let key =
+        super::reserve::issue_key(&mut tx, now, &facts.trade_id, book.rules.custodian_quorum.k)
+            .await?;
     let mut m = Move::new(
         &caller.actor,
         "auction.announce",
@@ -396,7 +411,7 @@ pub async fn publish(
                "agent_org_id": facts.agent_org_id, "currency": "CNY",
                "start_price_fen": terms.start_price_fen, "increment_fen": terms.increment_fen,
                "deposit_fen": terms.deposit_fen, "announced_at": audit::entry_time(now),
-               "relists": terms.relists}),
+               "relists": terms.relists, "reserve_key": key}),
     );
     m.period = Some((facts.starts_at, facts.ends_at));
     lifecycle::transition(
@@ -411,6 +426,25 @@ pub async fn publish(
     let v = view_in(&mut tx, code, now).await?;
     tx.commit().await?;
     Ok(v)
+}
+
+/// The demo only (`demo_extend_seconds`): a short anti-sniping window for a live auction
+/// of a few seconds, so a browser test sees the extension without waiting minutes. Not an
+/// API: a real trade's window is its rulebook's.
+pub(super) async fn demo_extend_window(
+    db: &Db,
+    code: &str,
+    seconds: i64,
+) -> Result<(), AuctionError> {
+    let mut tx = db.begin().await?;
+    q_exec!(
+        tx,
+        "update auction_trade set extend_seconds = $1 where code = $2",
+        seconds.max(1),
+        code.to_string()
+    )?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A reason to cancel.

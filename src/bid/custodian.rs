@@ -365,16 +365,12 @@ pub struct IssuedKey {
     pub shares: Vec<(String, u8)>,
 }
 
-/// Generates and stores the tender's opening key inside the publishing transaction (see the
-/// module comment). Every custodian must have enrolled, otherwise nothing is written and
-/// the error names who has not.
-pub async fn issue_opening_key(
+/// The enrolled public keys of `custodians`, in their order. When one has not enrolled,
+/// nothing is returned and the error names everyone who has not.
+pub(crate) async fn enrolled_keys(
     tx: &mut Tx,
-    now: DateTime<Utc>,
-    tender_id: &str,
     custodians: &[String],
-    k: u32,
-) -> Result<IssuedKey, BidError> {
+) -> Result<Vec<(String, seal::CustodianPublicKey)>, BidError> {
     let mut keys = Vec::with_capacity(custodians.len());
     let mut missing = Vec::new();
     for user_id in custodians {
@@ -396,31 +392,75 @@ pub async fn issue_opening_key(
     if !missing.is_empty() {
         return Err(BidError::CustodiansNotEnrolled(missing));
     }
-    let n = keys.len();
+    Ok(keys)
+}
+
+/// One share of a new opening key, sealed to its custodian.
+pub(crate) struct SealedFor {
+    /// The custodian.
+    pub user_id: String,
+    /// The Shamir participant id (public).
+    pub index: u8,
+    /// The `SealedShare` JSON.
+    pub sealed_json: String,
+    /// Lower-case hex of the share's digest ([`share_digest`]).
+    pub digest: String,
+}
+
+/// Draws a new opening key, splits its seed k of n among `keys` and seals each share to its
+/// custodian, bound to `binding_id` (a tender or a trade id). Seed and private key are wiped
+/// before this returns; the shares leave only sealed.
+pub(crate) fn split_to(
+    keys: &[(String, seal::CustodianPublicKey)],
+    k: u32,
+    binding_id: &str,
+) -> Result<(PublicKey, Vec<SealedFor>), BidError> {
     let rng = SystemRandom::new();
-    // The seed and private key live only inside new_opening_key; the shares are wiped on
-    // drop once sealed.
     let (public, shares) =
-        seal::opening::new_opening_key(k as usize, n, &rng).map_err(BidError::Crypto)?;
-    let mut issued = Vec::with_capacity(n);
+        seal::opening::new_opening_key(k as usize, keys.len(), &rng).map_err(BidError::Crypto)?;
+    let mut out = Vec::with_capacity(keys.len());
     for ((user_id, custodian_pk), share) in keys.iter().zip(shares.iter()) {
-        let sealed = seal::encrypt_share_to(custodian_pk, share, tender_id, &rng)
+        let sealed = seal::encrypt_share_to(custodian_pk, share, binding_id, &rng)
             .map_err(BidError::Crypto)?;
-        let sealed_json =
-            serde_json::to_string(&sealed).map_err(|e| Common::Corrupt(e.to_string()))?;
+        out.push(SealedFor {
+            user_id: user_id.clone(),
+            index: share.id(),
+            sealed_json: serde_json::to_string(&sealed)
+                .map_err(|e| Common::Corrupt(e.to_string()))?,
+            digest: hex::encode(share_digest(binding_id, share)),
+        });
+    }
+    drop(shares);
+    Ok((public, out))
+}
+
+/// Generates and stores the tender's opening key inside the publishing transaction (see the
+/// module comment). Every custodian must have enrolled, otherwise nothing is written and
+/// the error names who has not.
+pub async fn issue_opening_key(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    tender_id: &str,
+    custodians: &[String],
+    k: u32,
+) -> Result<IssuedKey, BidError> {
+    let keys = enrolled_keys(tx, custodians).await?;
+    let n = keys.len();
+    let (public, shares) = split_to(&keys, k, tender_id)?;
+    let mut issued = Vec::with_capacity(n);
+    for s in shares {
         q_exec!(
             tx,
             "insert into tender_key_share (tender_id, user_id, share_index, sealed_json, share_sha256)
              values ($1, $2, $3, $4, $5)",
             tender_id.to_string(),
-            user_id.clone(),
-            i64::from(share.id()),
-            sealed_json,
-            hex::encode(share_digest(tender_id, share))
+            s.user_id.clone(),
+            i64::from(s.index),
+            s.sealed_json,
+            s.digest
         )?;
-        issued.push((user_id.clone(), share.id()));
+        issued.push((s.user_id, s.index));
     }
-    drop(shares);
     let public_key = URL_SAFE_NO_PAD.encode(public.to_bytes());
     let n = u32::try_from(n).unwrap_or(u32::MAX);
     q_exec!(

@@ -59,6 +59,39 @@ fn seconds_until(now_ms: i64, until_ms: i64) -> u64 {
     u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
 }
 
+/// Where attempts are counted: a tender's opening, or the reserve price (底价) of an
+/// auction or listing (`auction::reserve`), which follows the same rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `custodian_unlock_attempt`, by tender.
+    Tender,
+    /// `auction_unlock_attempt`, by trade.
+    Trade,
+}
+
+impl Scope {
+    fn table(self) -> &'static str {
+        match self {
+            Scope::Tender => "custodian_unlock_attempt",
+            Scope::Trade => "auction_unlock_attempt",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Scope::Tender => "tender_id",
+            Scope::Trade => "trade_id",
+        }
+    }
+
+    fn fail_action(self) -> &'static str {
+        match self {
+            Scope::Tender => "opening.unlock.fail",
+            Scope::Trade => "auction.reserve.unlock_fail",
+        }
+    }
+}
+
 /// Whether `user_id` may try a passphrase for `tender_id` at `now`: refused with
 /// [`BidError::TooManyAttempts`] while a delay runs.
 pub async fn check(
@@ -67,13 +100,29 @@ pub async fn check(
     tender_id: &str,
     user_id: &str,
 ) -> Result<(), BidError> {
+    check_in(Scope::Tender, db, now, tender_id, user_id).await
+}
+
+/// [`check`] in `scope` (`id` is the tender or the trade).
+pub async fn check_in(
+    scope: Scope,
+    db: &Db,
+    now: DateTime<Utc>,
+    id: &str,
+    user_id: &str,
+) -> Result<(), BidError> {
     let now_ms = to_millis(now);
     let mut tx = db.read().await?;
+    let sql = format!(
+        "select locked_until from {} where {} = $1 and user_id = $2",
+        scope.table(),
+        scope.key()
+    );
     let locked_until = q_opt!(
         tx,
         (Option<i64>,),
-        "select locked_until from custodian_unlock_attempt where tender_id = $1 and user_id = $2",
-        tender_id.to_string(),
+        sqlx::AssertSqlSafe(sql),
+        id.to_string(),
         user_id.to_string()
     )?
     .and_then(|r| r.0);
@@ -120,17 +169,34 @@ pub async fn record_failure(
     user_id: &str,
     failure: Failure,
 ) -> Result<BidError, BidError> {
+    record_failure_in(Scope::Tender, db, now, actor, tender_id, user_id, failure).await
+}
+
+/// [`record_failure`] in `scope`; the audit event is the scope's (`auction.reserve.
+/// unlock_fail` for a trade).
+pub async fn record_failure_in(
+    scope: Scope,
+    db: &Db,
+    now: DateTime<Utc>,
+    actor: &audit::Actor,
+    id: &str,
+    user_id: &str,
+    failure: Failure,
+) -> Result<BidError, BidError> {
     let now_ms = to_millis(now);
+    let (table, key) = (scope.table(), scope.key());
     let mut tx = db.begin().await?;
     let (failures,): (i64,) = q_one!(
         tx,
         (i64,),
-        "insert into custodian_unlock_attempt (tender_id, user_id, failures, last_failure_at)
-         values ($1, $2, 1, $3)
-         on conflict (tender_id, user_id) do update
-           set failures = custodian_unlock_attempt.failures + 1, last_failure_at = $3
-         returning failures",
-        tender_id.to_string(),
+        sqlx::AssertSqlSafe(format!(
+            "insert into {table} ({key}, user_id, failures, last_failure_at)
+             values ($1, $2, 1, $3)
+             on conflict ({key}, user_id) do update
+               set failures = {table}.failures + 1, last_failure_at = $3
+             returning failures"
+        )),
+        id.to_string(),
         user_id.to_string(),
         now_ms
     )?;
@@ -138,17 +204,19 @@ pub async fn record_failure(
     let locked_until = delay.map(|d| now_ms + d);
     q_exec!(
         tx,
-        "update custodian_unlock_attempt set locked_until = $1 where tender_id = $2 and user_id = $3",
+        sqlx::AssertSqlSafe(format!(
+            "update {table} set locked_until = $1 where {key} = $2 and user_id = $3"
+        )),
         locked_until,
-        tender_id.to_string(),
+        id.to_string(),
         user_id.to_string()
     )?;
     audit::append(
         &mut tx,
         now,
         actor,
-        "opening.unlock.fail",
-        Some(tender_id),
+        scope.fail_action(),
+        Some(id),
         json!({
             "custodian": user_id,
             "method": failure.method(),
@@ -160,7 +228,7 @@ pub async fn record_failure(
     .await?;
     tx.commit().await?;
     tracing::warn!(
-        tender_id,
+        id,
         custodian = user_id,
         failures,
         method = failure.method(),
@@ -171,10 +239,19 @@ pub async fn record_failure(
 
 /// Forgets the count after a successful unlock, inside the transaction that records it.
 pub async fn reset(tx: &mut Tx, tender_id: &str, user_id: &str) -> Result<(), BidError> {
+    reset_in(Scope::Tender, tx, tender_id, user_id).await
+}
+
+/// [`reset`] in `scope`.
+pub async fn reset_in(scope: Scope, tx: &mut Tx, id: &str, user_id: &str) -> Result<(), BidError> {
     q_exec!(
         tx,
-        "delete from custodian_unlock_attempt where tender_id = $1 and user_id = $2",
-        tender_id.to_string(),
+        sqlx::AssertSqlSafe(format!(
+            "delete from {} where {} = $1 and user_id = $2",
+            scope.table(),
+            scope.key()
+        )),
+        id.to_string(),
         user_id.to_string()
     )?;
     Ok(())

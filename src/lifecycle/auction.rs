@@ -23,6 +23,9 @@ pub enum AuctionState {
     Listing,
     /// Live timed bidding (限时竞价), on its own or after a listing.
     Bidding,
+    /// Bidding is over and a reserve price (底价) is sealed: the custodians open it, and the
+    /// highest bid is a deal only if it reaches the reserve.
+    Ended,
     /// Ended with a winner (成交).
     Deal,
     /// Ended without one (流拍 / 挂牌不成交).
@@ -33,11 +36,12 @@ pub enum AuctionState {
 
 impl AuctionState {
     /// Every state, in the order of the procedure.
-    pub const ALL: [AuctionState; 7] = [
+    pub const ALL: [AuctionState; 8] = [
         AuctionState::Draft,
         AuctionState::Announced,
         AuctionState::Listing,
         AuctionState::Bidding,
+        AuctionState::Ended,
         AuctionState::Deal,
         AuctionState::NoDeal,
         AuctionState::Cancelled,
@@ -50,6 +54,7 @@ impl AuctionState {
             AuctionState::Announced => "announced",
             AuctionState::Listing => "listing",
             AuctionState::Bidding => "bidding",
+            AuctionState::Ended => "ended",
             AuctionState::Deal => "deal",
             AuctionState::NoDeal => "no_deal",
             AuctionState::Cancelled => "cancelled",
@@ -76,6 +81,7 @@ impl AuctionState {
             AuctionState::Announced => "公告中",
             AuctionState::Listing => "挂牌中",
             AuctionState::Bidding => "竞价中",
+            AuctionState::Ended => "竞价结束，待开启底价",
             AuctionState::Deal => "已成交",
             AuctionState::NoDeal => "流拍",
             AuctionState::Cancelled => "已终止",
@@ -102,6 +108,12 @@ impl Machine for Auction {
             (Listing, NoDeal),
             (Bidding, Deal),
             (Bidding, NoDeal),
+            // With a sealed reserve the end waits for the custodians: below the reserve there
+            // is no deal (39号令 第21条 for a listing; docs/auctions.md for the auction).
+            (Listing, Ended),
+            (Bidding, Ended),
+            (Ended, Deal),
+            (Ended, NoDeal),
             (Draft, Cancelled),
             (Announced, Cancelled),
             (Listing, Cancelled),
@@ -307,6 +319,15 @@ pub async fn transition(
              where trade_id = $4 and state = $5 and ends_at <= $3",
             to_s,
             m.ends_at.unwrap_or(at),
+            at,
+            id,
+            from_s
+        )?,
+        (_, AuctionState::Ended) => q_exec!(
+            tx,
+            "update auction_trade set state = $1, updated_at = $2
+             where trade_id = $3 and state = $4 and ends_at <= $2",
+            to_s,
             at,
             id,
             from_s

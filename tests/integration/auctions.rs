@@ -14,16 +14,16 @@ use crate::both;
 use crate::harness::{Harness, PASSWORD, assert_error, next_serial};
 
 /// A seller's agent, an operator, a regulator and three bidder companies.
-struct World {
-    agent: String,
-    operator: String,
-    regulator: String,
+pub(crate) struct World {
+    pub(crate) agent: String,
+    pub(crate) operator: String,
+    pub(crate) regulator: String,
     /// (org id, token) of each bidder.
-    bidders: Vec<(String, String)>,
+    pub(crate) bidders: Vec<(String, String)>,
 }
 
 impl World {
-    async fn new(h: &Harness) -> Self {
+    pub(crate) async fn new(h: &Harness) -> Self {
         let agency = h
             .create_org(OrgKind::Agent, "土地储备交易代理有限公司")
             .await;
@@ -48,12 +48,12 @@ impl World {
         }
     }
 
-    fn token(&self, i: usize) -> &str {
+    pub(crate) fn token(&self, i: usize) -> &str {
         &self.bidders[i].1
     }
 
     /// Moves the server's clock and logs everyone in again (sessions expire meanwhile).
-    async fn advance(&mut self, h: &Harness, by: Duration) {
+    pub(crate) async fn advance(&mut self, h: &Harness, by: Duration) {
         h.clock.advance(by);
         self.agent = h.login("seller_agent", PASSWORD).await;
         self.operator = h.login("operator", PASSWORD).await;
@@ -64,12 +64,12 @@ impl World {
     }
 }
 
-fn rfc(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A draft's body: `kind` auction or listing, starting `start_in` from now, lasting `len`.
-fn draft(code: &str, kind: &str, starts: DateTime<Utc>, len: Duration) -> Value {
+pub(crate) fn draft(code: &str, kind: &str, starts: DateTime<Utc>, len: Duration) -> Value {
     json!({
         "code": code, "kind": kind, "category": "land",
         "title": "城东地块国有建设用地使用权", "description": "住宅用地，出让年限70年",
@@ -79,7 +79,7 @@ fn draft(code: &str, kind: &str, starts: DateTime<Utc>, len: Duration) -> Value 
     })
 }
 
-async fn publish(h: &Harness, w: &World, body: &Value) -> String {
+pub(crate) async fn publish(h: &Harness, w: &World, body: &Value) -> String {
     let code = body["code"].as_str().unwrap().to_string();
     let (s, v) = h.api_post("/api/v1/auctions", Some(&w.agent), body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
@@ -97,7 +97,7 @@ async fn publish(h: &Harness, w: &World, body: &Value) -> String {
 }
 
 /// Bidder `i` applies; returns its deposit reference.
-async fn apply(h: &Harness, w: &World, code: &str, i: usize) -> String {
+pub(crate) async fn apply(h: &Harness, w: &World, code: &str, i: usize) -> String {
     let (s, v) = h
         .api_post(
             &format!("/api/v1/auctions/{code}/applications"),
@@ -110,7 +110,7 @@ async fn apply(h: &Harness, w: &World, code: &str, i: usize) -> String {
     v["deposit_ref"].as_str().unwrap().to_string()
 }
 
-async fn admit(h: &Harness, w: &World, code: &str, dref: &str) {
+pub(crate) async fn admit(h: &Harness, w: &World, code: &str, dref: &str) {
     let (s, v) = h
         .api_post(
             &format!("/api/v1/auctions/{code}/deposits"),
@@ -133,7 +133,13 @@ async fn admit(h: &Harness, w: &World, code: &str, dref: &str) {
     );
 }
 
-async fn bid(h: &Harness, w: &World, code: &str, i: usize, amount: i64) -> (StatusCode, Value) {
+pub(crate) async fn bid(
+    h: &Harness,
+    w: &World,
+    code: &str,
+    i: usize,
+    amount: i64,
+) -> (StatusCode, Value) {
     h.api_post(
         &format!("/api/v1/auctions/{code}/bids"),
         Some(w.token(i)),
@@ -142,7 +148,7 @@ async fn bid(h: &Harness, w: &World, code: &str, i: usize, amount: i64) -> (Stat
     .await
 }
 
-async fn bidder_no(h: &Harness, w: &World, code: &str, i: usize) -> String {
+pub(crate) async fn bidder_no(h: &Harness, w: &World, code: &str, i: usize) -> String {
     let (s, v) = h
         .api_get(
             &format!("/api/v1/auctions/{code}/my-application"),
@@ -153,7 +159,7 @@ async fn bidder_no(h: &Harness, w: &World, code: &str, i: usize) -> String {
     v["bidder_no"].as_str().unwrap().to_string()
 }
 
-async fn run_jobs(h: &Harness) {
+pub(crate) async fn run_jobs(h: &Harness) {
     let st = h.state();
     run_due(h.db(), &st.auction_rulebooks, &st.platform_key, h.now())
         .await
@@ -161,7 +167,7 @@ async fn run_jobs(h: &Harness) {
 }
 
 /// Every public audit entry of an auction action (what anyone can read now).
-async fn public_text(h: &Harness) -> String {
+pub(crate) async fn public_text(h: &Harness) -> String {
     let (s, v) = h.api_get("/api/v1/audit/events?limit=1000", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v["events"]

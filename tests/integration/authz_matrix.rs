@@ -1100,6 +1100,44 @@ const MATRIX: &[Row] = &[
         N,
         EVERYONE,
     ),
+    row(
+        "GET",
+        "/api/v1/auctions/{code}/reserve",
+        "/api/v1/auctions/{auction}/reserve",
+        N,
+        EVERYONE,
+    ),
+    // A trade without custodians: the owning agent gets 409 (no key to seal to).
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/reserve",
+        "/api/v1/auctions/{auction}/reserve",
+        Raw("application/octet-stream", b"not an envelope"),
+        &[A],
+    ),
+    // Only the trade's own custodians unlock; this trade has none, so every role is refused.
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/reserve/unlock",
+        "/api/v1/auctions/{auction}/reserve/unlock",
+        J(r#"{"passphrase":"not the passphrase"}"#),
+        &[],
+    ),
+    // No deal yet: the bidder gets 409.
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/confirmation/sign/start",
+        "/api/v1/auctions/{auction}/confirmation/sign/start",
+        J("{}"),
+        &[B],
+    ),
+    row(
+        "POST",
+        "/api/v1/auctions/{code}/confirmation/sign",
+        "/api/v1/auctions/{auction}/confirmation/sign",
+        J(r#"{"ceremony_id":"{fake}","credential":{}}"#),
+        &[B],
+    ),
     // ---- last: calls that change the committee ------------------------------------------
     row(
         "GET",

@@ -9,6 +9,7 @@
 mod harness;
 
 mod api_errors;
+mod auction_reserve;
 mod auctions;
 mod audit;
 mod authz_matrix;

@@ -3,9 +3,12 @@
 // last bid seq it saw), shows the price, the bid history by bidder number and a countdown
 // synced to the server's clock (each update carries the server time; the local clock is
 // only used to tick between updates), and, for an admitted bidder, sends bids to the JSON
-// API and says whether they are the highest bidder.
+// API and says whether they are the highest bidder. After the end: a custodian unlocks
+// their share of the sealed reserve's key (底价), and the winner signs the deal
+// confirmation with their passkey (the challenge is the confirmation's SHA-256).
 
 import { fenToYuan, yuanToFen } from "./bid.js";
+import { getAssertion, postJson } from "./passkey.js";
 
 const page = document.getElementById("auction");
 if (page) init(page);
@@ -20,7 +23,10 @@ function init(page) {
   let state = page.dataset.state;
   let leader = null;
   const tbody = document.querySelector("#bids tbody");
-  const ended = () => ["deal", "no_deal", "cancelled"].includes(state);
+  const ended = () => ["ended", "deal", "no_deal", "cancelled"].includes(state);
+  const decided = () => ["deal", "no_deal", "cancelled"].includes(state);
+  const api = `/api/v1/auctions/${encodeURIComponent(code)}`;
+  reserveAndSignature(api, $);
 
   function tick() {
     const left = endsAt - (Date.now() + offset);
@@ -58,6 +64,8 @@ function init(page) {
       ext.textContent = page.dataset.tExtended;
     }
     endsAt = u.ends_at;
+    // The result came in while the page was open (the reserve opened): show it.
+    if (u.state !== state && ["deal", "no_deal"].includes(u.state)) setTimeout(() => location.reload(), 300);
     state = u.state;
     page.dataset.state = state;
     $("live-state").dataset.state = state;
@@ -77,7 +85,7 @@ function init(page) {
     if (leader === null && tbody.firstElementChild) leader = tbody.firstElementChild.children[1].textContent;
     standing();
     tick();
-    if (ended()) source.close();
+    if (decided()) source.close();
   });
 
   const form = $("bid-form");
@@ -108,4 +116,46 @@ function init(page) {
     }
     form.amount.value = "";
   });
+}
+
+/** The custodian's unlock of the reserve and the winner's passkey signature, when shown. */
+function reserveAndSignature(api, $) {
+  const unlock = $("reserve-unlock-form");
+  if (unlock) {
+    unlock.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const msg = $("reserve-message");
+      msg.textContent = "";
+      try {
+        const v = await postJson(`${api}/reserve/unlock`, { passphrase: unlock.passphrase.value });
+        unlock.passphrase.value = "";
+        unlock.hidden = true;
+        if ($("reserve-unlocked")) $("reserve-unlocked").textContent = String(v.unlocked);
+        if (v.reserve_fen != null) location.reload();
+      } catch (e) {
+        msg.textContent = e.message;
+      }
+    });
+  }
+  const sign = $("sign-confirmation");
+  if (sign) {
+    sign.addEventListener("click", async () => {
+      const msg = $("sign-message");
+      msg.textContent = "";
+      sign.disabled = true;
+      try {
+        const start = await postJson(`${api}/confirmation/sign/start`, {});
+        const credential = await getAssertion(start.options);
+        await postJson(`${api}/confirmation/sign`, { ceremony_id: start.ceremony_id, credential });
+        const el = $("winner-signature");
+        el.dataset.signed = "true";
+        el.className = "ok";
+        el.textContent = document.getElementById("auction").dataset.tSigned;
+        sign.hidden = true;
+      } catch (e) {
+        msg.textContent = e.message ?? String(e);
+        sign.disabled = false;
+      }
+    });
+  }
 }

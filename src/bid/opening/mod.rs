@@ -148,6 +148,13 @@ impl Ceremonies {
     }
 }
 
+impl Ceremonies {
+    /// The key that seals unlocked shares at rest (the auction reserve uses it too).
+    pub(crate) fn wrap(&self) -> &ShareWrap {
+        &self.wrap
+    }
+}
+
 impl Default for Ceremonies {
     /// A random sealing key: good for one process alone (tests).
     fn default() -> Self {
@@ -160,7 +167,7 @@ impl Default for Ceremonies {
 
 /// One running passphrase check; dropping it (however the attempt ends, a panic or a
 /// cancelled request included) lets the next attempt of that custodian in.
-pub(super) struct AttemptGuard {
+pub(crate) struct AttemptGuard {
     ceremonies: Arc<Ceremonies>,
     key: (String, String),
 }
@@ -184,7 +191,7 @@ impl std::fmt::Debug for Ceremonies {
 impl Ceremonies {
     /// Claims the one passphrase check of `user_id` for `tender_id` that may run at a time
     /// in this process (across processes, `unlock_limit` counts and delays the guesses).
-    pub(super) fn begin_attempt(
+    pub(crate) fn begin_attempt(
         self: &Arc<Self>,
         tender_id: &str,
         user_id: &str,

@@ -65,6 +65,19 @@ impl ShareWrap {
     }
 }
 
+impl ShareWrap {
+    /// Seals `plain` directly under this key, bound to `aad`: base64(nonce ‖ ciphertext ‖
+    /// tag). The auction reserve's unlocked shares are kept so (`auction::reserve`).
+    pub(crate) fn seal(&self, aad: &str, plain: &[u8]) -> Result<String, BidError> {
+        seal_bytes(&self.0, aad, plain)
+    }
+
+    /// Opens what [`ShareWrap::seal`] sealed with the same `aad`; `None` if anything differs.
+    pub(crate) fn open(&self, aad: &str, sealed: &str) -> Option<Zeroizing<Vec<u8>>> {
+        open_bytes(&self.0, aad, sealed)
+    }
+}
+
 fn seal_bytes(key: &[u8; 32], aad: &str, plain: &[u8]) -> Result<String, BidError> {
     let rng = SystemRandom::new();
     let mut nonce = [0u8; NONCE_LEN];

@@ -268,6 +268,11 @@ impl Modify for SecuritySchemes {
         crate::auction::routes::bidders,
         crate::auction::routes::result,
         crate::auction::routes::live,
+        crate::auction::routes::reserve_view,
+        crate::auction::routes::seal_reserve,
+        crate::auction::routes::unlock_reserve,
+        crate::auction::routes::sign_start,
+        crate::auction::routes::sign_finish,
     )
 )]
 pub struct ApiDoc;
