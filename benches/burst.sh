@@ -9,9 +9,9 @@
 # (benches/burst-rulebooks/, so the tender closes minutes after it is published).
 #
 # Usage: benches/burst.sh [extra generator args, e.g. --spread 50]
-# Environment: BURST_N (bidders, default 1000), SUNBID_BIN (the server, default
+# Environment: BURST_SETUPS (default "reference sqlite pg"), BURST_N (bidders, default 1000), SUNBID_BIN (the server, default
 # target/release/sunbid, built if missing), BURST_PROFILE (cargo profile of the generator,
-# default release), SUNBID_TEST_PG_URL (PostgreSQL, default
+# default release; BURST_GEN: an already built generator binary instead), SUNBID_TEST_PG_URL (PostgreSQL, default
 # postgres://postgres@127.0.0.1:5432/postgres), SUNBID_TEST_S3_BIN (s3s-fs, default
 # $HOME/.cargo/bin/s3s-fs or on the PATH), NGINX (default nginx on the PATH or /usr/sbin).
 set -euo pipefail
@@ -22,8 +22,8 @@ profile=${BURST_PROFILE:-release}
 pg_url=${SUNBID_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 bin=${SUNBID_BIN:-target/release/sunbid}
 [ -x "$bin" ] || cargo build --release --bin sunbid
-gen=$(cargo bench --profile "$profile" --bench burst --no-run 2>&1 |
-  sed -n 's/.*Executable benches\/burst.rs (\(.*\))/\1/p' | tail -1)
+gen=${BURST_GEN:-$(cargo bench --profile "$profile" --bench burst --no-run 2>&1 |
+  sed -n 's/.*Executable benches\/burst.rs (\(.*\))/\1/p' | tail -1)}
 [ -x "$gen" ] || { echo "could not build the generator (benches/burst.rs)" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -51,18 +51,22 @@ export SUNBID_TRUST_PROXY=true
 export SUNBID_RULEBOOK_DIR=$root/benches/burst-rulebooks
 export SUNBID_JOB_POLL_SECONDS=1
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "server: $bin; generator: $gen ($profile); bidders: $n; args: $*"
+echo "server: $bin; generator: $gen; bidders: $n; args: $*"
 echo
 echo "| setup | bids | wall | p50 | p95 | p99 | max (ms) | answered | held | lost | last receipt before deadline |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
+setups=" ${BURST_SETUPS:-reference sqlite pg} "
 # 1. The reference.
+if [[ $setups == *" reference "* ]]; then
 rp=$(port)
 "$gen" --serve-reference "127.0.0.1:$rp" & pids+=($!)
 sleep 0.5
 "$gen" --reference "http://127.0.0.1:$rp" --bidders "$n" --label "reference: bare axum upload handler" "$@" | grep '^|'
+fi
 
 # 2. One process on SQLite.
+if [[ $setups == *" sqlite "* ]]; then
 p1=$(port)
 "$bin" serve --demo --data-dir "$work/sqlite" --listen "127.0.0.1:$p1" --public-url "http://localhost:$p1" \
   >"$work/sqlite.log" 2>&1 & sqlite_pid=$!; pids+=($sqlite_pid)
@@ -70,8 +74,10 @@ wait_up "http://127.0.0.1:$p1/readyz"
 "$gen" --target "http://127.0.0.1:$p1" --bidders "$n" --label "1 process, SQLite" "$@" | grep '^|'
 echo "  server peak RSS (VmHWM): $(peak $sqlite_pid)"
 kill "$sqlite_pid"
+fi
 
 # 3. Three processes on PostgreSQL behind nginx, blobs in s3s-fs.
+[[ $setups == *" pg "* ]] || exit 0
 db="sunbid_burst_$$"
 psql -q "$pg_url" -c "create database $db" >/dev/null
 db_url="${pg_url%/*}/$db"
@@ -94,16 +100,18 @@ else
 fi
 ups=""
 procs=()
+# One public URL for the three (the proxy's): session tokens name it, and any process
+# must accept a token another one issued.
+np=$(port)
 for i in 0 1 2; do
   pp=$(port)
   # Without S3 the three share one data folder, so every process sees every blob.
   dir=$work/pg; [ -n "${SUNBID_BLOB_URL:-}" ] && dir=$work/pg$i
   "$bin" serve --demo --data-dir "$dir" --database-url "$db_url" --listen "127.0.0.1:$pp" \
-    --public-url "http://localhost:$pp" >"$work/pg$i.log" 2>&1 & procs+=($!); pids+=($!)
+    --public-url "http://localhost:$np" >"$work/pg$i.log" 2>&1 & procs+=($!); pids+=($!)
   wait_up "http://127.0.0.1:$pp/readyz"
   ups="$ups server 127.0.0.1:$pp max_fails=1 fail_timeout=30s;"
 done
-np=$(port)
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
 daemon off; worker_processes 1; pid $work/nginx/nginx.pid; error_log $work/nginx/error.log;
