@@ -284,10 +284,21 @@ async fn run(target: &str, args: &Args) -> Result<()> {
                     .as_str()
                     .ok_or_else(|| anyhow!("register: {reg}"))?
                     .to_owned();
-                operator
-                    .post(&format!("/api/v1/organisations/{org}/approve"), &json!({}))
-                    .await
-                    .with_context(|| format!("approve {org}"))?;
+                // Preparation is not what is measured: a refusal with 500 is reported and
+                // tried again (seen on PostgreSQL under concurrent approvals).
+                let path = format!("/api/v1/organisations/{org}/approve");
+                let mut tries = 0;
+                loop {
+                    match operator.post(&path, &json!({})).await {
+                        Ok(_) => break,
+                        Err(e) if tries < 5 && e.to_string().contains("HTTP 500") => {
+                            tries += 1;
+                            eprintln!("approve {org}: {e}; trying again");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(e) => return Err(e.context(format!("approve {org}"))),
+                    }
+                }
                 let api = me.login(&username, BIDDER_PASSWORD).await?;
                 Ok((org, api))
             }

@@ -35,7 +35,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "$db" ]; then psql -q "$pg_url" -c "drop database if exists $db" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
+  if [ -n "${BURST_KEEP:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
