@@ -254,6 +254,8 @@ pub struct Overrides {
     pub platform_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_key_file: Option<PathBuf>,
+    // Unset must leave `SUNBID_METRICS_LISTEN` (or the file's key) in place, not null it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp_endpoint: Option<String>,
