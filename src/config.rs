@@ -110,6 +110,12 @@ pub struct Config {
     pub notify_webhook: Option<String>,
     /// Seconds the webhook has to answer one notification (1–120).
     pub notify_timeout_secs: u64,
+    /// Export `sunbid serve`'s trace spans over OTLP/HTTP (protobuf) to this collector URL,
+    /// e.g. `http://127.0.0.1:4318/v1/traces`; `None` (the default) exports nothing. Its
+    /// path or query may carry a token, so `Debug` shows only the origin.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the exported spans.
+    pub otlp_service_name: String,
 }
 
 impl Default for Config {
@@ -155,6 +161,8 @@ impl Default for Config {
             s3_secret_access_key: None,
             notify_webhook: None,
             notify_timeout_secs: 10,
+            otlp_endpoint: None,
+            otlp_service_name: "sunbid".into(),
         }
     }
 }
@@ -212,6 +220,14 @@ impl fmt::Debug for Config {
                     .map(crate::expert::notify::redact_webhook),
             )
             .field("notify_timeout_secs", &self.notify_timeout_secs)
+            .field(
+                "otlp_endpoint",
+                &self
+                    .otlp_endpoint
+                    .as_deref()
+                    .map(crate::expert::notify::redact_webhook),
+            )
+            .field("otlp_service_name", &self.otlp_service_name)
             .finish()
     }
 }
@@ -247,7 +263,11 @@ pub struct Overrides {
     pub platform_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_key_file: Option<PathBuf>,
+    // Unset must leave `SUNBID_METRICS_LISTEN` (or the file's key) in place, not null it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The configuration keys, as accepted from the environment (`SUNBID_<KEY>`).
@@ -292,6 +312,8 @@ const KEYS: &[&str] = &[
     "s3_secret_access_key",
     "notify_webhook",
     "notify_timeout_secs",
+    "otlp_endpoint",
+    "otlp_service_name",
 ];
 
 impl Config {

@@ -84,6 +84,10 @@ enum Command {
         /// 127.0.0.1:9464 (default: no metrics; the public address never serves them).
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
+        /// Export trace spans over OTLP/HTTP to this collector URL, e.g.
+        /// http://127.0.0.1:4318/v1/traces (default: no traces; docs/operations.md).
+        #[arg(long)]
+        otlp_endpoint: Option<String>,
         /// Load demo organisations, users and tenders into an empty database.
         #[arg(long)]
         demo: bool,
@@ -349,16 +353,42 @@ fn load_config(cfg: &ConfigArgs, extra: Overrides) -> anyhow::Result<Config> {
 }
 
 fn init_logs(json: bool) {
+    init_logs_with(json, None);
+}
+
+/// Logs to standard error and, with a tracer, spans to OpenTelemetry as well.
+fn init_logs_with(json: bool, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().boxed()
     } else {
-        builder.init();
-    }
+        fmt.boxed()
+    };
+    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .init();
+}
+
+/// The OpenTelemetry exporter when `otlp_endpoint` is set. Built off the async runtime:
+/// the exporter's HTTP client is a blocking one with a runtime of its own.
+async fn start_traces(config: &Config) -> anyhow::Result<Option<sunbid::ops::traces::Traces>> {
+    let Some(endpoint) = config.otlp_endpoint.clone() else {
+        return Ok(None);
+    };
+    let service = config.otlp_service_name.clone();
+    let traces = tokio::task::spawn_blocking(move || {
+        sunbid::ops::traces::Traces::start(&endpoint, &service)
+    })
+    .await??;
+    Ok(Some(traces))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -370,6 +400,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             public_url,
             metrics_listen,
+            otlp_endpoint,
             demo,
             demo_clock_offset_hours,
         } => {
@@ -379,11 +410,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     listen,
                     public_url,
                     metrics_listen,
+                    otlp_endpoint,
                     demo: demo.then_some(true),
                     ..keys.overrides()
                 },
             )?;
-            init_logs(config.log_json);
+            let traces = start_traces(&config).await?;
+            init_logs_with(config.log_json, traces.as_ref().map(|t| t.tracer()));
             tracing::info!(config = ?config, "starting");
             let clock = match demo_clock_offset_hours {
                 Some(hours) => {
@@ -396,7 +429,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => clock,
             };
-            sunbid::server::run_until_signal(config, clock).await?;
+            let served = sunbid::server::run_until_signal(config, clock).await;
+            if let Some(t) = traces {
+                // Flushes the queued spans; blocking, so off the runtime's threads.
+                let _ = tokio::task::spawn_blocking(move || t.shutdown()).await;
+            }
+            served?;
         }
         Command::Migrate { cfg } => {
             let config = load_config(&cfg, Overrides::default())?;

@@ -38,5 +38,6 @@ mod split_view;
 mod supervision;
 mod tenders;
 mod text_rule;
+mod traces;
 mod unlock_limit;
 mod witness;

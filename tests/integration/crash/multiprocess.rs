@@ -4,13 +4,15 @@
 //! SIGKILL while it opens the bids (another takes the opening over from the sealed shares
 //! in the database), another in the middle of the evaluation (nginx sends the rest to the
 //! one left). The procedure completes, the opening is recorded once, no time-driven job ran
-//! twice, and `sunbid audit verify` accepts the log.
+//! twice, and `sunbid audit verify` accepts the log. Every process serves `/metrics` on
+//! its own `--metrics-listen` address, and the live ones report the same domain figures
+//! (bids, openings, audit size, alerts) at each step, moving as the procedure does.
 //!
 //! Needs nginx (`SUNBID_TEST_NGINX`, else `nginx` on the `PATH` or in /usr/sbin) and
 //! s3s-fs; .ci/run installs both. Without them it is skipped loudly, or fails under `CI`.
 //! Takes about a minute (the takeover waits for the dead process's 15-second lease).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::s3::S3Server;
@@ -120,6 +122,60 @@ fn per_tender(events: &[Value]) -> HashMap<String, usize> {
     out
 }
 
+/// The domain figures on one process's `/metrics` page: every `sunbid_*` series but the
+/// request metrics and the job figures, which move with the moment of the scrape.
+async fn domain_figures(client: &reqwest::Client, port: u16) -> BTreeMap<String, f64> {
+    let text = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics page");
+    text.lines()
+        .filter(|l| l.starts_with("sunbid_") && !l.starts_with("sunbid_http_"))
+        .filter(|l| !l.starts_with("sunbid_job"))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The figures the processes on `ports` agree on. Scrapes until they do: a background job
+/// (a checkpoint, an alert) may land between two scrapes.
+async fn agreed_figures(client: &reqwest::Client, ports: &[u16]) -> BTreeMap<String, f64> {
+    let mut last = Vec::new();
+    for _ in 0..50 {
+        last.clear();
+        for &p in ports {
+            last.push(domain_figures(client, p).await);
+        }
+        if last.windows(2).all(|w| w[0] == w[1]) {
+            let figures = last.swap_remove(0);
+            assert_eq!(figures.get("sunbid_db_up"), Some(&1.0), "{figures:?}");
+            return figures;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the processes report different domain figures: {last:#?}");
+}
+
+/// One figure (0 when the series is absent, as a counter with no label set yet is).
+fn figure(figures: &BTreeMap<String, f64>, series: &str) -> f64 {
+    figures.get(series).copied().unwrap_or(0.0)
+}
+
+/// The sum of a labelled family (`name{…}`).
+fn family_sum(figures: &BTreeMap<String, f64>, name: &str) -> f64 {
+    figures
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{name}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_behind_a_proxy_survive_kill9() {
     let Some(nginx) = nginx_bin() else {
@@ -178,19 +234,28 @@ async fn three_processes_behind_a_proxy_survive_kill9() {
 
     let proxy_port = free_port();
     let mut procs = Vec::new();
+    let metrics: Vec<u16> = (0..3).map(|_| free_port()).collect();
     // One after the other: the first loads the demo data, the others find it there.
-    for i in 0..3 {
+    for (i, m) in metrics.iter().enumerate() {
         let data = dir.path().join(format!("p{i}"));
-        let p = Server::start_with(
-            &data,
-            Some(pg.url.clone()),
-            env.clone(),
-            free_port(),
-            proxy_port,
-        )
-        .await;
+        let mut env = env.clone();
+        env.push(("SUNBID_METRICS_LISTEN".into(), format!("127.0.0.1:{m}")));
+        let p = Server::start_with(&data, Some(pg.url.clone()), env, free_port(), proxy_port).await;
         procs.push(p);
     }
+    let scraper = procs[0].client.clone();
+    // The demo's bids (three tenders of three), its opened tender and that tender's alerts
+    // (prices in arithmetic progression), as every process sees them.
+    let before = agreed_figures(&scraper, &metrics).await;
+    assert!(
+        figure(&before, "sunbid_bids_received_total") >= 9.0,
+        "{before:?}"
+    );
+    assert!(
+        family_sum(&before, "sunbid_alerts_raised_total") >= 1.0,
+        "{before:?}"
+    );
+    assert!(figure(&before, "sunbid_audit_events") > 0.0, "{before:?}");
     let ports: Vec<u16> = procs.iter().map(|p| p.port).collect();
     let _proxy = Proxy::start(&nginx, proxy_port, &ports);
     let front = Server::front(proxy_port);
@@ -249,6 +314,36 @@ async fn three_processes_behind_a_proxy_survive_kill9() {
         view["shares_held"], 0,
         "shares are wiped when the opening ends"
     );
+    // The two live processes agree that one more opening started and finished opened, with
+    // its three bids; nothing was submitted meanwhile; the log grew.
+    let opened = agreed_figures(&scraper, &[metrics[0], metrics[2]]).await;
+    for series in [
+        "sunbid_openings_started_total",
+        "sunbid_openings_finished_total{outcome=\"opened\"}",
+    ] {
+        assert_eq!(
+            figure(&opened, series),
+            figure(&before, series) + 1.0,
+            "{series}: {before:?} → {opened:?}"
+        );
+    }
+    assert_eq!(
+        figure(&opened, "sunbid_bids{state=\"opened\"}"),
+        figure(&before, "sunbid_bids{state=\"opened\"}") + 3.0,
+        "{opened:?}"
+    );
+    assert_eq!(
+        figure(&opened, "sunbid_bids_received_total"),
+        figure(&before, "sunbid_bids_received_total")
+    );
+    assert!(
+        figure(&opened, "sunbid_audit_events") > figure(&before, "sunbid_audit_events"),
+        "{opened:?}"
+    );
+    assert!(
+        family_sum(&opened, "sunbid_alerts_raised_total")
+            >= family_sum(&before, "sunbid_alerts_raised_total")
+    );
 
     // The evaluation, through the proxy; process 2 dies between the check-ins and the
     // review, and the last process carries on.
@@ -283,6 +378,20 @@ async fn three_processes_behind_a_proxy_survive_kill9() {
         );
     }
     front.audit_verifies().await;
+    // The last process's figures: the evaluation added to the log, not to the bids; its
+    // audit size is the log the verifier just checked (or more, as jobs append).
+    let after = agreed_figures(&scraper, &metrics[..1]).await;
+    assert!(figure(&after, "sunbid_audit_events") > figure(&opened, "sunbid_audit_events"));
+    assert_eq!(
+        figure(&after, "sunbid_bids_received_total"),
+        figure(&before, "sunbid_bids_received_total")
+    );
+    let (_, checkpoint) = front.get("/api/v1/audit/checkpoint", None).await;
+    let signed = checkpoint["size"].as_f64().expect("checkpoint size");
+    assert!(
+        figure(&after, "sunbid_audit_events") >= signed,
+        "{checkpoint}"
+    );
     // The files are in the bucket, none in the processes' own folders.
     assert!(!s3.objects("multiprocess/sha256").is_empty());
     for i in 0..3 {
