@@ -424,8 +424,76 @@ async fn tenders(state: &Inputs<'_>, p: &People) -> anyhow::Result<()> {
     for spec in &PAST_DEADLINE {
         past_deadline_tender(state, &ag, &p.bidders, &p.tenderee, &custodians, spec).await?;
     }
+    invited_tender(
+        state,
+        &ag,
+        p,
+        &custodians,
+        now,
+        deadline + Duration::days(3),
+    )
+    .await
+}
+
+/// An invited water-works tender (邀请招标) for bidder1..3: bidder4 sees it on the portal but
+/// may neither obtain its documents nor bid.
+async fn invited_tender(
+    state: &Inputs<'_>,
+    ag: &Caller,
+    p: &People,
+    custodians: &[String],
+    now: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let mut input = tender_input(
+        INVITED,
+        "太湖金墅港段堤防加固工程施工（邀请招标）",
+        "堤防加固约1.2公里，含防渗墙与护坡。技术复杂，仅有少量潜在投标人可供选择，经批准采用邀请招标。",
+        980_000_000,
+        &p.tenderee,
+        custodians,
+        now,
+        deadline,
+    );
+    input.category = "water".into();
+    input.procedure = "invited".into();
+    let err = |e: tenders::TenderError| anyhow::anyhow!("demo tender {INVITED}: {e}");
+    tenders::create_draft(state.db, state.rulebooks, now, ag, &input)
+        .await
+        .map_err(err)?;
+    let org_ids = p
+        .bidders
+        .iter()
+        .take(3)
+        .filter_map(|b| b.org_id.clone())
+        .collect();
+    tenders::invitations::set_invitations(
+        state.db,
+        state.rulebooks,
+        now,
+        ag,
+        INVITED,
+        &tenders::invitations::InvitationInput { org_ids },
+    )
+    .await
+    .map_err(err)?;
+    let doc = NewDocument {
+        filename: format!("{INVITED}-招标文件.txt"),
+        content_type: Some("text/plain; charset=utf-8".into()),
+        amendment_id: None,
+        bytes: Bytes::from(format!("{}\n\n招标文件（示例）\n", input.title)),
+    };
+    tenders::upload_document(state.tender_documents(), now, ag, INVITED, doc)
+        .await
+        .map_err(err)?;
+    tenders::publish(state.db, state.rulebooks, now, ag, INVITED)
+        .await
+        .map_err(err)?;
     Ok(())
 }
+
+/// The demo's invited tender.
+pub const INVITED: &str = "SZ2026-SL-006";
 
 /// A question answered in public, and an amendment, on the second tender.
 async fn question_and_amendment(state: &Inputs<'_>, p: &People) -> anyhow::Result<()> {

@@ -181,8 +181,11 @@ mod tests {
                     "barred",
                 ],
             ),
-            ("category", &["construction", "procurement"]),
-            ("procedure", &["open"]),
+            (
+                "category",
+                &["construction", "water", "transport", "procurement"],
+            ),
+            ("procedure", &["open", "invited"]),
             ("draw_kind", &["initial", "replacement"]),
             ("draw_state", &["committed", "drawn", "failed"]),
             ("member_role", &["member", "alternate"]),

@@ -329,6 +329,10 @@ async fn job_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(jobs = n, "ran due jobs"),
             Err(e) => tracing::error!(error = %e, "job loop"),
         }
+        // A rulebook replaced through another process becomes known here within a poll.
+        if let Err(e) = state.rulebooks.fresh(&state.db).await {
+            tracing::error!(error = %e, "reading stored rulebooks");
+        }
         match crate::auction::jobs::run_due(
             &state.db,
             &state.auction_rulebooks,
@@ -490,6 +494,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identity::routes::router())
         .merge(crate::identity::passkey_routes::router())
         .merge(crate::tender::routes::router())
+        .merge(crate::tender::rulebook_routes::router())
         .merge(crate::expert::routes::router())
         .merge(crate::evaluation::routes::router())
         .merge(crate::evaluation::report::routes::router())
@@ -508,6 +513,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::supervision::pages::router())
         .merge(crate::evaluation::clarification::pages::router())
         .merge(crate::evaluation::replacement::pages::router())
+        .merge(crate::tender::rulebook_pages::router())
         .merge(crate::tender::pages::router(
             state.config.max_document_bytes,
         ));

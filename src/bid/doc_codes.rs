@@ -63,10 +63,11 @@ fn variant(e: &BidError) -> usize {
         BidError::WrongPasskey => 40,
         BidError::Passkey(_) => 41,
         BidError::SharesLost => 42,
+        BidError::NotInvited => 43,
     }
 }
 
-const VARIANTS: usize = 43;
+const VARIANTS: usize = 44;
 
 /// One example of every variant, and every envelope refusal the upload can give.
 fn every_error() -> Vec<BidError> {
@@ -98,6 +99,7 @@ fn every_error() -> Vec<BidError> {
         Common::Forbidden("x").into(),
         Common::NotFound("tender").into(),
         BidError::CompanyNotActive,
+        BidError::NotInvited,
         BidError::NotAcceptingBids(TenderState::Cancelled),
         BidError::DeadlinePassed,
         BidError::BadLabel,

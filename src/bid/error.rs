@@ -16,6 +16,11 @@ pub enum BidError {
     /// The bidder's company (or user) is not approved.
     #[error("your company is not approved (yet) / 您的单位尚未通过审核")]
     CompanyNotActive,
+    /// Invited tendering: the company was not invited.
+    #[error(
+        "this is an invited tender (邀请招标) and your company was not invited / 本项目为邀请招标，贵单位未受邀请，不能投标"
+    )]
+    NotInvited,
     /// The tender does not accept bids in its state (cancelled, not yet published …).
     #[error("this tender does not accept bids in state {} / 该项目当前状态（{}）不接受投标", .0.as_str(), .0.as_str())]
     NotAcceptingBids(TenderState),
@@ -211,6 +216,7 @@ impl Coded for BidError {
         match self {
             BidError::Common(c) => c.kind(),
             BidError::CompanyNotActive
+            | BidError::NotInvited
             | BidError::NotACustodian
             | BidError::WrongPasskey
             | BidError::NotInRecord => Kind::Forbidden,
@@ -251,6 +257,7 @@ impl Coded for BidError {
         match self {
             BidError::Common(c) => c.code(),
             BidError::CompanyNotActive => "COMPANY_NOT_ACTIVE",
+            BidError::NotInvited => "NOT_INVITED",
             BidError::NotAcceptingBids(_) => "TENDER_NOT_ACCEPTING_BIDS",
             BidError::DeadlinePassed => "BID_DEADLINE_PASSED",
             BidError::Envelope(e) => e.code(),

@@ -109,6 +109,15 @@ pub(crate) async fn bidder_org(tx: &mut Tx, caller: &Caller) -> Result<String, B
     }
 }
 
+/// Invited tendering: only the organisations invited may bid (招标投标法 第17条).
+async fn ensure_invited(tx: &mut Tx, tender: &Facts, org_id: &str) -> Result<(), BidError> {
+    if tender::may_take_part(tx, &tender.tender_id, &tender.procedure, org_id).await? {
+        Ok(())
+    } else {
+        Err(BidError::NotInvited)
+    }
+}
+
 /// Why a tender does not take bids now (for a clear message before any work).
 fn check_open(tender: &Facts, now: DateTime<Utc>) -> Result<(), BidError> {
     match tender.state {
@@ -260,6 +269,7 @@ where
         let mut tx = bids.db.read().await?;
         let tender = tender_ref(&mut tx, code).await?;
         let org_id = bidder_org(&mut tx, caller).await?;
+        ensure_invited(&mut tx, &tender, &org_id).await?;
         (tender, org_id)
     };
     check_open(&tender, bids.clock.now())?;
@@ -448,6 +458,7 @@ pub async fn submit(
     let mut tx = bids.db.begin().await?;
     let tender = tender_ref(&mut tx, code).await?;
     let org_id = bidder_org(&mut tx, caller).await?;
+    ensure_invited(&mut tx, &tender, &org_id).await?;
     check_open(&tender, now)?;
     let mut parts = Vec::with_capacity(part_ids.len());
     for id in part_ids {

@@ -9,7 +9,7 @@ use super::{Machine, MoveError};
 use crate::audit::{self, Actor};
 use crate::clock::to_millis;
 use crate::identity::{Caller, Role, SessionUser};
-use crate::store::Tx;
+use crate::store::{StoreError, Tx};
 use crate::{q_exec, q_opt};
 
 /// Where a tender is in its lifecycle (DESIGN.md "Lifecycle of a tender").
@@ -334,6 +334,28 @@ pub async fn by_id(tx: &mut Tx, tender_id: &str) -> Result<Facts, FactsError> {
     )?
     .ok_or(FactsError::NotFound)?
     .try_into()
+}
+
+/// Whether the bidder organisation may obtain the documents of, and bid for, the tender:
+/// anyone for open tendering; for invited tendering (邀请招标, 招标投标法 第17条) only the
+/// organisations invited.
+pub async fn may_take_part(
+    tx: &mut Tx,
+    tender_id: &str,
+    procedure: &str,
+    org_id: &str,
+) -> Result<bool, StoreError> {
+    if procedure != "invited" {
+        return Ok(true);
+    }
+    let row: Option<(String,)> = q_opt!(
+        tx,
+        (String,),
+        "select org_id from tender_invitation where tender_id = $1 and org_id = $2",
+        tender_id.to_owned(),
+        org_id.to_owned()
+    )?;
+    Ok(row.is_some())
 }
 
 /// Whether `caller` is an agent of the organisation that owns the tender: the one owner

@@ -128,6 +128,47 @@ pub enum TenderError {
     /// The bidder's company is not approved.
     #[error("your company is not approved (yet) / 您的单位尚未通过审核")]
     CompanyNotActive,
+    /// An uploaded rulebook file is refused: which file, which key, why.
+    #[error("{} / 规则文件被拒绝：{}，{}：{}", .0, .0.file(), .0.key().unwrap_or_default(), .0.reason())]
+    RulebookFile(super::rulebook::RulebookError),
+    /// Re-tendering a tender that did not fail.
+    #[error("only a failed tender (流标) can be re-tendered; this one is {} / 仅已流标的项目可重新招标，当前状态：{}", .0.refusal_name(), .0.refusal_label_zh())]
+    NotFailed(TenderState),
+    /// Invited tendering: the caller's company is not invited.
+    #[error(
+        "this is an invited tender (邀请招标) and your company was not invited / 本项目为邀请招标，贵单位未受邀请"
+    )]
+    NotInvited,
+    /// Invitations on a tender that is not invited tendering.
+    #[error(
+        "only an invited tender (procedure \"invited\") has invitations / 仅邀请招标项目可发出投标邀请"
+    )]
+    NotInvitedTendering,
+    /// An invitee is not an active bidder company.
+    #[error("{0} is not an active bidder company / {0} 不是已审核通过的投标单位")]
+    BadInvitee(String),
+    /// Fewer invitees than the law's minimum.
+    #[error(
+        "invited tendering needs at least {min} invitees ({article}); {got} given / 邀请招标须邀请至少{min}家（{article}），当前{got}家"
+    )]
+    TooFewInvitees {
+        /// The rulebook's minimum.
+        min: u32,
+        /// How many were given.
+        got: usize,
+        /// The article.
+        article: String,
+    },
+    /// The failed tender was re-tendered already.
+    #[error("this failed tender has already been re-tendered / 该项目已重新招标")]
+    AlreadyRetendered,
+    /// A re-tender must keep the category.
+    #[error("a re-tender keeps the failed tender's category {0:?} / 重新招标须沿用原项目类别")]
+    RetenderCategory(String),
+    /// The procedure may not change (works), or not without the approval's reference
+    /// (government procurement).
+    #[error("{0}")]
+    ProcedureChange(String),
     /// Sealed bidding refused (e.g. custodians without keys at publication).
     #[error(transparent)]
     Bid(#[from] crate::bid::BidError),
@@ -180,16 +221,25 @@ impl Coded for TenderError {
             | TenderError::BadCriteria(_)
             | TenderError::BadQuotas(_)
             | TenderError::Rulebook(_)
+            | TenderError::RulebookFile(_)
+            | TenderError::RetenderCategory(_)
+            | TenderError::ProcedureChange(_)
             | TenderError::ReasonRequired
             | TenderError::EmptyDocument => Kind::Invalid,
-            TenderError::NoOrganisation | TenderError::CompanyNotActive => Kind::Forbidden,
+            TenderError::NoOrganisation
+            | TenderError::CompanyNotActive
+            | TenderError::NotInvited => Kind::Forbidden,
+            TenderError::BadInvitee(_) | TenderError::TooFewInvitees { .. } => Kind::Invalid,
             TenderError::CodeTaken(_)
             | TenderError::WrongState { .. }
             | TenderError::DeadlinePassed
             | TenderError::ClarificationClosed(_)
             | TenderError::NotDownloadable(_)
             | TenderError::AmendmentRequired
-            | TenderError::AlreadyAnswered => Kind::Conflict,
+            | TenderError::AlreadyAnswered
+            | TenderError::NotFailed(_)
+            | TenderError::NotInvitedTendering
+            | TenderError::AlreadyRetendered => Kind::Conflict,
             TenderError::DocumentTooLarge { .. } => Kind::TooLarge,
         }
     }
@@ -214,6 +264,15 @@ impl Coded for TenderError {
                 [one] => one.static_code().unwrap_or("RULEBOOK_VIOLATION"),
                 _ => "RULEBOOK_VIOLATION",
             },
+            TenderError::RulebookFile(e) => e.code(),
+            TenderError::NotFailed(_) => "TENDER_NOT_FAILED",
+            TenderError::NotInvited => "NOT_INVITED",
+            TenderError::NotInvitedTendering => "NOT_INVITED_TENDERING",
+            TenderError::BadInvitee(_) => "BAD_INVITEE",
+            TenderError::TooFewInvitees { .. } => "TOO_FEW_INVITEES",
+            TenderError::AlreadyRetendered => "ALREADY_RETENDERED",
+            TenderError::RetenderCategory(_) => "RETENDER_CATEGORY_CHANGED",
+            TenderError::ProcedureChange(_) => "PROCEDURE_CHANGE_NOT_ALLOWED",
             TenderError::WrongState { .. } => "INVALID_STATE",
             TenderError::DeadlinePassed => "DEADLINE_PASSED",
             TenderError::ClarificationClosed(_) => "CLARIFICATION_CLOSED",
@@ -239,6 +298,9 @@ impl Coded for TenderError {
                     })
                     .collect(),
             )),
+            TenderError::RulebookFile(e) => Some(json!({
+                "file": e.file(), "key": e.key(), "reason": e.reason(),
+            })),
             _ => None,
         }
     }

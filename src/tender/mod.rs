@@ -6,6 +6,8 @@ pub mod model;
 pub mod pages;
 pub mod routes;
 pub mod rulebook;
+pub mod rulebook_pages;
+pub mod rulebook_routes;
 pub mod service;
 #[cfg(test)]
 pub(crate) mod testkit;

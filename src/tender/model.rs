@@ -208,6 +208,10 @@ pub struct Tender {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The failed tender this one re-tenders (重新招标), by code.
+    pub retender_of: Option<String>,
+    /// The published tender that re-tenders this failed one, by code.
+    pub retendered_by: Option<String>,
 }
 
 impl Tender {
@@ -385,6 +389,8 @@ pub(crate) struct TenderRow {
     pub cancel_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub retender_of: Option<String>,
+    pub retendered_by: Option<String>,
 }
 
 impl TenderRow {
@@ -428,6 +434,8 @@ impl TenderRow {
             cancel_reason: self.cancel_reason,
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
+            retender_of: self.retender_of,
+            retendered_by: self.retendered_by,
         })
     }
 }

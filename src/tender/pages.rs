@@ -273,6 +273,8 @@ struct ManagePage {
     error: Option<String>,
     violations: Vec<String>,
     max_mib: u64,
+    /// Invited tendering: the active bidder companies and whether each is invited.
+    invitees: Vec<(OrgView, bool)>,
 }
 
 async fn manage_page(state: &AppState, ctx: &Ctx, code: &str, err: Option<ApiError>) -> PageResult {
@@ -310,6 +312,25 @@ async fn manage_page(state: &AppState, ctx: &Ctx, code: &str, err: Option<ApiErr
                 .collect()
         })
         .unwrap_or_default();
+    let invitees = if d.tender.procedure == "invited" {
+        let caller = Caller::from_ctx(ctx).or_page(ctx)?;
+        let invited =
+            service::invitations::get_invitations(&state.db, &state.rulebooks, &caller, code)
+                .await
+                .or_page(ctx)?;
+        crate::identity::service::list_orgs(&state.db)
+            .await
+            .or_page(ctx)?
+            .into_iter()
+            .filter(|o| o.kind == "bidder" && o.status == "active")
+            .map(|o| {
+                let on = invited.invitees.iter().any(|i| i.org_id == o.org_id);
+                (o, on)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = ManagePage {
         base: Base::new(ctx),
         d,
@@ -317,6 +338,7 @@ async fn manage_page(state: &AppState, ctx: &Ctx, code: &str, err: Option<ApiErr
         error: err.map(|e| e.message),
         violations,
         max_mib: state.config.max_document_bytes / (1024 * 1024),
+        invitees,
     };
     let mut resp = render(&page);
     if let Some(s) = status {
@@ -455,6 +477,92 @@ async fn amend(
     after(&state, &ctx, &code, r).await
 }
 
+/// Invited tendering: the agent ticks the companies invited (repeated `org_ids` fields).
+async fn invite(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> PageResult {
+    require_page(&ctx, &[Role::Agent])?;
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::new(
+            &ctx,
+            ApiError::bad_request(
+                "MALFORMED_FORM",
+                "the form could not be read / 表单无法解析",
+            ),
+        )
+    })?;
+    let org_ids = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "org_ids")
+        .map(|(_, v)| v)
+        .collect();
+    let r = service::invitations::set_invitations(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+        &service::invitations::InvitationInput { org_ids },
+    )
+    .await;
+    after(&state, &ctx, &code, r).await
+}
+
+#[derive(Deserialize)]
+struct RetenderForm {
+    #[allow(dead_code)]
+    csrf: String,
+    code: String,
+    documents_available_at: String,
+    clarification_cutoff_at: String,
+    bid_deadline_at: String,
+}
+
+/// Re-tenders a failed tender (重新招标) with its terms and new dates; the new draft opens.
+async fn retender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiForm(f): ApiForm<RetenderForm>,
+) -> PageResult {
+    require_page(&ctx, &[Role::Agent])?;
+    let caller = Caller::from_ctx(&ctx).or_page(&ctx)?;
+    let dates = (|| {
+        Ok::<_, ApiError>([
+            china_local_to_utc("documents_available_at", &f.documents_available_at)?,
+            china_local_to_utc("clarification_cutoff_at", &f.clarification_cutoff_at)?,
+            china_local_to_utc("bid_deadline_at", &f.bid_deadline_at)?,
+        ])
+    })();
+    let dates = match dates {
+        Ok(d) => d,
+        Err(e) => return manage_page(&state, &ctx, &code, Some(e)).await,
+    };
+    let input = service::retender::terms_for_retender(&state.db, &caller, &code, &f.code, dates)
+        .await
+        .or_page(&ctx)?;
+    let r = service::retender::retender(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+        &service::retender::RetenderInput {
+            tender: input,
+            approval_ref: None,
+        },
+    )
+    .await;
+    match r {
+        Ok(out) => Ok(Redirect::to(&format!("/agent/tenders/{}", out.tender.code)).into_response()),
+        Err(e) => manage_page(&state, &ctx, &code, Some(e.into())).await,
+    }
+}
+
 #[derive(Deserialize)]
 struct AnswerForm {
     #[allow(dead_code)]
@@ -528,6 +636,8 @@ pub fn router(max_document_bytes: u64) -> Router<AppState> {
             post(answer),
         )
         .route("/agent/tenders/{code}/cancel", post(cancel))
+        .route("/agent/tenders/{code}/retender", post(retender))
+        .route("/agent/tenders/{code}/invitations", post(invite))
 }
 
 #[cfg(test)]

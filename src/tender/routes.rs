@@ -34,6 +34,12 @@ pub fn router() -> Router<AppState> {
             get(download_document),
         )
         .route("/api/v1/tenders/{code}/publish", post(publish_tender))
+        .route("/api/v1/tenders/{code}/retender", post(retender_tender))
+        .route(
+            "/api/v1/tenders/{code}/invitations",
+            get(get_invitations).put(set_invitations),
+        )
+        .route("/api/v1/tenders/{code}/my-invitation", get(my_invitation))
         .route("/api/v1/tenders/{code}/amendments", post(amend_tender))
         .route(
             "/api/v1/tenders/{code}/questions",
@@ -352,6 +358,113 @@ async fn publish_tender(
     )
     .await?;
     Ok(Json(tender))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/tenders/{code}/invitations",
+    tag = "tenders",
+    summary = "Invited tendering (邀请招标): replace the companies invited (owning agent, draft only; at least the rulebook's minimum)",
+    params(("code" = String, Path, description = "Project code")),
+    request_body = super::service::invitations::InvitationInput,
+    responses(
+        (status = 200, description = "OK", body = super::service::invitations::Invitations),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+async fn set_invitations(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<super::service::invitations::InvitationInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(
+        service::invitations::set_invitations(
+            &state.db,
+            &state.rulebooks,
+            state.clock.now(),
+            &caller,
+            &code,
+            &input,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/invitations",
+    tag = "tenders",
+    summary = "The companies invited (owning agent, regulators, operator; confidential until the opening)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = super::service::invitations::Invitations),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+async fn get_invitations(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(
+        service::invitations::get_invitations(&state.db, &state.rulebooks, &caller, &code).await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenders/{code}/my-invitation",
+    tag = "tenders",
+    summary = "Whether the bidder's own company may take part (invited, or an open tender)",
+    params(("code" = String, Path, description = "Project code")),
+    responses(
+        (status = 200, description = "OK", body = super::service::invitations::MyInvitation),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+async fn my_invitation(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    Ok(Json(
+        service::invitations::my_invitation(&state.db, &caller, &code).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenders/{code}/retender",
+    tag = "tenders",
+    summary = "Re-tender a failed tender (重新招标) as a new draft linked to it; 409 unless it failed",
+    params(("code" = String, Path, description = "Project code of the failed tender")),
+    request_body = super::service::retender::RetenderInput,
+    responses(
+        (status = 201, description = "Created", body = super::service::retender::RetenderOutcome),
+        crate::http::openapi::AuthRefusals,
+    ),
+)]
+async fn retender_tender(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<super::service::retender::RetenderInput>,
+) -> ApiResult<impl IntoResponse> {
+    let caller = Caller::from_ctx(&ctx)?;
+    let outcome = service::retender::retender(
+        &state.db,
+        &state.rulebooks,
+        state.clock.now(),
+        &caller,
+        &code,
+        &input,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(outcome)))
 }
 
 #[utoipa::path(

@@ -30,6 +30,7 @@ mod opening_faults;
 mod ops;
 mod portal;
 mod price_table;
+mod procedures;
 mod results;
 mod s3;
 mod security;

@@ -6,6 +6,7 @@ use super::document;
 const ROUTE_SOURCES: &[&str] = &[
     include_str!("../../identity/routes.rs"),
     include_str!("../../tender/routes.rs"),
+    include_str!("../../tender/rulebook_routes.rs"),
     include_str!("../../audit/routes.rs"),
     include_str!("../../ocds/routes.rs"),
     include_str!("../../bid/routes.rs"),

@@ -12,161 +12,88 @@ impl Rulebook {
         Self::parse_named(text, "<string>")
     }
 
-    fn parse_named(text: &str, name: &str) -> Result<Self, RulebookError> {
-        let book: Rulebook = toml::from_str(text).map_err(|source| RulebookError::Parse {
+    /// Parses and validates a rulebook from TOML text, naming `name` (a file) in any error.
+    pub fn parse_named(text: &str, name: &str) -> Result<Self, RulebookError> {
+        let mut book: Rulebook = toml::from_str(text).map_err(|source| RulebookError::Parse {
             name: name.to_owned(),
             source,
         })?;
-        book.validate().map_err(|reason| RulebookError::Invalid {
-            name: name.to_owned(),
-            reason,
-        })?;
+        book.validate()
+            .map_err(|(key, reason)| RulebookError::Invalid {
+                name: name.to_owned(),
+                key,
+                reason,
+            })?;
+        book.version = 1;
+        book.text = text.to_owned();
         Ok(book)
-    }
-
-    /// Checks ranges and consistency that TOML types cannot express.
-    fn validate(&self) -> Result<(), String> {
-        for (field, value) in [
-            ("id", &self.id),
-            ("category", &self.category),
-            ("procedure", &self.procedure),
-        ] {
-            let ok = !value.is_empty()
-                && value.len() <= 64
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
-                return Err(format!(
-                    "{field} must be 1–64 characters of a–z, 0–9 and '-', got {value:?}"
-                ));
-            }
-        }
-        if self.name_zh.trim().is_empty() || self.name_en.trim().is_empty() {
-            return Err("name_zh and name_en must not be empty".to_owned());
-        }
-        let r = &self.rules;
-        let mut days: Vec<(&str, &DayRule)> = vec![
-            (
-                "min_days_documents_to_deadline",
-                &r.min_days_documents_to_deadline,
-            ),
-            (
-                "amendment_min_days_before_deadline",
-                &r.amendment_min_days_before_deadline,
-            ),
-            (
-                "min_days_documents_available",
-                &r.min_days_documents_available,
-            ),
-            ("objection_answer_days", &r.objection_answer_days),
-            (
-                "result_objection_answer_days",
-                &r.result_objection_answer_days,
-            ),
-            ("contract_within_days", &r.contract_within_days),
-        ];
-        for (name, rule) in [
-            (
-                "objection_cutoff_days_before_deadline",
-                &r.objection_cutoff_days_before_deadline,
-            ),
-            (
-                "candidate_publicity_within_days",
-                &r.candidate_publicity_within_days,
-            ),
-            (
-                "candidate_publicity_min_days",
-                &r.candidate_publicity_min_days,
-            ),
-        ] {
-            if let Some(rule) = rule {
-                days.push((name, rule));
-            }
-        }
-        for (name, rule) in days {
-            if rule.value > MAX_RULE_DAYS {
-                return Err(format!(
-                    "{name} = {} is more than {MAX_RULE_DAYS} days",
-                    rule.value
-                ));
-            }
-            if rule.article.trim().is_empty() {
-                return Err(format!("{name} has no article"));
-            }
-        }
-        if r.candidate_publicity_within_days.is_some() != r.candidate_publicity_min_days.is_some() {
-            return Err(
-                "candidate_publicity_within_days and candidate_publicity_min_days go together"
-                    .to_owned(),
-            );
-        }
-        for (name, rule) in [
-            ("min_valid_bids", &r.min_valid_bids),
-            ("committee_min_members", &r.committee_min_members),
-        ] {
-            if rule.value == 0 || rule.value > 1000 {
-                return Err(format!("{name} must be 1–1000, got {}", rule.value));
-            }
-        }
-        if r.bid_security_max_bp.value > 10_000 {
-            return Err(format!(
-                "bid_security_max_bp = {} is more than 100%",
-                r.bid_security_max_bp.value
-            ));
-        }
-        let f = &r.committee_experts_min_fraction;
-        if f.denominator == 0 || f.numerator > f.denominator {
-            return Err(format!(
-                "committee_experts_min_fraction {}/{} is not a fraction between 0 and 1",
-                f.numerator, f.denominator
-            ));
-        }
-        let q = &r.custodian_quorum;
-        // Shamir over GF(256) issues at most 255 shares.
-        if q.k == 0 || q.k > q.n || q.n > 255 {
-            return Err(format!(
-                "custodian_quorum k = {}, n = {} needs 1 ≤ k ≤ n ≤ 255",
-                q.k, q.n
-            ));
-        }
-        for (name, article) in [
-            ("min_valid_bids", &r.min_valid_bids.article),
-            ("committee_min_members", &r.committee_min_members.article),
-            ("committee_odd", &r.committee_odd.article),
-            ("committee_experts_min_fraction", &f.article),
-            ("bid_security_max_bp", &r.bid_security_max_bp.article),
-            (
-                "ceiling_may_exceed_estimate",
-                &r.ceiling_may_exceed_estimate.article,
-            ),
-            ("custodian_quorum", &q.article),
-        ] {
-            if article.trim().is_empty() {
-                return Err(format!("{name} has no article"));
-            }
-        }
-        Ok(())
     }
 }
 
 /// The built-in rulebooks, as (file name, TOML text).
-pub(super) const BUILTIN: [(&str, &str); 2] = [
+pub(super) const BUILTIN: [(&str, &str); 8] = [
     (
         "rulebooks/construction-open.toml",
         include_str!("../../../rulebooks/construction-open.toml"),
     ),
     (
+        "rulebooks/construction-invited.toml",
+        include_str!("../../../rulebooks/construction-invited.toml"),
+    ),
+    (
+        "rulebooks/water-open.toml",
+        include_str!("../../../rulebooks/water-open.toml"),
+    ),
+    (
+        "rulebooks/water-invited.toml",
+        include_str!("../../../rulebooks/water-invited.toml"),
+    ),
+    (
+        "rulebooks/transport-open.toml",
+        include_str!("../../../rulebooks/transport-open.toml"),
+    ),
+    (
+        "rulebooks/transport-invited.toml",
+        include_str!("../../../rulebooks/transport-invited.toml"),
+    ),
+    (
         "rulebooks/procurement-open.toml",
         include_str!("../../../rulebooks/procurement-open.toml"),
+    ),
+    (
+        "rulebooks/procurement-invited.toml",
+        include_str!("../../../rulebooks/procurement-invited.toml"),
     ),
 ];
 
 /// All rulebooks known to the platform, looked up by category and procedure.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// The files loaded at start are version 1; the operator's replacements (versions 2, 3 …,
+/// `rulebook_version`) join them at run time ([`Rulebooks::fresh`]) and are all kept,
+/// because a tender is judged by the version it was published under ([`Rulebook::stamp`])
+/// however often the rulebook is replaced since.
+#[derive(Debug, Default)]
 pub struct Rulebooks {
     books: Vec<Rulebook>,
+    pub(super) stored: std::sync::RwLock<super::stored::Stored>,
 }
+
+impl Clone for Rulebooks {
+    fn clone(&self) -> Self {
+        Self {
+            books: self.books.clone(),
+            stored: std::sync::RwLock::new(self.stored_now().clone()),
+        }
+    }
+}
+
+impl PartialEq for Rulebooks {
+    fn eq(&self, other: &Self) -> bool {
+        self.books == other.books && *self.stored_now() == *other.stored_now()
+    }
+}
+
+impl Eq for Rulebooks {}
 
 impl Rulebooks {
     /// The rulebooks shipped with the platform (construction and procurement, open procedure).
@@ -252,27 +179,63 @@ impl Rulebooks {
         }
     }
 
-    /// The rulebook for a category and procedure, e.g. `get("construction", "open")`.
+    /// The rulebook in force for a category and procedure, e.g. `get("construction",
+    /// "open")`: the latest stored version, or the file loaded at start.
     pub fn get(&self, category: &str, procedure: &str) -> Option<&Rulebook> {
+        let key = |b: &Rulebook| b.category == category && b.procedure == procedure;
+        self.stored_now()
+            .latest(&key)
+            .or_else(|| self.books.iter().find(|b| key(b)))
+    }
+
+    /// The rulebook with the given stamp ([`Rulebook::stamp`]): the id alone names version 1
+    /// (the file loaded at start), `id@vN` a version the operator stored.
+    pub fn by_id(&self, stamp: &str) -> Option<&Rulebook> {
+        match stamp.split_once("@v") {
+            Some((id, v)) => {
+                let version = v.parse::<u32>().ok()?;
+                self.stored_now()
+                    .latest(|b| b.id == id && b.version == version)
+            }
+            None => self.books.iter().find(|b| b.id == stamp),
+        }
+    }
+
+    /// Every rulebook in force, one per category and procedure, in load order.
+    pub fn in_force(&self) -> Vec<&Rulebook> {
         self.books
             .iter()
-            .find(|b| b.category == category && b.procedure == procedure)
+            .filter_map(|b| self.get(&b.category, &b.procedure))
+            .collect()
     }
 
-    /// The rulebook with the given id.
-    pub fn by_id(&self, id: &str) -> Option<&Rulebook> {
-        self.books.iter().find(|b| b.id == id)
-    }
-
-    /// Every rulebook, in load order.
-    pub fn iter(&self) -> impl Iterator<Item = &Rulebook> {
-        self.books.iter()
+    /// Every version of the rulebook `id` held, oldest first.
+    pub fn versions(&self, id: &str) -> Vec<&Rulebook> {
+        let stored: Vec<&'static Rulebook> = self
+            .stored_now()
+            .all()
+            .into_iter()
+            .filter(|b| b.id == id)
+            .collect();
+        let mut all: Vec<&Rulebook> = self.books.iter().filter(|b| b.id == id).collect();
+        all.extend(stored);
+        all.sort_by_key(|b| b.version);
+        all
     }
 }
 
 impl Rulebook {
+    /// What a tender records as its rulebook: the id for version 1, `id@vN` after that.
+    pub fn stamp(&self) -> String {
+        if self.version <= 1 {
+            self.id.clone()
+        } else {
+            format!("{}@v{}", self.id, self.version)
+        }
+    }
+
     /// "category/procedure", the lookup key.
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         format!("{}/{}", self.category, self.procedure)
     }
 }

@@ -11,9 +11,10 @@
 //! exactly 20 × 24 h after the documents become available satisfies a 20-day rule, and one
 //! second less does not. This matches the civil-law convention that the first day is not
 //! counted (民法典 第201条) when both instants fall at the same time of day. A rule marked
-//! `unit = "working_days"` counts the whole days that end on a Monday–Friday in China time
-//! (UTC+8); it knows neither public holidays nor make-up working days (调休), so around
-//! holidays an operator must check such periods by hand.
+//! `unit = "working_days"` counts the whole days that end on a working day in China time
+//! (UTC+8) by the working-day calendar (`src/supervision/calendar.toml`: public holidays and
+//! the weekend days worked instead, 调休, one list per year of the State Council's notice).
+//! A year the file does not list yet counts Monday–Friday only.
 //!
 //! Decisions where the law is silent (each also noted at the check):
 //! - documents may not become available more than [`PUBLICATION_GRACE`] before "now": a
@@ -32,15 +33,20 @@
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use std::sync::LazyLock;
 
-use crate::clock::{china, to_millis};
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::clock::to_millis;
+use crate::supervision::config::Calendar;
 use serde::{Deserialize, Serialize};
 
 mod checks;
 mod load;
+mod stored;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 pub use load::Rulebooks;
 
@@ -70,7 +76,7 @@ pub enum DayUnit {
     /// Calendar days: whole 24-hour periods.
     #[default]
     Days,
-    /// Whole 24-hour periods that end on a Monday–Friday in China time (no holiday calendar).
+    /// Whole 24-hour periods that end on a working day in China time (holiday calendar).
     WorkingDays,
 }
 
@@ -187,6 +193,38 @@ pub struct Rules {
     pub contract_within_days: DayRule,
     /// Opening-key custodians: k of n (platform rule).
     pub custodian_quorum: QuorumRule,
+    /// Invited tendering: the least number of invited bidders (招标投标法 第17条, 政府采购法
+    /// 第34条); present exactly when the procedure is "invited".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitees_min: Option<CountRule>,
+    /// What the law allows when a re-tendered tender fails again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_failure: Option<FailureRule>,
+}
+
+/// What may follow when a re-tendered tender fails again (流标 twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFailure {
+    /// Re-tender again, or, with the approval of the authority that approved the project,
+    /// stop tendering (works: 工程建设项目施工招标投标办法 第38条).
+    RetenderOrSkipWithApproval,
+    /// Re-tender again, or change the procurement method with the approval of the
+    /// procurement supervision department (政府采购法 第36、37条).
+    ChangeProcedureWithApproval,
+}
+
+/// The rule for a second failure, with its article.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRule {
+    /// What the law allows.
+    pub action: SecondFailure,
+    /// The article it comes from.
+    pub article: String,
+    /// Free-text remark shown to agents and operators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The rules for one tender category and procedure, loaded from TOML.
@@ -205,6 +243,12 @@ pub struct Rulebook {
     pub name_en: String,
     /// The numeric rules.
     pub rules: Rules,
+    /// Version: 1 for the file loaded at start, 2, 3 … for the operator's replacements.
+    #[serde(skip)]
+    pub version: u32,
+    /// The TOML text it was read from, shown to the operator.
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// The terms of a tender that publication checks against the rulebook.
@@ -290,11 +334,14 @@ pub enum RulebookError {
         /// The parser's error, with line and column.
         source: toml::de::Error,
     },
-    /// The TOML parses but a value is out of range or inconsistent.
-    #[error("rulebook {name} is invalid: {reason}")]
+    /// The TOML parses but a value is missing, out of range, below the law's floor or
+    /// contradicts another.
+    #[error("rulebook {name}, key {key}: {reason}")]
     Invalid {
         /// File name or other source label.
         name: String,
+        /// The offending key, e.g. "rules.committee_min_members".
+        key: String,
         /// What is wrong.
         reason: String,
     },
@@ -311,6 +358,43 @@ pub enum RulebookError {
 }
 
 impl RulebookError {
+    /// The file (or source label) the error is about.
+    pub fn file(&self) -> String {
+        match self {
+            RulebookError::Io { path, .. } | RulebookError::TooLarge { path, .. } => {
+                path.display().to_string()
+            }
+            RulebookError::Parse { name, .. } | RulebookError::Invalid { name, .. } => name.clone(),
+            RulebookError::Duplicate { second, .. } => second.clone(),
+        }
+    }
+
+    /// The key the error is about, where one is known: the rule that is wrong, or the field
+    /// the parser found missing or unknown.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            RulebookError::Invalid { key, .. } => Some(key.clone()),
+            RulebookError::Parse { source, .. } => {
+                let msg = source.message();
+                ["missing field `", "unknown field `", "duplicate key `"]
+                    .iter()
+                    .find_map(|p| msg.split_once(p))
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(key, _)| key.to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    /// Why, without the file and key (which [`file`](Self::file) and [`key`](Self::key) give).
+    pub fn reason(&self) -> String {
+        match self {
+            RulebookError::Invalid { reason, .. } => reason.clone(),
+            RulebookError::Parse { source, .. } => source.message().to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// Stable machine-readable code for logs and the operator UI.
     pub fn code(&self) -> &'static str {
         match self {
@@ -341,25 +425,38 @@ fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         .div_euclid(SECONDS_PER_DAY)
 }
 
-/// Day of the week, 0 = Monday … 6 = Sunday, of an instant in China time.
-fn weekday_china(at: DateTime<Utc>) -> i64 {
-    i64::from(at.with_timezone(&china()).weekday().num_days_from_monday())
+/// The working-day calendar (public holidays and 调休) that working-day rules count with:
+/// the supervision feature's data file, one list per year, shared rather than copied.
+fn calendar() -> &'static Calendar {
+    static CALENDAR: LazyLock<Calendar> = LazyLock::new(|| {
+        // The built-in file is compiled in and parsed by a unit test, so the fallback (plain
+        // Monday–Friday) is never reached in a released build.
+        Calendar::builtin().unwrap_or_default()
+    });
+    &CALENDAR
 }
 
-/// Smallest number of whole days whose steps contain `value` weekdays, where `weekday(j)`
-/// gives the weekday (0 = Monday) reached by step j = 1, 2, ….
-fn days_for_working_days(value: u32, weekday: impl Fn(i64) -> i64) -> i64 {
-    if value == 0 {
-        return 0;
-    }
-    // Any 7 consecutive days hold exactly 5 weekdays, so skip whole weeks and walk the
-    // remaining 1..=5 weekdays, which takes at most 7 steps.
-    let weeks = (value - 1) / 5;
-    let mut need = value - weeks * 5;
-    let mut days = i64::from(weeks) * 7;
-    while need > 0 {
+/// Whether the day containing `at` (China time) is a working day.
+fn is_working_day(at: DateTime<Utc>) -> bool {
+    // China time is UTC+8 all year; at the ends of chrono's range the shift cannot be
+    // represented, and the UTC date is as good as any there.
+    let utc = at.naive_utc();
+    let local = utc.checked_add_signed(TimeDelta::hours(8)).unwrap_or(utc);
+    calendar().is_working_day(local.date())
+}
+
+/// Days beyond which working days are no longer walked one by one: about 22 years, far more
+/// than [`MAX_RULE_DAYS`] working days, so no rule's outcome depends on the estimate.
+const WALK_LIMIT_DAYS: i64 = 8000;
+
+/// Whole days `k` such that the `k` periods counted by `ends_on(j)`, j = 1..=k, hold `value`
+/// working days; saturates at [`WALK_LIMIT_DAYS`].
+fn days_for_working_days(value: u32, ends_on: impl Fn(i64) -> DateTime<Utc>) -> i64 {
+    let mut need = value;
+    let mut days = 0;
+    while need > 0 && days < WALK_LIMIT_DAYS {
         days += 1;
-        if weekday(days) < 5 {
+        if is_working_day(ends_on(days)) {
             need -= 1;
         }
     }
@@ -374,10 +471,12 @@ impl DayRule {
             DayUnit::Days => days,
             DayUnit::WorkingDays if days <= 0 => days,
             DayUnit::WorkingDays => {
-                let start = weekday_china(from);
-                let rest = days % 7;
-                let partial = (1..=rest).filter(|j| (start + j).rem_euclid(7) < 5).count();
-                days / 7 * 5 + i64::try_from(partial).unwrap_or(0)
+                let walked = days.min(WALK_LIMIT_DAYS);
+                let counted = (1..=walked)
+                    .filter(|&j| is_working_day(shift_days(from, j)))
+                    .count();
+                // Past the walk limit, five in seven: an estimate no rule can reach.
+                i64::try_from(counted).unwrap_or(i64::MAX) + (days - walked) / 7 * 5
             }
         }
     }
@@ -391,10 +490,7 @@ impl DayRule {
     pub fn earliest_from(&self, from: DateTime<Utc>) -> DateTime<Utc> {
         let days = match self.unit {
             DayUnit::Days => i64::from(self.value),
-            DayUnit::WorkingDays => {
-                let start = weekday_china(from);
-                days_for_working_days(self.value, |j| (start + j).rem_euclid(7))
-            }
+            DayUnit::WorkingDays => days_for_working_days(self.value, |j| shift_days(from, j)),
         };
         shift_days(from, days)
     }
@@ -403,11 +499,8 @@ impl DayRule {
     pub fn latest_before(&self, to: DateTime<Utc>) -> DateTime<Utc> {
         let days = match self.unit {
             DayUnit::Days => i64::from(self.value),
-            DayUnit::WorkingDays => {
-                // Counting backwards, step j ends the day that starts j − 1 days before `to`.
-                let end = weekday_china(to);
-                days_for_working_days(self.value, |j| (end - (j - 1)).rem_euclid(7))
-            }
+            // Counting backwards, step j is the period that ends j − 1 days before `to`.
+            DayUnit::WorkingDays => days_for_working_days(self.value, |j| shift_days(to, 1 - j)),
         };
         shift_days(to, -days)
     }

@@ -2,6 +2,7 @@ use std::fs;
 
 use super::load::BUILTIN;
 use super::*;
+use crate::clock::china;
 use chrono::TimeZone;
 use proptest::prelude::*;
 
@@ -64,7 +65,7 @@ fn rules_of(result: Result<(), Vec<RuleViolation>>) -> Vec<&'static str> {
 #[test]
 fn both_builtin_files_parse() {
     let books = Rulebooks::builtin().expect("builtin rulebooks parse");
-    assert_eq!(books.iter().count(), 2);
+    assert_eq!(books.in_force().len(), BUILTIN.len());
     let c = books.get("construction", "open").expect("construction");
     assert_eq!(c.id, "construction-open");
     assert_eq!(c.rules.min_days_documents_to_deadline.value, 20);
@@ -103,7 +104,7 @@ fn both_builtin_files_parse() {
     assert!(p.rules.candidate_publicity_min_days.is_none());
     assert!(!p.rules.ceiling_may_exceed_estimate.value);
     assert_eq!(books.by_id("procurement-open"), Some(p));
-    assert!(books.get("construction", "invited").is_none());
+    assert!(books.get("construction", "auction").is_none());
 }
 
 #[test]
@@ -498,7 +499,7 @@ fn load_dir_overrides_and_names_files() {
     let c = books.get("construction", "open").expect("construction");
     assert_eq!(c.rules.min_days_documents_to_deadline.value, 25);
     assert!(books.get("procurement", "open").is_some());
-    assert_eq!(books.iter().count(), 2);
+    assert_eq!(books.in_force().len(), BUILTIN.len());
 
     // A second file for the same category and procedure names both files.
     fs::write(dir.join("b-construction.toml"), &over).expect("write");
@@ -581,4 +582,260 @@ proptest! {
     fn arbitrary_toml_never_panics(s in ".{0,200}") {
         let _ = Rulebook::from_toml_str(&s);
     }
+}
+
+/// The construction rulebook's text with one replacement, which must apply.
+fn edited(from: &str, to: &str) -> String {
+    let base = BUILTIN[0].1;
+    assert!(base.contains(from), "{from}");
+    base.replace(from, to)
+}
+
+/// Parses `text` as `file` and returns the refusal's (code, file, key, reason).
+fn refusal(text: &str, file: &str) -> (&'static str, String, Option<String>, String) {
+    let err = Rulebook::parse_named(text, file).expect_err("refused");
+    (err.code(), err.file(), err.key(), err.reason())
+}
+
+#[test]
+fn every_category_the_seeds_name_has_a_rulebook() {
+    let books = Rulebooks::builtin().expect("builtin");
+    for (category, procedure) in [
+        ("construction", "open"),
+        ("construction", "invited"),
+        ("water", "open"),
+        ("water", "invited"),
+        ("transport", "open"),
+        ("transport", "invited"),
+        ("procurement", "open"),
+        ("procurement", "invited"),
+    ] {
+        let book = books.get(category, procedure).expect(category);
+        assert!(
+            book.rules.second_failure.is_some(),
+            "{category}/{procedure}"
+        );
+        assert_eq!(
+            book.rules.invitees_min.is_some(),
+            procedure == "invited",
+            "{category}/{procedure}"
+        );
+    }
+    let c = books.get("construction", "invited").expect("invited");
+    let invitees = c.rules.invitees_min.as_ref().expect("invitees");
+    assert_eq!(
+        (invitees.value, invitees.article.as_str()),
+        (3, "招标投标法 第17条")
+    );
+    let p = books.get("procurement", "invited").expect("invited");
+    assert_eq!(
+        p.rules.invitees_min.as_ref().map(|r| r.article.as_str()),
+        Some("政府采购法 第34条")
+    );
+    assert_eq!(
+        p.rules.second_failure.as_ref().map(|r| r.action),
+        Some(SecondFailure::ChangeProcedureWithApproval)
+    );
+}
+
+#[test]
+fn an_even_committee_is_refused_while_odd_is_required() {
+    let text = edited(
+        "committee_min_members = { value = 5,",
+        "committee_min_members = { value = 6,",
+    );
+    let (code, file, key, reason) = refusal(&text, "rulebooks/construction-open.toml");
+    assert_eq!(code, "RULEBOOK_INVALID");
+    assert_eq!(file, "rulebooks/construction-open.toml");
+    assert_eq!(key.as_deref(), Some("rules.committee_min_members"));
+    assert!(
+        reason.contains("even") && reason.contains("committee_odd"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_period_of_zero_days_is_refused() {
+    let text = edited(
+        "candidate_publicity_min_days = { value = 3,",
+        "candidate_publicity_min_days = { value = 0,",
+    );
+    let (_, _, key, _) = refusal(&text, "c.toml");
+    assert_eq!(key.as_deref(), Some("rules.candidate_publicity_min_days"));
+    let text = edited(
+        "objection_answer_days = { value = 3,",
+        "objection_answer_days = { value = 0,",
+    );
+    let (_, _, key, _) = refusal(&text, "c.toml");
+    assert_eq!(key.as_deref(), Some("rules.objection_answer_days"));
+}
+
+#[test]
+fn numbers_below_the_laws_floor_are_refused() {
+    for (from, to, key, article) in [
+        (
+            "min_days_documents_to_deadline = { value = 20,",
+            "min_days_documents_to_deadline = { value = 19,",
+            "rules.min_days_documents_to_deadline",
+            "第24条",
+        ),
+        (
+            "min_days_documents_available = { value = 5,",
+            "min_days_documents_available = { value = 4,",
+            "rules.min_days_documents_available",
+            "第16条",
+        ),
+        (
+            "amendment_min_days_before_deadline = { value = 15,",
+            "amendment_min_days_before_deadline = { value = 14,",
+            "rules.amendment_min_days_before_deadline",
+            "第23条",
+        ),
+        (
+            "min_valid_bids = { value = 3,",
+            "min_valid_bids = { value = 2,",
+            "rules.min_valid_bids",
+            "第28条",
+        ),
+        (
+            "committee_min_members = { value = 5,",
+            "committee_min_members = { value = 3,",
+            "rules.committee_min_members",
+            "第37条",
+        ),
+        (
+            "numerator = 2, denominator = 3",
+            "numerator = 1, denominator = 2",
+            "rules.committee_experts_min_fraction",
+            "第37条",
+        ),
+        (
+            "bid_security_max_bp = { value = 200,",
+            "bid_security_max_bp = { value = 300,",
+            "rules.bid_security_max_bp",
+            "第26条",
+        ),
+        (
+            "contract_within_days = { value = 30,",
+            "contract_within_days = { value = 31,",
+            "rules.contract_within_days",
+            "第46条",
+        ),
+        (
+            "committee_odd = { value = true,",
+            "committee_odd = { value = false,",
+            "rules.committee_odd",
+            "第37条",
+        ),
+    ] {
+        let (code, _, got, reason) = refusal(&edited(from, to), "c.toml");
+        assert_eq!(code, "RULEBOOK_INVALID", "{to}");
+        assert_eq!(got.as_deref(), Some(key), "{to}: {reason}");
+        assert!(reason.contains(article), "{to}: {reason}");
+    }
+    // Lengthening a period or raising a count is the operator's right.
+    let longer = edited(
+        "min_days_documents_to_deadline = { value = 20,",
+        "min_days_documents_to_deadline = { value = 30,",
+    );
+    assert!(Rulebook::from_toml_str(&longer).is_ok());
+}
+
+#[test]
+fn procurement_counts_its_document_period_in_working_days() {
+    let text = BUILTIN[6].1.replace(
+        "min_days_documents_available = { value = 5, unit = \"working_days\",",
+        "min_days_documents_available = { value = 5,",
+    );
+    assert_ne!(text, BUILTIN[6].1);
+    let (_, _, key, reason) = refusal(&text, "p.toml");
+    assert_eq!(key.as_deref(), Some("rules.min_days_documents_available"));
+    assert!(reason.contains("working days"), "{reason}");
+}
+
+#[test]
+fn invitations_belong_to_invited_tendering_only() {
+    let invited = BUILTIN[1].1;
+    assert!(invited.contains("procedure = \"invited\""));
+    let without: String = invited
+        .lines()
+        .filter(|l| !l.starts_with("invitees_min"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (_, _, key, reason) = refusal(&without, "i.toml");
+    assert_eq!(key.as_deref(), Some("rules.invitees_min"));
+    assert!(reason.contains("missing"), "{reason}");
+    let two = invited.replace("invitees_min = { value = 3,", "invitees_min = { value = 2,");
+    let (_, _, key, reason) = refusal(&two, "i.toml");
+    assert_eq!(key.as_deref(), Some("rules.invitees_min"));
+    assert!(reason.contains("第17条"), "{reason}");
+    let open = format!(
+        "{}\ninvitees_min = {{ value = 3, article = \"招标投标法 第17条\" }}\n",
+        BUILTIN[0].1
+    );
+    let (_, _, key, _) = refusal(&open, "o.toml");
+    assert_eq!(key.as_deref(), Some("rules.invitees_min"));
+    let unreachable = invited.replace(
+        "min_valid_bids = { value = 3,",
+        "min_valid_bids = { value = 5,",
+    );
+    let (_, _, key, _) = refusal(&unreachable, "i.toml");
+    assert_eq!(key.as_deref(), Some("rules.min_valid_bids"));
+}
+
+#[test]
+fn a_missing_number_names_its_key() {
+    let text: String = BUILTIN[0]
+        .1
+        .lines()
+        .filter(|l| !l.starts_with("min_valid_bids"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (code, file, key, reason) = refusal(&text, "rulebooks/construction-open.toml");
+    assert_eq!(code, "RULEBOOK_PARSE");
+    assert_eq!(file, "rulebooks/construction-open.toml");
+    assert_eq!(key.as_deref(), Some("min_valid_bids"));
+    assert!(reason.contains("missing"), "{reason}");
+}
+
+#[test]
+fn working_days_skip_public_holidays_and_count_makeup_days() {
+    let rule = &procurement().rules.min_days_documents_available;
+    // Friday 26 Sep 2025 09:00: Sunday 28 is worked (调休), then Mon 29, Tue 30, the
+    // National Day holiday 1–8 Oct, Thu 9 and Fri 10: five working days end on Fri 10.
+    let friday = at(2025, 9, 26, 9);
+    assert_eq!(rule.earliest_from(friday), at(2025, 10, 10, 9));
+    assert_eq!(rule.elapsed(friday, at(2025, 10, 9, 9)), 4);
+    // Counting back from Fri 10 Oct: Thu 9, the holiday, Tue 30, Mon 29 and Sun 28 (调休),
+    // whose period starts on Saturday 27 at 09:00.
+    assert_eq!(rule.latest_before(at(2025, 10, 10, 9)), at(2025, 9, 27, 9));
+}
+
+#[test]
+fn a_tender_keeps_the_version_it_was_published_under() {
+    let books = Rulebooks::builtin().expect("builtin");
+    let mut v2 = Rulebook::from_toml_str(&edited(
+        "min_days_documents_to_deadline = { value = 20,",
+        "min_days_documents_to_deadline = { value = 25,",
+    ))
+    .expect("valid");
+    v2.version = 2;
+    books
+        .stored
+        .write()
+        .expect("lock")
+        .push_for_test(Box::leak(Box::new(v2)));
+    let now_in_force = books.get("construction", "open").expect("in force");
+    assert_eq!(now_in_force.stamp(), "construction-open@v2");
+    assert_eq!(now_in_force.rules.min_days_documents_to_deadline.value, 25);
+    let v1 = books.by_id("construction-open").expect("v1");
+    assert_eq!(v1.rules.min_days_documents_to_deadline.value, 20);
+    assert_eq!(
+        books.by_id("construction-open@v2").map(Rulebook::stamp),
+        Some("construction-open@v2".to_owned())
+    );
+    assert!(books.by_id("construction-open@v3").is_none());
+    assert!(books.by_id("construction-open@vx").is_none());
+    assert_eq!(books.versions("construction-open").len(), 2);
+    assert_eq!(books.in_force().len(), BUILTIN.len());
 }

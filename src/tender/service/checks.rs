@@ -225,7 +225,7 @@ pub(super) fn validate(input: &TenderInput, books: &Rulebooks) -> Result<Validat
         description,
         category,
         procedure,
-        rulebook_id: book.id.clone(),
+        rulebook_id: book.stamp(),
         tenderee_org_id: input.tenderee_org_id.trim().to_string(),
         estimated_price_fen,
         ceiling_price_fen,

@@ -33,7 +33,10 @@ macro_rules! tender_select {
                 t.ceiling_price_fen, t.bid_security_fen, t.documents_available_at,
                 t.documents_available_until, t.clarification_cutoff_at, t.bid_deadline_at,
                 t.opening_place, t.evaluation_method, t.criteria_json, t.expert_quotas_json,
-                t.published_at, t.cancelled_at, t.cancel_reason, t.created_at, t.updated_at
+                t.published_at, t.cancelled_at, t.cancel_reason, t.created_at, t.updated_at,
+                (select p.code from tender p where p.tender_id = t.retender_of) as retender_of,
+                (select n.code from tender n
+                 where n.retender_of = t.tender_id and n.published_at is not null) as retendered_by
          from tender t
          join organisation tt on tt.org_id = t.tenderee_org_id
          left join organisation ag on ag.org_id = t.agent_org_id"

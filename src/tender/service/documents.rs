@@ -271,6 +271,18 @@ pub async fn download_document(
         if !bidder_company_active(&mut tx, &caller.user.user_id).await? {
             return Err(TenderError::CompanyNotActive);
         }
+        // Invited tendering: only the invitees obtain the documents (招标投标法 第17条).
+        let org = caller.org_id().unwrap_or_default();
+        if !crate::lifecycle::tender::may_take_part(
+            &mut tx,
+            &tender.tender_id,
+            &tender.procedure,
+            org,
+        )
+        .await?
+        {
+            return Err(TenderError::NotInvited);
+        }
         let before = q_opt!(
             tx,
             (String,),

@@ -62,10 +62,34 @@ pub async fn create_draft(
         .org_id
         .clone()
         .ok_or(TenderError::NoOrganisation)?;
-    let v = validate(input, books)?;
+    let v = validate(input, books.fresh(db).await?)?;
     let mut tx = db.begin().await?;
-    check_tenderee(&mut tx, &v.tenderee_org_id).await?;
-    check_custodians(&mut tx, &v.custodians).await?;
+    let tender_id = insert_draft(&mut tx, now, caller, &agent_org, &v, None).await?;
+    let tender = find_tender_by_id(&mut tx, &tender_id).await?;
+    tx.commit().await?;
+    Ok(tender)
+}
+
+/// A re-tender's link: the failed tender and what the audit entry records about it.
+pub(super) struct Link<'a> {
+    /// The failed tender's id.
+    pub tender_id: &'a str,
+    /// Extra fields of the creation event (predecessor, attempt, approval).
+    pub payload: Value,
+}
+
+/// Inserts a validated draft (linked to the failed tender it re-tenders, if any) and its
+/// audit event in the caller's transaction; returns its id.
+pub(super) async fn insert_draft(
+    tx: &mut crate::store::Tx,
+    now: DateTime<Utc>,
+    caller: &Caller,
+    agent_org: &str,
+    v: &Validated,
+    link: Option<Link<'_>>,
+) -> Result<String, TenderError> {
+    check_tenderee(tx, &v.tenderee_org_id).await?;
+    check_custodians(tx, &v.custodians).await?;
     let tender_id = new_id();
     q_exec!(
         tx,
@@ -84,7 +108,7 @@ pub async fn create_draft(
         v.procedure.clone(),
         v.rulebook_id.clone(),
         v.tenderee_org_id.clone(),
-        agent_org.clone(),
+        agent_org.to_owned(),
         caller.user.user_id.clone(),
         v.estimated_price_fen,
         v.ceiling_price_fen,
@@ -101,19 +125,38 @@ pub async fn create_draft(
         random_salt()
     )
     .map_err(|e| map_code_taken(e, &v.code))?;
-    replace_custodians(&mut tx, &tender_id, &v.custodians).await?;
+    replace_custodians(tx, &tender_id, &v.custodians).await?;
+    let mut payload = draft_payload(v);
+    if let Some(link) = link {
+        // The unique index makes a second re-tender of the same failed tender a conflict
+        // even when two requests race.
+        let linked = q_exec!(
+            tx,
+            "update tender set retender_of = $1 where tender_id = $2",
+            link.tender_id.to_owned(),
+            tender_id.clone()
+        );
+        match linked {
+            Ok(_) => {}
+            Err(e) if crate::store::is_unique_violation(&e) => {
+                return Err(TenderError::AlreadyRetendered);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), link.payload) {
+            p.extend(extra);
+        }
+    }
     audit::append(
-        &mut tx,
+        tx,
         now,
         &caller.actor,
         "tender.draft.create",
         Some(&tender_id),
-        draft_payload(&v),
+        payload,
     )
     .await?;
-    let tender = find_tender_by_id(&mut tx, &tender_id).await?;
-    tx.commit().await?;
-    Ok(tender)
+    Ok(tender_id)
 }
 
 /// The owning agent replaces a draft's terms (the code may change while it is a draft).
@@ -125,7 +168,7 @@ pub async fn update_draft(
     code: &str,
     input: &TenderInput,
 ) -> Result<Tender, TenderError> {
-    let v = validate(input, books)?;
+    let v = validate(input, books.fresh(db).await?)?;
     let mut tx = db.begin().await?;
     let tender = find_tender(&mut tx, code).await?;
     ensure_owner(caller, &tender)?;
@@ -225,7 +268,24 @@ pub async fn publish(
             state: tender.state,
         });
     }
-    let book = rulebook_of(books, &tender)?;
+    // A tender is judged by the rulebook in force when it is published, and keeps that
+    // version (its stamp) whatever replaces the rulebook later.
+    books.fresh_in(&mut tx).await?;
+    let book = books
+        .get(&tender.category, &tender.procedure)
+        .ok_or_else(|| TenderError::UnknownRulebook {
+            category: tender.category.clone(),
+            procedure: tender.procedure.clone(),
+        })?;
+    let stamp = book.stamp();
+    if stamp != tender.rulebook_id {
+        q_exec!(
+            tx,
+            "update tender set rulebook_id = $1 where tender_id = $2 and state = 'draft'",
+            stamp.clone(),
+            tender.tender_id.clone()
+        )?;
+    }
     let custodians = custodians_of(&mut tx, &tender.tender_id).await?;
     let documents = documents_of(&mut tx, &tender.tender_id).await?;
     let count = u32::try_from(custodians.len()).unwrap_or(u32::MAX);
@@ -234,6 +294,24 @@ pub async fn publish(
         Err(v) => v,
     };
     violations.extend(extra_publication_rules(&tender, documents.len()));
+    // 招标投标法 第17条 / 政府采购法 第34条: invited tendering invites three or more.
+    if let Some(rule) = &book.rules.invitees_min {
+        let got = super::invitations::count_invitees(&mut tx, &tender.tender_id).await?;
+        if got < usize::try_from(rule.value).unwrap_or(usize::MAX) {
+            violations.push(crate::tender::rulebook::RuleViolation {
+                rule: std::borrow::Cow::Borrowed("TOO_FEW_INVITEES"),
+                article: rule.article.clone(),
+                message_zh: format!(
+                    "邀请招标须向至少{}家投标人发出投标邀请（{}），当前{got}家",
+                    rule.value, rule.article
+                ),
+                message_en: format!(
+                    "Invited tendering needs at least {} invitees ({}); {got} are invited",
+                    rule.value, rule.article
+                ),
+            });
+        }
+    }
     if !violations.is_empty() {
         return Err(TenderError::Rulebook(violations));
     }
@@ -259,6 +337,7 @@ pub async fn publish(
     )?;
     let mut payload = tender_terms_payload(&tender);
     payload["published_at"] = json!(rfc3339(now));
+    payload["rulebook_id"] = json!(stamp);
     payload["custodian_count"] = json!(count);
     payload["deadline_job_id"] = json!(job_id);
     payload["opening_key"] = json!(opening_key);

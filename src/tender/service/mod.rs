@@ -22,9 +22,12 @@
 pub mod checks;
 mod common;
 pub mod documents;
+pub mod invitations;
 pub mod lifecycle;
 pub mod queries;
 pub mod questions;
+pub mod retender;
+pub mod rulebooks;
 #[cfg(test)]
 mod tests;
 
