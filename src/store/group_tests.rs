@@ -145,3 +145,41 @@ async fn a_failed_shared_commit_fails_every_change_in_the_batch() {
     })
     .await;
 }
+
+/// The writers of two processes whose changes lock the same rows in opposite orders do not
+/// deadlock: every PostgreSQL batch takes the writers' advisory lock before anything else
+/// (SQLite's `BEGIN IMMEDIATE` already orders them by the file's write lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_of_two_processes_do_not_deadlock() {
+    let Some(url) = testdb::fresh_postgres("sunbid_group_two").await else {
+        return;
+    };
+    let one = Db::connect(&url).await.expect("postgres");
+    let two = Db::connect(&url).await.expect("postgres");
+    setup(&one).await;
+    let mut tx = one.begin().await.expect("begin");
+    q_exec!(tx, "insert into gc_parent (id) values (1), (2)").expect("rows");
+    tx.commit().await.expect("commit");
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let (db, first, second) = if i % 2 == 0 {
+            (one.clone(), 1i64, 2i64)
+        } else {
+            (two.clone(), 2, 1)
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut tx = db.begin().await?;
+            q_exec!(tx, "update gc_parent set id = id where id = $1", first)?;
+            // Give the other process the time to lock its first row.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            q_exec!(tx, "update gc_parent set id = id where id = $1", second)?;
+            tx.commit().await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join").expect("no change fails");
+    }
+    one.close().await;
+    two.close().await;
+    testdb::drop_postgres(&url).await;
+}

@@ -60,7 +60,9 @@ impl From<sqlx::Error> for StoreError {
 /// Whether `e` says the database is out of reach rather than that the statement failed: a
 /// connection lost or refused, no connection free in time, or PostgreSQL's connection
 /// exceptions (SQLSTATE class 08) and shutdowns (57P01–57P03: the server is restarting);
-/// SQLite's busy database (code 5) after its busy timeout.
+/// SQLite's busy database (code 5) after its busy timeout; and a transaction PostgreSQL
+/// rolled back to break a deadlock or a serialization conflict (40P01, 40001), which
+/// succeeds when tried again.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
@@ -70,7 +72,13 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db
             .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "5"),
+            .is_some_and(|c| {
+                c.starts_with("08")
+                    || c.starts_with("57P")
+                    || c == "5"
+                    || c == "40P01"
+                    || c == "40001"
+            }),
         _ => false,
     }
 }
@@ -131,7 +139,17 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            let writer = Group::new(pool.clone(), "BEGIN");
+            // Every batch first takes one transaction-scoped advisory lock (the key spells
+            // "SUNBID"). Nearly every change appends to the log, so a batch holds the audit
+            // head's row lock until its commit; a batch of another process that had locked
+            // some other row first and then waited for the head, while this one waited for
+            // that row, would deadlock (seen under the burst benchmark's registrations over
+            // three processes). Taken first, the lock orders the writers of all processes;
+            // being advisory it needs no table, so it also holds before the migrations.
+            let writer = Group::new(
+                pool.clone(),
+                "BEGIN; SELECT pg_advisory_xact_lock(91625850292548)",
+            );
             Ok(Db::Postgres(pool, writer))
         } else {
             Err(StoreError::UnsupportedUrl)
