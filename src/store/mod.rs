@@ -70,15 +70,9 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| {
-                c.starts_with("08")
-                    || c.starts_with("57P")
-                    || c == "5"
-                    || c == "40P01"
-                    || c == "40001"
-            }),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "40P01" || c == "40001"
+        }),
         _ => false,
     }
 }
