@@ -17,6 +17,7 @@ use crate::store::Db;
 /// A file format of the exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ExportFormat)]
 pub enum Format {
     /// Comma-separated values, UTF-8 with BOM.
     #[default]

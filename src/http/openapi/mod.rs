@@ -117,7 +117,13 @@ impl Modify for SecuritySchemes {
     servers((url = "/")),
     security(("bearer" = []), ("session" = [])),
     modifiers(&SecuritySchemes),
-    components(schemas(ErrorBody)),
+    // Types reached only through an enum's struct variant or a query parameter are not
+    // collected on their own (`every_schema_reference_resolves`).
+    components(schemas(
+        ErrorBody,
+        crate::evaluation::review::FailedCriterion,
+        crate::supervision::export::Format
+    )),
     paths(
         crate::identity::routes::login,
         crate::identity::routes::logout,

@@ -162,6 +162,39 @@ fn every_operation_documents_its_answer_and_its_errors() {
 /// a second `BidView` silently replaced the first in the document (and every response that
 /// used it). Every type that derives `ToSchema` must have a name of its own.
 #[test]
+fn every_schema_reference_resolves() {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let doc = doc();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    let mut dangling: Vec<String> = all
+        .into_iter()
+        .filter(|r| {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
+            doc["components"]["schemas"].get(name).is_none()
+        })
+        .collect();
+    dangling.sort();
+    dangling.dedup();
+    assert!(
+        dangling.is_empty(),
+        "references that do not resolve: {dangling:?}"
+    );
+}
+
+#[test]
 fn schema_names_are_unique() {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("read src") {
