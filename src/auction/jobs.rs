@@ -393,6 +393,9 @@ pub struct ResultView {
     pub winner_signature: Option<WinnerSignature>,
     /// A deal whose confirmation the winner has not signed yet (待竞得人签署).
     pub awaiting_winner: bool,
+    /// The deal's audit event with its inclusion proof (C2SP tlog-proof against a kept,
+    /// witnessed when possible, checkpoint), so the confirmation can be checked offline.
+    pub deal_proof: Option<crate::audit::kept::EventProof>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -460,5 +463,37 @@ pub async fn result(db: &Db, code: &str) -> Result<ResultView, AuctionError> {
         signature,
         ended_at,
         winner_signature,
+        deal_proof: None,
     })
+}
+
+/// [`result`] with the deal event's inclusion proof, signed by the platform's log key.
+pub async fn result_with_proof(
+    db: &Db,
+    now: DateTime<Utc>,
+    code: &str,
+    origin: &str,
+    key: &ring::signature::Ed25519KeyPair,
+) -> Result<ResultView, AuctionError> {
+    let mut view = result(db, code).await?;
+    if view.state != AuctionState::Deal.as_str() {
+        return Ok(view);
+    }
+    let mut tx = db.read().await?;
+    let facts = lifecycle::by_code(&mut tx, code).await?;
+    let seq: Option<(i64,)> = q_opt!(
+        tx,
+        (i64,),
+        "select seq from audit_event where tender_id = $1 and action = 'auction.deal'",
+        facts.trade_id
+    )?;
+    drop(tx);
+    if let Some(seq) = seq.and_then(|(s,)| u64::try_from(s).ok()) {
+        // The deal is public: the entry comes with the proof for every reader.
+        match crate::audit::kept::event_proof(db, now, seq, None, false, origin, key).await {
+            Ok(p) => view.deal_proof = Some(p),
+            Err(e) => tracing::warn!(error = %e, "no inclusion proof for the deal yet"),
+        }
+    }
+    Ok(view)
 }

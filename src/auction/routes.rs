@@ -353,7 +353,16 @@ pub(crate) async fn result(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(jobs::result(&state.db, &code).await?))
+    Ok(Json(
+        jobs::result_with_proof(
+            &state.db,
+            state.clock.now(),
+            &code,
+            &state.config.log_origin(),
+            &state.platform_key.pair,
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(

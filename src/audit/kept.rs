@@ -445,7 +445,7 @@ pub async fn add_cosignatures(
 
 /// An inclusion proof of one event in C2SP tlog-proof form, with the event's entry when
 /// the reader may see it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventProof {
     /// The event's sequence number.
     pub seq: u64,

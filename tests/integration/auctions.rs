@@ -477,6 +477,19 @@ async fn an_auction_from_announcement_to_signed_deal(h: &Harness) {
     let mut forged = c.clone();
     forged.price_fen -= 1;
     assert!(!forged.verify(&key, r["signature"].as_str().unwrap()));
+    // The deal's audit event comes with its inclusion proof, checked offline against the
+    // log's key; the entry is the deal's.
+    let dp = &r["deal_proof"];
+    let entry = dp["entry"].as_str().expect("the deal's entry is public");
+    assert!(entry.contains("\"auction.deal\""), "{entry}");
+    let (_, cp) = h.api_get("/api/v1/audit/checkpoint", None).await;
+    let log_key =
+        sunbid::audit::checkpoint::parse_verifier_key(cp["vkey"].as_str().unwrap()).unwrap();
+    let proof = sunbid::audit::tlog_proof::parse(dp["proof"].as_str().unwrap()).unwrap();
+    let leaf = sunbid::audit::merkle::leaf_hash(entry.as_bytes());
+    assert!(sunbid::audit::tlog_proof::verify(&proof, &leaf, &log_key, &[]).is_ok());
+    let other = sunbid::audit::merkle::leaf_hash(b"{}");
+    assert!(sunbid::audit::tlog_proof::verify(&proof, &other, &log_key, &[]).is_err());
 
     // Now who bid is public, with the deposits' fate.
     let (s, v) = h
