@@ -133,17 +133,13 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            // Every batch first takes one transaction-scoped advisory lock (the key spells
-            // "SUNBID"). Nearly every change appends to the log, so a batch holds the audit
-            // head's row lock until its commit; a batch of another process that had locked
-            // some other row first and then waited for the head, while this one waited for
-            // that row, would deadlock (seen under the burst benchmark's registrations over
-            // three processes). Taken first, the lock orders the writers of all processes;
-            // being advisory it needs no table, so it also holds before the migrations.
-            let writer = Group::new(
-                pool.clone(),
-                "BEGIN; SELECT pg_advisory_xact_lock(91625850292548)",
-            );
+            // Batches of several processes can deadlock on PostgreSQL (a batch holds the
+            // audit head's row lock until its commit while another process's batch, holding
+            // some other row, waits for it); PostgreSQL breaks the cycle and the victim's
+            // change answers 503 with Retry-After (`is_unavailable`). Ordering all writers
+            // with one advisory lock taken first was tried and left out: an intermittent
+            // hang of the test suite appeared with it, not understood in the time left.
+            let writer = Group::new(pool.clone(), "BEGIN");
             Ok(Db::Postgres(pool, writer))
         } else {
             Err(StoreError::UnsupportedUrl)
