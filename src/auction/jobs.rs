@@ -267,6 +267,28 @@ async fn end(
     }
 }
 
+/// Ends the trade without a deal (流拍), the payload saying why.
+async fn no_deal(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    facts: &Facts,
+    payload: serde_json::Value,
+) -> Result<bool, AuctionError> {
+    let actor = Actor::system();
+    let m = Move::new(&actor, "auction.no_deal", payload);
+    settled(
+        lifecycle::transition(
+            tx,
+            now,
+            &facts.trade_id,
+            facts.state,
+            AuctionState::NoDeal,
+            m,
+        )
+        .await,
+    )
+}
+
 /// What the highest bid is measured against at the end.
 pub enum Decision {
     /// No reserve: the starting price was the floor.
@@ -288,53 +310,40 @@ pub(super) async fn decide(
     decision: Decision,
 ) -> Result<bool, AuctionError> {
     let actor = Actor::system();
-    let no_deal = |payload| Move::new(&actor, "auction.no_deal", payload);
     let Some(w) = winner(tx, &facts.trade_id).await? else {
-        return settled(
-            lifecycle::transition(
-                tx,
-                now,
-                &facts.trade_id,
-                facts.state,
-                AuctionState::NoDeal,
-                no_deal(json!({"code": facts.code, "reason": "no bid / 无人应价"})),
-            )
-            .await,
-        );
+        return no_deal(
+            tx,
+            now,
+            facts,
+            json!({"code": facts.code, "reason": "no bid / 无人应价"}),
+        )
+        .await;
     };
     let reserve_fen = match decision {
         Decision::NoReserve => None,
         Decision::Reserve(fen) if w.amount_fen >= fen => Some(fen),
         Decision::Reserve(fen) => {
             // 39号令 第21条 (listing): 报价均低于底价的，挂牌不成交; the same for an auction.
-            return settled(
-                lifecycle::transition(
-                    tx,
-                    now,
-                    &facts.trade_id,
-                    facts.state,
-                    AuctionState::NoDeal,
-                    no_deal(json!({"code": facts.code,
+            return no_deal(
+                tx,
+                now,
+                facts,
+                json!({"code": facts.code,
                         "reason": "the highest bid is below the reserve / 最高应价低于底价",
-                        "highest_fen": w.amount_fen, "bid_seq": w.seq, "reserve_fen": fen})),
-                )
-                .await,
-            );
+                        "highest_fen": w.amount_fen, "bid_seq": w.seq, "reserve_fen": fen}),
+            )
+            .await;
         }
         Decision::ReserveUnreadable(error) => {
-            return settled(
-                lifecycle::transition(
-                    tx,
-                    now,
-                    &facts.trade_id,
-                    facts.state,
-                    AuctionState::NoDeal,
-                    no_deal(json!({"code": facts.code,
+            return no_deal(
+                tx,
+                now,
+                facts,
+                json!({"code": facts.code,
                         "reason": "the sealed reserve could not be read / 底价文件无法读取",
-                        "error": error, "highest_fen": w.amount_fen})),
-                )
-                .await,
-            );
+                        "error": error, "highest_fen": w.amount_fen}),
+            )
+            .await;
         }
     };
     let confirmation = Confirmation {
